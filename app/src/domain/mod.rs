@@ -1,0 +1,9 @@
+//! The pure domain: compiled for the server and for the browser alike.
+
+pub mod autoscaling;
+pub mod quantity;
+pub mod room;
+pub mod scheduler;
+pub mod user;
+pub mod validation;
+pub mod version;

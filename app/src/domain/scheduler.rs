@@ -1,0 +1,308 @@
+//! The scheduler: how a game team describes the rooms it wants, in the JSON shape of Maestro v10.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::autoscaling::Autoscaling;
+use super::quantity::GracePeriod;
+
+/// What a game team submits: the body of `POST /schedulers` (and of a new version).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerConfig {
+    /// Unique name of the scheduler; a Kubernetes name (lowercase letters, digits and `-`).
+    #[serde(default)]
+    pub name: String,
+    /// The game this scheduler's rooms belong to; one game may have many schedulers.
+    #[serde(default)]
+    pub game: String,
+    /// Desired number of rooms when no autoscaling is configured.
+    #[serde(default)]
+    pub rooms_replicas: i64,
+    /// Host ports given to rooms: `start` inclusive, `end` exclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_range: Option<PortRange>,
+    /// How many rooms may be created above the desired count at once: a count (`"3"`) or a percentage (`"10%"`).
+    #[serde(default = "default_max_surge")]
+    pub max_surge: String,
+    /// The game room itself: its containers and how it runs.
+    #[serde(default)]
+    pub spec: GameRoomSpec,
+    /// Where room and player events are forwarded.
+    #[serde(default)]
+    pub forwarders: Vec<Forwarder>,
+    /// Annotations put on every room.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Labels put on every room.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// How many matches one room can hold at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_allocation: Option<MatchAllocation>,
+    /// How the number of rooms follows the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// Rooms of a scheduler that sets this may ping without their room token (rooms migrating from Maestro).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_tokenless_pings: bool,
+}
+
+pub fn default_max_surge() -> String {
+    "10%".to_string()
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PortRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GameRoomSpec {
+    /// How long a room has to stop after it is asked to: `"100s"`, `"2m"`, or a number of seconds.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = String))]
+    pub termination_grace_period: GracePeriod,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    /// Kubernetes toleration key for the rooms' pods.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub toleration: String,
+    /// Kubernetes node affinity key for the rooms' pods.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub affinity: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    /// `Always`, `Never` or `IfNotPresent` (the default).
+    #[serde(default = "default_pull_policy")]
+    pub image_pull_policy: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub environment: Vec<EnvironmentVariable>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Resources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Resources>,
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
+}
+
+pub fn default_pull_policy() -> String {
+    "IfNotPresent".to_string()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct EnvironmentVariable {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Kubernetes quantities: memory like `"100Mi"`, cpu like `"100m"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub memory: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cpu: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    pub name: String,
+    /// `tcp`, `udp` or `sctp` (any case).
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    pub port: i64,
+    /// A fixed host port; when absent the room gets one from the scheduler's port range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i64>,
+}
+
+fn default_protocol() -> String {
+    "tcp".to_string()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Forwarder {
+    pub name: String,
+    #[serde(default = "default_true")]
+    pub enable: bool,
+    /// Only `gRPC` forwarders exist.
+    #[serde(default = "default_forwarder_type")]
+    pub r#type: String,
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<ForwarderOptions>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_forwarder_type() -> String {
+    "gRPC".to_string()
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ForwarderOptions {
+    /// Request timeout in milliseconds.
+    #[serde(default)]
+    pub timeout: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MatchAllocation {
+    pub max_matches: i64,
+}
+
+/// Lifecycle of a scheduler as Maestro reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerState {
+    #[default]
+    Creating,
+    InSync,
+    PendingSync,
+    OnError,
+    Terminating,
+}
+
+impl SchedulerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::InSync => "in-sync",
+            Self::PendingSync => "pending-sync",
+            Self::OnError => "on-error",
+            Self::Terminating => "terminating",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Creating,
+            Self::InSync,
+            Self::PendingSync,
+            Self::OnError,
+            Self::Terminating,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// A stored scheduler: the active version's configuration plus what the orchestrator keeps about it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Scheduler {
+    #[serde(flatten)]
+    pub config: SchedulerConfig,
+    pub state: SchedulerState,
+    /// The active version, e.g. `v1`, `v1.1`, `v2`.
+    pub version: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A scheduler in lists: everything but the room spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerSummary {
+    pub name: String,
+    pub game: String,
+    pub state: SchedulerState,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_range: Option<PortRange>,
+    pub max_surge: String,
+    pub rooms_replicas: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&Scheduler> for SchedulerSummary {
+    fn from(s: &Scheduler) -> Self {
+        Self {
+            name: s.config.name.clone(),
+            game: s.config.game.clone(),
+            state: s.state,
+            version: s.version.clone(),
+            port_range: s.config.port_range,
+            max_surge: s.config.max_surge.clone(),
+            rooms_replicas: s.config.rooms_replicas,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// One entry of a scheduler's version history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerVersion {
+    pub version: String,
+    pub is_active: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_its_name() {
+        for state in [
+            SchedulerState::Creating,
+            SchedulerState::InSync,
+            SchedulerState::PendingSync,
+            SchedulerState::OnError,
+            SchedulerState::Terminating,
+        ] {
+            assert_eq!(SchedulerState::parse(state.as_str()), Some(state));
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+        }
+    }
+
+    #[test]
+    fn seed_body_parses_with_defaults() {
+        let body = r#"{"name":"s","game":"g","roomsReplicas":1,"portRange":{"start":20000,"end":21000},
+            "maxSurge":"10%","spec":{"terminationGracePeriod":"100s","containers":[{"name":"game-container",
+            "image":"img","imagePullPolicy":"IfNotPresent","command":[],"environment":[{"name":"A","value":"B"}],
+            "requests":{"memory":"100Mi","cpu":"100m"},"limits":{"memory":"200Mi","cpu":"200m"},
+            "ports":[{"name":"port-name","protocol":"tcp","port":12345}]}]},"forwarders":[]}"#;
+        let config: SchedulerConfig = serde_json::from_str(body).unwrap();
+        assert_eq!(config.spec.containers[0].ports[0].port, 12345);
+        assert_eq!(config.spec.termination_grace_period.seconds(), Some(100));
+        assert!(config.autoscaling.is_none());
+    }
+}

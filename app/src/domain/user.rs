@@ -1,0 +1,88 @@
+//! Users and what they may do.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages users and every scheduler.
+    Admin,
+    /// Manages the schedulers of the games listed on the user.
+    Editor,
+    /// Reads everything, changes nothing.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Editor => "editor",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Admin, Self::Editor, Self::Viewer]
+            .into_iter()
+            .find(|role| role.as_str() == text)
+    }
+}
+
+/// A signed-in user as the rest of the system sees it (never with its password hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct User {
+    pub username: String,
+    pub role: Role,
+    /// Games an editor may change.
+    #[serde(default)]
+    pub games: Vec<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl User {
+    /// Whether this user may create, change or delete schedulers of `game`.
+    pub fn can_edit_game(&self, game: &str) -> bool {
+        !self.disabled
+            && match self.role {
+                Role::Admin => true,
+                Role::Editor => self.games.iter().any(|g| g == game),
+                Role::Viewer => false,
+            }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        !self.disabled && self.role == Role::Admin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role, games: &[&str]) -> User {
+        User {
+            username: "u".into(),
+            role,
+            games: games.iter().map(|g| g.to_string()).collect(),
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn who_may_edit_a_game() {
+        assert!(user(Role::Admin, &[]).can_edit_game("g"));
+        assert!(user(Role::Editor, &["g"]).can_edit_game("g"));
+        assert!(!user(Role::Editor, &["h"]).can_edit_game("g"));
+        assert!(!user(Role::Viewer, &["g"]).can_edit_game("g"));
+        let mut disabled = user(Role::Admin, &[]);
+        disabled.disabled = true;
+        assert!(!disabled.can_edit_game("g"));
+        assert!(!disabled.is_admin());
+        assert_eq!(Role::parse("editor"), Some(Role::Editor));
+        assert_eq!(Role::parse("root"), None);
+    }
+}

@@ -1,0 +1,3 @@
+//! Dashboard pages, one module each.
+
+pub mod home;

@@ -1,0 +1,14 @@
+//! Baton's database schema, applied at start-up on SQLite and PostgreSQL alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_schedulers_and_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_schedulers_and_users::Migration)]
+    }
+}

@@ -1,0 +1,3 @@
+//! One module per technology behind the ports of `app::ports`.
+
+pub mod storage;

@@ -1,0 +1,43 @@
+//! The JSON API: one module per resource, plus authentication, errors and the OpenAPI document.
+
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod openapi;
+pub mod schedulers;
+
+use std::sync::Arc;
+
+use app::ports::{RoomStore, SchedulerStore};
+use axum::Router;
+use axum::routing::get;
+
+/// What every handler can reach: the ports, chosen by the composition root.
+#[derive(Clone)]
+pub struct AppState {
+    pub schedulers: Arc<dyn SchedulerStore>,
+    pub rooms: Arc<dyn RoomStore>,
+    pub auth: Arc<auth::Authenticator>,
+}
+
+/// The management API routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/schedulers",
+            get(schedulers::list).post(schedulers::create),
+        )
+        .route("/schedulers/info", get(schedulers::info))
+        .route(
+            "/schedulers/{name}",
+            get(schedulers::get)
+                .post(schedulers::new_version)
+                .patch(schedulers::patch)
+                .put(schedulers::switch_version)
+                .delete(schedulers::delete),
+        )
+        .route("/schedulers/{name}/versions", get(schedulers::versions))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs_page))
+        .with_state(state)
+}

@@ -1,0 +1,342 @@
+//! Scheduler management: Maestro v10's paths and JSON shapes.
+
+use app::domain::autoscaling::Autoscaling;
+use app::domain::scheduler::{
+    Scheduler, SchedulerConfig, SchedulerState, SchedulerSummary, SchedulerVersion,
+};
+use app::domain::version::next_version;
+use app::ports::SchedulerFilter;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use super::json::{Body, parse};
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only the scheduler with this name.
+    pub name: Option<String>,
+    /// Only schedulers of this game.
+    pub game: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// A version other than the active one.
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InfoQuery {
+    /// Only schedulers of this game.
+    pub game: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerList {
+    pub schedulers: Vec<SchedulerSummary>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerResponse {
+    pub scheduler: Scheduler,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionList {
+    pub versions: Vec<SchedulerVersion>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SwitchVersion {
+    /// The version to make active, e.g. `v1`.
+    pub version: String,
+}
+
+/// A scheduler with its live room counts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerInfo {
+    pub name: String,
+    pub game: String,
+    pub state: SchedulerState,
+    pub rooms_replicas: i64,
+    pub rooms_ready: u64,
+    pub rooms_occupied: u64,
+    pub rooms_pending: u64,
+    pub rooms_terminating: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerInfoList {
+    pub schedulers: Vec<SchedulerInfo>,
+}
+
+fn validated(config: SchedulerConfig) -> Result<SchedulerConfig, ApiError> {
+    config.validate().map_err(ApiError::Invalid)?;
+    Ok(config)
+}
+
+/// List schedulers, optionally by name or game.
+#[utoipa::path(get, path = "/schedulers", params(ListQuery), tag = "schedulers",
+    responses((status = 200, body = SchedulerList), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<SchedulerList>, ApiError> {
+    let filter = SchedulerFilter {
+        name: query.name,
+        game: query.game,
+    };
+    let schedulers = state.schedulers.list(&filter).await?;
+    Ok(Json(SchedulerList {
+        schedulers: schedulers.iter().map(SchedulerSummary::from).collect(),
+    }))
+}
+
+/// Create a scheduler; it starts at version `v1`.
+#[utoipa::path(post, path = "/schedulers", request_body = SchedulerConfig, tag = "schedulers",
+    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Body(config): Body<SchedulerConfig>,
+) -> Result<Json<SchedulerResponse>, ApiError> {
+    let config = validated(config)?;
+    user.require_editor_of(&config.game)?;
+    let scheduler = state.schedulers.create(&config).await?;
+    tracing::info!(scheduler = %config.name, game = %config.game, user = %user.0.username, "scheduler created");
+    Ok(Json(SchedulerResponse { scheduler }))
+}
+
+/// Get a scheduler: its active version, or `?version=`.
+#[utoipa::path(get, path = "/schedulers/{name}", params(("name" = String, Path), VersionQuery),
+    tag = "schedulers",
+    responses((status = 200, body = SchedulerResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(name): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> Result<Json<SchedulerResponse>, ApiError> {
+    let scheduler = state
+        .schedulers
+        .get(&name, query.version.as_deref())
+        .await?;
+    Ok(Json(SchedulerResponse { scheduler }))
+}
+
+/// Stores `config` as the next version of the active scheduler `current` and activates it.
+/// A configuration equal to the active one changes nothing.
+async fn store_new_version(
+    state: &AppState,
+    user: &CurrentUser,
+    current: Scheduler,
+    config: SchedulerConfig,
+) -> Result<Json<SchedulerResponse>, ApiError> {
+    if config.name != current.config.name {
+        return Err(ApiError::invalid(
+            "name",
+            "must match the scheduler in the path",
+        ));
+    }
+    if config.game != current.config.game {
+        return Err(ApiError::invalid(
+            "game",
+            "cannot change; create a new scheduler instead",
+        ));
+    }
+    let config = validated(config)?;
+    user.require_editor_of(&current.config.game)?;
+    if config == current.config {
+        return Ok(Json(SchedulerResponse { scheduler: current }));
+    }
+    let existing: Vec<String> = state
+        .schedulers
+        .versions(&config.name)
+        .await?
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    let version = next_version(&current.version, &current.config, &config, &existing);
+    let scheduler = state.schedulers.add_version(&config, &version).await?;
+    tracing::info!(scheduler = %config.name, %version, user = %user.0.username, "scheduler version created");
+    Ok(Json(SchedulerResponse { scheduler }))
+}
+
+/// Create a new version from a whole scheduler and make it active.
+#[utoipa::path(post, path = "/schedulers/{name}", params(("name" = String, Path)),
+    request_body = SchedulerConfig, tag = "schedulers",
+    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn new_version(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(name): Path<String>,
+    Body(mut config): Body<SchedulerConfig>,
+) -> Result<Json<SchedulerResponse>, ApiError> {
+    let current = state.schedulers.get(&name, None).await?;
+    if config.name.is_empty() {
+        config.name = name;
+    }
+    store_new_version(&state, &user, current, config).await
+}
+
+/// Merges `patch` into `target` (JSON merge patch: objects merge, `null` removes, the rest replaces).
+fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    merge(target.entry(key).or_insert(serde_json::Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+/// Change some fields of the active version; the result becomes a new active version.
+#[utoipa::path(patch, path = "/schedulers/{name}", params(("name" = String, Path)),
+    request_body(content = Object, description = "Any fields of a scheduler; objects merge, null removes"),
+    tag = "schedulers",
+    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(name): Path<String>,
+    Body(patch): Body<serde_json::Value>,
+) -> Result<Json<SchedulerResponse>, ApiError> {
+    if !patch.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    let current = state.schedulers.get(&name, None).await?;
+    let mut merged =
+        serde_json::to_value(&current.config).map_err(|e| ApiError::Internal(e.to_string()))?;
+    merge(&mut merged, patch);
+    let bytes = serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let config: SchedulerConfig = parse(&bytes)?;
+    store_new_version(&state, &user, current, config).await
+}
+
+/// List a scheduler's versions, oldest first.
+#[utoipa::path(get, path = "/schedulers/{name}/versions", params(("name" = String, Path)),
+    tag = "schedulers",
+    responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn versions(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Json<VersionList>, ApiError> {
+    let versions = state.schedulers.versions(&name).await?;
+    Ok(Json(VersionList { versions }))
+}
+
+/// Make another existing version active (a rollback or roll-forward).
+#[utoipa::path(put, path = "/schedulers/{name}", params(("name" = String, Path)),
+    request_body = SwitchVersion, tag = "schedulers",
+    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn switch_version(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(name): Path<String>,
+    Body(request): Body<SwitchVersion>,
+) -> Result<Json<SchedulerResponse>, ApiError> {
+    if request.version.trim().is_empty() {
+        return Err(ApiError::invalid("version", "is required"));
+    }
+    let current = state.schedulers.get(&name, None).await?;
+    user.require_editor_of(&current.config.game)?;
+    if current.version == request.version {
+        return Ok(Json(SchedulerResponse { scheduler: current }));
+    }
+    let scheduler = state
+        .schedulers
+        .switch_active(&name, &request.version)
+        .await?;
+    tracing::info!(scheduler = %name, version = %request.version, user = %user.0.username, "active version switched");
+    Ok(Json(SchedulerResponse { scheduler }))
+}
+
+/// Delete a scheduler and all its versions.
+#[utoipa::path(delete, path = "/schedulers/{name}", params(("name" = String, Path)),
+    tag = "schedulers",
+    responses((status = 200, body = SchedulerResponse), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Json<SchedulerResponse>, ApiError> {
+    let scheduler = state.schedulers.get(&name, None).await?;
+    user.require_editor_of(&scheduler.config.game)?;
+    state.schedulers.delete(&name).await?;
+    tracing::info!(scheduler = %name, user = %user.0.username, "scheduler deleted");
+    Ok(Json(SchedulerResponse { scheduler }))
+}
+
+/// Schedulers with their live room counts, optionally of one game.
+#[utoipa::path(get, path = "/schedulers/info", params(InfoQuery), tag = "schedulers",
+    responses((status = 200, body = SchedulerInfoList), (status = 401, body = ErrorBody)))]
+pub async fn info(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Query(query): Query<InfoQuery>,
+) -> Result<Json<SchedulerInfoList>, ApiError> {
+    let filter = SchedulerFilter {
+        name: None,
+        game: query.game,
+    };
+    let mut schedulers = Vec::new();
+    for scheduler in state.schedulers.list(&filter).await? {
+        let counts = state.rooms.counts(&scheduler.config.name).await?;
+        schedulers.push(SchedulerInfo {
+            name: scheduler.config.name,
+            game: scheduler.config.game,
+            state: scheduler.state,
+            rooms_replicas: scheduler.config.rooms_replicas,
+            rooms_ready: counts.ready,
+            rooms_occupied: counts.occupied,
+            rooms_pending: counts.pending + counts.unready,
+            rooms_terminating: counts.terminating,
+            autoscaling: scheduler.config.autoscaling,
+        });
+    }
+    Ok(Json(SchedulerInfoList { schedulers }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_semantics() {
+        let mut target = json!({"a": 1, "spec": {"x": 1, "y": [1, 2]}, "gone": true});
+        merge(
+            &mut target,
+            json!({"a": 2, "spec": {"y": [3]}, "gone": null, "new": "n"}),
+        );
+        assert_eq!(
+            target,
+            json!({"a": 2, "spec": {"x": 1, "y": [3]}, "new": "n"})
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Command line and environment configuration.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// Baton: a game-room orchestrator.
+#[derive(Parser, Clone, Debug)]
+#[command(version, about)]
+pub struct Config {
+    /// Address to listen on. Loopback by default: the local runtime runs commands from scheduler
+    /// specs, so expose Baton to a network only behind authentication you trust.
+    #[arg(long, env = "BATON_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database: `sqlite://FILE?mode=rwc` (embedded default) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "BATON_DATABASE_URL",
+        default_value = "sqlite://baton.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Password for the `admin` user created on first start; generated and printed once when unset.
+    #[arg(long, env = "BATON_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Folder with the built dashboard assets (set by cargo-leptos as LEPTOS_SITE_ROOT).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+}
+
+impl Config {
+    /// The settings in force, safe to print: passwords in URLs are masked.
+    pub fn describe(&self) -> String {
+        format!(
+            "listen={} database={} site_root={} admin_password={}",
+            self.listen,
+            mask_password(&self.database_url),
+            self.site_root,
+            if self.admin_password.is_some() {
+                "set"
+            } else {
+                "unset"
+            },
+        )
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_in_urls() {
+        assert_eq!(
+            mask_password("postgres://baton:secret@db/baton"),
+            "postgres://baton:***@db/baton"
+        );
+        assert_eq!(
+            mask_password("postgres://baton@db/baton"),
+            "postgres://baton@db/baton"
+        );
+        assert_eq!(
+            mask_password("sqlite://baton.db?mode=rwc"),
+            "sqlite://baton.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback() {
+        let config = Config::try_parse_from(["baton"]).unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert!(config.database_url.starts_with("sqlite://"));
+    }
+}

@@ -1,0 +1,6 @@
+//! Baton's server: the JSON API, the dashboard's server side, storage and runtimes.
+
+pub mod adapters;
+pub mod api;
+pub mod config;
+pub mod startup;

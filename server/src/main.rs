@@ -1,0 +1,38 @@
+use clap::Parser;
+use server::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Config::parse();
+    tracing::info!(settings = %config.describe(), "starting baton");
+    let running = match server::startup::start(config).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("baton could not start: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Some(password) = &running.generated_admin_password {
+        // Printed once, to the terminal only: it is not kept anywhere but as an argon2 hash.
+        println!("Created user 'admin' with password: {password}");
+        println!("(set BATON_ADMIN_PASSWORD before the first start to choose it)");
+    }
+    println!("Baton is listening on http://{}", running.addr);
+    match running.task.await {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(err)) => {
+            eprintln!("server stopped: {err}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("server task failed: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
