@@ -1,18 +1,78 @@
-//! Game rooms: their states as rooms report them by heartbeat.
+//! Game rooms: their states, the heartbeat that reports them, and which changes a ping may make.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RoomStatus {
+    /// Created on the runtime, not yet heard from.
     Pending,
+    /// Running but not accepting players.
     Unready,
     Ready,
     Occupied,
     Terminating,
+    /// Its instance crashed or failed to start.
     Error,
     Terminated,
+}
+
+impl RoomStatus {
+    pub const ALL: [RoomStatus; 7] = [
+        Self::Pending,
+        Self::Unready,
+        Self::Ready,
+        Self::Occupied,
+        Self::Terminating,
+        Self::Error,
+        Self::Terminated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Unready => "unready",
+            Self::Ready => "ready",
+            Self::Occupied => "occupied",
+            Self::Terminating => "terminating",
+            Self::Error => "error",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The statuses a room may be in for a ping reporting `to` to be accepted.
+    /// This table is the one rule every room store applies atomically.
+    pub fn allowed_before(to: RoomStatus) -> &'static [RoomStatus] {
+        use RoomStatus::*;
+        match to {
+            Ready | Occupied | Unready => &[Pending, Unready, Ready, Occupied, Error],
+            Terminating => &[Pending, Unready, Ready, Occupied, Error, Terminating],
+            Terminated => &[
+                Pending,
+                Unready,
+                Ready,
+                Occupied,
+                Error,
+                Terminating,
+                Terminated,
+            ],
+            // Only the orchestrator puts rooms in these states, never a ping.
+            Pending | Error => &[],
+        }
+    }
+
+    /// Whether a ping reporting `to` is accepted while the room is `self`.
+    pub fn accepts_ping(self, to: RoomStatus) -> bool {
+        Self::allowed_before(to).contains(&self)
+    }
 }
 
 /// How many rooms of a scheduler are in each state.
@@ -30,14 +90,238 @@ pub struct RoomCounts {
 
 impl RoomCounts {
     pub fn add(&mut self, status: RoomStatus) {
+        self.add_many(status, 1);
+    }
+
+    pub fn add_many(&mut self, status: RoomStatus, n: u64) {
         match status {
-            RoomStatus::Pending => self.pending += 1,
-            RoomStatus::Unready => self.unready += 1,
-            RoomStatus::Ready => self.ready += 1,
-            RoomStatus::Occupied => self.occupied += 1,
-            RoomStatus::Terminating => self.terminating += 1,
-            RoomStatus::Error => self.error += 1,
+            RoomStatus::Pending => self.pending += n,
+            RoomStatus::Unready => self.unready += n,
+            RoomStatus::Ready => self.ready += n,
+            RoomStatus::Occupied => self.occupied += n,
+            RoomStatus::Terminating => self.terminating += n,
+            RoomStatus::Error => self.error += n,
             RoomStatus::Terminated => {}
         }
+    }
+
+    /// Rooms that exist or are being created (the autoscaler's min and max bound these).
+    pub fn live(&self) -> u64 {
+        self.pending + self.unready + self.ready + self.occupied
+    }
+}
+
+/// One port of a room as players reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RoomPort {
+    pub name: String,
+    pub protocol: String,
+    pub port: u16,
+}
+
+/// Where players reach a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RoomAddress {
+    pub host: String,
+    pub ports: Vec<RoomPort>,
+}
+
+/// A game room as the orchestrator knows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GameRoom {
+    pub id: String,
+    pub scheduler: String,
+    /// The scheduler version the room was created from.
+    pub version: String,
+    pub status: RoomStatus,
+    pub created_at: DateTime<Utc>,
+    /// When `status` last changed.
+    pub status_changed_at: DateTime<Utc>,
+    pub last_ping_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub running_matches: u32,
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<RoomAddress>,
+    /// SHA-256 (hex) of the room's token; the token itself is only given to the room.
+    #[serde(default, skip_serializing)]
+    pub token_hash: String,
+}
+
+/// What a room reports in its heartbeat (`PUT /scheduler/{s}/rooms/{r}/ping`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Ping {
+    pub status: RoomStatus,
+    /// Seconds since the epoch, as the room saw it (a number or a numeric string, as Maestro sends).
+    #[serde(default, deserialize_with = "lenient_timestamp")]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub metadata: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    pub running_matches: Option<u32>,
+}
+
+fn lenient_timestamp<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(n)),
+        Some(Raw::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("timestamp must be a number of seconds")),
+    }
+}
+
+/// Why a ping was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PingError {
+    #[error("a room cannot report status {to} while it is {from}")]
+    Transition { from: RoomStatus, to: RoomStatus },
+    #[error("rooms may only report ready, occupied, unready, terminating or terminated")]
+    OrchestratorOnly,
+}
+
+impl std::fmt::Display for RoomStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl GameRoom {
+    /// Applies a ping received at `now`: the new room, or why the ping is refused.
+    /// Room stores call this (or apply `RoomStatus::allowed_before` atomically) so that
+    /// every store enforces the same rule.
+    pub fn apply_ping(&self, ping: &Ping, now: DateTime<Utc>) -> Result<GameRoom, PingError> {
+        if matches!(ping.status, RoomStatus::Pending | RoomStatus::Error) {
+            return Err(PingError::OrchestratorOnly);
+        }
+        if !self.status.accepts_ping(ping.status) {
+            return Err(PingError::Transition {
+                from: self.status,
+                to: ping.status,
+            });
+        }
+        let mut room = self.clone();
+        if room.status != ping.status {
+            room.status_changed_at = now;
+        }
+        room.status = ping.status;
+        room.last_ping_at = Some(now);
+        if let Some(metadata) = &ping.metadata {
+            room.metadata = metadata.clone();
+        }
+        if let Some(matches) = ping.running_matches {
+            room.running_matches = matches;
+        }
+        Ok(room)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(status: RoomStatus) -> GameRoom {
+        let t = DateTime::from_timestamp(1_000, 0).unwrap();
+        GameRoom {
+            id: "r".into(),
+            scheduler: "s".into(),
+            version: "v1".into(),
+            status,
+            created_at: t,
+            status_changed_at: t,
+            last_ping_at: None,
+            running_matches: 0,
+            metadata: BTreeMap::new(),
+            address: None,
+            token_hash: String::new(),
+        }
+    }
+
+    fn ping(status: RoomStatus) -> Ping {
+        Ping {
+            status,
+            timestamp: None,
+            metadata: None,
+            running_matches: None,
+        }
+    }
+
+    #[test]
+    fn ping_transitions() {
+        use RoomStatus::*;
+        let now = DateTime::from_timestamp(2_000, 0).unwrap();
+        let allowed = [
+            (Pending, Ready),
+            (Pending, Unready),
+            (Ready, Occupied),
+            (Occupied, Ready),
+            (Ready, Ready),
+            (Error, Ready),
+            (Occupied, Terminating),
+            (Terminating, Terminating),
+            (Terminating, Terminated),
+        ];
+        for (from, to) in allowed {
+            let next = room(from).apply_ping(&ping(to), now).unwrap();
+            assert_eq!(next.status, to);
+            assert_eq!(next.last_ping_at, Some(now));
+            assert_eq!(next.status_changed_at == now, from != to);
+        }
+        let refused = [
+            (Terminating, Ready),
+            (Terminated, Ready),
+            (Terminated, Occupied),
+        ];
+        for (from, to) in refused {
+            assert_eq!(
+                room(from).apply_ping(&ping(to), now),
+                Err(PingError::Transition { from, to })
+            );
+        }
+        assert_eq!(
+            room(Ready).apply_ping(&ping(Pending), now),
+            Err(PingError::OrchestratorOnly)
+        );
+    }
+
+    #[test]
+    fn ping_body_accepts_maestro_timestamps() {
+        let p: Ping =
+            serde_json::from_str(r#"{"status":"ready","timestamp":"12312312313"}"#).unwrap();
+        assert_eq!(p.timestamp, Some(12312312313));
+        let p: Ping = serde_json::from_str(r#"{"status":"occupied","timestamp":5,"runningMatches":2,"metadata":{"map":"de_dust"}}"#).unwrap();
+        assert_eq!(
+            (p.status, p.running_matches),
+            (RoomStatus::Occupied, Some(2))
+        );
+        assert!(serde_json::from_str::<Ping>(r#"{"status":"sleeping"}"#).is_err());
+    }
+
+    #[test]
+    fn ping_applies_metadata_and_matches() {
+        let now = DateTime::from_timestamp(2_000, 0).unwrap();
+        let mut p = ping(RoomStatus::Occupied);
+        p.running_matches = Some(3);
+        p.metadata = Some(BTreeMap::from([("k".to_string(), serde_json::json!(1))]));
+        let next = room(RoomStatus::Ready).apply_ping(&p, now).unwrap();
+        assert_eq!(next.running_matches, 3);
+        assert_eq!(next.metadata["k"], serde_json::json!(1));
     }
 }

@@ -1,53 +1,134 @@
-//! In-process room store: the embedded default, lost on restart like the rooms it tracks.
+//! In-process room store: the embedded default, lost on restart like the local rooms it tracks.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use app::domain::room::{RoomCounts, RoomStatus};
+use app::domain::room::{GameRoom, Ping, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
+/// Rooms by scheduler, then by id; one lock makes every change atomic.
 #[derive(Default)]
 pub struct MemoryRoomStore {
-    rooms: RwLock<HashMap<String, HashMap<String, RoomStatus>>>,
+    rooms: RwLock<HashMap<String, HashMap<String, GameRoom>>>,
+}
+
+fn room_not_found(scheduler: &str, id: &str) -> StoreError {
+    StoreError::NotFound(format!("room {id} of scheduler {scheduler}"))
 }
 
 impl MemoryRoomStore {
-    /// Records `room` of `scheduler` with `status`.
-    pub fn set_status(&self, scheduler: &str, room: &str, status: RoomStatus) {
+    fn update<T>(
+        &self,
+        scheduler: &str,
+        id: &str,
+        change: impl FnOnce(&mut GameRoom) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        rooms
-            .entry(scheduler.to_string())
-            .or_default()
-            .insert(room.to_string(), status);
+        let room = rooms
+            .get_mut(scheduler)
+            .and_then(|r| r.get_mut(id))
+            .ok_or_else(|| room_not_found(scheduler, id))?;
+        change(room)
     }
 }
 
 #[async_trait]
 impl RoomStore for MemoryRoomStore {
+    async fn insert(&self, room: &GameRoom) -> Result<(), StoreError> {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let scheduler = rooms.entry(room.scheduler.clone()).or_default();
+        if scheduler.contains_key(&room.id) {
+            return Err(StoreError::Conflict(format!(
+                "room {} already exists",
+                room.id
+            )));
+        }
+        scheduler.insert(room.id.clone(), room.clone());
+        Ok(())
+    }
+
+    async fn get(&self, scheduler: &str, id: &str) -> Result<GameRoom, StoreError> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .get(scheduler)
+            .and_then(|r| r.get(id))
+            .cloned()
+            .ok_or_else(|| room_not_found(scheduler, id))
+    }
+
+    async fn list(&self, scheduler: &str) -> Result<Vec<GameRoom>, StoreError> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<GameRoom> = rooms
+            .get(scheduler)
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(list)
+    }
+
+    async fn ping(
+        &self,
+        scheduler: &str,
+        id: &str,
+        ping: &Ping,
+        now: DateTime<Utc>,
+    ) -> Result<GameRoom, StoreError> {
+        self.update(scheduler, id, |room| {
+            let next = room
+                .apply_ping(ping, now)
+                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+            *room = next.clone();
+            Ok(next)
+        })
+    }
+
+    async fn set_status(
+        &self,
+        scheduler: &str,
+        id: &str,
+        status: RoomStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update(scheduler, id, |room| {
+            if room.status != status {
+                room.status = status;
+                room.status_changed_at = now;
+            }
+            Ok(())
+        })
+    }
+
+    async fn set_address(
+        &self,
+        scheduler: &str,
+        id: &str,
+        address: &RoomAddress,
+    ) -> Result<(), StoreError> {
+        self.update(scheduler, id, |room| {
+            room.address = Some(address.clone());
+            Ok(())
+        })
+    }
+
+    async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError> {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(scheduler_rooms) = rooms.get_mut(scheduler) {
+            scheduler_rooms.remove(id);
+            if scheduler_rooms.is_empty() {
+                rooms.remove(scheduler);
+            }
+        }
+        Ok(())
+    }
+
     async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError> {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         let mut counts = RoomCounts::default();
-        for status in rooms.get(scheduler).into_iter().flat_map(|r| r.values()) {
-            counts.add(*status);
+        for room in rooms.get(scheduler).into_iter().flat_map(|r| r.values()) {
+            counts.add(room.status);
         }
         Ok(counts)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn counts_rooms_per_scheduler_and_status() {
-        let store = MemoryRoomStore::default();
-        assert_eq!(store.counts("s").await.unwrap(), RoomCounts::default());
-        store.set_status("s", "r1", RoomStatus::Ready);
-        store.set_status("s", "r2", RoomStatus::Occupied);
-        store.set_status("s", "r2", RoomStatus::Ready);
-        store.set_status("other", "r3", RoomStatus::Pending);
-        let counts = store.counts("s").await.unwrap();
-        assert_eq!((counts.ready, counts.occupied, counts.pending), (2, 0, 0));
     }
 }

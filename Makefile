@@ -1,0 +1,52 @@
+# Baton: `make run` starts the orchestrator on embedded defaults; `make test` runs every test.
+# Both install what they need first, idempotently.
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/baton-target
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export LEPTOS_SITE_ROOT ?= $(CURDIR)/target/site
+
+CARGO_LEPTOS_VERSION := 0.3.10
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+BATON := $(CARGO_TARGET_DIR)/release/baton
+
+.PHONY: run test setup setup-rust setup-node setup-browser services build rust-test e2e-test lint
+
+run: build
+	$(BATON) $(ARGS)
+
+test: setup services lint rust-test build e2e-test
+
+setup: setup-rust setup-node setup-browser
+
+setup-rust:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)" || \
+		cargo install cargo-leptos --version $(CARGO_LEPTOS_VERSION) --locked --features no_downloads
+	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# playwright-core drives Debian's Chromium; binaryen provides wasm-opt for release builds.
+setup-node:
+	@cd end2end && { [ -x node_modules/.bin/wasm-opt ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund; }
+
+setup-browser:
+	@[ -x /usr/bin/chromium ] || { apt-get update && apt-get install -y chromium; }
+
+# PostgreSQL and Redis on this machine kind; start them if they are down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+
+build: setup-rust setup-node
+	cargo leptos build --release
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --exclude frontend --all-targets --features app/ssr -- -D warnings
+
+rust-test:
+	cargo test --workspace --exclude frontend --features app/ssr
+
+e2e-test:
+	cd end2end && BATON_BIN=$(BATON) node --test tests/
