@@ -3,12 +3,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_schedulers_and_users;
+mod m20261122_000002_settings;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_schedulers_and_users::Migration)]
+        vec![
+            Box::new(m20261122_000001_schedulers_and_users::Migration),
+            Box::new(m20261122_000002_settings::Migration),
+        ]
     }
 }

@@ -22,18 +22,39 @@ pub struct Config {
     /// Password for the `admin` user created on first start; generated and printed once when unset.
     #[arg(long, env = "BATON_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// Where rooms run: `local` processes (embedded default) or `kubernetes` (KUBECONFIG or in-cluster).
+    #[arg(long, env = "BATON_RUNTIME", value_enum, default_value_t = RuntimeKind::Local)]
+    pub runtime: RuntimeKind,
+    /// The base URL rooms call back (`BATON_API_URL` in each room); defaults to the listen address.
+    #[arg(long, env = "BATON_API_URL")]
+    pub api_url: Option<String>,
+    /// Milliseconds between two health checks of a scheduler.
+    #[arg(long, env = "BATON_HEALTH_TICK_MS", default_value_t = 1000)]
+    pub health_tick_ms: u64,
+    /// Path of the example game room binary: when set, a `demo` scheduler running it is created
+    /// on start (if absent), so a newcomer sees live rooms at once.
+    #[arg(long, env = "BATON_DEMO_ROOM")]
+    pub demo_room: Option<String>,
     /// Folder with the built dashboard assets (set by cargo-leptos as LEPTOS_SITE_ROOT).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
+    Local,
+    Kubernetes,
 }
 
 impl Config {
     /// The settings in force, safe to print: passwords in URLs are masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} site_root={} admin_password={}",
+            "listen={} database={} runtime={:?} api_url={} site_root={} admin_password={}",
             self.listen,
             mask_password(&self.database_url),
+            self.runtime,
+            self.api_url.as_deref().unwrap_or("(listen address)"),
             self.site_root,
             if self.admin_password.is_some() {
                 "set"

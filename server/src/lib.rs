@@ -3,4 +3,6 @@
 pub mod adapters;
 pub mod api;
 pub mod config;
+pub mod room_tokens;
 pub mod startup;
+pub mod workers;

@@ -4,8 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use app::domain::quantity::GracePeriod;
+use app::domain::scheduler::{Container, ContainerPort, GameRoomSpec, PortRange, SchedulerConfig};
 use app::domain::user::{Role, User};
-use app::ports::{SchedulerStore, StoreError, UserStore};
+use app::ports::{RoomStore, Runtime, SchedulerStore, StoreError, UserStore};
 use app::{App, shell};
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -13,10 +17,14 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
+use crate::adapters::runtime::kubernetes::KubernetesRuntime;
+use crate::adapters::runtime::local::LocalRuntime;
 use crate::adapters::storage::memory::MemoryRoomStore;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
-use crate::config::Config;
+use crate::config::{Config, RuntimeKind};
+use crate::room_tokens::RoomTokens;
+use crate::workers::health::HealthController;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -24,6 +32,8 @@ pub enum StartError {
     Database(#[from] StoreError),
     #[error("creating the admin user: {0}")]
     Admin(String),
+    #[error("runtime: {0}")]
+    Runtime(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
 }
@@ -85,19 +95,71 @@ fn router(state: AppState, options: LeptosOptions) -> Router {
     api::router(state).merge(pages)
 }
 
-/// Connects storage, ensures an admin exists, and serves on `config.listen`.
+/// The demo scheduler: three example rooms on the local runtime.
+fn demo_scheduler(room_binary: &str) -> SchedulerConfig {
+    let command = vec![room_binary.to_string()];
+    SchedulerConfig {
+        name: "demo".into(),
+        game: "demo".into(),
+        rooms_replicas: 3,
+        port_range: Some(PortRange {
+            start: 30000,
+            end: 30100,
+        }),
+        spec: GameRoomSpec {
+            termination_grace_period: GracePeriod("5s".into()),
+            containers: vec![Container {
+                name: "game".into(),
+                image: "example-game-room".into(),
+                command,
+                ports: vec![ContainerPort {
+                    name: "game".into(),
+                    protocol: "udp".into(),
+                    port: 7777,
+                    host_port: None,
+                }],
+                ..Container::default()
+            }],
+            ..GameRoomSpec::default()
+        },
+        ..SchedulerConfig::default()
+    }
+}
+
+async fn runtime(config: &Config) -> Result<Arc<dyn Runtime>, StartError> {
+    Ok(match config.runtime {
+        RuntimeKind::Local => Arc::new(LocalRuntime::new()),
+        RuntimeKind::Kubernetes => Arc::new(
+            KubernetesRuntime::from_environment()
+                .await
+                .map_err(|e| StartError::Runtime(e.to_string()))?,
+        ),
+    })
+}
+
+/// Connects storage and the runtime, ensures an admin exists, serves on `config.listen` and
+/// starts the health controller.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let store = Arc::new(SqlStore::connect(&config.database_url).await?);
     let generated_admin_password =
         ensure_admin(store.as_ref(), config.admin_password.as_deref()).await?;
+    let secret = store
+        .setting_or_insert("room_token_secret", || {
+            Alphanumeric.sample_string(&mut rand::rng(), 64)
+        })
+        .await?;
     let users: Arc<dyn UserStore> = store.clone();
     let schedulers: Arc<dyn SchedulerStore> = store;
+    let rooms: Arc<dyn RoomStore> = Arc::new(MemoryRoomStore::default());
+    let room_tokens = Arc::new(RoomTokens::new(secret));
+    let runtime = runtime(&config).await?;
     let state = AppState {
-        schedulers,
-        rooms: Arc::new(MemoryRoomStore::default()),
+        schedulers: schedulers.clone(),
+        rooms: rooms.clone(),
         auth: Arc::new(
             auth::Authenticator::new(users).map_err(|e| StartError::Admin(e.to_string()))?,
         ),
+        room_tokens: room_tokens.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -105,8 +167,31 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Listen(config.listen, e))?;
+    if let Some(binary) = &config.demo_room {
+        match schedulers.create(&demo_scheduler(binary)).await {
+            Ok(_) => tracing::info!("created the demo scheduler"),
+            Err(StoreError::Conflict(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let controller = Arc::new(HealthController {
+        schedulers,
+        rooms,
+        runtime,
+        tokens: room_tokens,
+        api_url: config
+            .api_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        tick: Duration::from_millis(config.health_tick_ms.max(50)),
+    });
+    let controller_task = controller.spawn();
     let app = router(state, leptos_options(&config, addr));
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app).await;
+        controller_task.abort();
+        served
+    });
     Ok(Running {
         addr,
         generated_admin_password,

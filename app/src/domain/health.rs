@@ -69,7 +69,10 @@ pub struct HealthPlan {
 
 impl HealthPlan {
     pub fn is_empty(&self) -> bool {
-        self.create == 0 && self.remove.is_empty() && self.forget.is_empty() && self.orphans.is_empty()
+        self.create == 0
+            && self.remove.is_empty()
+            && self.forget.is_empty()
+            && self.orphans.is_empty()
     }
 }
 
@@ -150,14 +153,12 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
                 plan.forget.push(room.id.clone())
             }
             RoomStatus::Error => plan.remove.push(remove(RemovalReason::Error)),
-            RoomStatus::Pending | RoomStatus::Unready if since_change > timeouts.initialization =>
-            {
-                plan.remove.push(remove(RemovalReason::InitializationTimeout))
+            RoomStatus::Pending | RoomStatus::Unready if since_change > timeouts.initialization => {
+                plan.remove
+                    .push(remove(RemovalReason::InitializationTimeout))
             }
             RoomStatus::Ready | RoomStatus::Occupied | RoomStatus::Unready
-                if room
-                    .last_ping_at
-                    .is_some_and(|at| now - at > timeouts.ping) =>
+                if room.last_ping_at.is_some_and(|at| now - at > timeouts.ping) =>
             {
                 plan.remove.push(remove(RemovalReason::PingTimeout))
             }

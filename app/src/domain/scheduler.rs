@@ -45,9 +45,28 @@ pub struct SchedulerConfig {
     /// How the number of rooms follows the load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
+    /// How long rooms may take to start, between pings, and to stop (defaults: 120s, 30s, 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_timeouts: Option<RoomTimeouts>,
     /// Rooms of a scheduler that sets this may ping without their room token (rooms migrating from Maestro).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_tokenless_pings: bool,
+}
+
+/// Per-scheduler health timeouts, as durations (`"30s"`, `"2m"`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RoomTimeouts {
+    /// A new room must report ready within this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialization: Option<String>,
+    /// A running room must ping at least this often.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping: Option<String>,
+    /// A room must be gone this long after its grace period ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination: Option<String>,
 }
 
 pub fn default_max_surge() -> String {

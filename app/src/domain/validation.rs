@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::autoscaling::{Autoscaling, POLICY_TYPES, ScalingDirection, TRIGGER_TYPES};
-use super::quantity::{MaxSurge, parse_quantity};
+use super::quantity::{MaxSurge, parse_duration_seconds, parse_quantity};
 use super::scheduler::{Container, Resources, SchedulerConfig};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +207,21 @@ impl SchedulerConfig {
                         value.len() <= 63,
                         format!("{kind}.{key}"),
                         "label values have at most 63 characters",
+                    );
+                }
+            }
+        }
+        if let Some(timeouts) = &self.room_timeouts {
+            for (name, value) in [
+                ("initialization", &timeouts.initialization),
+                ("ping", &timeouts.ping),
+                ("termination", &timeouts.termination),
+            ] {
+                if let Some(value) = value {
+                    errors.check(
+                        parse_duration_seconds(value).is_some_and(|s| s >= 1.0),
+                        format!("roomTimeouts.{name}"),
+                        "must be a duration of at least one second, such as \"30s\"",
                     );
                 }
             }
@@ -582,6 +597,20 @@ mod tests {
                 "spec.containers[0].ports[1].hostPort",
                 "spec.containers[1].name",
             ]
+        );
+    }
+
+    #[test]
+    fn room_timeouts_are_durations() {
+        let mut c = valid();
+        c.room_timeouts = Some(RoomTimeouts {
+            initialization: Some("2m".into()),
+            ping: Some("soon".into()),
+            termination: Some("0s".into()),
+        });
+        assert_eq!(
+            fields(&c),
+            ["roomTimeouts.ping", "roomTimeouts.termination"]
         );
     }
 

@@ -1,3 +1,4 @@
 //! One module per technology behind the ports of `app::ports`.
 
+pub mod runtime;
 pub mod storage;

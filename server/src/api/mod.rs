@@ -4,13 +4,16 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod openapi;
+pub mod rooms;
 pub mod schedulers;
 
 use std::sync::Arc;
 
 use app::ports::{RoomStore, SchedulerStore};
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post, put};
+
+use crate::room_tokens::RoomTokens;
 
 /// What every handler can reach: the ports, chosen by the composition root.
 #[derive(Clone)]
@@ -18,6 +21,7 @@ pub struct AppState {
     pub schedulers: Arc<dyn SchedulerStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub auth: Arc<auth::Authenticator>,
+    pub room_tokens: Arc<RoomTokens>,
 }
 
 /// The management API routes.
@@ -37,6 +41,20 @@ pub fn router(state: AppState) -> Router {
                 .delete(schedulers::delete),
         )
         .route("/schedulers/{name}/versions", get(schedulers::versions))
+        .route("/schedulers/{name}/rooms", get(rooms::list))
+        .route("/scheduler/{scheduler}/rooms/{room}/ping", put(rooms::ping))
+        .route(
+            "/scheduler/{scheduler}/rooms/{room}/roomevent",
+            post(rooms::room_event),
+        )
+        .route(
+            "/scheduler/{scheduler}/rooms/{room}/playerevent",
+            post(rooms::player_event),
+        )
+        .route(
+            "/scheduler/{scheduler}/rooms/{room}/address",
+            get(rooms::address),
+        )
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs_page))
         .with_state(state)

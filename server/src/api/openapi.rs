@@ -5,7 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::schedulers;
+use super::{rooms, schedulers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,11 @@ use super::schedulers;
         schedulers::switch_version,
         schedulers::delete,
         schedulers::info,
+        rooms::list,
+        rooms::ping,
+        rooms::room_event,
+        rooms::player_event,
+        rooms::address,
     ),
     modifiers(&BasicAuth),
     security(("basic" = [])),
@@ -34,6 +39,10 @@ impl utoipa::Modify for BasicAuth {
         components.add_security_scheme(
             "basic",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+        components.add_security_scheme(
+            "room_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Storage adapters: SQL (sea-orm: SQLite and PostgreSQL) and in-process.
+//! Storage adapters: SQL (sea-orm: SQLite and PostgreSQL), Redis (rooms) and in-process.
 
 pub mod memory;
+pub mod redis;
 pub mod sql;

@@ -76,6 +76,23 @@ mod users {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+mod settings {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub value: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// Schedulers, their versions and users in one SQL database.
 #[derive(Clone)]
 pub struct SqlStore {
@@ -110,6 +127,40 @@ impl SqlStore {
         let db = Database::connect(options).await.map_err(backend)?;
         Migrator::up(&db, None).await.map_err(backend)?;
         Ok(Self { db })
+    }
+
+    /// The value of setting `key`, storing `make()` first when it has none. Instances sharing the
+    /// database agree on the value: a losing concurrent insert reads the winner's.
+    pub async fn setting_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
+        if let Some(row) = settings::Entity::find_by_id(key.to_string())
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+        {
+            return Ok(row.value);
+        }
+        let inserted = settings::ActiveModel {
+            key: Set(key.to_string()),
+            value: Set(make()),
+        }
+        .insert(&self.db)
+        .await;
+        match inserted {
+            Ok(row) => Ok(row.value),
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                settings::Entity::find_by_id(key.to_string())
+                    .one(&self.db)
+                    .await
+                    .map_err(backend)?
+                    .map(|row| row.value)
+                    .ok_or_else(|| StoreError::Backend(format!("setting {key} vanished")))
+            }
+            Err(err) => Err(backend(err)),
+        }
     }
 
     async fn load(

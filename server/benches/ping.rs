@@ -1,0 +1,2 @@
+//! Ping throughput benchmark (being written).
+fn main() {}

@@ -1,0 +1,4 @@
+//! Runtime adapters: where room instances run.
+
+pub mod kubernetes;
+pub mod local;

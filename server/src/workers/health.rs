@@ -1,0 +1,315 @@
+//! The health controller: one task per scheduler keeps its rooms at the desired count, replaces
+//! rooms that fail, and reconciles the room store with the runtime. Decisions come from the pure
+//! `app::domain::health::plan`; this module only carries them out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::domain::health::{HealthInput, HealthPlan, HealthTimeouts, plan};
+use app::domain::quantity::{MaxSurge, parse_duration_seconds};
+use app::domain::room::{GameRoom, RoomStatus};
+use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerState};
+use app::ports::{InstanceEvent, RoomStore, Runtime, SchedulerFilter, SchedulerStore, StoreError};
+use chrono::Utc;
+use futures::StreamExt;
+use rand::distr::{Alphanumeric, SampleString};
+use tokio::task::JoinHandle;
+
+use crate::room_tokens::RoomTokens;
+
+#[derive(Debug, thiserror::Error)]
+enum TickError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] app::ports::RuntimeError),
+}
+
+pub struct HealthController {
+    pub schedulers: Arc<dyn SchedulerStore>,
+    pub rooms: Arc<dyn RoomStore>,
+    pub runtime: Arc<dyn Runtime>,
+    pub tokens: Arc<RoomTokens>,
+    /// The base URL rooms call back (`BATON_API_URL`).
+    pub api_url: String,
+    /// How often each scheduler is reconciled, and the supervisor looks for new schedulers.
+    pub tick: Duration,
+}
+
+/// The scheduler's own timeouts where it sets them, the defaults elsewhere.
+pub fn timeouts_of(scheduler: &Scheduler) -> HealthTimeouts {
+    let defaults = HealthTimeouts::default();
+    let Some(custom) = &scheduler.config.room_timeouts else {
+        return defaults;
+    };
+    let pick = |text: &Option<String>, default: chrono::Duration| {
+        text.as_deref()
+            .and_then(parse_duration_seconds)
+            .map_or(default, |s| {
+                chrono::Duration::milliseconds((s * 1000.0) as i64)
+            })
+    };
+    HealthTimeouts {
+        initialization: pick(&custom.initialization, defaults.initialization),
+        ping: pick(&custom.ping, defaults.ping),
+        termination: pick(&custom.termination, defaults.termination),
+        creation_grace: defaults.creation_grace,
+    }
+}
+
+fn new_room_id(scheduler: &str) -> String {
+    let suffix = Alphanumeric
+        .sample_string(&mut rand::rng(), 6)
+        .to_ascii_lowercase();
+    format!("{scheduler}-{suffix}")
+}
+
+impl HealthController {
+    /// Watches the scheduler list and runs one controller task per scheduler.
+    pub fn spawn(self: Arc<Self>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
+            loop {
+                match self.schedulers.list(&SchedulerFilter::default()).await {
+                    Ok(schedulers) => {
+                        let names: Vec<String> =
+                            schedulers.into_iter().map(|s| s.config.name).collect();
+                        for name in &names {
+                            if !running.contains_key(name) {
+                                let task = self.clone().spawn_scheduler(name.clone());
+                                running.insert(name.clone(), task);
+                            }
+                        }
+                        let gone: Vec<String> = running
+                            .keys()
+                            .filter(|name| !names.contains(name))
+                            .cloned()
+                            .collect();
+                        for name in gone {
+                            if let Some(task) = running.remove(&name) {
+                                task.abort();
+                            }
+                            let controller = self.clone();
+                            tokio::spawn(async move { controller.tear_down(&name).await });
+                        }
+                    }
+                    Err(err) => tracing::warn!(%err, "listing schedulers failed"),
+                }
+                tokio::time::sleep(self.tick).await;
+            }
+        })
+    }
+
+    /// A deleted scheduler: stop every instance and forget its rooms.
+    async fn tear_down(&self, name: &str) {
+        if let Err(err) = self.runtime.remove_scheduler(name).await {
+            tracing::warn!(scheduler = %name, %err, "removing the scheduler from the runtime failed");
+        }
+        match self.rooms.list(name).await {
+            Ok(rooms) => {
+                for room in rooms {
+                    let _ = self.rooms.remove(name, &room.id).await;
+                }
+            }
+            Err(err) => tracing::warn!(scheduler = %name, %err, "forgetting rooms failed"),
+        }
+        tracing::info!(scheduler = %name, "scheduler torn down");
+    }
+
+    fn spawn_scheduler(self: Arc<Self>, name: String) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let events = self.runtime.watch(&name);
+            let watcher = tokio::spawn(self.clone().follow_events(name.clone(), events));
+            // Abort the event follower when this task is aborted.
+            let _guard = AbortOnDrop(watcher);
+            loop {
+                match self.tick_once(&name).await {
+                    Ok(plan) if !plan.is_empty() => {
+                        tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(scheduler = %name, %err, "health tick failed"),
+                }
+                tokio::time::sleep(self.tick).await;
+            }
+        })
+    }
+
+    async fn follow_events(
+        self: Arc<Self>,
+        name: String,
+        mut events: futures::stream::BoxStream<'static, InstanceEvent>,
+    ) {
+        while let Some(event) = events.next().await {
+            let result = match &event {
+                InstanceEvent::Crashed { room, reason, .. } => {
+                    tracing::warn!(scheduler = %name, %room, %reason, "room instance crashed");
+                    match self.rooms.get(&name, room).await {
+                        Ok(r) if r.status != RoomStatus::Terminating => {
+                            self.rooms
+                                .set_status(&name, room, RoomStatus::Error, Utc::now())
+                                .await
+                        }
+                        _ => Ok(()),
+                    }
+                }
+                InstanceEvent::AddressKnown { room, address, .. } => {
+                    self.rooms.set_address(&name, room, address).await
+                }
+                InstanceEvent::Gone { room, .. } => self.rooms.remove(&name, room).await,
+                InstanceEvent::Created { .. } | InstanceEvent::Running { .. } => Ok(()),
+            };
+            match result {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(err) => {
+                    tracing::warn!(scheduler = %name, %err, ?event, "applying a runtime event failed")
+                }
+            }
+        }
+    }
+
+    /// One reconciliation of one scheduler.
+    async fn tick_once(&self, name: &str) -> Result<HealthPlan, TickError> {
+        let scheduler = self.schedulers.get(name, None).await?;
+        let mut rooms = self.rooms.list(name).await?;
+        let instances = self.runtime.instances(name).await?;
+        let now = Utc::now();
+        // Instances that failed turn their rooms to error, so the plan replaces them.
+        for instance in instances.iter().filter(|i| i.crashed.is_some()) {
+            if let Some(room) = rooms.iter_mut().find(|r| r.id == instance.room)
+                && !matches!(room.status, RoomStatus::Error | RoomStatus::Terminating)
+            {
+                self.rooms
+                    .set_status(name, &room.id, RoomStatus::Error, now)
+                    .await?;
+                room.status = RoomStatus::Error;
+            }
+        }
+        let instance_ids: Vec<String> = instances.iter().map(|i| i.room.clone()).collect();
+        let grace = scheduler
+            .config
+            .spec
+            .termination_grace_period
+            .seconds()
+            .unwrap_or(30);
+        let decided = plan(&HealthInput {
+            desired: u32::try_from(scheduler.config.rooms_replicas).unwrap_or(0),
+            max_surge: MaxSurge::parse(&scheduler.config.max_surge)
+                .unwrap_or(MaxSurge::Percent(10)),
+            active_version: &scheduler.version,
+            rooms: &rooms,
+            instances: &instance_ids,
+            now,
+            timeouts: timeouts_of(&scheduler),
+            grace_period: chrono::Duration::seconds(grace as i64),
+        });
+        self.carry_out(&scheduler, &decided, &instance_ids).await?;
+        let settled = decided.is_empty()
+            && rooms
+                .iter()
+                .all(|r| matches!(r.status, RoomStatus::Ready | RoomStatus::Occupied));
+        let state = if settled {
+            SchedulerState::InSync
+        } else {
+            SchedulerState::PendingSync
+        };
+        if state != scheduler.state {
+            self.schedulers.set_state(name, state).await?;
+        }
+        Ok(decided)
+    }
+
+    async fn carry_out(
+        &self,
+        scheduler: &Scheduler,
+        decided: &HealthPlan,
+        instances: &[String],
+    ) -> Result<(), TickError> {
+        let name = &scheduler.config.name;
+        for room in &decided.forget {
+            self.rooms.remove(name, room).await?;
+            if instances.contains(room) {
+                self.stop_in_background(scheduler, room);
+            }
+        }
+        for room in &decided.orphans {
+            tracing::info!(scheduler = %name, %room, "stopping an instance with no room");
+            self.stop_in_background(scheduler, room);
+        }
+        for removal in &decided.remove {
+            tracing::info!(scheduler = %name, room = %removal.room, reason = ?removal.reason, "removing room");
+            self.rooms
+                .set_status(name, &removal.room, RoomStatus::Terminating, Utc::now())
+                .await?;
+            self.stop_in_background(scheduler, &removal.room);
+        }
+        for _ in 0..decided.create {
+            self.create_room(scheduler).await?;
+        }
+        Ok(())
+    }
+
+    /// Stopping waits for the grace period, so it never holds up the tick.
+    fn stop_in_background(&self, scheduler: &Scheduler, room: &str) {
+        let runtime = self.runtime.clone();
+        let scheduler = scheduler.clone();
+        let room = room.to_string();
+        tokio::spawn(async move {
+            if let Err(err) = runtime.delete_instance(&scheduler, &room).await {
+                tracing::warn!(scheduler = %scheduler.config.name, %room, %err, "stopping a room failed");
+            }
+        });
+    }
+
+    async fn create_room(&self, scheduler: &Scheduler) -> Result<(), TickError> {
+        let name = &scheduler.config.name;
+        let id = new_room_id(name);
+        let now = Utc::now();
+        let room = GameRoom {
+            id: id.clone(),
+            scheduler: name.clone(),
+            version: scheduler.version.clone(),
+            status: RoomStatus::Pending,
+            created_at: now,
+            status_changed_at: now,
+            last_ping_at: None,
+            running_matches: 0,
+            metadata: Default::default(),
+            address: None,
+            token_hash: String::new(),
+        };
+        self.rooms.insert(&room).await?;
+        let variable = |name: &str, value: String| EnvironmentVariable {
+            name: name.to_string(),
+            value,
+        };
+        let env = [
+            variable("MAESTRO_SCHEDULER_NAME", name.clone()),
+            variable("MAESTRO_ROOM_ID", id.clone()),
+            variable("BATON_API_URL", self.api_url.clone()),
+            variable("BATON_ROOM_TOKEN", self.tokens.issue(name, &id)),
+        ];
+        match self.runtime.create_instance(scheduler, &id, &env).await {
+            Ok(instance) => {
+                if let Some(address) = &instance.address {
+                    self.rooms.set_address(name, &id, address).await?;
+                }
+                tracing::info!(scheduler = %name, room = %id, "room created");
+                Ok(())
+            }
+            Err(err) => {
+                self.rooms.remove(name, &id).await?;
+                Err(err.into())
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
