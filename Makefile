@@ -8,12 +8,15 @@ export LEPTOS_SITE_ROOT ?= $(CURDIR)/target/site
 
 CARGO_LEPTOS_VERSION := 0.3.10
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
-BATON := $(CARGO_TARGET_DIR)/release/baton
+BATON := $(CARGO_TARGET_DIR)/release/server
 
 .PHONY: run test setup setup-rust setup-node setup-browser services build rust-test e2e-test lint
 
+DEMO_ROOM := $(CARGO_TARGET_DIR)/release/examples/game_room
+
 run: build
-	$(BATON) $(ARGS)
+	cargo build --release -p server --example game_room
+	BATON_DEMO_ROOM=$${BATON_DEMO_ROOM-$(DEMO_ROOM)} $(BATON) $(ARGS)
 
 test: setup services lint rust-test build e2e-test
 

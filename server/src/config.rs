@@ -19,6 +19,9 @@ pub struct Config {
         default_value = "sqlite://baton.db?mode=rwc"
     )]
     pub database_url: String,
+    /// Redis for the room store (`redis://127.0.0.1:6379`); in-process when unset.
+    #[arg(long, env = "BATON_REDIS_URL")]
+    pub redis_url: Option<String>,
     /// Password for the `admin` user created on first start; generated and printed once when unset.
     #[arg(long, env = "BATON_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
@@ -50,9 +53,12 @@ impl Config {
     /// The settings in force, safe to print: passwords in URLs are masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} runtime={:?} api_url={} site_root={} admin_password={}",
+            "listen={} database={} rooms={} runtime={:?} api_url={} site_root={} admin_password={}",
             self.listen,
             mask_password(&self.database_url),
+            self.redis_url
+                .as_deref()
+                .map_or("in-process".to_string(), mask_password),
             self.runtime,
             self.api_url.as_deref().unwrap_or("(listen address)"),
             self.site_root,

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::adapters::runtime::kubernetes::KubernetesRuntime;
 use crate::adapters::runtime::local::LocalRuntime;
 use crate::adapters::storage::memory::MemoryRoomStore;
+use crate::adapters::storage::redis::RedisRoomStore;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeKind};
@@ -150,7 +151,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .await?;
     let users: Arc<dyn UserStore> = store.clone();
     let schedulers: Arc<dyn SchedulerStore> = store;
-    let rooms: Arc<dyn RoomStore> = Arc::new(MemoryRoomStore::default());
+    let rooms: Arc<dyn RoomStore> = match &config.redis_url {
+        Some(url) => Arc::new(RedisRoomStore::connect(url, "baton").await?),
+        None => Arc::new(MemoryRoomStore::default()),
+    };
     let room_tokens = Arc::new(RoomTokens::new(secret));
     let runtime = runtime(&config).await?;
     let state = AppState {

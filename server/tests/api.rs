@@ -44,6 +44,7 @@ on_both_backends!(
     editor_changes_only_its_games,
     openapi_document_and_docs_page,
     concurrent_authenticated_reads,
+    concurrent_changes_never_fail,
 );
 
 /// The seed scheduler: Maestro v10's example body.
@@ -83,12 +84,9 @@ fn set(body: &mut Value, pointer: &str, value: Value) {
         return;
     }
     let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
-    let parent = body
-        .pointer_mut(parent)
-        .unwrap_or_else(|| panic!("no {parent} in the body"));
-    parent
-        .as_object_mut()
-        .unwrap_or_else(|| panic!("{parent} is not an object"))
+    body.pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no object {parent} in the body"))
         .insert(key.to_string(), value);
 }
 
@@ -1234,7 +1232,9 @@ async fn malformed_json_and_wrong_types(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin();
 
-    for text in ["not json", "", "[1]"] {
+    // A positional array would otherwise fill the struct's fields in order.
+    let positional = r#"["my-scheduler", "my-game", 1, {"start": 20000, "end": 21000}]"#;
+    for text in ["not json", "", "[1]", "42", positional] {
         let reply = admin.raw(Method::POST, "/schedulers", text).await;
         assert_eq!(
             reply.status,
@@ -1529,7 +1529,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
     let document = reply.ok();
     assert!(document["openapi"].is_string(), "{}", reply.text);
     let paths = document["paths"].as_object().expect("paths");
-    let expected: [(&str, &[&str]); 4] = [
+    let expected: [(&str, &[&str]); 5] = [
         ("/schedulers", &["get", "post"]),
         ("/schedulers/info", &["get"]),
         (
@@ -1537,6 +1537,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
             &["get", "post", "patch", "put", "delete"],
         ),
         ("/schedulers/{name}/versions", &["get"]),
+        ("/schedulers/{name}/rooms", &["get"]),
     ];
     for (path, methods) in expected {
         let item = paths
@@ -1549,7 +1550,16 @@ async fn openapi_document_and_docs_page(backend: Backend) {
             );
         }
     }
-    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys());
+    // Every /schedulers path the router serves is documented, and nothing else under it.
+    let mut documented: Vec<&str> = paths
+        .keys()
+        .map(String::as_str)
+        .filter(|p| *p == "/schedulers" || p.starts_with("/schedulers/"))
+        .collect();
+    documented.sort_unstable();
+    let mut wanted: Vec<&str> = expected.iter().map(|(p, _)| *p).collect();
+    wanted.sort_unstable();
+    assert_eq!(documented, wanted);
     assert!(
         document["components"]["securitySchemes"]["basic"].is_object(),
         "{}",
@@ -1606,4 +1616,46 @@ async fn concurrent_authenticated_reads(backend: Backend) {
         done += 1;
     }
     assert_eq!(done, 20);
+}
+
+async fn concurrent_changes_never_fail(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.admin().get("/schedulers").await.ok();
+
+    // Distinct schedulers created at once: every one is stored.
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let request = server
+            .admin()
+            .request(Method::POST, "/schedulers")
+            .json(&seed(&format!("s-{i}"), "my-game"));
+        requests.spawn(common::send(request));
+    }
+    while let Some(result) = requests.join_next().await {
+        result.expect("a request task").ok();
+    }
+    assert_eq!(scheduler_names(&server, "").await.len(), 10);
+
+    // Racing changes of one scheduler: one wins each version, the others are told to retry.
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let request = server
+            .admin()
+            .request(Method::PATCH, "/schedulers/s-0")
+            .json(&json!({"roomsReplicas": 10 + i}));
+        requests.spawn(common::send(request));
+    }
+    let mut won = Vec::new();
+    while let Some(result) = requests.join_next().await {
+        let reply = result.expect("a request task");
+        match reply.status {
+            StatusCode::OK => won.push(reply.json["scheduler"]["version"].clone()),
+            StatusCode::CONFLICT => reply.expect_error(StatusCode::CONFLICT, "ALREADY_EXISTS"),
+            other => panic!("a racing change got {other}: {}", reply.text),
+        }
+    }
+    let stored = versions(&server, "s-0").await;
+    // Each success stored one distinct version; nothing else was stored.
+    assert_eq!(stored.len(), 1 + won.len(), "{stored:?} after {won:?}");
+    assert!(!won.is_empty());
 }

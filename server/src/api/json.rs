@@ -6,7 +6,9 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Like `axum::Json`, but a malformed body is a 400 naming the path of the bad field.
+/// Like `axum::Json`, but a malformed body is a 400 naming the path of the bad field. Every body
+/// of this API is a JSON object: anything else is refused, rather than letting serde read a
+/// struct from a positional array.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
@@ -16,7 +18,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::invalid("body", e.body_text()))?;
-        parse(&bytes).map(Body)
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') | None => parse(&bytes).map(Body),
+            Some(_) => Err(ApiError::invalid("body", "must be a JSON object")),
+        }
     }
 }
 

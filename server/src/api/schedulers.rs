@@ -56,7 +56,8 @@ pub struct VersionList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SwitchVersion {
-    /// The version to make active, e.g. `v1`.
+    /// The version to make active, e.g. `v1`. Missing is reported on this field, like empty.
+    #[serde(default)]
     pub version: String,
 }
 

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use app::domain::user::{Role, User};
 use app::ports::UserStore;
+use clap::Parser;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use serde_json::Value;
 use server::adapters::storage::sql::SqlStore;
-use server::config::Config;
+use server::config::{Config, RuntimeKind};
 use tokio::task::JoinHandle;
 
 /// The PostgreSQL server the tests create their databases on (trust auth).
@@ -32,6 +33,7 @@ pub enum Backend {
 
 /// Runs each listed `async fn(Backend)` scenario as one test per backend
 /// (declare the harness with `#[macro_use] mod common;`).
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -189,24 +191,28 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Starts the server with the test defaults: the local runtime, and a health controller so
+    /// slow that it never touches the schedulers a test creates (their state and room counts stay
+    /// as the management API left them). Tests of the controller use `start_with`.
     pub async fn start(backend: Backend) -> Self {
         Self::start_with(backend, |_| {}).await
     }
 
-    /// Starts the server with some settings changed from the test defaults.
-    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+    /// Starts the server with the test defaults changed by `adjust`.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new(backend).await;
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: db.url.clone(),
-            admin_password: Some(ADMIN_PASSWORD.to_string()),
-            runtime: server::config::RuntimeKind::Local,
-            api_url: None,
-            health_tick_ms: 1000,
-            demo_room: None,
-            site_root: "target/site".to_string(),
-        };
-        tweak(&mut config);
+        // Clap's defaults (and BATON_* variables) for whatever this harness does not set, so new
+        // settings need no change here; the ones that matter to these tests are set explicitly.
+        let mut config = Config::try_parse_from(["baton"]).expect("default settings");
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.database_url = db.url.clone();
+        config.admin_password = Some(ADMIN_PASSWORD.to_string());
+        config.runtime = RuntimeKind::Local;
+        config.api_url = None;
+        config.health_tick_ms = 3_600_000;
+        config.demo_room = None;
+        config.site_root = "target/site".to_string();
+        adjust(&mut config);
         let running = server::startup::start(config)
             .await
             .unwrap_or_else(|e| panic!("starting the server on {}: {e}", db.url));

@@ -52,6 +52,8 @@ pub struct KubernetesRuntimeConfig {
     pub base_delay: Duration,
     /// Upper bound of one retry delay.
     pub max_delay: Duration,
+    /// How long one API call (not a watch) may take before it counts as a connection failure.
+    pub call_timeout: Duration,
     /// How old this process's view of a scheduler's host ports may get before creating a room
     /// lists the scheduler's pods again (it is also refreshed when the range looks exhausted).
     pub port_resync: Duration,
@@ -63,6 +65,7 @@ impl Default for KubernetesRuntimeConfig {
             attempts: 5,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(30),
             port_resync: Duration::from_secs(30),
         }
     }
@@ -93,13 +96,20 @@ impl KubernetesRuntime {
     }
 
     /// Connects with the standard configuration: `KUBECONFIG` (or `~/.kube/config`) when present,
-    /// the pod's service account when running in a cluster.
+    /// the pod's service account when running in a cluster (as `kube::Client::try_default` does).
+    ///
+    /// The client's own retry layer is turned off: this runtime retries, with bounded attempts.
     pub async fn from_environment() -> Result<Self, RuntimeError> {
-        let client = Client::try_default().await.map_err(|error| {
+        let unusable = |error: &dyn std::fmt::Display| {
             RuntimeError::Unavailable(format!(
                 "no usable Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster): {error}"
             ))
-        })?;
+        };
+        let mut config = kube::Config::infer()
+            .await
+            .map_err(|error| unusable(&error))?;
+        config.default_retry = false;
+        let client = Client::try_from(config).map_err(|error| unusable(&error))?;
         Ok(Self::new(client))
     }
 
@@ -262,8 +272,16 @@ impl Runtime for KubernetesRuntime {
             None => Vec::new(),
         };
         let pod = room_pod(scheduler, room, env, &assigned);
+        let abandoned = range.map(|_| AbandonedCreation {
+            book: &self.ports,
+            scheduler: name,
+            room,
+            ports: host_ports(&pod),
+            armed: true,
+        });
         let created = self.post_pod(name, room, &pod).await;
-        if range.is_some() {
+        if let Some(abandoned) = abandoned {
+            abandoned.disarm();
             self.ports.with(name, |ports| match &created {
                 Ok(created) => ports.settle(room, host_ports(created)),
                 // The pod may exist after all: hold its ports until a listing says otherwise.
@@ -847,7 +865,8 @@ fn port_range(scheduler: &Scheduler) -> Result<(u32, u32), RuntimeError> {
 // Errors and retries
 // ----------------------------------------------------------------------------------------------
 
-/// Calls `call` until it succeeds, fails for good, or `config.attempts` are spent.
+/// Calls `call` until it succeeds, fails for good, or `config.attempts` are spent; a call taking
+/// longer than `config.call_timeout` counts as a connection failure.
 async fn retry<T, F, Fut>(config: &KubernetesRuntimeConfig, mut call: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
@@ -856,7 +875,11 @@ where
     let attempts = config.attempts.max(1);
     let mut attempt = 1;
     loop {
-        match call().await {
+        let result = match tokio::time::timeout(config.call_timeout, call()).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(kube::Error::Service(Box::new(elapsed))),
+        };
+        match result {
             Err(error) if attempt < attempts && is_transient(&error) => {
                 let delay = retry_delay(config, attempt, &error);
                 tracing::debug!(%error, attempt, ?delay, "Kubernetes API call failed; retrying");
@@ -957,6 +980,33 @@ struct SchedulerPorts {
     /// The last port handed out; the next search starts after it, so that freed ports rest.
     cursor: Option<u32>,
     rooms: HashMap<String, Holding>,
+}
+
+/// Settles a reservation if the creation using it is dropped midway (the caller gave up): the
+/// pod may exist, so its ports stay held until a listing says otherwise.
+struct AbandonedCreation<'a> {
+    book: &'a PortBook,
+    scheduler: &'a str,
+    room: &'a str,
+    ports: Vec<u16>,
+    armed: bool,
+}
+
+impl AbandonedCreation<'_> {
+    /// The creation finished: its outcome settles the reservation.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for AbandonedCreation<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let ports = std::mem::take(&mut self.ports);
+            self.book
+                .with(self.scheduler, |book| book.settle(self.room, ports));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -1087,5 +1137,1068 @@ impl SchedulerPorts {
         if self.rooms.get(room).is_some_and(|holding| !holding.pending) {
             self.rooms.remove(room);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use app::domain::scheduler::{SchedulerConfig, SchedulerState};
+    use http::{Method, Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use tower_test::mock;
+
+    type Handle = mock::Handle<Request<Body>, Response<Body>>;
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn fast() -> KubernetesRuntimeConfig {
+        KubernetesRuntimeConfig {
+            attempts: 5,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            call_timeout: Duration::from_secs(5),
+            port_resync: Duration::from_secs(3600),
+        }
+    }
+
+    fn mocked() -> (KubernetesRuntime, Handle) {
+        let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        (KubernetesRuntime::with_config(client, fast()), handle)
+    }
+
+    /// One request the runtime made, with the means to answer it.
+    struct Call {
+        method: Method,
+        path: String,
+        query: String,
+        body: Value,
+        respond: mock::SendResponse<Response<Body>>,
+    }
+
+    impl Call {
+        fn reply(self, status: u16, body: &Value) {
+            self.reply_raw(status, serde_json::to_vec(body).unwrap());
+        }
+
+        fn reply_raw(self, status: u16, body: Vec<u8>) {
+            let response = Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            self.respond.send_response(response);
+        }
+
+        fn assert(&self, method: Method, path: &str) {
+            assert_eq!((&self.method, self.path.as_str()), (&method, path));
+        }
+    }
+
+    async fn next_call(handle: &mut Handle) -> Call {
+        let (request, respond) = tokio::time::timeout(TIMEOUT, handle.next_request())
+            .await
+            .expect("the runtime made no further request")
+            .expect("the client is gone");
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        Call {
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            body,
+            respond,
+        }
+    }
+
+    /// Asserts that the runtime makes no further request for a moment.
+    async fn no_more_calls(handle: &mut Handle) {
+        let next = tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await;
+        if let Ok(Some((request, _))) = next {
+            panic!("unexpected request {} {}", request.method(), request.uri());
+        }
+    }
+
+    fn status(code: u16, reason: &str, message: &str) -> Value {
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": message, "reason": reason, "code": code,
+        })
+    }
+
+    fn pod_list(items: Vec<Value>) -> Value {
+        json!({
+            "kind": "PodList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "100"},
+            "items": items,
+        })
+    }
+
+    /// A pod of scheduler `arena` as the API server would return it.
+    fn pod_json(room: &str, node: Option<&str>, host_ports: [u16; 2], status: Value) -> Value {
+        let mut pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": room, "namespace": "arena", "resourceVersion": "101",
+                "labels": {SCHEDULER_LABEL: "arena", ROOM_LABEL: room, VERSION_LABEL: "v2"},
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "game", "image": "busybox", "ports": [
+                        {"name": "game", "containerPort": 7777, "protocol": "UDP", "hostPort": host_ports[0]},
+                        {"name": "admin", "containerPort": 8080, "protocol": "TCP", "hostPort": 30080},
+                    ]},
+                    {"name": "metrics", "image": "busybox", "ports": [
+                        {"name": "metrics", "containerPort": 9100, "protocol": "TCP", "hostPort": host_ports[1]},
+                    ]},
+                ],
+            },
+            "status": status,
+        });
+        if let Some(node) = node {
+            pod["spec"]["nodeName"] = json!(node);
+        }
+        pod
+    }
+
+    fn running() -> Value {
+        json!({"phase": "Running", "containerStatuses": [
+            {"name": "game", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}},
+            {"name": "metrics", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}},
+        ]})
+    }
+
+    fn pending() -> Value {
+        json!({"phase": "Pending"})
+    }
+
+    fn crash_looping() -> Value {
+        json!({"phase": "Running", "containerStatuses": [
+            {"name": "game", "image": "busybox", "imageID": "", "ready": false, "restartCount": 3,
+             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting"}}},
+            {"name": "metrics", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {}}},
+        ]})
+    }
+
+    fn node_json(name: &str, addresses: Value) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name},
+            "status": {"addresses": addresses},
+        })
+    }
+
+    fn pod(value: Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn scheduler() -> Scheduler {
+        let config: SchedulerConfig = serde_json::from_value(json!({
+            "name": "arena", "game": "tennis", "roomsReplicas": 1,
+            "portRange": {"start": 40000, "end": 40010},
+            "labels": {"team": "racket", SCHEDULER_LABEL: "spoofed"},
+            "annotations": {"owner": "tennis@example.com"},
+            "spec": {
+                "terminationGracePeriod": "100s",
+                "toleration": "game-nodes",
+                "affinity": "game-pool",
+                "containers": [
+                    {
+                        "name": "game", "image": "registry.example/game:1.2",
+                        "imagePullPolicy": "Always", "command": ["/game", "--serve"],
+                        "environment": [
+                            {"name": "MODE", "value": "ranked"},
+                            {"name": "MAESTRO_ROOM_ID", "value": "overridden"},
+                        ],
+                        "requests": {"memory": "100Mi", "cpu": "100m"},
+                        "limits": {"memory": "200Mi", "cpu": "200m"},
+                        "ports": [
+                            {"name": "game", "protocol": "udp", "port": 7777},
+                            {"name": "admin", "protocol": "tcp", "port": 8080, "hostPort": 30080},
+                        ],
+                    },
+                    {
+                        "name": "metrics", "image": "registry.example/metrics:3",
+                        "ports": [{"name": "metrics", "protocol": "tcp", "port": 9100}],
+                    },
+                ],
+            },
+        }))
+        .unwrap();
+        Scheduler {
+            config,
+            state: SchedulerState::InSync,
+            version: "v2".to_string(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// A scheduler whose rooms need no host port.
+    fn portless_scheduler() -> Scheduler {
+        let mut scheduler = scheduler();
+        scheduler.config.port_range = None;
+        for container in &mut scheduler.config.spec.containers {
+            container.ports.clear();
+        }
+        scheduler
+    }
+
+    fn room_env(room: &str) -> Vec<EnvironmentVariable> {
+        [
+            ("MAESTRO_SCHEDULER_NAME", "arena"),
+            ("MAESTRO_ROOM_ID", room),
+            ("BATON_API_URL", "http://baton.example:3000"),
+            ("BATON_ROOM_TOKEN", "secret-token"),
+        ]
+        .into_iter()
+        .map(|(name, value)| EnvironmentVariable {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+        .collect()
+    }
+
+    /// The pod Baton must send for `room` of [`scheduler`], with the given range ports.
+    fn expected_pod(room: &str, game_port: u16, metrics_port: u16) -> Value {
+        let env = |extra: Vec<Value>| {
+            let mut env = extra;
+            env.extend([
+                json!({"name": "MAESTRO_SCHEDULER_NAME", "value": "arena"}),
+                json!({"name": "MAESTRO_ROOM_ID", "value": room}),
+                json!({"name": "BATON_API_URL", "value": "http://baton.example:3000"}),
+                json!({"name": "BATON_ROOM_TOKEN", "value": "secret-token"}),
+            ]);
+            env
+        };
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": room,
+                "labels": {
+                    "team": "racket",
+                    "baton.dev/scheduler": "arena",
+                    "baton.dev/room": room,
+                    "baton.dev/version": "v2",
+                },
+                "annotations": {"owner": "tennis@example.com"},
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "terminationGracePeriodSeconds": 100,
+                "tolerations": [
+                    {"key": "game-nodes", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+                ],
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [
+                        {"key": "game-pool", "operator": "In", "values": ["true"]},
+                    ]}],
+                }}},
+                "containers": [
+                    {
+                        "name": "game",
+                        "image": "registry.example/game:1.2",
+                        "imagePullPolicy": "Always",
+                        "command": ["/game", "--serve"],
+                        "env": env(vec![json!({"name": "MODE", "value": "ranked"})]),
+                        "resources": {
+                            "requests": {"cpu": "100m", "memory": "100Mi"},
+                            "limits": {"cpu": "200m", "memory": "200Mi"},
+                        },
+                        "ports": [
+                            {"name": "game", "containerPort": 7777, "protocol": "UDP", "hostPort": game_port},
+                            {"name": "admin", "containerPort": 8080, "protocol": "TCP", "hostPort": 30080},
+                        ],
+                    },
+                    {
+                        "name": "metrics",
+                        "image": "registry.example/metrics:3",
+                        "imagePullPolicy": "IfNotPresent",
+                        "env": env(vec![]),
+                        "ports": [
+                            {"name": "metrics", "containerPort": 9100, "protocol": "TCP", "hostPort": metrics_port},
+                        ],
+                    },
+                ],
+            },
+        })
+    }
+
+    #[tokio::test]
+    async fn create_sends_the_room_pod_with_host_ports_from_the_range() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            // The scheduler's first room creates its namespace.
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces");
+            assert_eq!(call.query, "&fieldManager=baton");
+            assert_eq!(
+                call.body,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                    "name": "arena", "labels": {"baton.dev/scheduler": "arena"},
+                }})
+            );
+            let namespace = call.body.clone();
+            call.reply(201, &namespace);
+
+            // The ports in use are read from the scheduler's pods: one already holds 40000.
+            let call = next_call(&mut handle).await;
+            call.assert(Method::GET, "/api/v1/namespaces/arena/pods");
+            assert!(
+                call.query
+                    .contains("labelSelector=baton.dev%2Fscheduler%3Darena"),
+                "{}",
+                call.query
+            );
+            let existing = pod_json("arena-old", Some("n1"), [40000, 30081], running());
+            call.reply(200, &pod_list(vec![existing]));
+
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            assert_eq!(call.query, "&fieldManager=baton");
+            assert_eq!(call.body, expected_pod("arena-abc", 40001, 40002));
+            let mut created = call.body.clone();
+            created["metadata"]["namespace"] = json!("arena");
+            created["status"] = pending();
+            call.reply(201, &created);
+
+            // The next room continues after the last port handed out, without listing again.
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            assert_eq!(call.body, expected_pod("arena-def", 40003, 40004));
+            let created = call.body.clone();
+            call.reply(201, &created);
+            no_more_calls(&mut handle).await;
+        });
+
+        let scheduler = scheduler();
+        let instance = runtime
+            .create_instance(&scheduler, "arena-abc", &room_env("arena-abc"))
+            .await
+            .unwrap();
+        assert_eq!(
+            instance,
+            RoomInstance {
+                scheduler: "arena".to_string(),
+                room: "arena-abc".to_string(),
+                version: "v2".to_string(),
+                address: None,
+                crashed: None,
+            }
+        );
+        let instance = runtime
+            .create_instance(&scheduler, "arena-def", &room_env("arena-def"))
+            .await
+            .unwrap();
+        assert_eq!(instance.room, "arena-def");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn throttled_creations_are_retried() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces");
+            call.reply(
+                409,
+                &status(409, "AlreadyExists", "namespaces \"arena\" already exists"),
+            );
+
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            let first = call.body.clone();
+            call.reply(429, &status(429, "TooManyRequests", "slow down"));
+
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            assert_eq!(call.body, first, "the retry sends the same pod");
+            let created = call.body.clone();
+            call.reply(201, &created);
+            no_more_calls(&mut handle).await;
+        });
+        let instance = runtime
+            .create_instance(&portless_scheduler(), "arena-abc", &room_env("arena-abc"))
+            .await
+            .unwrap();
+        assert_eq!(instance.room, "arena-abc");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_a_bounded_number_of_times() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces");
+            let namespace = call.body.clone();
+            call.reply(201, &namespace);
+            for _ in 0..5 {
+                let call = next_call(&mut handle).await;
+                call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+                call.reply_raw(503, b"upstream connect error".to_vec());
+            }
+            no_more_calls(&mut handle).await;
+        });
+        let error = runtime
+            .create_instance(&portless_scheduler(), "arena-abc", &room_env("arena-abc"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, RuntimeError::Unavailable(message) if message.contains("upstream connect error")),
+            "{error:?}"
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn calls_that_hang_time_out_and_are_retried() {
+        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let config = KubernetesRuntimeConfig {
+            call_timeout: Duration::from_millis(20),
+            ..fast()
+        };
+        let runtime = KubernetesRuntime::with_config(Client::new(service, "default"), config);
+        let server = tokio::spawn(async move {
+            let mut unanswered = Vec::new();
+            for _ in 0..5 {
+                let call = next_call(&mut handle).await;
+                call.assert(Method::DELETE, "/api/v1/namespaces/arena/pods/arena-abc");
+                unanswered.push(call);
+            }
+            no_more_calls(&mut handle).await;
+        });
+        let error = runtime
+            .delete_instance(&scheduler(), "arena-abc")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, RuntimeError::Unavailable(message) if message.contains("deadline has elapsed")),
+            "{error:?}"
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn forbidden_creations_are_rejected_without_retry() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            let namespace = call.body.clone();
+            call.reply(201, &namespace);
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            call.reply(
+                403,
+                &status(403, "Forbidden", "pods is forbidden: exceeded quota"),
+            );
+            no_more_calls(&mut handle).await;
+        });
+        let error = runtime
+            .create_instance(&portless_scheduler(), "arena-abc", &room_env("arena-abc"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            RuntimeError::Rejected(
+                "creating pod arena/arena-abc: pods is forbidden: exceeded quota (403 Forbidden)"
+                    .to_string()
+            )
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn creating_an_existing_pod_of_the_same_room_succeeds() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            let namespace = call.body.clone();
+            call.reply(201, &namespace);
+            let call = next_call(&mut handle).await;
+            call.assert(Method::GET, "/api/v1/namespaces/arena/pods");
+            call.reply(200, &pod_list(vec![]));
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            call.reply(
+                409,
+                &status(409, "AlreadyExists", "pods \"arena-abc\" already exists"),
+            );
+            // An earlier attempt created it, with other ports: those are the room's.
+            let call = next_call(&mut handle).await;
+            call.assert(Method::GET, "/api/v1/namespaces/arena/pods/arena-abc");
+            call.reply(200, &pod_json("arena-abc", None, [40005, 40006], pending()));
+
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            call.reply(
+                409,
+                &status(409, "AlreadyExists", "pods \"arena-xyz\" already exists"),
+            );
+            let call = next_call(&mut handle).await;
+            call.assert(Method::GET, "/api/v1/namespaces/arena/pods/arena-xyz");
+            let mut foreign = pod_json("arena-xyz", None, [40007, 40008], pending());
+            foreign["metadata"]["labels"] = json!({"app": "something-else"});
+            call.reply(200, &foreign);
+            no_more_calls(&mut handle).await;
+        });
+        let scheduler = scheduler();
+        let instance = runtime
+            .create_instance(&scheduler, "arena-abc", &room_env("arena-abc"))
+            .await
+            .unwrap();
+        assert_eq!(instance.room, "arena-abc");
+        let held = runtime.ports.with("arena", |ports| {
+            ports
+                .rooms
+                .get("arena-abc")
+                .map(|holding| holding.ports.clone())
+        });
+        assert_eq!(held, Some(vec![40005, 30080, 40006]));
+
+        let error = runtime
+            .create_instance(&scheduler, "arena-xyz", &room_env("arena-xyz"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, RuntimeError::Rejected(_)), "{error:?}");
+        let held = runtime
+            .ports
+            .with("arena", |ports| ports.rooms.contains_key("arena-xyz"));
+        assert!(!held, "a rejected room gives its ports back");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn abandoned_creations_keep_their_ports_until_a_listing_frees_them() {
+        let (runtime, mut handle) = mocked();
+        let scheduler = scheduler();
+        let env = room_env("arena-abc");
+        let creating = runtime.create_instance(&scheduler, "arena-abc", &env);
+        let server = async {
+            let call = next_call(&mut handle).await;
+            let namespace = call.body.clone();
+            call.reply(201, &namespace);
+            let call = next_call(&mut handle).await;
+            call.reply(200, &pod_list(vec![]));
+            let call = next_call(&mut handle).await;
+            call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
+            call
+        };
+        // The caller gives up while the pod is being posted.
+        let _unanswered = tokio::select! {
+            result = creating => panic!("the creation finished: {result:?}"),
+            call = server => call,
+        };
+        runtime.ports.with("arena", |ports| {
+            let holding = &ports.rooms["arena-abc"];
+            assert!(!holding.pending);
+            assert_eq!(holding.ports, [40000, 30080, 40001]);
+        });
+    }
+
+    #[tokio::test]
+    async fn exhausted_port_ranges_are_reported() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            let namespace = call.body.clone();
+            call.reply(201, &namespace);
+            let call = next_call(&mut handle).await;
+            call.assert(Method::GET, "/api/v1/namespaces/arena/pods");
+            let existing = pod_json("arena-old", None, [40000, 40001], running());
+            call.reply(200, &pod_list(vec![existing]));
+            no_more_calls(&mut handle).await;
+        });
+        let mut scheduler = scheduler();
+        scheduler.config.port_range = Some(app::domain::scheduler::PortRange {
+            start: 40000,
+            end: 40003,
+        });
+        let error = runtime
+            .create_instance(&scheduler, "arena-abc", &room_env("arena-abc"))
+            .await
+            .unwrap_err();
+        assert_eq!(error, RuntimeError::PortsExhausted("arena".to_string()));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_gives_the_grace_period_and_accepts_missing_pods() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            call.assert(Method::DELETE, "/api/v1/namespaces/arena/pods/arena-abc");
+            assert_eq!(call.body, json!({"gracePeriodSeconds": 100}));
+            call.reply(
+                404,
+                &status(404, "NotFound", "pods \"arena-abc\" not found"),
+            );
+
+            let call = next_call(&mut handle).await;
+            call.assert(Method::DELETE, "/api/v1/namespaces/arena/pods/arena-def");
+            call.reply(500, &status(500, "InternalError", "etcd hiccup"));
+            let call = next_call(&mut handle).await;
+            call.assert(Method::DELETE, "/api/v1/namespaces/arena/pods/arena-def");
+            let mut deleting = pod_json("arena-def", Some("n1"), [40000, 40001], running());
+            deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+            call.reply(200, &deleting);
+
+            let call = next_call(&mut handle).await;
+            call.assert(Method::DELETE, "/api/v1/namespaces/arena");
+            call.reply(
+                404,
+                &status(404, "NotFound", "namespaces \"arena\" not found"),
+            );
+            no_more_calls(&mut handle).await;
+        });
+        let scheduler = scheduler();
+        runtime
+            .delete_instance(&scheduler, "arena-abc")
+            .await
+            .unwrap();
+        runtime
+            .delete_instance(&scheduler, "arena-def")
+            .await
+            .unwrap();
+        runtime.remove_scheduler("arena").await.unwrap();
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn instances_map_pods_and_nodes_to_addresses() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            call.assert(Method::GET, "/api/v1/namespaces/arena/pods");
+            let mut failed = pod_json(
+                "arena-b",
+                Some("n2"),
+                [40002, 40003],
+                json!({
+                    "phase": "Failed", "reason": "Evicted", "message": "The node was low on memory.",
+                }),
+            );
+            failed["metadata"]["labels"][VERSION_LABEL] = json!("v1");
+            call.reply(
+                200,
+                &pod_list(vec![
+                    pod_json("arena-a", Some("n1"), [40000, 40001], running()),
+                    failed,
+                    pod_json("arena-c", None, [40004, 40005], pending()),
+                ]),
+            );
+            for _ in 0..2 {
+                let call = next_call(&mut handle).await;
+                assert_eq!(call.method, Method::GET);
+                match call.path.as_str() {
+                    "/api/v1/nodes/n1" => call.reply(
+                        200,
+                        &node_json(
+                            "n1",
+                            json!([
+                                {"type": "InternalIP", "address": "10.0.0.1"},
+                                {"type": "ExternalIP", "address": "203.0.113.1"},
+                                {"type": "Hostname", "address": "n1"},
+                            ]),
+                        ),
+                    ),
+                    "/api/v1/nodes/n2" => call.reply(
+                        200,
+                        &node_json(
+                            "n2",
+                            json!([
+                                {"type": "InternalIP", "address": "10.0.0.2"},
+                            ]),
+                        ),
+                    ),
+                    other => panic!("unexpected request for {other}"),
+                }
+            }
+            no_more_calls(&mut handle).await;
+        });
+        let instances = runtime.instances("arena").await.unwrap();
+        let address = |host: &str, game: u16, metrics: u16| {
+            Some(RoomAddress {
+                host: host.to_string(),
+                ports: vec![
+                    RoomPort {
+                        name: "game".into(),
+                        protocol: "udp".into(),
+                        port: game,
+                    },
+                    RoomPort {
+                        name: "admin".into(),
+                        protocol: "tcp".into(),
+                        port: 30080,
+                    },
+                    RoomPort {
+                        name: "metrics".into(),
+                        protocol: "tcp".into(),
+                        port: metrics,
+                    },
+                ],
+            })
+        };
+        assert_eq!(
+            instances,
+            vec![
+                RoomInstance {
+                    scheduler: "arena".into(),
+                    room: "arena-a".into(),
+                    version: "v2".into(),
+                    address: address("203.0.113.1", 40000, 40001),
+                    crashed: None,
+                },
+                RoomInstance {
+                    scheduler: "arena".into(),
+                    room: "arena-b".into(),
+                    version: "v1".into(),
+                    address: address("10.0.0.2", 40002, 40003),
+                    crashed: Some("pod failed: Evicted: The node was low on memory.".into()),
+                },
+                RoomInstance {
+                    scheduler: "arena".into(),
+                    room: "arena-c".into(),
+                    version: "v2".into(),
+                    address: None,
+                    crashed: None,
+                },
+            ]
+        );
+        server.await.unwrap();
+    }
+
+    fn watch_line(kind: &str, object: Value) -> String {
+        format!("{}\n", json!({"type": kind, "object": object}))
+    }
+
+    #[tokio::test]
+    async fn watch_turns_pod_events_into_instance_events() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            // Watches after the scripted one are left hanging, as a quiet cluster would.
+            let mut hanging = Vec::new();
+            let mut watched = false;
+            loop {
+                let call = next_call(&mut handle).await;
+                assert_eq!(call.method, Method::GET);
+                match call.path.as_str() {
+                    "/api/v1/namespaces/arena/pods" if !call.query.contains("watch=true") => {
+                        assert!(
+                            call.query
+                                .contains("labelSelector=baton.dev%2Fscheduler%3Darena")
+                        );
+                        let a = pod_json("arena-a", None, [40000, 40001], pending());
+                        call.reply(200, &pod_list(vec![a]));
+                    }
+                    "/api/v1/namespaces/arena/pods" if !watched => {
+                        watched = true;
+                        assert!(
+                            call.query
+                                .contains("labelSelector=baton.dev%2Fscheduler%3Darena")
+                        );
+                        assert!(call.query.contains("resourceVersion=100"), "{}", call.query);
+                        let a = pod_json("arena-a", Some("n1"), [40000, 40001], running());
+                        let b = pod_json("arena-b", Some("n1"), [40002, 40003], crash_looping());
+                        let body = [
+                            watch_line("MODIFIED", a.clone()),
+                            watch_line("MODIFIED", a.clone()),
+                            watch_line("ADDED", b),
+                            watch_line("DELETED", a),
+                        ]
+                        .concat();
+                        call.reply_raw(200, body.into_bytes());
+                    }
+                    "/api/v1/namespaces/arena/pods" => hanging.push(call),
+                    "/api/v1/nodes/n1" => call.reply(
+                        200,
+                        &node_json(
+                            "n1",
+                            json!([
+                                {"type": "InternalIP", "address": "10.0.0.1"},
+                            ]),
+                        ),
+                    ),
+                    other => panic!("unexpected request for {other}"),
+                }
+            }
+        });
+
+        let events: Vec<InstanceEvent> =
+            tokio::time::timeout(TIMEOUT, runtime.watch("arena").take(7).collect())
+                .await
+                .expect("the watch stream stalled");
+        let (scheduler, a, b) = (
+            "arena".to_string(),
+            "arena-a".to_string(),
+            "arena-b".to_string(),
+        );
+        let address = RoomAddress {
+            host: "10.0.0.1".into(),
+            ports: vec![
+                RoomPort {
+                    name: "game".into(),
+                    protocol: "udp".into(),
+                    port: 40000,
+                },
+                RoomPort {
+                    name: "admin".into(),
+                    protocol: "tcp".into(),
+                    port: 30080,
+                },
+                RoomPort {
+                    name: "metrics".into(),
+                    protocol: "tcp".into(),
+                    port: 40001,
+                },
+            ],
+        };
+        let mut address_b = address.clone();
+        address_b.ports[0].port = 40002;
+        address_b.ports[2].port = 40003;
+        assert_eq!(
+            events,
+            vec![
+                InstanceEvent::Created {
+                    scheduler: scheduler.clone(),
+                    room: a.clone()
+                },
+                InstanceEvent::Running {
+                    scheduler: scheduler.clone(),
+                    room: a.clone()
+                },
+                InstanceEvent::AddressKnown {
+                    scheduler: scheduler.clone(),
+                    room: a.clone(),
+                    address,
+                },
+                InstanceEvent::Created {
+                    scheduler: scheduler.clone(),
+                    room: b.clone()
+                },
+                InstanceEvent::AddressKnown {
+                    scheduler: scheduler.clone(),
+                    room: b.clone(),
+                    address: address_b,
+                },
+                InstanceEvent::Crashed {
+                    scheduler: scheduler.clone(),
+                    room: b,
+                    reason: "container game: CrashLoopBackOff: back-off 40s restarting".into(),
+                },
+                InstanceEvent::Gone { scheduler, room: a },
+            ]
+        );
+        // The watch keeps the port book: arena-a's ports are free again, arena-b's are held.
+        let held: BTreeSet<String> = runtime
+            .ports
+            .with("arena", |ports| ports.rooms.keys().cloned().collect());
+        assert_eq!(held, BTreeSet::from(["arena-b".to_string()]));
+        server.abort();
+    }
+
+    #[test]
+    fn pod_events_follow_a_room_from_creation_to_its_address() {
+        let events = |seen: Option<&PodSighting>, pod: &Pod, host: Option<&str>| {
+            pod_events("arena", seen, pod, host)
+        };
+        let created = pod(pod_json("arena-a", None, [40000, 40001], pending()));
+        let (first, seen) = events(None, &created, None);
+        assert_eq!(
+            first,
+            vec![InstanceEvent::Created {
+                scheduler: "arena".into(),
+                room: "arena-a".into()
+            }]
+        );
+        assert_eq!(
+            events(Some(&seen), &created, None).0,
+            vec![],
+            "nothing new, nothing said"
+        );
+
+        let scheduled = pod(pod_json("arena-a", Some("n1"), [40000, 40001], pending()));
+        let (events_now, seen) = events(Some(&seen), &scheduled, Some("203.0.113.1"));
+        assert!(
+            matches!(&events_now[..], [InstanceEvent::AddressKnown { address, .. }] if address.host == "203.0.113.1"),
+            "{events_now:?}"
+        );
+        let started = pod(pod_json("arena-a", Some("n1"), [40000, 40001], running()));
+        let (events_now, seen) = events(Some(&seen), &started, Some("203.0.113.1"));
+        assert_eq!(
+            events_now,
+            vec![InstanceEvent::Running {
+                scheduler: "arena".into(),
+                room: "arena-a".into()
+            }]
+        );
+        assert!(seen.running && seen.address.is_some() && !seen.crashed);
+        assert_eq!(events(Some(&seen), &started, Some("203.0.113.1")).0, vec![]);
+    }
+
+    #[test]
+    fn crash_reasons() {
+        let with_status = |status: Value| pod(pod_json("r", Some("n1"), [1, 2], status));
+        assert_eq!(crash_reason(&with_status(running())), None);
+        assert_eq!(crash_reason(&with_status(pending())), None);
+        assert_eq!(
+            crash_reason(&with_status(crash_looping())).as_deref(),
+            Some("container game: CrashLoopBackOff: back-off 40s restarting")
+        );
+        for reason in ["ErrImagePull", "ImagePullBackOff"] {
+            let status = json!({"phase": "Pending", "containerStatuses": [
+                {"name": "game", "image": "nope", "imageID": "", "ready": false, "restartCount": 0,
+                 "state": {"waiting": {"reason": reason}}},
+            ]});
+            assert_eq!(
+                crash_reason(&with_status(status)),
+                Some(format!("container game: {reason}"))
+            );
+        }
+        // Still pulling or creating is not a failure.
+        let creating = json!({"phase": "Pending", "containerStatuses": [
+            {"name": "game", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "ContainerCreating"}}},
+        ]});
+        assert_eq!(crash_reason(&with_status(creating)), None);
+        let exited = |code: i32| {
+            json!({"phase": if code == 0 { "Succeeded" } else { "Failed" }, "containerStatuses": [
+                {"name": "game", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+                 "state": {"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}}},
+            ]})
+        };
+        assert_eq!(
+            crash_reason(&with_status(exited(2))).as_deref(),
+            Some("container game exited with code 2 (Error)")
+        );
+        assert_eq!(crash_reason(&with_status(exited(0))), None);
+        assert_eq!(
+            crash_reason(&with_status(json!({"phase": "Failed"}))).as_deref(),
+            Some("pod failed")
+        );
+        // A pod being deleted has its containers stopped: that is no crash.
+        let mut stopping = pod_json("r", Some("n1"), [1, 2], exited(143));
+        stopping["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        assert_eq!(crash_reason(&pod(stopping)), None);
+    }
+
+    #[test]
+    fn node_addresses_prefer_the_external_ip() {
+        let node = |addresses: Value| -> Node {
+            serde_json::from_value(node_json("n", addresses)).unwrap()
+        };
+        assert_eq!(
+            node_address(&node(json!([
+                {"type": "InternalIP", "address": "10.0.0.1"},
+                {"type": "ExternalIP", "address": "203.0.113.1"},
+            ]))),
+            Some("203.0.113.1".into())
+        );
+        assert_eq!(
+            node_address(&node(json!([
+                {"type": "Hostname", "address": "n"},
+                {"type": "InternalIP", "address": "10.0.0.1"},
+            ]))),
+            Some("10.0.0.1".into())
+        );
+        assert_eq!(
+            node_address(&node(json!([{"type": "Hostname", "address": "n"}]))),
+            None
+        );
+    }
+
+    #[test]
+    fn pods_without_toleration_affinity_or_resources_leave_them_out() {
+        let mut scheduler = portless_scheduler();
+        scheduler.config.spec.toleration.clear();
+        scheduler.config.spec.affinity.clear();
+        scheduler.config.annotations.clear();
+        scheduler.config.labels.clear();
+        scheduler.config.spec.containers.truncate(1);
+        let container = &mut scheduler.config.spec.containers[0];
+        container.requests = None;
+        container.limits = Some(Resources {
+            memory: "64Mi".into(),
+            cpu: String::new(),
+        });
+        container.command.clear();
+        let pod = serde_json::to_value(room_pod(&scheduler, "r", &[], &[])).unwrap();
+        assert_eq!(
+            pod["spec"],
+            json!({
+                "restartPolicy": "Never",
+                "terminationGracePeriodSeconds": 100,
+                "containers": [{
+                    "name": "game",
+                    "image": "registry.example/game:1.2",
+                    "imagePullPolicy": "Always",
+                    "env": [
+                        {"name": "MODE", "value": "ranked"},
+                        {"name": "MAESTRO_ROOM_ID", "value": "overridden"},
+                    ],
+                    "resources": {"limits": {"memory": "64Mi"}},
+                }],
+            })
+        );
+        assert_eq!(pod["metadata"].get("annotations"), None);
+    }
+
+    #[test]
+    fn ports_are_handed_out_round_the_range() {
+        let mut ports = SchedulerPorts::default();
+        let range = (100, 105);
+        assert_eq!(ports.reserve("a", &[], 2, range), Some(vec![100, 101]));
+        assert_eq!(ports.reserve("b", &[102], 1, range), Some(vec![103]));
+        assert_eq!(ports.reserve("c", &[], 2, range), None, "only 104 is left");
+        ports.settle("a", vec![100, 101]);
+        ports.release("a");
+        // After 103 comes 104, then the search wraps round to the freed ports.
+        assert_eq!(ports.reserve("c", &[], 2, range), Some(vec![104, 100]));
+        // A room reserving again gets ports as if it held none.
+        assert_eq!(ports.reserve("c", &[], 2, range), Some(vec![101, 104]));
+        ports.cancel("c");
+        assert!(!ports.rooms.contains_key("c"));
+    }
+
+    #[test]
+    fn listings_forget_gone_rooms_but_not_newer_ones() {
+        let mut ports = SchedulerPorts::default();
+        let now = Instant::now();
+        assert!(ports.is_stale(now, Duration::from_secs(30)));
+        ports.settle("old", vec![100]);
+        ports.settle("listed", vec![101]);
+        let started = ports.begin_sync();
+        // Recorded while the listing was on its way: it may not show them yet.
+        ports.settle("fresh", vec![102]);
+        ports.reserve("creating", &[], 1, (100, 110)).unwrap();
+        ports.finish_sync(
+            started,
+            [
+                ("listed".to_string(), vec![101]),
+                ("other".to_string(), vec![104]),
+            ],
+            now,
+        );
+        let mut rooms: Vec<&str> = ports.rooms.keys().map(String::as_str).collect();
+        rooms.sort();
+        assert_eq!(rooms, ["creating", "fresh", "listed", "other"]);
+        assert!(!ports.is_stale(now, Duration::from_secs(30)));
+        // A watch seeing a pod being created does not take its reservation away.
+        ports.observe("creating", vec![]);
+        assert!(ports.rooms["creating"].pending);
+        ports.release("creating");
+        assert!(ports.rooms.contains_key("creating"));
     }
 }

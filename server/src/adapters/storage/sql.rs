@@ -9,8 +9,8 @@ use chrono::Utc;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr,
-    TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 mod schedulers {
@@ -163,6 +163,20 @@ impl SqlStore {
         }
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at `BEGIN` (waiting for it
+    /// like any write): a deferred transaction that reads first fails at once with "database is
+    /// locked" when another writer committed meanwhile, instead of reporting a `Conflict` or
+    /// succeeding. PostgreSQL ignores the mode.
+    async fn write_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(backend)
+    }
+
     async fn load(
         &self,
         conn: &impl ConnectionTrait,
@@ -211,7 +225,7 @@ fn version_row(
 #[async_trait]
 impl SchedulerStore for SqlStore {
     async fn create(&self, config: &SchedulerConfig) -> Result<Scheduler, StoreError> {
-        let txn = self.db.begin().await.map_err(backend)?;
+        let txn = self.write_transaction().await?;
         let taken = || format!("scheduler {} already exists", config.name);
         let version = VersionNumber::FIRST.to_string();
         let row = schedulers::ActiveModel {
@@ -289,7 +303,7 @@ impl SchedulerStore for SqlStore {
         config: &SchedulerConfig,
         version: &str,
     ) -> Result<Scheduler, StoreError> {
-        let txn = self.db.begin().await.map_err(backend)?;
+        let txn = self.write_transaction().await?;
         let row = schedulers::Entity::find_by_id(config.name.clone())
             .one(&txn)
             .await
@@ -337,7 +351,7 @@ impl SchedulerStore for SqlStore {
     }
 
     async fn switch_active(&self, name: &str, version: &str) -> Result<Scheduler, StoreError> {
-        let txn = self.db.begin().await.map_err(backend)?;
+        let txn = self.write_transaction().await?;
         let row = schedulers::Entity::find_by_id(name.to_string())
             .one(&txn)
             .await
@@ -373,7 +387,7 @@ impl SchedulerStore for SqlStore {
     }
 
     async fn delete(&self, name: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.map_err(backend)?;
+        let txn = self.write_transaction().await?;
         scheduler_versions::Entity::delete_many()
             .filter(scheduler_versions::Column::SchedulerName.eq(name))
             .exec(&txn)
