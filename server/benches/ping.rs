@@ -390,7 +390,8 @@ async fn main() {
     for mode in &settings.modes {
         let report = match mode.as_str() {
             "http" => {
-                let (base_url, tokens) = start_api(store.clone(), settings.rooms, &sqlite_path).await;
+                let (base_url, tokens) =
+                    start_api(store.clone(), settings.rooms, &sqlite_path).await;
                 let client = reqwest::Client::builder()
                     .pool_max_idle_per_host(settings.concurrency)
                     .build()
@@ -426,7 +427,10 @@ async fn main() {
     // Every room is still counted exactly once.
     let counts = store.counts(SCHEDULER).await.expect("counts");
     let counted = counts.live() + counts.terminating;
-    println!("counts after the run: {counts:?} ({counted} of {} rooms)", settings.rooms);
+    println!(
+        "counts after the run: {counts:?} ({counted} of {} rooms)",
+        settings.rooms
+    );
 
     if let Some((_, set)) = reports.iter().find(|(m, _)| m == "set") {
         for (mode, report) in reports.iter().filter(|(m, _)| m != "set") {
@@ -442,7 +446,10 @@ async fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite_path.display()));
     }
     println!("cleaned up {deleted} keys");
-    assert_eq!(counted, settings.rooms, "rooms counted more or less than once");
+    assert_eq!(
+        counted, settings.rooms,
+        "rooms counted more or less than once"
+    );
     let failed: u64 = reports.iter().map(|(_, r)| r.errors).sum();
     assert_eq!(failed, 0, "some requests failed");
 }

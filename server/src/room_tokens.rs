@@ -20,8 +20,9 @@ impl RoomTokens {
     fn mac(&self, scheduler: &str, room: &str) -> HmacSha256 {
         // HMAC accepts keys of any length, so this cannot fail.
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        // Length-prefixed, so no two (scheduler, room) pairs hash the same bytes.
+        mac.update(&(scheduler.len() as u64).to_be_bytes());
         mac.update(scheduler.as_bytes());
-        mac.update(b"/");
         mac.update(room.as_bytes());
         mac
     }

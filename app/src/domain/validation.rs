@@ -108,6 +108,11 @@ impl SchedulerConfig {
         let mut errors = Errors::default();
         errors.check(is_dns_label(&self.name), "name", DNS_LABEL_RULE);
         errors.check(
+            self.name != "info",
+            "name",
+            "\"info\" is reserved (GET /schedulers/info)",
+        );
+        errors.check(
             is_game_name(&self.game),
             "game",
             "must be 1-63 letters, digits, '-', '_' or '.'",

@@ -114,8 +114,8 @@ pub async fn create(
     user: CurrentUser,
     Body(config): Body<SchedulerConfig>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
-    let config = validated(config)?;
     user.require_editor_of(&config.game)?;
+    let config = validated(config)?;
     let scheduler = state.schedulers.create(&config).await?;
     tracing::info!(scheduler = %config.name, game = %config.game, user = %user.0.username, "scheduler created");
     Ok(Json(SchedulerResponse { scheduler }))
@@ -158,8 +158,8 @@ async fn store_new_version(
             "cannot change; create a new scheduler instead",
         ));
     }
-    let config = validated(config)?;
     user.require_editor_of(&current.config.game)?;
+    let config = validated(config)?;
     if config == current.config {
         return Ok(Json(SchedulerResponse { scheduler: current }));
     }

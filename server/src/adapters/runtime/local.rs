@@ -499,8 +499,18 @@ mod tests {
         assert_ne!(second.address.unwrap().ports[0].port, port);
 
         runtime.delete_instance(&s, "r1").await.unwrap();
+        let gone = async {
+            while let Some(event) = events.next().await {
+                if matches!(&event, InstanceEvent::Gone { room, .. } if room == "r1") {
+                    return true;
+                }
+            }
+            false
+        };
         assert!(
-            matches!(events.next().await, Some(InstanceEvent::Gone { room, .. }) if room == "r1")
+            tokio::time::timeout(Duration::from_secs(5), gone)
+                .await
+                .unwrap()
         );
         runtime.remove_scheduler("local").await.unwrap();
         assert!(runtime.instances("local").await.unwrap().is_empty());
