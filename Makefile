@@ -5,6 +5,8 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/baton-target
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export LEPTOS_SITE_ROOT ?= $(CURDIR)/target/site
+# leptos reads this at compile time to name the hydration files; cargo-leptos names them so too.
+export LEPTOS_OUTPUT_NAME := baton
 
 CARGO_LEPTOS_VERSION := 0.3.10
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)

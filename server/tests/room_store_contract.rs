@@ -76,6 +76,15 @@ mod redis_only {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scripts_are_reloaded_after_the_server_lost_them() {
+        super::run(
+            super::Adapter::Redis,
+            super::scripts_are_reloaded_after_the_server_lost_them,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unreachable_redis_is_a_backend_error() {
         super::unreachable_redis_is_a_backend_error().await
     }
@@ -836,6 +845,40 @@ async fn removing_every_room_leaves_no_keys(ctx: Ctx) {
         keys_under(&redis.url, &redis.prefix).await,
         Vec::<String>::new()
     );
+}
+
+/// After a Redis restart or failover the scripts are gone: every operation loads its script
+/// again. (SCRIPT FLUSH empties the script cache of the whole test server; the other tests
+/// running meanwhile take the same reload path.)
+async fn scripts_are_reloaded_after_the_server_lost_them(ctx: Ctx) {
+    let redis = ctx.redis.expect("a Redis scenario");
+    let store = &redis.store;
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let flush = || redis::cmd("SCRIPT").arg("FLUSH").arg("SYNC").clone();
+    let now = at(1_800_000_000);
+
+    let _: () = flush().query_async(&mut connection).await.unwrap();
+    store.insert(&room("s", "r", RoomStatus::Pending)).await.unwrap();
+    let _: () = flush().query_async(&mut connection).await.unwrap();
+    let pinged = store.ping("s", "r", &ping(RoomStatus::Ready), now).await.unwrap();
+    assert_eq!(pinged.status, RoomStatus::Ready);
+    let _: () = flush().query_async(&mut connection).await.unwrap();
+    assert_eq!(
+        store.ping("s", "nope", &ping(RoomStatus::Ready), now).await,
+        Err(not_found("s", "nope"))
+    );
+    let _: () = flush().query_async(&mut connection).await.unwrap();
+    store.set_status("s", "r", RoomStatus::Terminating, now).await.unwrap();
+    let _: () = flush().query_async(&mut connection).await.unwrap();
+    assert_eq!(
+        store.ping("s", "r", &ping(RoomStatus::Ready), now).await,
+        Err(refused(RoomStatus::Terminating, RoomStatus::Ready))
+    );
+    let _: () = flush().query_async(&mut connection).await.unwrap();
+    store.set_address("s", "r", &address("h", 1)).await.unwrap();
+    assert_eq!(store.counts("s").await.unwrap(), counts(0, 0, 0, 0, 1, 0));
+    assert_eq!(store.get("s", "r").await.unwrap().address, Some(address("h", 1)));
 }
 
 async fn unreachable_redis_is_a_backend_error() {
