@@ -859,9 +859,15 @@ async fn scripts_are_reloaded_after_the_server_lost_them(ctx: Ctx) {
     let now = at(1_800_000_000);
 
     let _: () = flush().query_async(&mut connection).await.unwrap();
-    store.insert(&room("s", "r", RoomStatus::Pending)).await.unwrap();
+    store
+        .insert(&room("s", "r", RoomStatus::Pending))
+        .await
+        .unwrap();
     let _: () = flush().query_async(&mut connection).await.unwrap();
-    let pinged = store.ping("s", "r", &ping(RoomStatus::Ready), now).await.unwrap();
+    let pinged = store
+        .ping("s", "r", &ping(RoomStatus::Ready), now)
+        .await
+        .unwrap();
     assert_eq!(pinged.status, RoomStatus::Ready);
     let _: () = flush().query_async(&mut connection).await.unwrap();
     assert_eq!(
@@ -869,7 +875,10 @@ async fn scripts_are_reloaded_after_the_server_lost_them(ctx: Ctx) {
         Err(not_found("s", "nope"))
     );
     let _: () = flush().query_async(&mut connection).await.unwrap();
-    store.set_status("s", "r", RoomStatus::Terminating, now).await.unwrap();
+    store
+        .set_status("s", "r", RoomStatus::Terminating, now)
+        .await
+        .unwrap();
     let _: () = flush().query_async(&mut connection).await.unwrap();
     assert_eq!(
         store.ping("s", "r", &ping(RoomStatus::Ready), now).await,
@@ -878,7 +887,10 @@ async fn scripts_are_reloaded_after_the_server_lost_them(ctx: Ctx) {
     let _: () = flush().query_async(&mut connection).await.unwrap();
     store.set_address("s", "r", &address("h", 1)).await.unwrap();
     assert_eq!(store.counts("s").await.unwrap(), counts(0, 0, 0, 0, 1, 0));
-    assert_eq!(store.get("s", "r").await.unwrap().address, Some(address("h", 1)));
+    assert_eq!(
+        store.get("s", "r").await.unwrap().address,
+        Some(address("h", 1))
+    );
 }
 
 async fn unreachable_redis_is_a_backend_error() {
