@@ -166,6 +166,9 @@ impl Driver for HttpPing {
 }
 
 struct Report {
+    /// CPU time per request: Redis (INFO cpu) and this process (client, and server in http mode).
+    redis_cpu: Duration,
+    own_cpu: Duration,
     requests: u64,
     errors: u64,
     first_error: Option<String>,
@@ -235,6 +238,8 @@ async fn run<D: Driver>(
             .unwrap_or_default()
     };
     Report {
+        redis_cpu: Duration::ZERO,
+        own_cpu: Duration::ZERO,
         requests: latencies.len() as u64,
         errors,
         first_error,
@@ -246,7 +251,12 @@ async fn run<D: Driver>(
 }
 
 /// A short unmeasured run (connections, script cache, allocator), then the measured one.
-async fn measure<D: Driver>(name: &str, driver: D, settings: &Settings) -> Report {
+async fn measure<D: Driver>(
+    name: &str,
+    driver: D,
+    settings: &Settings,
+    connection: &mut ConnectionManager,
+) -> Report {
     let driver = Arc::new(driver);
     let warmup = (settings.max_requests / 20).clamp(1, 5_000);
     run(
@@ -256,13 +266,17 @@ async fn measure<D: Driver>(name: &str, driver: D, settings: &Settings) -> Repor
         warmup,
     )
     .await;
-    let report = run(
+    let (redis_before, own_before) = (redis_cpu(connection).await, own_cpu());
+    let mut report = run(
         driver,
         settings.concurrency,
         settings.duration,
         settings.max_requests,
     )
     .await;
+    let per_request = |d: Duration| d / report.requests.max(1) as u32;
+    report.redis_cpu = per_request(redis_cpu(connection).await.saturating_sub(redis_before));
+    report.own_cpu = per_request(own_cpu().saturating_sub(own_before));
     println!(
         "{name:<6} {:>8} requests in {:>6.2} s  {:>10.0} /s   p50 {:>8.3} ms   p99 {:>8.3} ms   max {:>8.3} ms   errors {}",
         report.requests,
@@ -272,6 +286,11 @@ async fn measure<D: Driver>(name: &str, driver: D, settings: &Settings) -> Repor
         report.p99.as_secs_f64() * 1e3,
         report.max.as_secs_f64() * 1e3,
         report.errors,
+    );
+    println!(
+        "       CPU per request: redis {:>6.2} µs, this process {:>6.2} µs",
+        report.redis_cpu.as_secs_f64() * 1e6,
+        report.own_cpu.as_secs_f64() * 1e6,
     );
     if let Some(error) = &report.first_error {
         println!("       first error: {error}");
@@ -308,6 +327,40 @@ async fn start_api(
     let addr = listener.local_addr().expect("the bound address");
     tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
     (format!("http://{addr}"), tokens)
+}
+
+/// CPU time Redis has used (user + system), from `INFO cpu`.
+async fn redis_cpu(connection: &mut ConnectionManager) -> Duration {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(connection)
+        .await
+        .expect("INFO cpu");
+    let seconds: f64 = info
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| matches!(*name, "used_cpu_user" | "used_cpu_sys"))
+        .filter_map(|(_, value)| value.trim().parse::<f64>().ok())
+        .sum();
+    Duration::from_secs_f64(seconds)
+}
+
+/// CPU time this process has used (user + system), from /proc (zero elsewhere).
+fn own_cpu() -> Duration {
+    // Fields 14 and 15 of /proc/self/stat, after the parenthesised command name, in clock
+    // ticks; USER_HZ is 100 on Linux.
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    let Some((_, after_name)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 async fn delete_keys(connection: &mut ConnectionManager, prefix: &str) -> usize {
@@ -402,14 +455,14 @@ async fn main() {
                     tokens,
                     rooms: settings.rooms,
                 };
-                measure("http", driver, &settings).await
+                measure("http", driver, &settings, &mut connection).await
             }
             "store" => {
                 let driver = StorePing {
                     store: store.clone(),
                     rooms: settings.rooms,
                 };
-                measure("store", driver, &settings).await
+                measure("store", driver, &settings, &mut connection).await
             }
             "set" => {
                 let driver = RawSet {
@@ -417,7 +470,7 @@ async fn main() {
                     prefix: prefix.clone(),
                     rooms: settings.rooms,
                 };
-                measure("set", driver, &settings).await
+                measure("set", driver, &settings, &mut connection).await
             }
             other => panic!("unknown mode {other} (use http, store, set)"),
         };

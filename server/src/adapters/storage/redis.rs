@@ -22,7 +22,9 @@ use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ErrorKind, RedisResult, Script, ServerErrorKind};
+use redis::{
+    Client, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation, ServerErrorKind,
+};
 
 use crate::config::mask_password;
 
@@ -140,6 +142,14 @@ struct Scripts {
     set_address: Script,
 }
 
+/// How many times one operation loads its script again when the server says it has none
+/// (`invoke_async` reloads once per call; more covers a flush racing with the reload).
+const MAX_SCRIPT_RELOADS: usize = 3;
+
+fn lost_script(error: &redis::RedisError) -> bool {
+    error.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+}
+
 fn backend(error: redis::RedisError) -> StoreError {
     StoreError::Backend(format!("redis: {error}"))
 }
@@ -184,8 +194,8 @@ impl RedisRoomStore {
             insert: Script::new(INSERT_SCRIPT),
             set_address: Script::new(SET_ADDRESS_SCRIPT),
         };
-        // Loaded once here; `invoke_async` sends EVALSHA and reloads a script only when the
-        // server lost it (restart, SCRIPT FLUSH).
+        // Loaded once here; operations send EVALSHA and load a script again only when the
+        // server lost it (restart, failover, SCRIPT FLUSH).
         for script in [
             &scripts.ping,
             &scripts.set_status,
@@ -207,6 +217,21 @@ impl RedisRoomStore {
     /// The key prefix every key of this store starts with (followed by `:`).
     pub fn key_prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Runs a script (EVALSHA, loading it again if the server lost it).
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut reloads = 0;
+        loop {
+            match invocation.invoke_async(&mut connection).await {
+                Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => reloads += 1,
+                result => return result.map_err(backend),
+            }
+        }
     }
 
     fn scheduler_key(&self, scheduler: &str) -> String {
@@ -330,10 +355,7 @@ impl RoomStore for RedisRoomStore {
         if let Some(address) = &room.address {
             invocation.arg(field::ADDRESS).arg(to_json(address)?);
         }
-        let inserted: i64 = invocation
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
+        let inserted: i64 = self.invoke(&invocation).await?;
         if inserted == 0 {
             return Err(StoreError::Conflict(format!(
                 "room {} already exists",
@@ -430,7 +452,7 @@ impl RoomStore for RedisRoomStore {
             .cmd("HGETALL")
             .arg(&room_key);
         let mut connection = self.connection.clone();
-        let mut reloaded = false;
+        let mut reloads = 0;
         let (outcome, fields) = loop {
             let (outcome, fields): (RedisResult<String>, RedisResult<HashMap<String, String>>) =
                 transaction
@@ -439,13 +461,13 @@ impl RoomStore for RedisRoomStore {
                     .map_err(backend)?;
             match outcome {
                 // The server lost its scripts (restart, failover, SCRIPT FLUSH): load it again.
-                Err(e) if !reloaded && e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => {
                     self.scripts
                         .ping
                         .load_async(&mut connection)
                         .await
                         .map_err(backend)?;
-                    reloaded = true;
+                    reloads += 1;
                 }
                 outcome => break (outcome.map_err(backend)?, fields.map_err(backend)?),
             }
@@ -483,10 +505,7 @@ impl RoomStore for RedisRoomStore {
             invocation.key(key);
         }
         invocation.arg(id).arg(status.as_str()).arg(timestamp(now));
-        let found: i64 = invocation
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
+        let found: i64 = self.invoke(&invocation).await?;
         if found == 0 {
             return Err(room_not_found(scheduler, id));
         }
@@ -499,14 +518,11 @@ impl RoomStore for RedisRoomStore {
         id: &str,
         address: &RoomAddress,
     ) -> Result<(), StoreError> {
-        let found: i64 = self
-            .scripts
-            .set_address
+        let mut invocation = self.scripts.set_address.prepare_invoke();
+        invocation
             .key(self.room_key(scheduler, id))
-            .arg(to_json(address)?)
-            .invoke_async(&mut self.connection.clone())
-            .await
-            .map_err(backend)?;
+            .arg(to_json(address)?);
+        let found: i64 = self.invoke(&invocation).await?;
         if found == 0 {
             return Err(room_not_found(scheduler, id));
         }
