@@ -4,7 +4,7 @@
 mod common;
 
 use app::domain::user::Role;
-use common::{Backend, Reply, TestServer};
+use common::{Backend, Reply, TestServer, seed};
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -46,31 +46,6 @@ on_both_backends!(
     concurrent_authenticated_reads,
     concurrent_changes_never_fail,
 );
-
-/// The seed scheduler: Maestro v10's example body.
-fn seed(name: &str, game: &str) -> Value {
-    json!({
-        "name": name,
-        "game": game,
-        "roomsReplicas": 1,
-        "portRange": {"start": 20000, "end": 21000},
-        "maxSurge": "10%",
-        "spec": {
-            "terminationGracePeriod": "100s",
-            "containers": [{
-                "name": "game-container",
-                "image": "registry.example.com/game:1.0.0",
-                "imagePullPolicy": "IfNotPresent",
-                "command": [],
-                "environment": [{"name": "EXAMPLE_NAME", "value": "EXAMPLE_VALUE"}],
-                "requests": {"memory": "100Mi", "cpu": "100m"},
-                "limits": {"memory": "200Mi", "cpu": "200m"},
-                "ports": [{"name": "port-name", "protocol": "tcp", "port": 12345}]
-            }]
-        },
-        "forwarders": []
-    })
-}
 
 /// `body` with the value at JSON pointer `pointer` replaced (or added to an object).
 fn with(mut body: Value, pointer: &str, value: Value) -> Value {

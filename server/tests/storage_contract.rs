@@ -37,28 +37,7 @@ async fn open(backend: Backend) -> (TestDb, SqlStore) {
 }
 
 fn config(name: &str, game: &str) -> SchedulerConfig {
-    serde_json::from_value(serde_json::json!({
-        "name": name,
-        "game": game,
-        "roomsReplicas": 1,
-        "portRange": {"start": 20000, "end": 21000},
-        "maxSurge": "10%",
-        "spec": {
-            "terminationGracePeriod": "100s",
-            "containers": [{
-                "name": "game-container",
-                "image": "registry.example.com/game:1.0.0",
-                "imagePullPolicy": "IfNotPresent",
-                "command": [],
-                "environment": [{"name": "EXAMPLE_NAME", "value": "EXAMPLE_VALUE"}],
-                "requests": {"memory": "100Mi", "cpu": "100m"},
-                "limits": {"memory": "200Mi", "cpu": "200m"},
-                "ports": [{"name": "port-name", "protocol": "tcp", "port": 12345}]
-            }]
-        },
-        "forwarders": []
-    }))
-    .expect("a valid scheduler")
+    serde_json::from_value(common::seed(name, game)).expect("a valid scheduler")
 }
 
 fn replicas(mut config: SchedulerConfig, rooms: i64) -> SchedulerConfig {

@@ -413,3 +413,28 @@ pub async fn send(request: RequestBuilder) -> Reply {
         json,
     }
 }
+
+/// The seed scheduler: Maestro v10's example body.
+pub fn seed(name: &str, game: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "game": game,
+        "roomsReplicas": 1,
+        "portRange": {"start": 20000, "end": 21000},
+        "maxSurge": "10%",
+        "spec": {
+            "terminationGracePeriod": "100s",
+            "containers": [{
+                "name": "game-container",
+                "image": "registry.example.com/game:1.0.0",
+                "imagePullPolicy": "IfNotPresent",
+                "command": [],
+                "environment": [{"name": "EXAMPLE_NAME", "value": "EXAMPLE_VALUE"}],
+                "requests": {"memory": "100Mi", "cpu": "100m"},
+                "limits": {"memory": "200Mi", "cpu": "200m"},
+                "ports": [{"name": "port-name", "protocol": "tcp", "port": 12345}]
+            }]
+        },
+        "forwarders": []
+    })
+}
