@@ -1,5 +1,7 @@
-//! Baton's shared crate: the pure domain, the driven ports (server only) and the dashboard pages.
+//! Baton's shared crate: the pure domain, the driven ports (server only) and the dashboard.
 
+pub mod auth;
+pub mod components;
 pub mod domain;
 pub mod pages;
 #[cfg(feature = "ssr")]
@@ -8,9 +10,13 @@ pub mod ports;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
-    components::{Route, Router, Routes},
+    SsrMode,
+    components::{ParentRoute, Route, Router, Routes},
+    path,
 };
+
+use components::layout::Layout;
+use pages::{scheduler, scheduler_edit, schedulers, sign_in, users};
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -31,18 +37,42 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The dashboard, under `/ui` (the JSON API owns `/schedulers`). Pages render whole on the
+/// server (`SsrMode::Async`), so they read fine without JavaScript, then hydrate.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let not_found = || view! { <p class="not-found">"Page not found."</p> };
     view! {
         <Stylesheet id="leptos" href="/pkg/baton.css"/>
         <Title text="Baton"/>
         <Router>
-            <main>
-                <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=pages::home::HomePage/>
-                </Routes>
-            </main>
+            <Routes fallback=not_found>
+                <Route path=path!("/ui/sign-in") view=sign_in::SignInPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("/ui") view=Layout ssr=SsrMode::Async>
+                    <Route
+                        path=path!("/schedulers")
+                        view=schedulers::SchedulersPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/new-scheduler")
+                        view=scheduler_edit::NewSchedulerPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/schedulers/:name")
+                        view=scheduler::SchedulerPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/schedulers/:name/edit")
+                        view=scheduler_edit::EditSchedulerPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }

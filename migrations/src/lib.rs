@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_schedulers_and_users;
 mod m20261122_000002_settings;
+mod m20261122_000003_sessions;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_schedulers_and_users::Migration),
             Box::new(m20261122_000002_settings::Migration),
+            Box::new(m20261122_000003_sessions::Migration),
         ]
     }
 }

@@ -34,10 +34,18 @@ pub struct Config {
     /// Milliseconds between two health checks of a scheduler.
     #[arg(long, env = "BATON_HEALTH_TICK_MS", default_value_t = 1000)]
     pub health_tick_ms: u64,
+    /// Milliseconds between two autoscaling usage points of a scheduler (the seed's
+    /// autoScalingPeriod): a trigger considers `time / period` points.
+    #[arg(long, env = "BATON_AUTOSCALING_PERIOD_MS", default_value_t = 10_000)]
+    pub autoscaling_period_ms: u64,
     /// Path of the example game room binary: when set, a `demo` scheduler running it is created
     /// on start (if absent), so a newcomer sees live rooms at once.
     #[arg(long, env = "BATON_DEMO_ROOM")]
     pub demo_room: Option<String>,
+    /// Mark the dashboard's session cookie `Secure` (browsers then send it over HTTPS only):
+    /// set it when Baton is served behind TLS.
+    #[arg(long, env = "BATON_SECURE_COOKIES")]
+    pub secure_cookies: bool,
     /// Folder with the built dashboard assets (set by cargo-leptos as LEPTOS_SITE_ROOT).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -53,7 +61,7 @@ impl Config {
     /// The settings in force, safe to print: passwords in URLs are masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} rooms={} runtime={:?} api_url={} site_root={} admin_password={}",
+            "listen={} database={} rooms={} runtime={:?} api_url={} site_root={} secure_cookies={} admin_password={}",
             self.listen,
             mask_password(&self.database_url),
             self.redis_url
@@ -62,6 +70,7 @@ impl Config {
             self.runtime,
             self.api_url.as_deref().unwrap_or("(listen address)"),
             self.site_root,
+            self.secure_cookies,
             if self.admin_password.is_some() {
                 "set"
             } else {

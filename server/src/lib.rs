@@ -3,6 +3,7 @@
 pub mod adapters;
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod room_tokens;
 pub mod startup;
 pub mod workers;

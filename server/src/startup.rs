@@ -6,25 +6,28 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use app::auth::server::{Dashboard, SignInLimiter};
 use app::domain::quantity::GracePeriod;
 use app::domain::scheduler::{Container, ContainerPort, GameRoomSpec, PortRange, SchedulerConfig};
 use app::domain::user::{Role, User};
-use app::ports::{RoomStore, Runtime, SchedulerStore, StoreError, UserStore};
-use app::{App, shell};
+use app::ports::{AutoscalerStore, RoomStore, Runtime, SchedulerStore, StoreError, UserStore};
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos_axum::{LeptosRoutes, generate_route_list};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
 use crate::adapters::runtime::kubernetes::KubernetesRuntime;
 use crate::adapters::runtime::local::LocalRuntime;
 use crate::adapters::storage::memory::MemoryRoomStore;
+use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use crate::adapters::storage::redis::RedisRoomStore;
+use crate::adapters::storage::redis_autoscaler::RedisAutoscalerStore;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeKind};
+use crate::dashboard;
 use crate::room_tokens::RoomTokens;
+use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,16 +86,8 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// The whole HTTP surface: JSON API first, then the dashboard pages and their assets.
-fn router(state: AppState, options: LeptosOptions) -> Router {
-    let routes = generate_route_list(App);
-    let pages: Router = Router::new()
-        .leptos_routes(&options, routes, {
-            let options = options.clone();
-            move || shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler(shell))
-        .with_state(options);
+/// The whole HTTP surface: JSON API first, then the dashboard (pages, server functions, assets).
+fn router(state: AppState, pages: Router) -> Router {
     api::router(state).merge(pages)
 }
 
@@ -150,20 +145,37 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         })
         .await?;
     let users: Arc<dyn UserStore> = store.clone();
+    let sessions = SqlStore::clone(&store);
     let schedulers: Arc<dyn SchedulerStore> = store;
-    let rooms: Arc<dyn RoomStore> = match &config.redis_url {
-        Some(url) => Arc::new(RedisRoomStore::connect(url, "baton").await?),
-        None => Arc::new(MemoryRoomStore::default()),
-    };
+    let (rooms, autoscaling): (Arc<dyn RoomStore>, Arc<dyn AutoscalerStore>) =
+        match &config.redis_url {
+            Some(url) => (
+                Arc::new(RedisRoomStore::connect(url, "baton").await?),
+                Arc::new(RedisAutoscalerStore::connect(url, "baton").await?),
+            ),
+            None => (
+                Arc::new(MemoryRoomStore::default()),
+                Arc::new(MemoryAutoscalerStore::default()),
+            ),
+        };
     let room_tokens = Arc::new(RoomTokens::new(secret));
     let runtime = runtime(&config).await?;
+    let authenticator = Arc::new(
+        auth::Authenticator::new(users.clone()).map_err(|e| StartError::Admin(e.to_string()))?,
+    );
     let state = AppState {
         schedulers: schedulers.clone(),
         rooms: rooms.clone(),
-        auth: Arc::new(
-            auth::Authenticator::new(users).map_err(|e| StartError::Admin(e.to_string()))?,
-        ),
+        autoscaling: autoscaling.clone(),
+        auth: authenticator.clone(),
         room_tokens: room_tokens.clone(),
+    };
+    let dashboard = Dashboard {
+        schedulers: schedulers.clone(),
+        rooms: rooms.clone(),
+        users,
+        passwords: authenticator,
+        limiter: Arc::new(SignInLimiter::default()),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -178,10 +190,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             Err(err) => return Err(err.into()),
         }
     }
+    let autoscaler = Arc::new(Autoscaler::new(
+        autoscaling,
+        runtime.clone(),
+        Duration::from_millis(config.autoscaling_period_ms.max(50)),
+    ));
     let controller = Arc::new(HealthController {
         schedulers,
         rooms,
         runtime,
+        autoscaler,
         tokens: room_tokens,
         api_url: config
             .api_url
@@ -190,10 +208,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tick: Duration::from_millis(config.health_tick_ms.max(50)),
     });
     let controller_task = controller.spawn();
-    let app = router(state, leptos_options(&config, addr));
+    let cleanup_task = dashboard::spawn_session_cleanup(sessions.clone());
+    let pages = dashboard::router(
+        leptos_options(&config, addr),
+        dashboard,
+        sessions,
+        config.secure_cookies,
+    );
+    let app = router(state, pages).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app).await;
         controller_task.abort();
+        cleanup_task.abort();
         served
     });
     Ok(Running {

@@ -195,6 +195,18 @@ async fn a_room_pod_starts_reports_its_address_and_goes() {
         assert_eq!(instances[0].address.as_ref(), Some(&address));
         assert_eq!(instances[0].crashed, None);
 
+        // Metrics come a while after a pod starts, and not at all without metrics-server.
+        match runtime.usage(&name).await {
+            Ok(usages) => assert!(
+                usages
+                    .iter()
+                    .all(|u| u.room == room && u.cpu_cores >= 0.0 && u.memory_bytes >= 0.0),
+                "{usages:?}"
+            ),
+            Err(RuntimeError::Unavailable(reason)) => eprintln!("no usage measured: {reason}"),
+            Err(error) => panic!("reading usage failed: {error}"),
+        }
+
         runtime
             .delete_instance(&scheduler, &room)
             .await

@@ -1,5 +1,5 @@
-//! The `SchedulerStore` and `UserStore` contracts, run against `SqlStore` on SQLite and on
-//! PostgreSQL (a fresh database per test; see `common`).
+//! The `SchedulerStore` and `UserStore` contracts, and tower-sessions' `SessionStore`, run
+//! against `SqlStore` on SQLite and on PostgreSQL (a fresh database per test; see `common`).
 
 #[macro_use]
 mod common;
@@ -27,6 +27,9 @@ on_both_backends!(
     concurrent_creates_of_one_name,
     concurrent_add_version_of_one_version,
     users_round_trip_and_conflict,
+    users_are_listed_and_changed,
+    sessions_are_created_saved_loaded_and_deleted,
+    expired_sessions_are_neither_loaded_nor_kept,
 );
 
 /// A fresh database and the store on it (the store is dropped first).
@@ -483,4 +486,119 @@ async fn users_round_trip_and_conflict(backend: Backend) {
     // Usernames match exactly.
     assert_eq!(store.credentials("Editor").await.unwrap(), None);
     assert_eq!(store.credentials("nobody").await.unwrap(), None);
+}
+
+fn user(username: &str, role: Role, games: &[&str]) -> User {
+    User {
+        username: username.into(),
+        role,
+        games: games.iter().map(|g| g.to_string()).collect(),
+        disabled: false,
+    }
+}
+
+async fn users_are_listed_and_changed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    assert_eq!(store.list_users().await.unwrap(), Vec::<User>::new());
+    let bob = user("bob", Role::Viewer, &[]);
+    let ann = user("ann", Role::Editor, &["g1"]);
+    UserStore::create(&store, &bob, "$argon2id$bob").await.unwrap();
+    UserStore::create(&store, &ann, "$argon2id$ann").await.unwrap();
+    // By username.
+    assert_eq!(store.list_users().await.unwrap(), [ann.clone(), bob.clone()]);
+
+    store.set_password("bob", "$argon2id$new").await.unwrap();
+    assert_eq!(
+        store.credentials("bob").await.unwrap(),
+        Some((bob.clone(), "$argon2id$new".to_string()))
+    );
+
+    store.set_disabled("bob", true).await.unwrap();
+    let (found, _) = store.credentials("bob").await.unwrap().unwrap();
+    assert!(found.disabled);
+    store.set_disabled("bob", false).await.unwrap();
+    assert!(!store.credentials("bob").await.unwrap().unwrap().0.disabled);
+
+    // Role and games change; the password and status stay.
+    let promoted = user("bob", Role::Editor, &["g2", "g3"]);
+    store.update(&promoted).await.unwrap();
+    assert_eq!(
+        store.credentials("bob").await.unwrap(),
+        Some((promoted, "$argon2id$new".to_string()))
+    );
+    assert_eq!(store.credentials("ann").await.unwrap().unwrap().0, ann);
+
+    assert_not_found(store.set_password("nobody", "$argon2id$x").await);
+    assert_not_found(store.set_disabled("nobody", true).await);
+    assert_not_found(store.update(&user("nobody", Role::Admin, &[])).await);
+    assert_eq!(store.count().await.unwrap(), 2);
+}
+
+mod session_records {
+    use std::collections::HashMap;
+
+    use tower_sessions::cookie::time::{Duration, OffsetDateTime};
+    use tower_sessions::session::{Id, Record};
+
+    /// A record expiring `seconds` from now (whole seconds: every backend keeps those).
+    pub fn record(user: &str, seconds: i64) -> Record {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        Record {
+            id: Id::default(),
+            data: HashMap::from([("user".to_string(), serde_json::json!({ "username": user }))]),
+            expiry_date: now + Duration::seconds(seconds),
+        }
+    }
+}
+
+async fn sessions_are_created_saved_loaded_and_deleted(backend: Backend) {
+    use tower_sessions::SessionStore;
+    use tower_sessions::session::Id;
+
+    let (_db, store) = open(backend).await;
+    let mut record = session_records::record("ann", 3600);
+    SessionStore::create(&store, &mut record).await.unwrap();
+    assert_eq!(SessionStore::load(&store, &record.id).await.unwrap(), Some(record.clone()));
+    assert_eq!(SessionStore::load(&store, &Id::default()).await.unwrap(), None);
+
+    // Saving replaces the data and expiry of the same id.
+    let mut changed = session_records::record("bob", 7200);
+    changed.id = record.id;
+    SessionStore::save(&store, &changed).await.unwrap();
+    assert_eq!(SessionStore::load(&store, &record.id).await.unwrap(), Some(changed.clone()));
+
+    // Saving an unknown id stores it (tower-sessions saves new sessions that way too).
+    let other = session_records::record("cat", 60);
+    SessionStore::save(&store, &other).await.unwrap();
+    assert_eq!(SessionStore::load(&store, &other.id).await.unwrap(), Some(other.clone()));
+
+    SessionStore::delete(&store, &record.id).await.unwrap();
+    assert_eq!(SessionStore::load(&store, &record.id).await.unwrap(), None);
+    // Deleting twice is fine.
+    SessionStore::delete(&store, &record.id).await.unwrap();
+    assert_eq!(SessionStore::load(&store, &other.id).await.unwrap(), Some(other));
+
+    // A second store on the same database (another instance, or after a restart) sees it.
+    let mut kept = session_records::record("dan", 3600);
+    SessionStore::create(&store, &mut kept).await.unwrap();
+    let reopened = _db.store().await;
+    assert_eq!(SessionStore::load(&reopened, &kept.id).await.unwrap(), Some(kept));
+}
+
+async fn expired_sessions_are_neither_loaded_nor_kept(backend: Backend) {
+    use tower_sessions::{ExpiredDeletion, SessionStore};
+
+    let (_db, store) = open(backend).await;
+    let mut expired = session_records::record("ann", -5);
+    let mut live = session_records::record("bob", 3600);
+    SessionStore::create(&store, &mut expired).await.unwrap();
+    SessionStore::create(&store, &mut live).await.unwrap();
+    assert_eq!(SessionStore::load(&store, &expired.id).await.unwrap(), None);
+    store.delete_expired().await.unwrap();
+    assert_eq!(SessionStore::load(&store, &live.id).await.unwrap(), Some(live.clone()));
+    // An expired id saved again with a future expiry is live again.
+    let mut revived = expired.clone();
+    revived.expiry_date = live.expiry_date;
+    SessionStore::save(&store, &revived).await.unwrap();
+    assert_eq!(SessionStore::load(&store, &expired.id).await.unwrap(), Some(revived));
 }

@@ -165,6 +165,9 @@ mod tests {
         let cases: &[(&str, Option<f64>)] = &[
             ("100Mi", Some(100.0 * 1024.0 * 1024.0)),
             ("100m", Some(0.1)),
+            // Metrics API usage: nanocores and microcores.
+            ("123456n", Some(123456.0 * 1e-9)),
+            ("500u", Some(500.0 * 1e-6)),
             ("1", Some(1.0)),
             ("1.5", Some(1.5)),
             ("2Gi", Some(2.0 * 1024f64.powi(3))),

@@ -59,6 +59,28 @@ impl User {
     }
 }
 
+/// Passwords set from the dashboard have at least this many characters.
+pub const MIN_PASSWORD_LENGTH: usize = 8;
+
+/// Usernames: 1-64 letters, digits, '.', '_' or '-'.
+pub fn is_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The games typed in a form: separated by commas or spaces, without blanks and duplicates.
+pub fn parse_games(text: &str) -> Vec<String> {
+    let mut games: Vec<String> = Vec::new();
+    for game in text.split([',', ' ', '\n', '\t']).filter(|g| !g.is_empty()) {
+        if !games.iter().any(|g| g == game) {
+            games.push(game.to_string());
+        }
+    }
+    games
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +106,15 @@ mod tests {
         assert!(!disabled.is_admin());
         assert_eq!(Role::parse("editor"), Some(Role::Editor));
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn usernames_and_game_lists() {
+        assert!(is_username("ann.lee-2_x"));
+        assert!(!is_username(""));
+        assert!(!is_username("a b"));
+        assert!(!is_username(&"a".repeat(65)));
+        assert_eq!(parse_games(" g1, g2 g1,,g3 "), ["g1", "g2", "g3"]);
+        assert!(parse_games(" , ").is_empty());
     }
 }

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::autoscaling::{Autoscaling, POLICY_TYPES, ScalingDirection, TRIGGER_TYPES};
+use super::autoscaling::{
+    Autoscaling, POLICY_TYPES, ScalingDirection, trigger_policy, trigger_types,
+};
 use super::quantity::{MaxSurge, parse_duration_seconds, parse_quantity};
 use super::scheduler::{Container, Resources, SchedulerConfig};
 
@@ -91,7 +93,7 @@ pub fn is_qualified_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn is_game_name(game: &str) -> bool {
+pub fn is_game_name(game: &str) -> bool {
     !game.is_empty()
         && game.len() <= 63
         && game
@@ -443,10 +445,13 @@ fn validate_direction(
     );
     for (i, trigger) in direction.metrics_trigger.iter().enumerate() {
         let path = format!("{path}.metricsTrigger[{i}]");
-        if !TRIGGER_TYPES.contains(&trigger.r#type.as_str()) {
+        if trigger_policy(&trigger.r#type).is_none() {
             errors.add(
                 format!("{path}.type"),
-                format!("must be one of {}", TRIGGER_TYPES.join(", ")),
+                format!(
+                    "must be one of {}",
+                    trigger_types().collect::<Vec<_>>().join(", ")
+                ),
             );
         }
         for (field, value) in [("usage", trigger.usage), ("threshold", trigger.threshold)] {

@@ -1,3 +1,7 @@
-//! Dashboard pages, one module each.
+//! Dashboard pages, one module each, their server functions beside them.
 
-pub mod home;
+pub mod scheduler;
+pub mod scheduler_edit;
+pub mod schedulers;
+pub mod sign_in;
+pub mod users;

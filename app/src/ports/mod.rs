@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
 use crate::domain::room::{GameRoom, Ping, RoomAddress, RoomCounts, RoomStatus};
 use crate::domain::scheduler::{
     EnvironmentVariable, Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion,
@@ -51,6 +52,28 @@ pub trait SchedulerStore: Send + Sync {
     async fn delete(&self, name: &str) -> Result<(), StoreError>;
 }
 
+/// Stores `config` as the next version of the active scheduler `current` and makes it active: a
+/// new major version when the rooms change, else a minor one. Submitting the active configuration
+/// again changes nothing. The caller has validated `config` and checked the user's role.
+pub async fn store_new_version(
+    store: &dyn SchedulerStore,
+    current: Scheduler,
+    config: &SchedulerConfig,
+) -> Result<Scheduler, StoreError> {
+    if *config == current.config {
+        return Ok(current);
+    }
+    let existing: Vec<String> = store
+        .versions(&config.name)
+        .await?
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    let version =
+        crate::domain::version::next_version(&current.version, &current.config, config, &existing);
+    store.add_version(config, &version).await
+}
+
 /// Users and their password hashes.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -59,6 +82,26 @@ pub trait UserStore: Send + Sync {
     /// The user and its password hash.
     async fn credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError>;
     async fn count(&self) -> Result<u64, StoreError>;
+    /// Every user, by username.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Replaces the password hash; `NotFound` for an unknown user.
+    async fn set_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError>;
+    /// Disables or enables a user; `NotFound` for an unknown user.
+    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), StoreError>;
+    /// Changes the role and games of `user.username`; `NotFound` for an unknown user.
+    async fn update(&self, user: &User) -> Result<(), StoreError>;
+}
+
+/// Checks and hashes passwords (argon2id on the server).
+#[async_trait]
+pub trait Passwords: Send + Sync {
+    /// The user these credentials belong to; `None` for a wrong password, an unknown user (checked
+    /// against a decoy hash, so timing does not tell which) or a disabled user.
+    async fn verify(&self, username: &str, password: &str) -> Result<Option<User>, StoreError>;
+    /// A new argon2id hash of `password`, for storing.
+    async fn hash(&self, password: &str) -> Result<String, StoreError>;
+    /// Forgets whatever is cached about `username` (its password, role or status changed).
+    fn forget(&self, username: &str);
 }
 
 /// Live rooms, as their heartbeats report them. Every change to one room is atomic.
@@ -94,6 +137,36 @@ pub trait RoomStore: Send + Sync {
     /// Forgets a room; removing an unknown room is not an error.
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError>;
     async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError>;
+}
+
+/// How many decisions a scheduler keeps.
+pub const DECISIONS_KEPT: usize = 200;
+
+/// The autoscaler's memory per scheduler: usage points, its state and its recent decisions.
+/// Redis in production, in-process by default.
+#[async_trait]
+pub trait AutoscalerStore: Send + Sync {
+    /// Appends one point per trigger type and returns the latest `keep` points of every type
+    /// the scheduler has, oldest first. Older points are dropped.
+    async fn record_points(
+        &self,
+        scheduler: &str,
+        points: &[(String, f64)],
+        keep: usize,
+    ) -> Result<Points, StoreError>;
+    async fn state(&self, scheduler: &str) -> Result<Option<AutoscalerState>, StoreError>;
+    /// Saves the state and, in the same step, the decision that led to it (if any), keeping
+    /// the latest [`DECISIONS_KEPT`].
+    async fn save(
+        &self,
+        scheduler: &str,
+        state: &AutoscalerState,
+        decision: Option<&Decision>,
+    ) -> Result<(), StoreError>;
+    /// The latest decisions, newest first.
+    async fn decisions(&self, scheduler: &str, limit: usize) -> Result<Vec<Decision>, StoreError>;
+    /// Forgets points, state and decisions (the scheduler was deleted).
+    async fn forget(&self, scheduler: &str) -> Result<(), StoreError>;
 }
 
 /// What a runtime reports about the instance behind a room.
@@ -135,6 +208,16 @@ pub struct RoomInstance {
     pub crashed: Option<String>,
 }
 
+/// Resource usage of one room's instance, as the runtime measures it (all its containers or processes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceUsage {
+    pub room: String,
+    /// CPU in cores (1.0 = one full core; Kubernetes' `1000m`).
+    pub cpu_cores: f64,
+    /// Resident memory in bytes.
+    pub memory_bytes: f64,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RuntimeError {
     /// The runtime refused the request; retrying it unchanged will fail again.
@@ -165,6 +248,9 @@ pub trait Runtime: Send + Sync {
     async fn instances(&self, scheduler: &str) -> Result<Vec<RoomInstance>, RuntimeError>;
     /// Events about the scheduler's instances, from now on.
     fn watch(&self, scheduler: &str) -> BoxStream<'static, InstanceEvent>;
+    /// Current CPU and memory usage of the scheduler's running instances (the cpu and mem
+    /// autoscaling triggers). Instances not measured yet are left out.
+    async fn usage(&self, scheduler: &str) -> Result<Vec<InstanceUsage>, RuntimeError>;
     /// Removes whatever the runtime keeps for the scheduler (its namespace, its processes).
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError>;
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::domain::user::User;
-use app::ports::UserStore;
+use app::ports::{Passwords, StoreError, UserStore};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
@@ -89,6 +89,12 @@ impl Authenticator {
         }
     }
 
+    /// Drops every cached credential of `username` (its password, role or status changed).
+    pub fn forget(&self, username: &str) {
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (user, _)| user.username != username);
+    }
+
     fn cached(&self, key: &[u8; 32]) -> Option<User> {
         let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         match cache.get(key) {
@@ -99,6 +105,32 @@ impl Authenticator {
             }
             None => None,
         }
+    }
+}
+
+/// The dashboard checks passwords with the same code as the API (decoy hash included).
+#[async_trait::async_trait]
+impl Passwords for Authenticator {
+    async fn verify(&self, username: &str, password: &str) -> Result<Option<User>, StoreError> {
+        match self.authenticate(username, password).await {
+            Ok(user) => Ok(Some(user)),
+            Err(ApiError::Unauthorized) => Ok(None),
+            Err(ApiError::Internal(detail)) => Err(StoreError::Backend(detail)),
+            Err(other) => Err(StoreError::Backend(other.to_string())),
+        }
+    }
+
+    async fn hash(&self, password: &str) -> Result<String, StoreError> {
+        let password = password.to_string();
+        match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+            Ok(Ok(hash)) => Ok(hash),
+            Ok(Err(err)) => Err(StoreError::Backend(format!("{err:?}"))),
+            Err(err) => Err(StoreError::Backend(format!("hashing panicked: {err}"))),
+        }
+    }
+
+    fn forget(&self, username: &str) {
+        Authenticator::forget(self, username);
     }
 }
 

@@ -9,7 +9,7 @@ pub mod schedulers;
 
 use std::sync::Arc;
 
-use app::ports::{RoomStore, SchedulerStore};
+use app::ports::{AutoscalerStore, RoomStore, SchedulerStore};
 use axum::Router;
 use axum::routing::{get, post, put};
 
@@ -20,6 +20,8 @@ use crate::room_tokens::RoomTokens;
 pub struct AppState {
     pub schedulers: Arc<dyn SchedulerStore>,
     pub rooms: Arc<dyn RoomStore>,
+    /// Autoscaling points, state and decisions.
+    pub autoscaling: Arc<dyn AutoscalerStore>,
     pub auth: Arc<auth::Authenticator>,
     pub room_tokens: Arc<RoomTokens>,
 }
@@ -42,6 +44,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/schedulers/{name}/versions", get(schedulers::versions))
         .route("/schedulers/{name}/rooms", get(rooms::list))
+        .route(
+            "/schedulers/{name}/autoscaling/decisions",
+            get(schedulers::decisions),
+        )
         .route("/scheduler/{scheduler}/rooms/{room}/ping", put(rooms::ping))
         .route(
             "/scheduler/{scheduler}/rooms/{room}/roomevent",

@@ -20,6 +20,7 @@ use super::{rooms, schedulers};
         schedulers::switch_version,
         schedulers::delete,
         schedulers::info,
+        schedulers::decisions,
         rooms::list,
         rooms::ping,
         rooms::room_event,

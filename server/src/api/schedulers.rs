@@ -1,11 +1,10 @@
 //! Scheduler management: Maestro v10's paths and JSON shapes.
 
-use app::domain::autoscaling::Autoscaling;
+use app::domain::autoscaling::{Autoscaling, Decision};
 use app::domain::scheduler::{
     Scheduler, SchedulerConfig, SchedulerState, SchedulerSummary, SchedulerVersion,
 };
-use app::domain::version::next_version;
-use app::ports::SchedulerFilter;
+use app::ports::{self, DECISIONS_KEPT, SchedulerFilter};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
@@ -160,19 +159,11 @@ async fn store_new_version(
     }
     user.require_editor_of(&current.config.game)?;
     let config = validated(config)?;
-    if config == current.config {
-        return Ok(Json(SchedulerResponse { scheduler: current }));
+    let before = current.version.clone();
+    let scheduler = ports::store_new_version(state.schedulers.as_ref(), current, &config).await?;
+    if scheduler.version != before {
+        tracing::info!(scheduler = %config.name, version = %scheduler.version, user = %user.0.username, "scheduler version created");
     }
-    let existing: Vec<String> = state
-        .schedulers
-        .versions(&config.name)
-        .await?
-        .into_iter()
-        .map(|v| v.version)
-        .collect();
-    let version = next_version(&current.version, &current.config, &config, &existing);
-    let scheduler = state.schedulers.add_version(&config, &version).await?;
-    tracing::info!(scheduler = %config.name, %version, user = %user.0.username, "scheduler version created");
     Ok(Json(SchedulerResponse { scheduler }))
 }
 
@@ -247,6 +238,35 @@ pub async fn versions(
 ) -> Result<Json<VersionList>, ApiError> {
     let versions = state.schedulers.versions(&name).await?;
     Ok(Json(VersionList { versions }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DecisionQuery {
+    /// How many decisions to return, newest first (default 50, at most 200).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionList {
+    pub decisions: Vec<Decision>,
+}
+
+/// Recent autoscaling decisions of a scheduler, newest first: each change of the desired room
+/// count with its reason (trigger, points, formula, caps) and the load it saw.
+#[utoipa::path(get, path = "/schedulers/{name}/autoscaling/decisions",
+    params(("name" = String, Path), DecisionQuery), tag = "schedulers",
+    responses((status = 200, body = DecisionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn decisions(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(name): Path<String>,
+    Query(query): Query<DecisionQuery>,
+) -> Result<Json<DecisionList>, ApiError> {
+    // 404 for a scheduler that does not exist.
+    state.schedulers.get(&name, None).await?;
+    let limit = query.limit.unwrap_or(50).min(DECISIONS_KEPT);
+    let decisions = state.autoscaling.decisions(&name, limit).await?;
+    Ok(Json(DecisionList { decisions }))
 }
 
 /// Make another existing version active (a rollback or roll-forward).

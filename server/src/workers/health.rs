@@ -16,6 +16,7 @@ use futures::StreamExt;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
+use super::autoscaler::Autoscaler;
 use crate::room_tokens::RoomTokens;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub struct HealthController {
     pub schedulers: Arc<dyn SchedulerStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub runtime: Arc<dyn Runtime>,
+    /// Answers how many rooms each scheduler wants.
+    pub autoscaler: Arc<Autoscaler>,
     pub tokens: Arc<RoomTokens>,
     /// The base URL rooms call back (`BATON_API_URL`).
     pub api_url: String,
@@ -114,6 +117,9 @@ impl HealthController {
             }
             Err(err) => tracing::warn!(scheduler = %name, %err, "forgetting rooms failed"),
         }
+        if let Err(err) = self.autoscaler.forget(name).await {
+            tracing::warn!(scheduler = %name, %err, "forgetting autoscaling history failed");
+        }
         tracing::info!(scheduler = %name, "scheduler torn down");
     }
 
@@ -193,8 +199,9 @@ impl HealthController {
             .termination_grace_period
             .seconds()
             .unwrap_or(30);
+        let desired = self.autoscaler.desired(&scheduler, &rooms).await?;
         let decided = plan(&HealthInput {
-            desired: u32::try_from(scheduler.config.rooms_replicas).unwrap_or(0),
+            desired,
             max_surge: MaxSurge::parse(&scheduler.config.max_surge)
                 .unwrap_or(MaxSurge::Percent(10)),
             active_version: &scheduler.version,

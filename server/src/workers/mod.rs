@@ -1,3 +1,4 @@
 //! Background tasks.
 
+pub mod autoscaler;
 pub mod health;

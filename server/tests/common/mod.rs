@@ -20,6 +20,8 @@ use server::adapters::storage::sql::SqlStore;
 use server::config::{Config, RuntimeKind};
 use tokio::task::JoinHandle;
 
+pub mod rooms;
+
 /// The PostgreSQL server the tests create their databases on (trust auth).
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// Password of the `admin` user every test server is started with.
@@ -198,20 +200,38 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
-    /// Starts the server with the test defaults changed by `adjust`.
-    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
-        let db = TestDb::new(backend).await;
+    /// The test defaults on the database at `url`.
+    fn config(url: &str) -> Config {
         // Clap's defaults (and BATON_* variables) for whatever this harness does not set, so new
         // settings need no change here; the ones that matter to these tests are set explicitly.
         let mut config = Config::try_parse_from(["baton"]).expect("default settings");
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.database_url = db.url.clone();
+        config.database_url = url.to_string();
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
         config.runtime = RuntimeKind::Local;
         config.api_url = None;
         config.health_tick_ms = 3_600_000;
         config.demo_room = None;
         config.site_root = "target/site".to_string();
+        config
+    }
+
+    /// Stops the server and starts a new one on the same database (on another port).
+    pub async fn restart(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        let running = server::startup::start(Self::config(&self.db.url))
+            .await
+            .unwrap_or_else(|e| panic!("restarting the server on {}: {e}", self.db.url));
+        self.addr = running.addr;
+        self.base_url = format!("http://{}", running.addr);
+        self.task = running.task;
+    }
+
+    /// Starts the server with the test defaults changed by `adjust`.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new(backend).await;
+        let mut config = Self::config(&db.url);
         adjust(&mut config);
         let running = server::startup::start(config)
             .await

@@ -11,9 +11,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use app::domain::quantity::parse_quantity;
 use app::domain::room::{RoomAddress, RoomPort};
 use app::domain::scheduler::{EnvironmentVariable, Resources, Scheduler};
-use app::ports::{InstanceEvent, RoomInstance, Runtime, RuntimeError};
+use app::ports::{InstanceEvent, InstanceUsage, RoomInstance, Runtime, RuntimeError};
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
 use k8s_openapi::api::core::v1::{
@@ -23,6 +24,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
@@ -34,6 +36,9 @@ pub const ROOM_LABEL: &str = "baton.dev/room";
 pub const VERSION_LABEL: &str = "baton.dev/version";
 /// The field manager Baton's writes are recorded under.
 const FIELD_MANAGER: &str = "baton";
+/// Group and version of the resource metrics API (served by metrics-server).
+const METRICS_GROUP: &str = "metrics.k8s.io";
+const METRICS_VERSION: &str = "v1beta1";
 
 /// Container waiting reasons that mean the room will not start.
 const FAILED_WAITING_REASONS: [&str; 4] = [
@@ -343,6 +348,41 @@ impl Runtime for KubernetesRuntime {
             Some((event, watch))
         })
         .boxed()
+    }
+
+    /// Reads the `PodMetrics` of the scheduler's pods from the metrics API.
+    async fn usage(&self, scheduler: &str) -> Result<Vec<InstanceUsage>, RuntimeError> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), scheduler, &pod_metrics_resource());
+        let params = ListParams::default().labels(&scheduler_selector(scheduler));
+        let metrics = match retry(&self.config, || api.list(&params)).await {
+            Ok(list) => list.items,
+            Err(error) if api_code(&error) == Some(404) => {
+                return Err(RuntimeError::Unavailable(format!(
+                    "the metrics API {METRICS_GROUP}/{METRICS_VERSION} is not served \
+                     (is metrics-server installed?): {error}"
+                )));
+            }
+            Err(error) => {
+                return Err(runtime_error(
+                    &format!("reading pod metrics of {scheduler}"),
+                    error,
+                ));
+            }
+        };
+        let mut usages: Vec<InstanceUsage> = metrics
+            .iter()
+            .filter_map(|metrics| match pod_usage(metrics) {
+                Ok(usage) => usage,
+                Err(problem) => {
+                    let pod = metrics.name_any();
+                    tracing::warn!(scheduler, pod, %problem, "unreadable pod metrics; left out");
+                    None
+                }
+            })
+            .collect();
+        usages.sort_by(|a, b| a.room.cmp(&b.room));
+        Ok(usages)
     }
 
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError> {
@@ -751,6 +791,65 @@ fn all_running(pod: &Pod) -> bool {
                 .as_ref()
                 .is_some_and(|state| state.running.is_some())
         })
+}
+
+/// `PodMetrics` of the metrics API, read as a [`DynamicObject`] (k8s-openapi has no type for it).
+fn pod_metrics_resource() -> ApiResource {
+    let kind = GroupVersionKind::gvk(METRICS_GROUP, METRICS_VERSION, "PodMetrics");
+    ApiResource::from_gvk_with_plural(&kind, "pods")
+}
+
+/// The body of a `PodMetrics` beside its metadata.
+#[derive(serde::Deserialize)]
+struct PodMetricsBody {
+    #[serde(default)]
+    containers: Vec<ContainerMetrics>,
+}
+
+#[derive(serde::Deserialize)]
+struct ContainerMetrics {
+    #[serde(default)]
+    name: String,
+    usage: BTreeMap<String, Quantity>,
+}
+
+/// A room's usage from its pod's `PodMetrics`: the sum of its containers' `cpu` and `memory`.
+/// `None` when the pod has no container metrics yet; an error when the metrics are malformed.
+pub fn pod_usage(metrics: &DynamicObject) -> Result<Option<InstanceUsage>, String> {
+    use serde::Deserialize;
+    let body = PodMetricsBody::deserialize(&metrics.data).map_err(|error| error.to_string())?;
+    if body.containers.is_empty() {
+        return Ok(None);
+    }
+    let mut cpu_cores = 0.0;
+    let mut memory_bytes = 0.0;
+    for container in &body.containers {
+        let read = |resource: &str| {
+            let text = &container
+                .usage
+                .get(resource)
+                .ok_or_else(|| format!("container {:?} has no {resource} usage", container.name))?
+                .0;
+            parse_quantity(text).ok_or_else(|| {
+                format!(
+                    "container {:?} has an invalid {resource} usage {text:?}",
+                    container.name
+                )
+            })
+        };
+        cpu_cores += read("cpu")?;
+        memory_bytes += read("memory")?;
+    }
+    let room = metrics
+        .labels()
+        .get(ROOM_LABEL)
+        .cloned()
+        .unwrap_or_else(|| metrics.name_any());
+    Ok(Some(InstanceUsage {
+        room,
+        cpu_cores,
+        memory_bytes,
+    }))
 }
 
 fn room_of(pod: &Pod) -> String {
@@ -1878,6 +1977,103 @@ mod tests {
             ]
         );
         server.await.unwrap();
+    }
+
+    /// The `PodMetrics` of room `room` of scheduler `arena`, as metrics-server returns it.
+    fn pod_metrics_json(room: &str, containers: Value) -> Value {
+        json!({
+            "metadata": {
+                "name": room, "namespace": "arena",
+                "creationTimestamp": "2026-01-01T00:00:10Z",
+                "labels": {SCHEDULER_LABEL: "arena", ROOM_LABEL: room, VERSION_LABEL: "v2"},
+            },
+            "timestamp": "2026-01-01T00:00:00Z", "window": "15.021s",
+            "containers": containers,
+        })
+    }
+
+    fn container_usage(name: &str, cpu: &str, memory: &str) -> Value {
+        json!({"name": name, "usage": {"cpu": cpu, "memory": memory}})
+    }
+
+    #[tokio::test]
+    async fn usage_sums_the_containers_of_each_pod_from_the_metrics_api() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            call.assert(
+                Method::GET,
+                "/apis/metrics.k8s.io/v1beta1/namespaces/arena/pods",
+            );
+            assert!(
+                call.query
+                    .contains("labelSelector=baton.dev%2Fscheduler%3Darena"),
+                "{}",
+                call.query
+            );
+            call.reply(
+                200,
+                &json!({
+                    "kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1",
+                    "metadata": {},
+                    "items": [
+                        pod_metrics_json("arena-b", json!([
+                            container_usage("room", "250m", "100Mi"),
+                            container_usage("sidecar", "123456n", "2048Ki"),
+                        ])),
+                        pod_metrics_json("arena-a", json!([
+                            container_usage("room", "1", "1Gi"),
+                            container_usage("sidecar", "500u", "512Mi"),
+                        ])),
+                        // Started moments ago: no container measured yet.
+                        pod_metrics_json("arena-c", json!([])),
+                        // Malformed: left out, the others still count.
+                        pod_metrics_json("arena-d", json!([
+                            container_usage("room", "lots", "1Mi"),
+                        ])),
+                    ],
+                }),
+            );
+            no_more_calls(&mut handle).await;
+        });
+        let usages = runtime.usage("arena").await.unwrap();
+        server.await.unwrap();
+        let rooms: Vec<&str> = usages.iter().map(|u| u.room.as_str()).collect();
+        assert_eq!(rooms, ["arena-a", "arena-b"]);
+        let close = |actual: f64, expected: f64| (actual - expected).abs() <= expected * 1e-12;
+        let mib = 1024.0 * 1024.0;
+        assert!(close(usages[0].cpu_cores, 1.0005), "{usages:?}");
+        assert!(close(usages[0].memory_bytes, 1536.0 * mib), "{usages:?}");
+        assert!(close(usages[1].cpu_cores, 0.250123456), "{usages:?}");
+        assert!(close(usages[1].memory_bytes, 102.0 * mib), "{usages:?}");
+    }
+
+    #[tokio::test]
+    async fn usage_without_a_metrics_api_is_unavailable() {
+        let (runtime, mut handle) = mocked();
+        let server = tokio::spawn(async move {
+            let call = next_call(&mut handle).await;
+            call.assert(
+                Method::GET,
+                "/apis/metrics.k8s.io/v1beta1/namespaces/arena/pods",
+            );
+            call.reply(
+                404,
+                &status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                ),
+            );
+            // Not found is not retried.
+            no_more_calls(&mut handle).await;
+        });
+        let error = runtime.usage("arena").await.unwrap_err();
+        server.await.unwrap();
+        assert!(
+            matches!(&error, RuntimeError::Unavailable(message) if message.contains("metrics-server")),
+            "{error:?}"
+        );
     }
 
     fn watch_line(kind: &str, object: Value) -> String {

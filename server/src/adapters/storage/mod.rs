@@ -1,5 +1,7 @@
-//! Storage adapters: SQL (sea-orm: SQLite and PostgreSQL), Redis (rooms) and in-process.
+//! Storage adapters: SQL (sea-orm: SQLite and PostgreSQL), Redis (rooms, autoscaler) and in-process.
 
 pub mod memory;
+pub mod memory_autoscaler;
 pub mod redis;
+pub mod redis_autoscaler;
 pub mod sql;

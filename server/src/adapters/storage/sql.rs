@@ -93,10 +93,18 @@ mod settings {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Schedulers, their versions and users in one SQL database.
+mod sessions;
+
+/// Schedulers, their versions, users and dashboard sessions in one SQL database.
 #[derive(Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore").finish_non_exhaustive()
+    }
 }
 
 fn backend(err: DbErr) -> StoreError {
@@ -433,19 +441,88 @@ impl UserStore for SqlStore {
         else {
             return Ok(None);
         };
-        let role = Role::parse(&row.role).ok_or_else(|| {
-            StoreError::Backend(format!("user {username} has unknown role {}", row.role))
-        })?;
-        let user = User {
-            username: row.username,
-            role,
-            games: serde_json::from_str(&row.games).unwrap_or_default(),
-            disabled: row.disabled,
-        };
-        Ok(Some((user, row.password_hash)))
+        let hash = row.password_hash.clone();
+        Ok(Some((to_user(row)?, hash)))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
         users::Entity::find().count(&self.db).await.map_err(backend)
     }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        users::Entity::find()
+            .order_by_asc(users::Column::Username)
+            .all(&self.db)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(to_user)
+            .collect()
+    }
+
+    async fn set_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.update_user(username, users::Column::PasswordHash, password_hash.into())
+            .await
+    }
+
+    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), StoreError> {
+        self.update_user(username, users::Column::Disabled, disabled.into())
+            .await
+    }
+
+    async fn update(&self, user: &User) -> Result<(), StoreError> {
+        let games =
+            serde_json::to_string(&user.games).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::Role, user.role.as_str().into())
+            .col_expr(users::Column::Games, games.into())
+            .filter(users::Column::Username.eq(user.username.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(user_not_found(&user.username));
+        }
+        Ok(())
+    }
+}
+
+impl SqlStore {
+    /// Sets one column of one user; `NotFound` when there is no such user.
+    async fn update_user(
+        &self,
+        username: &str,
+        column: users::Column,
+        value: sea_orm::sea_query::SimpleExpr,
+    ) -> Result<(), StoreError> {
+        let result = users::Entity::update_many()
+            .col_expr(column, value)
+            .filter(users::Column::Username.eq(username))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(user_not_found(username));
+        }
+        Ok(())
+    }
+}
+
+fn user_not_found(username: &str) -> StoreError {
+    StoreError::NotFound(format!("user {username}"))
+}
+
+fn to_user(row: users::Model) -> Result<User, StoreError> {
+    let role = Role::parse(&row.role).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "user {} has unknown role {}",
+            row.username, row.role
+        ))
+    })?;
+    Ok(User {
+        username: row.username,
+        role,
+        games: serde_json::from_str(&row.games).unwrap_or_default(),
+        disabled: row.disabled,
+    })
 }

@@ -3,10 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::scheduler::Resources;
+use crate::domain::scheduler::Resources;
 
-/// Trigger types the trigger autoscaler knows.
-pub const TRIGGER_TYPES: &[&str] = &["room", "cpu", "mem"];
 /// Policy types of the policy form.
 pub const POLICY_TYPES: &[&str] = &["roomOccupancy", "fixedBuffer"];
 

@@ -1,0 +1,361 @@
+//! Who is signed in: the dashboard's error type, the current user, and (server only) sessions,
+//! role checks and the sign-in rate limit that every server function goes through.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::user::User;
+use crate::domain::validation::FieldError;
+
+/// What a dashboard server function can refuse or fail with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// No session, or its user was disabled or changed password.
+    #[error("Sign in to continue.")]
+    Unauthenticated,
+    /// The same answer whether the user exists or not.
+    #[error("Wrong username or password.")]
+    BadCredentials,
+    #[error("Too many failed sign-ins. Wait a minute and try again.")]
+    TooManyAttempts,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Every field at fault, as `SchedulerConfig::validate` reports them.
+    #[error("Some fields need attention.")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        Self::Failed(value.to_string())
+    }
+}
+
+impl AppError {
+    /// One field at fault.
+    pub fn invalid(field: &str, message: &str) -> Self {
+        Self::Invalid(vec![FieldError {
+            field: field.to_string(),
+            message: message.to_string(),
+        }])
+    }
+}
+
+/// The signed-in user, or `None`.
+#[server(endpoint = "current_user")]
+pub async fn current_user() -> Result<Option<User>, AppError> {
+    server::current().await
+}
+
+/// Where to go after signing in: only paths of the dashboard itself (no other site).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with("/ui")
+                && !path.contains("//")
+                && !path.contains('\\')
+                && path != "/ui/sign-in" =>
+        {
+            path.to_string()
+        }
+        _ => "/ui/schedulers".to_string(),
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub mod server {
+    //! Sessions, roles and the sign-in rate limit (server only).
+
+    use std::collections::{HashMap, VecDeque};
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use axum::extract::ConnectInfo;
+    use axum::http::StatusCode;
+    use axum::http::header::ACCEPT;
+    use axum::http::request::Parts;
+    use leptos::prelude::*;
+    use serde::{Deserialize, Serialize};
+    use tower_sessions::Session;
+
+    use super::AppError;
+    use crate::domain::user::User;
+    use crate::ports::{Passwords, RoomStore, SchedulerStore, StoreError, UserStore};
+
+    /// What the dashboard's server functions reach, provided as context by the server.
+    #[derive(Clone)]
+    pub struct Dashboard {
+        pub schedulers: Arc<dyn SchedulerStore>,
+        pub rooms: Arc<dyn RoomStore>,
+        pub users: Arc<dyn UserStore>,
+        pub passwords: Arc<dyn Passwords>,
+        pub limiter: Arc<SignInLimiter>,
+    }
+
+    impl From<StoreError> for AppError {
+        fn from(err: StoreError) -> Self {
+            match err {
+                StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+                StoreError::Conflict(message) => Self::Conflict(message),
+                StoreError::Backend(detail) => {
+                    leptos::logging::error!("dashboard storage failed: {detail}");
+                    Self::Failed("Storage failed; try again.".into())
+                }
+            }
+        }
+    }
+
+    /// The ports, as the server provided them.
+    pub fn dashboard() -> Result<Dashboard, AppError> {
+        use_context::<Dashboard>()
+            .ok_or_else(|| AppError::Failed("the dashboard has no storage in context".into()))
+    }
+
+    /// Sets the HTTP status that goes with `err` (for API-style callers; a plain form post keeps
+    /// its redirect) and returns it.
+    pub fn reject(err: AppError) -> AppError {
+        let status = match &err {
+            AppError::Unauthenticated | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
+            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AppError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let form_post = use_context::<Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if !form_post && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+        err
+    }
+
+    const SESSION_KEY: &str = "user";
+
+    /// What a session remembers: who, and which password (a new password ends old sessions).
+    #[derive(Serialize, Deserialize)]
+    struct SignedIn {
+        username: String,
+        password: String,
+    }
+
+    /// The salt of a PHC password hash: it changes with every new password and is not secret.
+    fn password_tag(hash: &str) -> String {
+        hash.split('$').nth(4).unwrap_or(hash).to_string()
+    }
+
+    /// The user signed in on `session`, if it still exists, is enabled and kept its password.
+    pub async fn session_user(
+        session: &Session,
+        users: &dyn UserStore,
+    ) -> Result<Option<User>, AppError> {
+        let Ok(Some(signed_in)) = session.get::<SignedIn>(SESSION_KEY).await else {
+            return Ok(None);
+        };
+        Ok(match users.credentials(&signed_in.username).await? {
+            Some((user, hash)) if !user.disabled && password_tag(&hash) == signed_in.password => {
+                Some(user)
+            }
+            _ => None,
+        })
+    }
+
+    /// Starts a fresh session (a new id: no fixation) for `user`, whose password hash is `hash`.
+    pub async fn start_session(session: &Session, user: &User, hash: &str) -> Result<(), AppError> {
+        let failed = |e: tower_sessions::session::Error| AppError::Failed(e.to_string());
+        session.cycle_id().await.map_err(failed)?;
+        session
+            .insert(
+                SESSION_KEY,
+                SignedIn {
+                    username: user.username.clone(),
+                    password: password_tag(hash),
+                },
+            )
+            .await
+            .map_err(failed)
+    }
+
+    /// This request's session.
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>()
+            .await
+            .map_err(|e| AppError::Failed(format!("no session layer: {e}")))
+    }
+
+    /// The user signed in on this request, or `None`.
+    pub async fn current() -> Result<Option<User>, AppError> {
+        let dashboard = dashboard()?;
+        session_user(&session().await?, dashboard.users.as_ref()).await
+    }
+
+    /// The signed-in user, or `Unauthenticated`.
+    pub async fn require_user() -> Result<User, AppError> {
+        current()
+            .await?
+            .ok_or_else(|| reject(AppError::Unauthenticated))
+    }
+
+    /// The signed-in admin, or `Forbidden`.
+    pub async fn require_admin() -> Result<User, AppError> {
+        let user = require_user().await?;
+        if user.is_admin() {
+            Ok(user)
+        } else {
+            Err(reject(AppError::Forbidden(
+                "Only admins manage users.".into(),
+            )))
+        }
+    }
+
+    /// `Forbidden` unless `user` may change schedulers of `game`.
+    pub fn require_editor_of(user: &User, game: &str) -> Result<(), AppError> {
+        if user.can_edit_game(game) {
+            Ok(())
+        } else {
+            Err(reject(AppError::Forbidden(format!(
+                "{} may not change schedulers of game {game}.",
+                user.username
+            ))))
+        }
+    }
+
+    /// The address the request came from, as the listener saw it.
+    pub async fn client_ip() -> String {
+        match leptos_axum::extract::<ConnectInfo<SocketAddr>>().await {
+            Ok(ConnectInfo(addr)) => addr.ip().to_string(),
+            Err(_) => "unknown".to_string(),
+        }
+    }
+
+    /// Counts failed sign-ins per key (a username, a client address) over a sliding window.
+    pub struct SignInLimiter {
+        failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+        limit: usize,
+        window: Duration,
+    }
+
+    impl Default for SignInLimiter {
+        /// Five failures a minute.
+        fn default() -> Self {
+            Self::new(5, Duration::from_secs(60))
+        }
+    }
+
+    impl SignInLimiter {
+        pub fn new(limit: usize, window: Duration) -> Self {
+            Self {
+                failures: Mutex::new(HashMap::new()),
+                limit,
+                window,
+            }
+        }
+
+        /// Whether none of `keys` has used up its failures at `now`.
+        pub fn allows(&self, keys: &[String], now: Instant) -> bool {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            keys.iter().all(|key| {
+                failures.get_mut(key).is_none_or(|times| {
+                    while times
+                        .front()
+                        .is_some_and(|t| now.duration_since(*t) >= self.window)
+                    {
+                        times.pop_front();
+                    }
+                    times.len() < self.limit
+                })
+            })
+        }
+
+        /// Records a failed sign-in against every key.
+        pub fn failed(&self, keys: &[String], now: Instant) {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if failures.len() > 100_000 {
+                // Bounded memory under a flood of names: forget keys with no recent failure.
+                failures.retain(|_, times| {
+                    times
+                        .back()
+                        .is_some_and(|t| now.duration_since(*t) < self.window)
+                });
+            }
+            for key in keys {
+                failures.entry(key.clone()).or_default().push_back(now);
+            }
+        }
+
+        /// Forgets the failures of `key` (after a successful sign-in of that user).
+        pub fn clear(&self, key: &str) {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            failures.remove(key);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn limits_failures_per_key_within_the_window() {
+            let limiter = SignInLimiter::new(3, Duration::from_secs(60));
+            let start = Instant::now();
+            let keys = ["user:ann".to_string(), "ip:1".to_string()];
+            for _ in 0..3 {
+                assert!(limiter.allows(&keys, start));
+                limiter.failed(&keys, start);
+            }
+            assert!(!limiter.allows(&keys, start));
+            // Another user from the same address is limited too; another address is not.
+            assert!(!limiter.allows(&["user:bob".into(), "ip:1".into()], start));
+            assert!(limiter.allows(&["user:bob".into(), "ip:2".into()], start));
+            // The window slides.
+            assert!(limiter.allows(&keys, start + Duration::from_secs(60)));
+            limiter.clear("ip:1");
+            limiter.clear("user:ann");
+            assert!(limiter.allows(&keys, start));
+        }
+
+        #[test]
+        fn password_tags_are_the_salt() {
+            assert_eq!(
+                password_tag("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+                "c2FsdA"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_the_dashboard() {
+        assert_eq!(safe_next(Some("/ui/users")), "/ui/users");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/ui/sign-in",
+            "/docs",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/ui/schedulers", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/ui/schedulers");
+    }
+}

@@ -1,0 +1,5 @@
+//! Reusable views: the page frame, badges and counts, errors, and the scheduler form.
+
+pub mod common;
+pub mod layout;
+pub mod scheduler_form;

@@ -1,0 +1,276 @@
+//! A simulated scheduler: feeds a load curve through the autoscaler, with rooms that take time
+//! to start, and reports the room counts it would produce. Used by the simulation tests and by
+//! the dashboard's preview, so both run the very code the server runs.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::config::Autoscaling;
+use super::evaluate::{
+    AutoscalerState, Direction, Evaluation, Points, points_to_keep, step, usage_points,
+};
+use super::policy::Load;
+use crate::domain::room::RoomCounts;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationInput {
+    pub autoscaling: Autoscaling,
+    /// Rooms the scheduler starts with (its roomsReplicas).
+    pub initial_rooms: i64,
+    /// Occupied rooms players want at each step.
+    pub demand: Vec<f64>,
+    /// Seconds between steps; one usage point is recorded per step.
+    pub step_seconds: f64,
+    /// Steps a new room takes to become ready.
+    pub startup_steps: usize,
+}
+
+/// The scheduler at one step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationStep {
+    pub seconds: f64,
+    pub demand: u64,
+    pub desired: u32,
+    pub ready: u64,
+    pub occupied: u64,
+    pub pending: u64,
+    /// Players' demand no room could take: the scheduler ran out of ready rooms.
+    pub unserved: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled: Option<Direction>,
+}
+
+/// A day of demand, `steps` points between `base` and `peak` occupied rooms: lowest at 05:00,
+/// highest at 17:00, with a lunchtime bump.
+pub fn day_curve(steps: usize, base: f64, peak: f64) -> Vec<f64> {
+    (0..steps)
+        .map(|i| {
+            let hour = i as f64 * 24.0 / steps.max(1) as f64;
+            let daily = (1.0 - ((hour - 5.0) * std::f64::consts::PI / 12.0).cos()) / 2.0;
+            let lunch = 0.1 * (-((hour - 12.5) / 1.2).powi(2)).exp();
+            base + (peak - base) * (daily + lunch).min(1.0)
+        })
+        .collect()
+}
+
+pub fn simulate(input: &SimulationInput) -> Vec<SimulationStep> {
+    let config = &input.autoscaling;
+    let start: DateTime<Utc> = DateTime::UNIX_EPOCH;
+    let keep = points_to_keep(config, input.step_seconds);
+    let mut state = AutoscalerState::initial(config, input.initial_rooms);
+    // Steps at which each live room becomes ready.
+    let mut ready_at: Vec<usize> = vec![0; state.desired as usize];
+    let mut points = Points::new();
+    let mut steps = Vec::with_capacity(input.demand.len());
+    for (i, &wanted) in input.demand.iter().enumerate() {
+        let demand = wanted.max(0.0).round() as u64;
+        let running = ready_at.iter().filter(|&&at| at <= i).count() as u64;
+        let pending = ready_at.len() as u64 - running;
+        let occupied = demand.min(running);
+        let load = Load {
+            rooms: RoomCounts {
+                pending,
+                ready: running - occupied,
+                occupied,
+                ..RoomCounts::default()
+            },
+            max_matches: 1,
+            ..Load::default()
+        };
+        for (kind, usage) in usage_points(config, &load) {
+            let series = points.entry(kind).or_default();
+            series.push(usage);
+            if series.len() > keep {
+                series.remove(0);
+            }
+        }
+        let now = start + Duration::milliseconds((i as f64 * input.step_seconds * 1000.0) as i64);
+        let (next, decision) = step(&Evaluation {
+            config,
+            state: &state,
+            load: &load,
+            points: &points,
+            period_seconds: input.step_seconds,
+            now,
+            at_period: true,
+        });
+        state = next;
+        resize(
+            &mut ready_at,
+            state.desired as usize,
+            occupied as usize,
+            i,
+            input.startup_steps,
+        );
+        steps.push(SimulationStep {
+            seconds: i as f64 * input.step_seconds,
+            demand,
+            desired: state.desired,
+            ready: load.rooms.ready,
+            occupied,
+            pending,
+            unserved: demand - occupied,
+            scaled: decision.map(|d| d.direction()),
+        });
+    }
+    steps
+}
+
+/// Adds rooms that become ready after `startup` steps, or removes surplus rooms as the health
+/// controller does: pending first, then ready, never occupied ones.
+fn resize(ready_at: &mut Vec<usize>, desired: usize, occupied: usize, now: usize, startup: usize) {
+    if desired >= ready_at.len() {
+        ready_at.resize(desired, now + startup.max(1));
+        return;
+    }
+    // Latest-ready first: pending rooms, then the most recently started ready rooms.
+    ready_at.sort_unstable();
+    let removable = ready_at.len() - occupied.min(ready_at.len());
+    let remove = (ready_at.len() - desired).min(removable);
+    ready_at.truncate(ready_at.len() - remove);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::autoscaling::{
+        MetricsTrigger, PolicyConfig, PolicyParameters, ScalingDirection,
+    };
+
+    /// One day at one step per minute: 20 rooms busy at night, 200 at the evening peak.
+    fn day(autoscaling: Autoscaling) -> Vec<SimulationStep> {
+        simulate(&SimulationInput {
+            autoscaling,
+            initial_rooms: 150,
+            demand: day_curve(24 * 60, 20.0, 200.0),
+            step_seconds: 60.0,
+            startup_steps: 2,
+        })
+    }
+
+    fn trigger(usage: i64, time: i64) -> MetricsTrigger {
+        MetricsTrigger {
+            r#type: "room".into(),
+            usage,
+            threshold: 80,
+            time,
+            limit: None,
+        }
+    }
+
+    /// The seed's best practice: up at 60%, down at 50%.
+    fn seed_triggers() -> Autoscaling {
+        Autoscaling {
+            enabled: true,
+            min: 5,
+            max: 0,
+            cooldown: None,
+            policy: None,
+            up: Some(ScalingDirection {
+                metrics_trigger: vec![trigger(60, 180)],
+                cooldown: 120,
+            }),
+            down: Some(ScalingDirection {
+                metrics_trigger: vec![trigger(50, 600)],
+                cooldown: 600,
+            }),
+            enable_panic_scale: false,
+            requests: None,
+        }
+    }
+
+    fn policy(kind: &str, parameters: PolicyParameters) -> Autoscaling {
+        Autoscaling {
+            cooldown: Some(600),
+            policy: Some(PolicyConfig {
+                r#type: kind.into(),
+                parameters,
+            }),
+            up: None,
+            down: None,
+            ..seed_triggers()
+        }
+    }
+
+    /// Runs of the same direction: up, down, up... counts one per change.
+    fn direction_runs(steps: &[SimulationStep]) -> Vec<(Direction, usize)> {
+        let mut runs: Vec<(Direction, usize)> = Vec::new();
+        for (i, s) in steps.iter().enumerate() {
+            if let Some(d) = s.scaled {
+                match runs.last() {
+                    Some((last, _)) if *last == d => {}
+                    _ => runs.push((d, i)),
+                }
+            }
+        }
+        runs
+    }
+
+    fn check_day(name: &str, steps: &[SimulationStep]) {
+        // Upscale before ready rooms run out: no player ever finds no room.
+        let short: Vec<_> = steps.iter().filter(|s| s.unserved > 0).collect();
+        assert!(
+            short.is_empty(),
+            "{name}: ran out of rooms at {:?}",
+            short.first()
+        );
+        // The scheduler follows the curve: from few rooms at night to more than the peak demand.
+        let peak = steps.iter().map(|s| s.desired).max().unwrap_or(0);
+        assert!(peak >= 200, "{name}: peak of {peak} rooms");
+        let night = steps[4 * 60 + 30].desired;
+        assert!(night < 80, "{name}: {night} rooms at night");
+        // No flapping: the day is a rise then a fall (down through the night from 150 rooms, up to the peak, down again),
+        // so the direction of scaling changes only a handful of times.
+        let runs = direction_runs(steps);
+        assert!(
+            runs.len() <= 4,
+            "{name}: scaling direction changed {} times: {runs:?}",
+            runs.len()
+        );
+        // And never up then down (or down then up) within ten minutes.
+        for pair in runs.windows(2) {
+            assert!(pair[1].1 - pair[0].1 >= 10, "{name}: flapped at {pair:?}");
+        }
+    }
+
+    #[test]
+    fn a_day_through_the_seed_triggers() {
+        check_day("room triggers 60/50", &day(seed_triggers()));
+    }
+
+    #[test]
+    fn a_day_through_room_occupancy() {
+        let steps = day(policy(
+            "roomOccupancy",
+            PolicyParameters {
+                ready_target: Some(0.3),
+                down_threshold: Some(0.9),
+                ..PolicyParameters::default()
+            },
+        ));
+        check_day("roomOccupancy", &steps);
+    }
+
+    #[test]
+    fn a_day_through_fixed_buffer() {
+        let steps = day(policy(
+            "fixedBuffer",
+            PolicyParameters {
+                amount: Some(15),
+                ..PolicyParameters::default()
+            },
+        ));
+        check_day("fixedBuffer", &steps);
+        // The buffer is kept: at any time at least some ready rooms once settled.
+        assert!(steps[60..].iter().all(|s| s.ready + s.pending >= 1));
+    }
+
+    #[test]
+    fn the_day_curve_has_a_quiet_night_and_an_evening_peak() {
+        let curve = day_curve(24, 10.0, 100.0);
+        assert!(curve[5] < 12.0);
+        assert!(curve[17] > 98.0);
+    }
+}

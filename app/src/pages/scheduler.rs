@@ -1,0 +1,381 @@
+//! One scheduler: its spec, its versions (switch the active one), its live rooms.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::AppError;
+use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
+use crate::domain::room::GameRoom;
+use crate::domain::scheduler::{Container, Resources, Scheduler, SchedulerVersion};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerView {
+    pub scheduler: Scheduler,
+    pub versions: Vec<SchedulerVersion>,
+    /// Whether the signed-in user may change this scheduler.
+    pub can_edit: bool,
+}
+
+/// The active version of a scheduler with its history.
+#[server(endpoint = "scheduler_detail")]
+pub async fn scheduler_detail(name: String) -> Result<SchedulerView, AppError> {
+    use crate::auth::server::{dashboard, reject, require_user};
+
+    let user = require_user().await?;
+    let dashboard = dashboard()?;
+    let scheduler = dashboard
+        .schedulers
+        .get(&name, None)
+        .await
+        .map_err(|e| reject(e.into()))?;
+    let versions = dashboard.schedulers.versions(&name).await?;
+    Ok(SchedulerView {
+        can_edit: user.can_edit_game(&scheduler.config.game),
+        scheduler,
+        versions,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomsNow {
+    /// The server's clock, to show ages the same on the server and in the browser.
+    pub now: DateTime<Utc>,
+    pub rooms: Vec<GameRoom>,
+}
+
+/// The scheduler's rooms, oldest first.
+#[server(endpoint = "scheduler_rooms")]
+pub async fn scheduler_rooms(name: String) -> Result<RoomsNow, AppError> {
+    use crate::auth::server::{dashboard, require_user};
+
+    require_user().await?;
+    let mut rooms = dashboard()?.rooms.list(&name).await?;
+    rooms.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(RoomsNow {
+        now: Utc::now(),
+        rooms,
+    })
+}
+
+/// Makes another version active (a rollback or roll-forward).
+#[server(endpoint = "switch_version")]
+pub async fn switch_version(name: String, version: String) -> Result<(), AppError> {
+    use crate::auth::server::{dashboard, reject, require_editor_of, require_user};
+
+    let user = require_user().await?;
+    let dashboard = dashboard()?;
+    let current = dashboard
+        .schedulers
+        .get(&name, None)
+        .await
+        .map_err(|e| reject(e.into()))?;
+    require_editor_of(&user, &current.config.game)?;
+    if current.version != version {
+        dashboard
+            .schedulers
+            .switch_active(&name, &version)
+            .await
+            .map_err(|e| reject(e.into()))?;
+        leptos::logging::log!(
+            "scheduler {name}: {} made version {version} active",
+            user.username
+        );
+    }
+    Ok(())
+}
+
+#[component]
+pub fn SchedulerPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.with(|p| p.get("name").unwrap_or_default());
+    let switch = ServerAction::<SwitchVersion>::new();
+    let detail = Resource::new(
+        move || (name(), switch.version().get()),
+        |(name, _)| scheduler_detail(name),
+    );
+    let rooms = Resource::new(
+        move || (name(), switch.version().get()),
+        |(name, _)| scheduler_rooms(name),
+    );
+    refresh_every(Duration::from_millis(2000), move || rooms.refetch());
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                detail
+                    .get()
+                    .map(|result| match result {
+                        Ok(detail) => view! { <Detail detail switch/> }.into_any(),
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    })
+            }}
+        </Transition>
+        {move || {
+            switch
+                .value()
+                .get()
+                .and_then(Result::err)
+                .map(|error| view! { <ErrorBox error/> })
+        }}
+        <section class="card" id="rooms">
+            <h2>"Rooms"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    rooms
+                        .get()
+                        .map(|result| match result {
+                            Ok(rooms) => view! { <RoomsTable rooms/> }.into_any(),
+                            Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+        // The room-status-over-time chart and the autoscaling decisions go here.
+        <section class="card" id="autoscaling-decisions">
+            <h2>"Autoscaling decisions"</h2>
+            <p class="muted">"Recent autoscaling decisions will be listed here."</p>
+        </section>
+    }
+}
+
+#[component]
+fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl IntoView {
+    let SchedulerView {
+        scheduler,
+        versions,
+        can_edit,
+    } = detail;
+    let config = scheduler.config.clone();
+    let name = config.name.clone();
+    let json = serde_json::to_string_pretty(&config).unwrap_or_default();
+    let port_range = config
+        .port_range
+        .map_or("none".to_string(), |r| format!("{}–{}", r.start, r.end));
+    view! {
+        <div class="page-head">
+            <div>
+                <p class="crumbs">
+                    <a href="/ui/schedulers">"Schedulers"</a>
+                    " / "
+                    {config.game.clone()}
+                </p>
+                <h1>{name.clone()}</h1>
+            </div>
+            <div class="actions">
+                <span class="badge version" data-active-version=scheduler.version.clone()>
+                    {scheduler.version.clone()}
+                </span>
+                <span class=format!(
+                    "badge state-{}",
+                    scheduler.state.as_str(),
+                )>{scheduler.state.as_str()}</span>
+                {can_edit
+                    .then(|| {
+                        view! {
+                            <A href=format!("/ui/schedulers/{name}/edit") attr:class="button primary">
+                                "Edit"
+                            </A>
+                        }
+                    })}
+            </div>
+        </div>
+        <div class="columns">
+            <section class="card" id="spec">
+                <h2>"Spec"</h2>
+                <dl class="facts">
+                    <dt>"Game"</dt>
+                    <dd>{config.game.clone()}</dd>
+                    <dt>"Rooms"</dt>
+                    <dd>{config.rooms_replicas}</dd>
+                    <dt>"Max surge"</dt>
+                    <dd>{config.max_surge.clone()}</dd>
+                    <dt>"Port range"</dt>
+                    <dd>{port_range}</dd>
+                    <dt>"Termination grace period"</dt>
+                    <dd>{config.spec.termination_grace_period.0.clone()}</dd>
+                    <dt>"Forwarders"</dt>
+                    <dd>
+                        {if config.forwarders.is_empty() {
+                            "none".to_string()
+                        } else {
+                            config
+                                .forwarders
+                                .iter()
+                                .map(|f| format!("{} ({})", f.name, f.address))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }}
+                    </dd>
+                </dl>
+                {config.spec.containers.iter().map(container_view).collect_view()}
+                <details>
+                    <summary>"JSON"</summary>
+                    <pre class="json">{json}</pre>
+                </details>
+            </section>
+            <section class="card" id="versions">
+                <h2>"Versions"</h2>
+                <table class="grid">
+                    <thead>
+                        <tr>
+                            <th>"Version"</th>
+                            <th>"Created"</th>
+                            <th></th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {versions
+                            .into_iter()
+                            .rev()
+                            .map(|v| {
+                                let name = name.clone();
+                                let version = v.version.clone();
+                                let key = v.version.clone();
+                                view! {
+                                    <tr data-version=key>
+                                        <td>{v.version}</td>
+                                        <td>{v.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()}</td>
+                                        <td class="right">
+                                            {if v.is_active {
+                                                view! { <span class="badge active">"active"</span> }.into_any()
+                                            } else if can_edit {
+                                                view! {
+                                                    <ActionForm action=switch attr:class="inline">
+                                                        <input type="hidden" name="name" value=name/>
+                                                        <input type="hidden" name="version" value=version/>
+                                                        <button type="submit" class="button small">
+                                                            "Make active"
+                                                        </button>
+                                                    </ActionForm>
+                                                }
+                                                    .into_any()
+                                            } else {
+                                                ().into_any()
+                                            }}
+                                        </td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        </div>
+    }
+}
+
+fn resources(resources: &Option<Resources>) -> String {
+    match resources {
+        Some(r) if !r.cpu.is_empty() || !r.memory.is_empty() => {
+            let mut parts = Vec::new();
+            if !r.cpu.is_empty() {
+                parts.push(format!("cpu {}", r.cpu));
+            }
+            if !r.memory.is_empty() {
+                parts.push(format!("memory {}", r.memory));
+            }
+            parts.join(", ")
+        }
+        _ => "—".to_string(),
+    }
+}
+
+fn container_view(container: &Container) -> impl IntoView + use<> {
+    let ports = container
+        .ports
+        .iter()
+        .map(|p| format!("{} {}/{}", p.name, p.port, p.protocol))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let env = container
+        .environment
+        .iter()
+        .map(|e| format!("{}={}", e.name, e.value))
+        .collect::<Vec<_>>()
+        .join(" ");
+    view! {
+        <div class="container-spec">
+            <h3>"Container " {container.name.clone()}</h3>
+            <dl class="facts">
+                <dt>"Image"</dt>
+                <dd>{container.image.clone()} " (" {container.image_pull_policy.clone()} ")"</dd>
+                <dt>"Command"</dt>
+                <dd>
+                    <code>{container.command.join(" ")}</code>
+                </dd>
+                <dt>"Environment"</dt>
+                <dd>
+                    <code>{env}</code>
+                </dd>
+                <dt>"Ports"</dt>
+                <dd>{ports}</dd>
+                <dt>"Requests"</dt>
+                <dd>{resources(&container.requests)}</dd>
+                <dt>"Limits"</dt>
+                <dd>{resources(&container.limits)}</dd>
+            </dl>
+        </div>
+    }
+}
+
+#[component]
+fn RoomsTable(rooms: RoomsNow) -> impl IntoView {
+    let RoomsNow { now, rooms } = rooms;
+    if rooms.is_empty() {
+        return view! { <p class="muted">"No rooms."</p> }.into_any();
+    }
+    view! {
+        <table class="grid rooms">
+            <thead>
+                <tr>
+                    <th>"Room"</th>
+                    <th>"Status"</th>
+                    <th>"Version"</th>
+                    <th>"Age"</th>
+                    <th>"Last ping"</th>
+                    <th>"Address"</th>
+                    <th class="num">"Matches"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rooms
+                    .into_iter()
+                    .map(|room| {
+                        let address = room
+                            .address
+                            .as_ref()
+                            .map(|a| {
+                                let ports = a
+                                    .ports
+                                    .iter()
+                                    .map(|p| format!("{}:{}/{}", a.host, p.port, p.protocol))
+                                    .collect::<Vec<_>>();
+                                if ports.is_empty() { a.host.clone() } else { ports.join(", ") }
+                            })
+                            .unwrap_or_else(|| "—".to_string());
+                        view! {
+                            <tr data-room=room.id.clone() data-status=room.status.as_str()>
+                                <td>
+                                    <code>{room.id.clone()}</code>
+                                </td>
+                                <td>
+                                    <StatusBadge status=room.status/>
+                                </td>
+                                <td>{room.version.clone()}</td>
+                                <td>{age(now, room.created_at)}</td>
+                                <td>{room.last_ping_at.map_or("never".to_string(), |t| ago(now, t))}</td>
+                                <td>{address}</td>
+                                <td class="num">{room.running_matches}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+        .into_any()
+}

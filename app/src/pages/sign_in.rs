@@ -1,0 +1,96 @@
+//! Signing in and out.
+
+use leptos::prelude::*;
+use leptos::server_fn::error::ServerFnUrlError;
+use leptos_router::hooks::use_query_map;
+
+use crate::auth::AppError;
+
+/// Checks the password (argon2id), rate-limits failures per username and per client address,
+/// and starts a session. The answer never tells whether the user exists.
+#[server(endpoint = "sign_in")]
+pub async fn sign_in(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use crate::auth::server::{client_ip, dashboard, reject, session, start_session};
+    use std::time::Instant;
+
+    let dashboard = dashboard()?;
+    let user_key = format!("user:{username}");
+    let keys = [user_key.clone(), format!("ip:{}", client_ip().await)];
+    let now = Instant::now();
+    if !dashboard.limiter.allows(&keys, now) {
+        return Err(reject(AppError::TooManyAttempts));
+    }
+    let user = match dashboard.passwords.verify(&username, &password).await? {
+        Some(user) => user,
+        None => {
+            dashboard.limiter.failed(&keys, now);
+            return Err(reject(AppError::BadCredentials));
+        }
+    };
+    let Some((_, hash)) = dashboard.users.credentials(&user.username).await? else {
+        return Err(reject(AppError::BadCredentials));
+    };
+    start_session(&session().await?, &user, &hash).await?;
+    dashboard.limiter.clear(&user_key);
+    leptos_axum::redirect(&crate::auth::safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session: removed from the store, the cookie cleared.
+#[server(endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    use crate::auth::server::session;
+
+    session()
+        .await?
+        .flush()
+        .await
+        .map_err(|e| AppError::Failed(e.to_string()))?;
+    leptos_axum::redirect("/ui/sign-in");
+    Ok(())
+}
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let action = ServerAction::<SignIn>::new();
+    let query = use_query_map();
+    let next = move || query.with(|q| q.get("next")).unwrap_or_default();
+    // Without JavaScript a refused form post comes back with the error in the URL.
+    let error = move || match action.value().get() {
+        Some(Err(err)) => Some(err.to_string()),
+        Some(Ok(())) => None,
+        None => query
+            .with(|q| q.get("__err"))
+            .map(|e| ServerFnUrlError::<AppError>::decode_err(&e).to_string()),
+    };
+    view! {
+        <div class="sign-in">
+            <h1 class="brand-title">"Baton"</h1>
+            <ActionForm action=action attr:class="card form sign-in-form">
+                <h2>"Sign in"</h2>
+                <label class="field">
+                    <span>"Username"</span>
+                    <input type="text" name="username" autocomplete="username" required autofocus/>
+                </label>
+                <label class="field">
+                    <span>"Password"</span>
+                    <input
+                        type="password"
+                        name="password"
+                        autocomplete="current-password"
+                        required
+                    />
+                </label>
+                <input type="hidden" name="next" value=next/>
+                {move || error().map(|e| view! { <p class="error-box" role="alert">{e}</p> })}
+                <button type="submit" class="button primary" disabled=move || action.pending().get()>
+                    "Sign in"
+                </button>
+            </ActionForm>
+        </div>
+    }
+}

@@ -1,0 +1,144 @@
+//! The dashboard's server side: the Leptos pages and server functions with the ports in their
+//! context, sessions kept in the SQL database, the sign-in redirect and a cross-origin check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::auth::server::{Dashboard, session_user};
+use app::ports::UserStore;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::task::JoinHandle;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time;
+use tower_sessions::{ExpiredDeletion, Expiry, Session, SessionManagerLayer};
+
+use crate::adapters::storage::sql::SqlStore;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "baton_session";
+/// A session ends this long after its last change (sign-in).
+const SESSION_DAYS: i64 = 7;
+
+/// The pages (under `/ui`), their server functions (under `/api`) and the built assets.
+pub fn router(
+    options: LeptosOptions,
+    dashboard: Dashboard,
+    sessions: SqlStore,
+    secure_cookies: bool,
+) -> Router {
+    let users = dashboard.users.clone();
+    let context = move || provide_context(dashboard.clone());
+    let home = || async { Redirect::to("/ui/schedulers") };
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure_cookies)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_DAYS)));
+    Router::new()
+        .route("/", get(home))
+        .route("/ui", get(home))
+        .leptos_routes_with_context(&options, generate_route_list(App), context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            context, shell,
+        ))
+        .with_state(options)
+        .layer(middleware::from_fn_with_state(users, require_sign_in))
+        .layer(middleware::from_fn(same_origin))
+        .layer(session_layer)
+}
+
+/// Deletes expired sessions every hour.
+pub fn spawn_session_cleanup(sessions: SqlStore) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            if let Err(err) = sessions.delete_expired().await {
+                tracing::warn!(%err, "deleting expired sessions failed");
+            }
+        }
+    })
+}
+
+/// Pages need a signed-in user: others go to the sign-in page (and back after it).
+async fn require_sign_in(
+    State(users): State<Arc<dyn UserStore>>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if request.method() == Method::GET && (path == "/ui" || path.starts_with("/ui/")) {
+        let signed_in = matches!(session_user(&session, users.as_ref()).await, Ok(Some(_)));
+        if path == "/ui/sign-in" {
+            if signed_in {
+                return Redirect::to("/ui/schedulers").into_response();
+            }
+        } else if !signed_in {
+            let target = request.uri().path_and_query().map_or(path, |p| p.as_str());
+            return Redirect::to(&format!("/ui/sign-in?next={}", encode(target))).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Refuses state-changing requests sent by another site (the `Origin` a browser adds names a
+/// different host). The session cookie is also `SameSite=Lax`.
+async fn same_origin(request: Request, next: Next) -> Response {
+    if !matches!(*request.method(), Method::GET | Method::HEAD)
+        && let Some(origin) = request.headers().get(ORIGIN)
+    {
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        let same = match (origin.to_str(), host) {
+            (Ok(origin), Some(host)) => origin
+                .split_once("://")
+                .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+            _ => false,
+        };
+        if !same {
+            return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    #[test]
+    fn encodes_the_return_path() {
+        assert_eq!(encode("/ui/schedulers/a-b"), "/ui/schedulers/a-b");
+        assert_eq!(encode("/ui/x?a=1&b=2"), "/ui/x%3Fa%3D1%26b%3D2");
+    }
+}

@@ -1,0 +1,468 @@
+//! The dashboard's server side over HTTP, as a browser uses it: sign-in and sessions, the role
+//! checks of every server function, and the cross-origin check. The real server, on SQLite.
+
+mod common;
+
+use app::domain::user::Role;
+use common::{ADMIN_PASSWORD, Backend, Reply, TestServer, seed, send};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use serde_json::{Value, json};
+
+/// One browser: its session cookie, no automatic redirects.
+struct Browser<'a> {
+    server: &'a TestServer,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(server: &'a TestServer) -> Self {
+        Self {
+            server,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Reply {
+        let request = match &self.cookie {
+            Some(cookie) => request.header(COOKIE, cookie),
+            None => request,
+        };
+        let reply = send(request).await;
+        if let Some(set) = reply.headers.get(SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_string();
+            self.cookie = pair
+                .strip_prefix("baton_session=")
+                .filter(|value| !value.is_empty())
+                .map(|_| pair.clone());
+        }
+        reply
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        let request = self.client.get(self.server.url(path));
+        self.send(request).await
+    }
+
+    /// Calls a server function with form fields, as `ActionForm` does.
+    async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        let request = self
+            .client
+            .post(self.server.url(&format!("/api/{endpoint}")))
+            .form(form);
+        self.send(request).await
+    }
+
+    /// Calls a server function that takes JSON.
+    async fn call_json(&mut self, endpoint: &str, body: &Value) -> Reply {
+        let request = self
+            .client
+            .post(self.server.url(&format!("/api/{endpoint}")))
+            .json(body);
+        self.send(request).await
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) -> Reply {
+        self.call(
+            "sign_in",
+            &[("username", username), ("password", password), ("next", "")],
+        )
+        .await
+    }
+
+    /// Signs in and expects it to work.
+    async fn signed_in(server: &'a TestServer, username: &str, password: &str) -> Self {
+        let mut browser = Self::new(server);
+        browser.sign_in(username, password).await.ok();
+        assert!(browser.cookie.is_some(), "signing in sets the session cookie");
+        browser
+    }
+
+    async fn current_user(&mut self) -> Value {
+        self.call("current_user", &[]).await.ok().clone()
+    }
+}
+
+#[track_caller]
+fn assert_refused(reply: &Reply, status: StatusCode, kind: &str) {
+    assert_eq!(reply.status, status, "body: {}", reply.text);
+    let found = match &reply.json {
+        Value::String(unit) => unit.as_str(),
+        Value::Object(map) => map.keys().next().map_or("", String::as_str),
+        _ => "",
+    };
+    assert_eq!(found, kind, "body: {}", reply.text);
+}
+
+async fn server_with_users() -> TestServer {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server
+        .create_user("viewer", "viewer-password", Role::Viewer, &[])
+        .await;
+    server
+        .create_user("editor", "editor-password", Role::Editor, &["g1"])
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut browser = Browser::new(&server);
+    let wrong = browser.sign_in("admin", "not-the-password").await;
+    let unknown = browser.sign_in("nobody", "not-the-password").await;
+    assert_refused(&wrong, StatusCode::UNAUTHORIZED, "BadCredentials");
+    assert_eq!((wrong.status, &wrong.text), (unknown.status, &unknown.text));
+    assert_eq!(browser.cookie, None);
+    assert_eq!(browser.current_user().await, Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_rate_limited() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut browser = Browser::new(&server);
+    for _ in 0..5 {
+        let reply = browser.sign_in("admin", "guess").await;
+        assert_refused(&reply, StatusCode::UNAUTHORIZED, "BadCredentials");
+    }
+    // Now even the right password is refused for a while, and so is any user from this address.
+    let reply = browser.sign_in("admin", ADMIN_PASSWORD).await;
+    assert_refused(&reply, StatusCode::TOO_MANY_REQUESTS, "TooManyAttempts");
+    let reply = browser.sign_in("nobody", "guess").await;
+    assert_refused(&reply, StatusCode::TOO_MANY_REQUESTS, "TooManyAttempts");
+    assert_eq!(browser.cookie, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut browser = Browser::new(&server);
+    let reply = browser.get("/").await;
+    assert_eq!(reply.headers[LOCATION], "/ui/schedulers");
+    let reply = browser.get("/ui/schedulers/demo?x=1").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        reply.headers[LOCATION],
+        "/ui/sign-in?next=/ui/schedulers/demo%3Fx%3D1"
+    );
+    let reply = browser.get("/ui/sign-in").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.text.contains("Sign in"), "{}", reply.text);
+    // Server functions answer 401 without a session.
+    let reply = browser.call("list_schedulers", &[]).await;
+    assert_refused(&reply, StatusCode::UNAUTHORIZED, "Unauthenticated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
+    let mut server = TestServer::start(Backend::Sqlite).await;
+    server.admin().post("/schedulers", &seed("s1", "g1")).await.ok();
+    let mut browser = Browser::new(&server);
+    let reply = browser.sign_in("admin", ADMIN_PASSWORD).await;
+    reply.ok();
+    assert_eq!(reply.headers[LOCATION], "/ui/schedulers");
+    let cookie = reply.headers[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert_eq!(browser.current_user().await["username"], "admin");
+
+    // The list renders on the server, counts and all.
+    let page = browser.get("/ui/schedulers").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(r#"data-scheduler="s1""#), "{}", page.text);
+    let page = browser.get("/ui/schedulers/s1").await;
+    assert!(page.text.contains("registry.example.com/game:1.0.0"), "{}", page.text);
+    assert!(page.text.contains(r#"id="autoscaling-decisions""#));
+
+    let cookie = browser.cookie.clone();
+    server.restart().await;
+    let mut after = Browser {
+        cookie,
+        ..Browser::new(&server)
+    };
+    assert_eq!(after.current_user().await["username"], "admin");
+    assert_eq!(after.get("/ui/schedulers").await.status, StatusCode::OK);
+
+    let old_cookie = after.cookie.clone();
+    after.call("sign_out", &[]).await.ok();
+    assert_eq!(after.cookie, None);
+    // The session is gone from the store, not just from this browser.
+    let mut replay = Browser {
+        cookie: old_cookie,
+        ..Browser::new(&server)
+    };
+    assert_eq!(replay.current_user().await, Value::Null);
+    assert_eq!(replay.get("/ui/schedulers").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_cookies_when_asked() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| c.secure_cookies = true).await;
+    let reply = Browser::new(&server).sign_in("admin", ADMIN_PASSWORD).await;
+    let cookie = reply.headers[SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_read_but_change_nothing() {
+    let server = server_with_users().await;
+    server.admin().post("/schedulers", &seed("s1", "g1")).await.ok();
+    let mut viewer = Browser::signed_in(&server, "viewer", "viewer-password").await;
+
+    let rows = viewer.call("list_schedulers", &[]).await;
+    assert_eq!(rows.ok()[0]["name"], "s1");
+    let detail = viewer.call("scheduler_detail", &[("name", "s1")]).await;
+    assert_eq!(detail.ok()["can_edit"], false);
+
+    let mut config = seed("s2", "g1");
+    let reply = viewer
+        .call_json("save_scheduler", &json!({"config": config, "create": true}))
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    config["name"] = json!("s1");
+    config["roomsReplicas"] = json!(5);
+    let reply = viewer
+        .call_json("save_scheduler", &json!({"config": config, "create": false}))
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let reply = viewer.call("scheduler_for_edit", &[("name", "s1")]).await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let reply = viewer
+        .call("switch_version", &[("name", "s1"), ("version", "v1")])
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let reply = viewer.call("list_users", &[]).await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+
+    let scheduler = server.admin().get("/schedulers/s1").await;
+    assert_eq!(scheduler.ok()["scheduler"]["version"], "v1");
+    assert_eq!(server.admin().get("/schedulers?name=s2").await.ok()["schedulers"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editors_change_only_their_games() {
+    let server = server_with_users().await;
+    server.admin().post("/schedulers", &seed("other", "g2")).await.ok();
+    let mut editor = Browser::signed_in(&server, "editor", "editor-password").await;
+
+    // Their game: create, edit (a new version), switch back.
+    let reply = editor
+        .call_json("save_scheduler", &json!({"config": seed("mine", "g1"), "create": true}))
+        .await;
+    assert_eq!(reply.ok(), "v1");
+    let mut changed = seed("mine", "g1");
+    changed["spec"]["containers"][0]["image"] = json!("registry.example.com/game:2.0.0");
+    let reply = editor
+        .call_json("save_scheduler", &json!({"config": changed, "create": false}))
+        .await;
+    assert_eq!(reply.ok(), "v2");
+    // The same configuration again changes nothing.
+    let reply = editor
+        .call_json("save_scheduler", &json!({"config": changed, "create": false}))
+        .await;
+    assert_eq!(reply.ok(), "v2");
+    assert_eq!(
+        editor.call("scheduler_for_edit", &[("name", "mine")]).await.ok()["spec"]["containers"][0]
+            ["image"],
+        "registry.example.com/game:2.0.0"
+    );
+    editor
+        .call("switch_version", &[("name", "mine"), ("version", "v1")])
+        .await
+        .ok();
+    let detail = editor.call("scheduler_detail", &[("name", "mine")]).await;
+    assert_eq!(detail.ok()["scheduler"]["version"], "v1");
+    assert_eq!(detail.ok()["can_edit"], true);
+
+    // Another game: refused, whichever way.
+    let reply = editor
+        .call_json("save_scheduler", &json!({"config": seed("theirs", "g2"), "create": true}))
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let mut other = seed("other", "g2");
+    other["roomsReplicas"] = json!(3);
+    let reply = editor
+        .call_json("save_scheduler", &json!({"config": other, "create": false}))
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    // Moving a scheduler of their game into another game is refused too.
+    let mut moved = seed("mine", "g2");
+    moved["roomsReplicas"] = json!(2);
+    let reply = editor
+        .call_json("save_scheduler", &json!({"config": moved, "create": false}))
+        .await;
+    assert_refused(&reply, StatusCode::BAD_REQUEST, "Invalid");
+    let reply = editor
+        .call("switch_version", &[("name", "other"), ("version", "v1")])
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let detail = editor.call("scheduler_detail", &[("name", "other")]).await;
+    assert_eq!(detail.ok()["can_edit"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_validates_what_the_form_sends() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
+    let mut config = seed("bad", "g1");
+    config["maxSurge"] = json!("0");
+    config["spec"]["containers"][0]["requests"]["memory"] = json!("100MB");
+    let reply = admin
+        .call_json("save_scheduler", &json!({"config": config, "create": true}))
+        .await;
+    assert_refused(&reply, StatusCode::BAD_REQUEST, "Invalid");
+    let fields: Vec<&str> = reply.json["Invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["maxSurge", "spec.containers[0].requests.memory"]);
+    // A taken name is reported at the name field.
+    admin
+        .call_json("save_scheduler", &json!({"config": seed("s1", "g1"), "create": true}))
+        .await
+        .ok();
+    let reply = admin
+        .call_json("save_scheduler", &json!({"config": seed("s1", "g1"), "create": true}))
+        .await;
+    assert_eq!(reply.json["Invalid"][0]["field"], "name", "{}", reply.text);
+    let reply = admin.call("scheduler_detail", &[("name", "nope")]).await;
+    assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_users() {
+    let server = server_with_users().await;
+    let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
+    let mut editor = Browser::signed_in(&server, "editor", "editor-password").await;
+
+    // Only admins see and change users.
+    let reply = editor
+        .call(
+            "create_user",
+            &[("username", "x"), ("password", "long-enough"), ("role", "admin"), ("games", "")],
+        )
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let reply = editor
+        .call("set_user_disabled", &[("username", "viewer"), ("disabled", "true")])
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+
+    admin
+        .call(
+            "create_user",
+            &[("username", "carol"), ("password", "carol-password"), ("role", "editor"), ("games", "g1, g2")],
+        )
+        .await
+        .ok();
+    let reply = admin
+        .call(
+            "create_user",
+            &[("username", "carol"), ("password", "carol-password"), ("role", "viewer"), ("games", "")],
+        )
+        .await;
+    assert_refused(&reply, StatusCode::CONFLICT, "Conflict");
+    let reply = admin
+        .call(
+            "create_user",
+            &[("username", "dave"), ("password", "short"), ("role", "viewer"), ("games", "")],
+        )
+        .await;
+    assert_refused(&reply, StatusCode::BAD_REQUEST, "Invalid");
+    let users = admin.call("list_users", &[]).await;
+    let names: Vec<&str> = users
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "carol", "editor", "viewer"]);
+    assert_eq!(users.json[1]["games"], json!(["g1", "g2"]));
+    let mut carol = Browser::signed_in(&server, "carol", "carol-password").await;
+    assert_eq!(carol.current_user().await["role"], "editor");
+
+    // Role changes take effect at once, on the API too.
+    admin
+        .call("update_user", &[("username", "carol"), ("role", "viewer"), ("games", "")])
+        .await
+        .ok();
+    assert_eq!(carol.current_user().await["role"], "viewer");
+    let api = server
+        .user("carol", "carol-password")
+        .post("/schedulers", &seed("c1", "g1"))
+        .await;
+    assert_eq!(api.status, StatusCode::FORBIDDEN, "{}", api.text);
+
+    // A reset password ends the user's sessions; the new one works.
+    admin
+        .call("reset_password", &[("username", "carol"), ("password", "brand-new-password")])
+        .await
+        .ok();
+    assert_eq!(carol.current_user().await, Value::Null);
+    assert_refused(
+        &Browser::new(&server).sign_in("carol", "carol-password").await,
+        StatusCode::UNAUTHORIZED,
+        "BadCredentials",
+    );
+    let mut carol = Browser::signed_in(&server, "carol", "brand-new-password").await;
+
+    // Disabled: sessions end, sign-in and the API refuse, with the usual answer.
+    admin
+        .call("set_user_disabled", &[("username", "carol"), ("disabled", "true")])
+        .await
+        .ok();
+    assert_eq!(carol.current_user().await, Value::Null);
+    assert_refused(
+        &Browser::new(&server).sign_in("carol", "brand-new-password").await,
+        StatusCode::UNAUTHORIZED,
+        "BadCredentials",
+    );
+    let api = server.user("carol", "brand-new-password").get("/schedulers").await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    admin
+        .call("set_user_disabled", &[("username", "carol"), ("disabled", "false")])
+        .await
+        .ok();
+    Browser::signed_in(&server, "carol", "brand-new-password").await;
+
+    // Admins cannot lock themselves out.
+    let reply = admin
+        .call("set_user_disabled", &[("username", "admin"), ("disabled", "true")])
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let reply = admin
+        .call("update_user", &[("username", "admin"), ("role", "viewer"), ("games", "")])
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    assert_eq!(admin.current_user().await["role"], "admin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_origin_posts_are_refused() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
+    let forged = admin
+        .client
+        .post(server.url("/api/create_user"))
+        .header(ORIGIN, "http://evil.example")
+        .form(&[("username", "x"), ("password", "long-enough"), ("role", "admin"), ("games", "")]);
+    let reply = admin.send(forged).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let same = admin
+        .client
+        .post(server.url("/api/current_user"))
+        .header(ORIGIN, server.base_url.clone());
+    assert_eq!(admin.send(same).await.ok()["username"], "admin");
+    let names: Vec<String> = admin.call("list_users", &[]).await.ok().as_array().unwrap().iter()
+        .map(|u| u["username"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["admin"]);
+}
