@@ -17,7 +17,6 @@ BATON := $(CARGO_TARGET_DIR)/release/server
 DEMO_ROOM := $(CARGO_TARGET_DIR)/release/examples/game_room
 
 run: build
-	cargo build --release -p server --example game_room
 	BATON_DEMO_ROOM=$${BATON_DEMO_ROOM-$(DEMO_ROOM)} $(BATON) $(ARGS)
 
 test: setup services lint rust-test build e2e-test
@@ -43,8 +42,10 @@ services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 
+# The dashboard and server, and the example game room (the demo and the browser tests run it).
 build: setup-rust setup-node
 	cargo leptos build --release
+	cargo build --release -p server --example game_room
 
 lint:
 	cargo fmt --all -- --check
@@ -54,4 +55,4 @@ rust-test:
 	cargo test --workspace --exclude frontend --features app/ssr
 
 e2e-test:
-	cd end2end && BATON_BIN=$(BATON) node --test tests/
+	cd end2end && BATON_BIN=$(BATON) BATON_GAME_ROOM=$(DEMO_ROOM) node --test tests/

@@ -42,6 +42,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Marks the page once the browser took over (end-to-end tests wait for it before typing).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "");
+        }
+    });
     let not_found = || view! { <p class="not-found">"Page not found."</p> };
     view! {
         <Stylesheet id="leptos" href="/pkg/baton.css"/>

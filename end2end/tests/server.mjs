@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const ADMIN_PASSWORD = 'e2e-admin-password';
+export const ADMIN_AUTH = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
 
-export async function startBaton() {
+export async function startBaton({ args = [] } = {}) {
   const bin = process.env.BATON_BIN;
   if (!bin) throw new Error('BATON_BIN must point at the baton binary (make e2e-test sets it)');
   const dir = mkdtempSync(join(tmpdir(), 'baton-e2e-'));
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--database-url', `sqlite://${dir}/baton.db?mode=rwc`], {
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--database-url', `sqlite://${dir}/baton.db?mode=rwc`, ...args], {
     env: { ...process.env, BATON_ADMIN_PASSWORD: ADMIN_PASSWORD, RUST_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -32,7 +33,9 @@ export async function startBaton() {
   return {
     url,
     async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -45,4 +48,31 @@ export async function launchBrowser() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+// Signs in through the sign-in page and waits for the scheduler list.
+export async function signIn(page, baseUrl, username, password) {
+  await page.goto(`${baseUrl}/ui/sign-in`);
+  await page.fill('input[name="username"]', username);
+  await page.fill('input[name="password"]', password);
+  await page.click('form.sign-in-form button[type="submit"]');
+}
+
+// Waits until the WASM took over the page (the app marks <body data-hydrated>).
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated]', { timeout: 30_000 });
+}
+
+// A scheduler body in the seed's shape.
+export function seed(name, game) {
+  return {
+    name, game, roomsReplicas: 1,
+    portRange: { start: 20000, end: 21000 }, maxSurge: '10%',
+    spec: { terminationGracePeriod: '100s', containers: [{
+      name: 'game-container', image: 'game:1', imagePullPolicy: 'IfNotPresent', command: [],
+      environment: [{ name: 'EXAMPLE_NAME', value: 'EXAMPLE_VALUE' }],
+      requests: { memory: '100Mi', cpu: '100m' }, limits: { memory: '200Mi', cpu: '200m' },
+      ports: [{ name: 'port-name', protocol: 'tcp', port: 12345 }] }] },
+    forwarders: [],
+  };
 }

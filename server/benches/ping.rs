@@ -26,6 +26,7 @@ use app::domain::room::{GameRoom, Ping, RoomStatus};
 use app::ports::{RoomStore, SchedulerStore, UserStore};
 use chrono::Utc;
 use redis::aio::ConnectionManager;
+use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use server::adapters::storage::redis::RedisRoomStore;
 use server::adapters::storage::sql::SqlStore;
 use server::api::{self, AppState, auth::Authenticator};
@@ -318,6 +319,7 @@ async fn start_api(
     let state = AppState {
         schedulers,
         rooms: Arc::new(store),
+        autoscaling: Arc::new(MemoryAutoscalerStore::default()),
         auth: Arc::new(Authenticator::new(users).expect("an authenticator")),
         room_tokens,
     };

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::auth::server::{Dashboard, SignInLimiter};
-use app::domain::quantity::GracePeriod;
-use app::domain::scheduler::{Container, ContainerPort, GameRoomSpec, PortRange, SchedulerConfig};
+use app::domain::scheduler::SchedulerConfig;
 use app::domain::user::{Role, User};
 use app::ports::{AutoscalerStore, RoomStore, Runtime, SchedulerStore, StoreError, UserStore};
 use axum::Router;
@@ -91,35 +90,23 @@ fn router(state: AppState, pages: Router) -> Router {
     api::router(state).merge(pages)
 }
 
-/// The demo scheduler: three example rooms on the local runtime.
+/// The demo scheduler: example rooms on the local runtime that play simulated matches, autoscaled
+/// with the seed's best practice (up at 60% occupied, down at 50%), between 3 and 15 rooms.
 fn demo_scheduler(room_binary: &str) -> SchedulerConfig {
-    let command = vec![room_binary.to_string()];
-    SchedulerConfig {
-        name: "demo".into(),
-        game: "demo".into(),
-        rooms_replicas: 3,
-        port_range: Some(PortRange {
-            start: 30000,
-            end: 30100,
-        }),
-        spec: GameRoomSpec {
-            termination_grace_period: GracePeriod("5s".into()),
-            containers: vec![Container {
-                name: "game".into(),
-                image: "example-game-room".into(),
-                command,
-                ports: vec![ContainerPort {
-                    name: "game".into(),
-                    protocol: "udp".into(),
-                    port: 7777,
-                    host_port: None,
-                }],
-                ..Container::default()
-            }],
-            ..GameRoomSpec::default()
-        },
-        ..SchedulerConfig::default()
-    }
+    let demo = serde_json::json!({
+        "name": "demo", "game": "demo", "roomsReplicas": 3, "maxSurge": "50%",
+        "portRange": {"start": 30000, "end": 30100},
+        "spec": {"terminationGracePeriod": "5s", "containers": [{
+            "name": "game", "image": "example-game-room", "command": [room_binary],
+            "environment": [
+                {"name": "EXAMPLE_MATCH_CHANCE", "value": "0.3"},
+                {"name": "EXAMPLE_MATCH_SECONDS", "value": "40"}],
+            "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]},
+        "autoscaling": {"min": 3, "max": 15,
+            "up": {"metricsTrigger": [{"type": "room", "usage": 60, "threshold": 80, "time": 30}], "cooldown": 30},
+            "down": {"metricsTrigger": [{"type": "room", "usage": 50, "threshold": 80, "time": 60}], "cooldown": 60}}
+    });
+    serde_json::from_value(demo).expect("the demo scheduler is well-formed")
 }
 
 async fn runtime(config: &Config) -> Result<Arc<dyn Runtime>, StartError> {
@@ -227,4 +214,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         generated_admin_password,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_scheduler_is_valid_and_autoscaled() {
+        let demo = demo_scheduler("/bin/true");
+        assert_eq!(demo.validate(), Ok(()));
+        assert!(
+            demo.autoscaling
+                .is_some_and(|a| a.up.is_some() && a.down.is_some())
+        );
+    }
 }

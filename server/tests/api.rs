@@ -4,7 +4,7 @@
 mod common;
 
 use app::domain::user::Role;
-use common::{Backend, Reply, TestServer, seed};
+use common::{Backend, Reply, TestServer, seed, send};
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -37,6 +37,7 @@ on_both_backends!(
     invalid_environment,
     invalid_forwarder,
     invalid_autoscaling,
+    yaml_schedulers_like_the_seed,
     every_error_is_reported_at_once,
     malformed_json_and_wrong_types,
     unauthenticated_requests_get_401,
@@ -1633,4 +1634,93 @@ async fn concurrent_changes_never_fail(backend: Backend) {
     // Each success stored one distinct version; nothing else was stored.
     assert_eq!(stored.len(), 1 + won.len(), "{stored:?} after {won:?}");
     assert!(!won.is_empty());
+}
+
+/// The seed's autoscaling example, as a whole scheduler file in YAML.
+const SEED_YAML: &str = r#"
+name: yaml-scheduler
+game: yaml-game
+roomsReplicas: 100
+portRange: {start: 40000, end: 42000}
+maxSurge: 10%
+spec:
+  terminationGracePeriod: 100s
+  containers:
+    - name: game
+      image: example/game-room:1.0
+      command: ["./room"]
+      ports:
+        - {name: game, protocol: udp, port: 7777}
+autoscaling:
+  requests:
+    memory: 1Gi
+    cpu: 1000m
+  min: 100                  # minimum amount of GRUs
+  max: 1000
+  up:
+    metricsTrigger:         # the first that matches scales
+      - type: room
+        threshold: 80
+        usage: 70
+        time: 600
+      - type: mem
+        threshold: 80
+        usage: 70
+        time: 600
+    cooldown: 300
+  down:
+    metricsTrigger:
+      - type: cpu
+        threshold: 80
+        usage: 50
+        time: 900
+    cooldown: 300
+"#;
+
+async fn post_yaml(server: &TestServer, body: &str) -> Reply {
+    send(
+        server
+            .admin()
+            .request(Method::POST, "/schedulers")
+            .header(reqwest::header::CONTENT_TYPE, "application/yaml")
+            .body(body.to_string()),
+    )
+    .await
+}
+
+async fn yaml_schedulers_like_the_seed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    post_yaml(&server, SEED_YAML).await.ok();
+    let stored = server.admin().get("/schedulers/yaml-scheduler").await;
+    let autoscaling = &stored.ok()["scheduler"]["autoscaling"];
+    assert_eq!(autoscaling["min"], 100);
+    assert_eq!(autoscaling["requests"]["memory"], "1Gi");
+    assert_eq!(autoscaling["up"]["metricsTrigger"][1]["type"], "mem");
+    assert_eq!(autoscaling["up"]["metricsTrigger"][0]["time"], 600);
+    assert_eq!(autoscaling["down"]["metricsTrigger"][0]["usage"], 50);
+    assert_eq!(autoscaling["down"]["cooldown"], 300);
+
+    // Without the requests, the mem and cpu triggers are refused at their fields.
+    let no_requests = SEED_YAML
+        .replace("name: yaml-scheduler", "name: yaml-two")
+        .replace("  requests:\n    memory: 1Gi\n    cpu: 1000m\n", "");
+    post_yaml(&server, &no_requests).await.expect_invalid(&[
+        "autoscaling.up.metricsTrigger[1].type",
+        "autoscaling.down.metricsTrigger[0].type",
+    ]);
+    // A wrong type is reported at its path; broken YAML and a list are refused; nothing is stored.
+    post_yaml(
+        &server,
+        &SEED_YAML.replace("roomsReplicas: 100", "roomsReplicas: many"),
+    )
+    .await
+    .expect_invalid(&["roomsReplicas"]);
+    post_yaml(&server, "name: [unclosed")
+        .await
+        .expect_invalid(&["body"]);
+    post_yaml(&server, "- a\n- b\n")
+        .await
+        .expect_invalid(&["body"]);
+    let list = server.admin().get("/schedulers?game=yaml-game").await;
+    assert_eq!(list.ok()["schedulers"].as_array().map(Vec::len), Some(1));
 }

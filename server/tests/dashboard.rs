@@ -79,7 +79,10 @@ impl<'a> Browser<'a> {
     async fn signed_in(server: &'a TestServer, username: &str, password: &str) -> Self {
         let mut browser = Self::new(server);
         browser.sign_in(username, password).await.ok();
-        assert!(browser.cookie.is_some(), "signing in sets the session cookie");
+        assert!(
+            browser.cookie.is_some(),
+            "signing in sets the session cookie"
+        );
         browser
     }
 
@@ -161,7 +164,11 @@ async fn pages_need_a_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
     let mut server = TestServer::start(Backend::Sqlite).await;
-    server.admin().post("/schedulers", &seed("s1", "g1")).await.ok();
+    server
+        .admin()
+        .post("/schedulers", &seed("s1", "g1"))
+        .await
+        .ok();
     let mut browser = Browser::new(&server);
     let reply = browser.sign_in("admin", ADMIN_PASSWORD).await;
     reply.ok();
@@ -175,9 +182,17 @@ async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
     // The list renders on the server, counts and all.
     let page = browser.get("/ui/schedulers").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains(r#"data-scheduler="s1""#), "{}", page.text);
+    assert!(
+        page.text.contains(r#"data-scheduler="s1""#),
+        "{}",
+        page.text
+    );
     let page = browser.get("/ui/schedulers/s1").await;
-    assert!(page.text.contains("registry.example.com/game:1.0.0"), "{}", page.text);
+    assert!(
+        page.text.contains("registry.example.com/game:1.0.0"),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains(r#"id="autoscaling-decisions""#));
 
     let cookie = browser.cookie.clone();
@@ -198,7 +213,10 @@ async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
         ..Browser::new(&server)
     };
     assert_eq!(replay.current_user().await, Value::Null);
-    assert_eq!(replay.get("/ui/schedulers").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        replay.get("/ui/schedulers").await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +230,11 @@ async fn secure_cookies_when_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_read_but_change_nothing() {
     let server = server_with_users().await;
-    server.admin().post("/schedulers", &seed("s1", "g1")).await.ok();
+    server
+        .admin()
+        .post("/schedulers", &seed("s1", "g1"))
+        .await
+        .ok();
     let mut viewer = Browser::signed_in(&server, "viewer", "viewer-password").await;
 
     let rows = viewer.call("list_schedulers", &[]).await;
@@ -228,7 +250,10 @@ async fn viewers_read_but_change_nothing() {
     config["name"] = json!("s1");
     config["roomsReplicas"] = json!(5);
     let reply = viewer
-        .call_json("save_scheduler", &json!({"config": config, "create": false}))
+        .call_json(
+            "save_scheduler",
+            &json!({"config": config, "create": false}),
+        )
         .await;
     assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
     let reply = viewer.call("scheduler_for_edit", &[("name", "s1")]).await;
@@ -242,34 +267,52 @@ async fn viewers_read_but_change_nothing() {
 
     let scheduler = server.admin().get("/schedulers/s1").await;
     assert_eq!(scheduler.ok()["scheduler"]["version"], "v1");
-    assert_eq!(server.admin().get("/schedulers?name=s2").await.ok()["schedulers"], json!([]));
+    assert_eq!(
+        server.admin().get("/schedulers?name=s2").await.ok()["schedulers"],
+        json!([])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editors_change_only_their_games() {
     let server = server_with_users().await;
-    server.admin().post("/schedulers", &seed("other", "g2")).await.ok();
+    server
+        .admin()
+        .post("/schedulers", &seed("other", "g2"))
+        .await
+        .ok();
     let mut editor = Browser::signed_in(&server, "editor", "editor-password").await;
 
     // Their game: create, edit (a new version), switch back.
     let reply = editor
-        .call_json("save_scheduler", &json!({"config": seed("mine", "g1"), "create": true}))
+        .call_json(
+            "save_scheduler",
+            &json!({"config": seed("mine", "g1"), "create": true}),
+        )
         .await;
     assert_eq!(reply.ok(), "v1");
     let mut changed = seed("mine", "g1");
     changed["spec"]["containers"][0]["image"] = json!("registry.example.com/game:2.0.0");
     let reply = editor
-        .call_json("save_scheduler", &json!({"config": changed, "create": false}))
+        .call_json(
+            "save_scheduler",
+            &json!({"config": changed, "create": false}),
+        )
         .await;
     assert_eq!(reply.ok(), "v2");
     // The same configuration again changes nothing.
     let reply = editor
-        .call_json("save_scheduler", &json!({"config": changed, "create": false}))
+        .call_json(
+            "save_scheduler",
+            &json!({"config": changed, "create": false}),
+        )
         .await;
     assert_eq!(reply.ok(), "v2");
     assert_eq!(
-        editor.call("scheduler_for_edit", &[("name", "mine")]).await.ok()["spec"]["containers"][0]
-            ["image"],
+        editor
+            .call("scheduler_for_edit", &[("name", "mine")])
+            .await
+            .ok()["spec"]["containers"][0]["image"],
         "registry.example.com/game:2.0.0"
     );
     editor
@@ -282,7 +325,10 @@ async fn editors_change_only_their_games() {
 
     // Another game: refused, whichever way.
     let reply = editor
-        .call_json("save_scheduler", &json!({"config": seed("theirs", "g2"), "create": true}))
+        .call_json(
+            "save_scheduler",
+            &json!({"config": seed("theirs", "g2"), "create": true}),
+        )
         .await;
     assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
     let mut other = seed("other", "g2");
@@ -326,11 +372,17 @@ async fn the_server_validates_what_the_form_sends() {
     assert_eq!(fields, ["maxSurge", "spec.containers[0].requests.memory"]);
     // A taken name is reported at the name field.
     admin
-        .call_json("save_scheduler", &json!({"config": seed("s1", "g1"), "create": true}))
+        .call_json(
+            "save_scheduler",
+            &json!({"config": seed("s1", "g1"), "create": true}),
+        )
         .await
         .ok();
     let reply = admin
-        .call_json("save_scheduler", &json!({"config": seed("s1", "g1"), "create": true}))
+        .call_json(
+            "save_scheduler",
+            &json!({"config": seed("s1", "g1"), "create": true}),
+        )
         .await;
     assert_eq!(reply.json["Invalid"][0]["field"], "name", "{}", reply.text);
     let reply = admin.call("scheduler_detail", &[("name", "nope")]).await;
@@ -347,33 +399,56 @@ async fn admins_manage_users() {
     let reply = editor
         .call(
             "create_user",
-            &[("username", "x"), ("password", "long-enough"), ("role", "admin"), ("games", "")],
+            &[
+                ("username", "x"),
+                ("password", "long-enough"),
+                ("role", "admin"),
+                ("games", ""),
+            ],
         )
         .await;
     assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
     let reply = editor
-        .call("set_user_disabled", &[("username", "viewer"), ("disabled", "true")])
+        .call(
+            "set_user_disabled",
+            &[("username", "viewer"), ("disabled", "true")],
+        )
         .await;
     assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
 
     admin
         .call(
             "create_user",
-            &[("username", "carol"), ("password", "carol-password"), ("role", "editor"), ("games", "g1, g2")],
+            &[
+                ("username", "carol"),
+                ("password", "carol-password"),
+                ("role", "editor"),
+                ("games", "g1, g2"),
+            ],
         )
         .await
         .ok();
     let reply = admin
         .call(
             "create_user",
-            &[("username", "carol"), ("password", "carol-password"), ("role", "viewer"), ("games", "")],
+            &[
+                ("username", "carol"),
+                ("password", "carol-password"),
+                ("role", "viewer"),
+                ("games", ""),
+            ],
         )
         .await;
     assert_refused(&reply, StatusCode::CONFLICT, "Conflict");
     let reply = admin
         .call(
             "create_user",
-            &[("username", "dave"), ("password", "short"), ("role", "viewer"), ("games", "")],
+            &[
+                ("username", "dave"),
+                ("password", "short"),
+                ("role", "viewer"),
+                ("games", ""),
+            ],
         )
         .await;
     assert_refused(&reply, StatusCode::BAD_REQUEST, "Invalid");
@@ -392,7 +467,10 @@ async fn admins_manage_users() {
 
     // Role changes take effect at once, on the API too.
     admin
-        .call("update_user", &[("username", "carol"), ("role", "viewer"), ("games", "")])
+        .call(
+            "update_user",
+            &[("username", "carol"), ("role", "viewer"), ("games", "")],
+        )
         .await
         .ok();
     assert_eq!(carol.current_user().await["role"], "viewer");
@@ -404,12 +482,17 @@ async fn admins_manage_users() {
 
     // A reset password ends the user's sessions; the new one works.
     admin
-        .call("reset_password", &[("username", "carol"), ("password", "brand-new-password")])
+        .call(
+            "reset_password",
+            &[("username", "carol"), ("password", "brand-new-password")],
+        )
         .await
         .ok();
     assert_eq!(carol.current_user().await, Value::Null);
     assert_refused(
-        &Browser::new(&server).sign_in("carol", "carol-password").await,
+        &Browser::new(&server)
+            .sign_in("carol", "carol-password")
+            .await,
         StatusCode::UNAUTHORIZED,
         "BadCredentials",
     );
@@ -417,30 +500,47 @@ async fn admins_manage_users() {
 
     // Disabled: sessions end, sign-in and the API refuse, with the usual answer.
     admin
-        .call("set_user_disabled", &[("username", "carol"), ("disabled", "true")])
+        .call(
+            "set_user_disabled",
+            &[("username", "carol"), ("disabled", "true")],
+        )
         .await
         .ok();
     assert_eq!(carol.current_user().await, Value::Null);
     assert_refused(
-        &Browser::new(&server).sign_in("carol", "brand-new-password").await,
+        &Browser::new(&server)
+            .sign_in("carol", "brand-new-password")
+            .await,
         StatusCode::UNAUTHORIZED,
         "BadCredentials",
     );
-    let api = server.user("carol", "brand-new-password").get("/schedulers").await;
+    let api = server
+        .user("carol", "brand-new-password")
+        .get("/schedulers")
+        .await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED);
     admin
-        .call("set_user_disabled", &[("username", "carol"), ("disabled", "false")])
+        .call(
+            "set_user_disabled",
+            &[("username", "carol"), ("disabled", "false")],
+        )
         .await
         .ok();
     Browser::signed_in(&server, "carol", "brand-new-password").await;
 
     // Admins cannot lock themselves out.
     let reply = admin
-        .call("set_user_disabled", &[("username", "admin"), ("disabled", "true")])
+        .call(
+            "set_user_disabled",
+            &[("username", "admin"), ("disabled", "true")],
+        )
         .await;
     assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
     let reply = admin
-        .call("update_user", &[("username", "admin"), ("role", "viewer"), ("games", "")])
+        .call(
+            "update_user",
+            &[("username", "admin"), ("role", "viewer"), ("games", "")],
+        )
         .await;
     assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
     assert_eq!(admin.current_user().await["role"], "admin");
@@ -454,7 +554,12 @@ async fn cross_origin_posts_are_refused() {
         .client
         .post(server.url("/api/create_user"))
         .header(ORIGIN, "http://evil.example")
-        .form(&[("username", "x"), ("password", "long-enough"), ("role", "admin"), ("games", "")]);
+        .form(&[
+            ("username", "x"),
+            ("password", "long-enough"),
+            ("role", "admin"),
+            ("games", ""),
+        ]);
     let reply = admin.send(forged).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     let same = admin
@@ -462,7 +567,14 @@ async fn cross_origin_posts_are_refused() {
         .post(server.url("/api/current_user"))
         .header(ORIGIN, server.base_url.clone());
     assert_eq!(admin.send(same).await.ok()["username"], "admin");
-    let names: Vec<String> = admin.call("list_users", &[]).await.ok().as_array().unwrap().iter()
-        .map(|u| u["username"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = admin
+        .call("list_users", &[])
+        .await
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["admin"]);
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::rooms::{example_room, ids_with_status, processes_with, rooms, wait_for};
 use common::{Backend, TestServer};

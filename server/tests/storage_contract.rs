@@ -502,10 +502,17 @@ async fn users_are_listed_and_changed(backend: Backend) {
     assert_eq!(store.list_users().await.unwrap(), Vec::<User>::new());
     let bob = user("bob", Role::Viewer, &[]);
     let ann = user("ann", Role::Editor, &["g1"]);
-    UserStore::create(&store, &bob, "$argon2id$bob").await.unwrap();
-    UserStore::create(&store, &ann, "$argon2id$ann").await.unwrap();
+    UserStore::create(&store, &bob, "$argon2id$bob")
+        .await
+        .unwrap();
+    UserStore::create(&store, &ann, "$argon2id$ann")
+        .await
+        .unwrap();
     // By username.
-    assert_eq!(store.list_users().await.unwrap(), [ann.clone(), bob.clone()]);
+    assert_eq!(
+        store.list_users().await.unwrap(),
+        [ann.clone(), bob.clone()]
+    );
 
     store.set_password("bob", "$argon2id$new").await.unwrap();
     assert_eq!(
@@ -558,31 +565,49 @@ async fn sessions_are_created_saved_loaded_and_deleted(backend: Backend) {
     let (_db, store) = open(backend).await;
     let mut record = session_records::record("ann", 3600);
     SessionStore::create(&store, &mut record).await.unwrap();
-    assert_eq!(SessionStore::load(&store, &record.id).await.unwrap(), Some(record.clone()));
-    assert_eq!(SessionStore::load(&store, &Id::default()).await.unwrap(), None);
+    assert_eq!(
+        SessionStore::load(&store, &record.id).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(
+        SessionStore::load(&store, &Id::default()).await.unwrap(),
+        None
+    );
 
     // Saving replaces the data and expiry of the same id.
     let mut changed = session_records::record("bob", 7200);
     changed.id = record.id;
     SessionStore::save(&store, &changed).await.unwrap();
-    assert_eq!(SessionStore::load(&store, &record.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(
+        SessionStore::load(&store, &record.id).await.unwrap(),
+        Some(changed.clone())
+    );
 
     // Saving an unknown id stores it (tower-sessions saves new sessions that way too).
     let other = session_records::record("cat", 60);
     SessionStore::save(&store, &other).await.unwrap();
-    assert_eq!(SessionStore::load(&store, &other.id).await.unwrap(), Some(other.clone()));
+    assert_eq!(
+        SessionStore::load(&store, &other.id).await.unwrap(),
+        Some(other.clone())
+    );
 
     SessionStore::delete(&store, &record.id).await.unwrap();
     assert_eq!(SessionStore::load(&store, &record.id).await.unwrap(), None);
     // Deleting twice is fine.
     SessionStore::delete(&store, &record.id).await.unwrap();
-    assert_eq!(SessionStore::load(&store, &other.id).await.unwrap(), Some(other));
+    assert_eq!(
+        SessionStore::load(&store, &other.id).await.unwrap(),
+        Some(other)
+    );
 
     // A second store on the same database (another instance, or after a restart) sees it.
     let mut kept = session_records::record("dan", 3600);
     SessionStore::create(&store, &mut kept).await.unwrap();
     let reopened = _db.store().await;
-    assert_eq!(SessionStore::load(&reopened, &kept.id).await.unwrap(), Some(kept));
+    assert_eq!(
+        SessionStore::load(&reopened, &kept.id).await.unwrap(),
+        Some(kept)
+    );
 }
 
 async fn expired_sessions_are_neither_loaded_nor_kept(backend: Backend) {
@@ -595,10 +620,16 @@ async fn expired_sessions_are_neither_loaded_nor_kept(backend: Backend) {
     SessionStore::create(&store, &mut live).await.unwrap();
     assert_eq!(SessionStore::load(&store, &expired.id).await.unwrap(), None);
     store.delete_expired().await.unwrap();
-    assert_eq!(SessionStore::load(&store, &live.id).await.unwrap(), Some(live.clone()));
+    assert_eq!(
+        SessionStore::load(&store, &live.id).await.unwrap(),
+        Some(live.clone())
+    );
     // An expired id saved again with a future expiry is live again.
     let mut revived = expired.clone();
     revived.expiry_date = live.expiry_date;
     SessionStore::save(&store, &revived).await.unwrap();
-    assert_eq!(SessionStore::load(&store, &expired.id).await.unwrap(), Some(revived));
+    assert_eq!(
+        SessionStore::load(&store, &expired.id).await.unwrap(),
+        Some(revived)
+    );
 }

@@ -1,23 +1,44 @@
-//! A JSON body extractor whose errors name the field at fault, as validation errors do.
+//! The body extractor: JSON, or YAML (the seed's scheduler files) when the request says
+//! `Content-Type: application/yaml`. Errors name the field at fault, as validation errors do.
 
 use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
 /// Like `axum::Json`, but a malformed body is a 400 naming the path of the bad field. Every body
-/// of this API is a JSON object: anything else is refused, rather than letting serde read a
-/// struct from a positional array.
+/// of this API is an object (a JSON object, a YAML mapping): anything else is refused, rather
+/// than letting serde read a struct from a positional array.
 pub struct Body<T>(pub T);
+
+const YAML_TYPES: &[&str] = &[
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+];
+
+fn is_yaml(req: &Request) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| YAML_TYPES.contains(&mime.trim().to_ascii_lowercase().as_str()))
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let yaml = is_yaml(&req);
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::invalid("body", e.body_text()))?;
+        if yaml {
+            return parse_yaml(&bytes).map(Body);
+        }
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') | None => parse(&bytes).map(Body),
             Some(_) => Err(ApiError::invalid("body", "must be a JSON object")),
@@ -37,4 +58,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::invalid(field, err.into_inner().to_string())
     })
+}
+
+/// Parses a YAML mapping through its JSON form, so both report fields the same way.
+fn parse_yaml<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_yaml_ng::from_slice(bytes)
+        .map_err(|e| ApiError::invalid("body", format!("is not valid YAML: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a YAML mapping"));
+    }
+    let json = serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    parse(&json)
 }

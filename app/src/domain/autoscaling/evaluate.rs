@@ -332,7 +332,7 @@ fn trigger_lists(e: &Evaluation) -> Option<Decision> {
     let mut up_matched = false;
     if let Some(up) = &e.config.up {
         match first_match(e, up, Direction::Up) {
-            Matched::Scale(decision) => return Some(decision),
+            Matched::Scale(decision) => return Some(*decision),
             Matched::NoChange => return None,
             Matched::Blocked => up_matched = true,
             Matched::None => {}
@@ -348,14 +348,14 @@ fn trigger_lists(e: &Evaluation) -> Option<Decision> {
         .as_ref()
         .map(|down| first_match(e, down, Direction::Down))
     {
-        Some(Matched::Scale(decision)) => Some(decision),
+        Some(Matched::Scale(decision)) => Some(*decision),
         _ => None,
     }
 }
 
 enum Matched {
     /// A trigger matched and changes the desired count.
-    Scale(Decision),
+    Scale(Box<Decision>),
     /// A trigger matched, but its formula or the caps leave the count as it is.
     NoChange,
     /// Triggers matched but the cooldown holds them back.
@@ -432,7 +432,7 @@ fn first_match(e: &Evaluation, list: &ScalingDirection, direction: Direction) ->
                 None => String::new(),
             }
         );
-        return Matched::Scale(e.decision(
+        return Matched::Scale(Box::new(e.decision(
             to,
             wanted,
             cap,
@@ -446,7 +446,7 @@ fn first_match(e: &Evaluation, list: &ScalingDirection, direction: Direction) ->
             },
             utilization,
             summary,
-        ));
+        )));
     }
     if blocked {
         Matched::Blocked

@@ -11,7 +11,7 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 use super::SqlStore;
 
-mod sessions {
+mod rows {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -42,8 +42,8 @@ fn to_time(at: DateTime<Utc>) -> Result<OffsetDateTime, session_store::Error> {
         .map_err(|e| session_store::Error::Decode(e.to_string()))
 }
 
-fn row(record: &Record) -> Result<sessions::ActiveModel, session_store::Error> {
-    Ok(sessions::ActiveModel {
+fn row(record: &Record) -> Result<rows::ActiveModel, session_store::Error> {
+    Ok(rows::ActiveModel {
         id: Set(record.id.to_string()),
         data: Set(serde_json::to_string(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?),
@@ -56,7 +56,7 @@ impl SessionStore for SqlStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // Ids are 128 random bits; a collision is next to impossible, but never overwrite one.
         loop {
-            match sessions::Entity::insert(row(record)?)
+            match rows::Entity::insert(row(record)?)
                 .exec_without_returning(&self.db)
                 .await
             {
@@ -70,10 +70,10 @@ impl SessionStore for SqlStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sessions::Entity::insert(row(record)?)
+        rows::Entity::insert(row(record)?)
             .on_conflict(
-                OnConflict::column(sessions::Column::Id)
-                    .update_columns([sessions::Column::Data, sessions::Column::ExpiresAt])
+                OnConflict::column(rows::Column::Id)
+                    .update_columns([rows::Column::Data, rows::Column::ExpiresAt])
                     .to_owned(),
             )
             .exec_without_returning(&self.db)
@@ -83,8 +83,8 @@ impl SessionStore for SqlStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(found) = sessions::Entity::find_by_id(id.to_string())
-            .filter(sessions::Column::ExpiresAt.gt(Utc::now()))
+        let Some(found) = rows::Entity::find_by_id(id.to_string())
+            .filter(rows::Column::ExpiresAt.gt(Utc::now()))
             .one(&self.db)
             .await
             .map_err(backend)?
@@ -100,7 +100,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sessions::Entity::delete_by_id(id.to_string())
+        rows::Entity::delete_by_id(id.to_string())
             .exec(&self.db)
             .await
             .map_err(backend)?;
@@ -111,8 +111,8 @@ impl SessionStore for SqlStore {
 #[async_trait]
 impl ExpiredDeletion for SqlStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        sessions::Entity::delete_many()
-            .filter(sessions::Column::ExpiresAt.lte(Utc::now()))
+        rows::Entity::delete_many()
+            .filter(rows::Column::ExpiresAt.lte(Utc::now()))
             .exec(&self.db)
             .await
             .map_err(backend)?;
