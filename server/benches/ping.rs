@@ -320,6 +320,7 @@ async fn start_api(
         schedulers,
         rooms: Arc::new(store),
         autoscaling: Arc::new(MemoryAutoscalerStore::default()),
+        history: Default::default(),
         auth: Arc::new(Authenticator::new(users).expect("an authenticator")),
         room_tokens,
     };

@@ -28,6 +28,7 @@ use crate::dashboard;
 use crate::room_tokens::RoomTokens;
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
+use crate::workers::history::RoomHistory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -150,10 +151,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let authenticator = Arc::new(
         auth::Authenticator::new(users.clone()).map_err(|e| StartError::Admin(e.to_string()))?,
     );
+    let history = Arc::new(RoomHistory::default());
     let state = AppState {
         schedulers: schedulers.clone(),
         rooms: rooms.clone(),
         autoscaling: autoscaling.clone(),
+        history: history.clone(),
         auth: authenticator.clone(),
         room_tokens: room_tokens.clone(),
     };
@@ -187,6 +190,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         rooms,
         runtime,
         autoscaler,
+        history,
         tokens: room_tokens,
         api_url: config
             .api_url

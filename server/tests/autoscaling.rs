@@ -116,6 +116,47 @@ async fn occupied_rooms_grow_the_scheduler_and_released_rooms_shrink_it() {
         "{down:#?}"
     );
 
+    // The room history saw it all: up to 4 occupied and 6 rooms in all, then back to 2 ready
+    // (the controller records the latest counts at its next tick).
+    let at = |s: &Value, status: &str| s["counts"][status].as_u64().unwrap_or(0);
+    let started = std::time::Instant::now();
+    let samples = loop {
+        let history = admin
+            .get(&format!("/schedulers/{name}/rooms/history?minutes=15"))
+            .await;
+        let samples = history.ok()["samples"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let settled = samples
+            .last()
+            .is_some_and(|s| at(s, "ready") == 2 && at(s, "occupied") == 0);
+        if settled || started.elapsed() > within {
+            break samples;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        samples.iter().map(|s| at(s, "occupied")).max(),
+        Some(4),
+        "{samples:?}"
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|s| at(s, "occupied") + at(s, "ready") == 6),
+        "{samples:?}"
+    );
+    assert!(
+        samples
+            .last()
+            .is_some_and(|s| at(s, "ready") == 2 && at(s, "occupied") == 0)
+    );
+    admin
+        .get(&format!("/schedulers/{name}/rooms/history?minutes=0"))
+        .await
+        .expect_invalid(&["minutes"]);
+
     // Decisions of an unknown scheduler: 404; without credentials: 401.
     admin
         .get("/schedulers/nobody/autoscaling/decisions")

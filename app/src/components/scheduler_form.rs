@@ -100,16 +100,27 @@ pub fn SchedulerForm(
             on_submit.run(form.config.get_untracked());
         }
     };
+    // After a submit attempt, every problem is listed here too (some fields, such as
+    // autoscaling, have no input on this form).
     let problems = move || {
-        let count = form.errors.with(Vec::len) + form.bad_numbers.with(BTreeMap::len);
-        (form.submitted.get() && count > 0).then(|| {
+        let mut lines: Vec<String> = form
+            .bad_numbers
+            .with(|b| b.iter().map(|(f, m)| format!("{f}: {m}")).collect());
+        form.errors.with(|errors| {
+            lines.extend(errors.iter().map(|e| format!("{}: {}", e.field, e.message)))
+        });
+        (form.submitted.get() && !lines.is_empty()).then(|| {
             view! {
-                <p class="error-box" role="alert">
-                    {format!(
-                        "{count} field{} need attention.",
-                        if count == 1 { "" } else { "s" },
-                    )}
-                </p>
+                <div class="error-box" role="alert">
+                    <p>
+                        {format!(
+                            "{} problem{} to fix:",
+                            lines.len(),
+                            if lines.len() == 1 { "" } else { "s" },
+                        )}
+                    </p>
+                    <ul>{lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+                </div>
             }
         })
     };

@@ -2,6 +2,7 @@
 
 pub mod autoscaling;
 pub mod health;
+pub mod history;
 pub mod quantity;
 pub mod room;
 pub mod scheduler;

@@ -144,10 +144,7 @@ fn SaveForm(initial: SchedulerConfig, editing: bool) -> impl IntoView {
         });
     });
     view! {
-        {move || match save.value().get() {
-            Some(Err(AppError::Invalid(_))) | Some(Ok(_)) | None => None,
-            Some(Err(error)) => Some(view! { <ErrorBox error/> }),
-        }}
+        {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
         <SchedulerForm initial editing server_errors pending=save.pending() on_submit/>
     }
 }

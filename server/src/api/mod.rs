@@ -22,6 +22,8 @@ pub struct AppState {
     pub rooms: Arc<dyn RoomStore>,
     /// Autoscaling points, state and decisions.
     pub autoscaling: Arc<dyn AutoscalerStore>,
+    /// Room counts over time, sampled by the health controller.
+    pub history: Arc<crate::workers::history::RoomHistory>,
     pub auth: Arc<auth::Authenticator>,
     pub room_tokens: Arc<RoomTokens>,
 }
@@ -44,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/schedulers/{name}/versions", get(schedulers::versions))
         .route("/schedulers/{name}/rooms", get(rooms::list))
+        .route(
+            "/schedulers/{name}/rooms/history",
+            get(schedulers::room_history),
+        )
         .route(
             "/schedulers/{name}/autoscaling/decisions",
             get(schedulers::decisions),

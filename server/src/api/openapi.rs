@@ -21,6 +21,7 @@ use super::{rooms, schedulers};
         schedulers::delete,
         schedulers::info,
         schedulers::decisions,
+        schedulers::room_history,
         rooms::list,
         rooms::ping,
         rooms::room_event,

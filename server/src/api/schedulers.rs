@@ -1,6 +1,7 @@
 //! Scheduler management: Maestro v10's paths and JSON shapes.
 
 use app::domain::autoscaling::{Autoscaling, Decision};
+use app::domain::history::RoomCountSample;
 use app::domain::scheduler::{
     Scheduler, SchedulerConfig, SchedulerState, SchedulerSummary, SchedulerVersion,
 };
@@ -267,6 +268,46 @@ pub async fn decisions(
     let limit = query.limit.unwrap_or(50).min(DECISIONS_KEPT);
     let decisions = state.autoscaling.decisions(&name, limit).await?;
     Ok(Json(DecisionList { decisions }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// The window in minutes, up to a day (default 60).
+    pub minutes: Option<i64>,
+    /// At most this many samples, the latest of each slice of the window (default 240).
+    pub points: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomHistoryResponse {
+    pub samples: Vec<RoomCountSample>,
+}
+
+/// Room counts by status over time (pending, unready, ready, occupied, terminating, error), oldest
+/// first, as the health controller saw them.
+#[utoipa::path(get, path = "/schedulers/{name}/rooms/history",
+    params(("name" = String, Path), HistoryQuery), tag = "rooms",
+    responses((status = 200, body = RoomHistoryResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn room_history(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(name): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<RoomHistoryResponse>, ApiError> {
+    let minutes = query.minutes.unwrap_or(60);
+    if !(1..=1440).contains(&minutes) {
+        return Err(ApiError::invalid("minutes", "must be from 1 to 1440"));
+    }
+    let points = query.points.unwrap_or(240).clamp(1, 2000);
+    state.schedulers.get(&name, None).await?;
+    let samples = state.history.window(
+        &name,
+        chrono::Utc::now(),
+        chrono::Duration::minutes(minutes),
+        points,
+    );
+    Ok(Json(RoomHistoryResponse { samples }))
 }
 
 /// Make another existing version active (a rollback or roll-forward).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use app::domain::health::{HealthInput, HealthPlan, HealthTimeouts, plan};
 use app::domain::quantity::{MaxSurge, parse_duration_seconds};
-use app::domain::room::{GameRoom, RoomStatus};
+use app::domain::room::{GameRoom, RoomCounts, RoomStatus};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerState};
 use app::ports::{InstanceEvent, RoomStore, Runtime, SchedulerFilter, SchedulerStore, StoreError};
 use chrono::Utc;
@@ -17,6 +17,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
 use super::autoscaler::Autoscaler;
+use super::history::RoomHistory;
 use crate::room_tokens::RoomTokens;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub struct HealthController {
     pub runtime: Arc<dyn Runtime>,
     /// Answers how many rooms each scheduler wants.
     pub autoscaler: Arc<Autoscaler>,
+    /// Where each tick's room counts are recorded.
+    pub history: Arc<RoomHistory>,
     pub tokens: Arc<RoomTokens>,
     /// The base URL rooms call back (`BATON_API_URL`).
     pub api_url: String,
@@ -117,6 +120,7 @@ impl HealthController {
             }
             Err(err) => tracing::warn!(scheduler = %name, %err, "forgetting rooms failed"),
         }
+        self.history.forget(name);
         if let Err(err) = self.autoscaler.forget(name).await {
             tracing::warn!(scheduler = %name, %err, "forgetting autoscaling history failed");
         }
@@ -199,6 +203,11 @@ impl HealthController {
             .termination_grace_period
             .seconds()
             .unwrap_or(30);
+        let mut counts = RoomCounts::default();
+        for room in &rooms {
+            counts.add(room.status);
+        }
+        self.history.record(name, counts, now);
         let desired = self.autoscaler.desired(&scheduler, &rooms).await?;
         let decided = plan(&HealthInput {
             desired,
