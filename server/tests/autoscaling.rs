@@ -169,3 +169,52 @@ async fn occupied_rooms_grow_the_scheduler_and_released_rooms_shrink_it() {
         .expect(reqwest::StatusCode::UNAUTHORIZED);
     admin.delete(&format!("/schedulers/{name}")).await.ok();
 }
+
+/// A cpu trigger on the local runtime: a room that burns a whole core against a 100m request
+/// runs at about 1000% of its request, so the scheduler grows to its max.
+#[tokio::test]
+async fn a_busy_room_grows_the_scheduler_by_its_cpu_usage() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.health_tick_ms = 200;
+        config.autoscaling_period_ms = 500;
+    })
+    .await;
+    let admin = server.admin();
+    let name = "cpu-autoscaled";
+    let body = json!({
+        "name": name, "game": "e2e", "roomsReplicas": 1, "maxSurge": "100%",
+        "portRange": {"start": 43100, "end": 43200},
+        // The busy room never pings: keep it while it starts.
+        "roomTimeouts": {"initialization": "1h"},
+        "spec": {"terminationGracePeriod": "1s", "containers": [{
+            "name": "game", "image": "busy", "command": ["sh", "-c", "while :; do :; done"],
+            "requests": {"cpu": "100m", "memory": "10Mi"},
+            "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]},
+        "autoscaling": {"min": 1, "max": 2,
+            "up": {"metricsTrigger": [{"type": "cpu", "usage": 50, "threshold": 100, "time": 1}], "cooldown": 0}}
+    });
+    admin.post("/schedulers", &body).await.ok();
+    wait_for(&server, name, "2 rooms", Duration::from_secs(30), |r| {
+        r.len() == 2
+    })
+    .await;
+    let decisions = admin
+        .get(&format!("/schedulers/{name}/autoscaling/decisions"))
+        .await;
+    let up = &decisions.ok()["decisions"][0];
+    assert_eq!(up["reason"]["trigger"]["type"], "cpu", "{up:#}");
+    assert_eq!((up["from"].as_u64(), up["to"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(up["capped"], "max");
+    // Usage well above the 50% target: the room burns far more than its 100m request.
+    assert!(
+        up["utilization"].as_f64().is_some_and(|u| u > 100.0),
+        "{up:#}"
+    );
+    assert!(
+        up["load"]["cpu"]["requested"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0),
+        "{up:#}"
+    );
+    admin.delete(&format!("/schedulers/{name}")).await.ok();
+}
