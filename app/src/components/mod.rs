@@ -4,3 +4,4 @@ pub mod chart;
 pub mod common;
 pub mod layout;
 pub mod scheduler_form;
+pub mod autoscaling_preview;
