@@ -3,6 +3,8 @@
 
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/baton-target
+# Incremental state only pays off while editing; in `make test` it would just fill the disk.
+export CARGO_INCREMENTAL ?= 0
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export LEPTOS_SITE_ROOT ?= $(CURDIR)/target/site
 # leptos reads this at compile time to name the hydration files; cargo-leptos names them so too.

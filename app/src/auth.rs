@@ -101,6 +101,10 @@ pub mod server {
         pub users: Arc<dyn UserStore>,
         pub passwords: Arc<dyn Passwords>,
         pub limiter: Arc<SignInLimiter>,
+        /// Autoscaling decisions (and points and state).
+        pub autoscaling: Arc<dyn crate::ports::AutoscalerStore>,
+        /// Room counts over time.
+        pub history: Arc<crate::domain::history::RoomHistory>,
     }
 
     impl From<StoreError> for AppError {

@@ -16,7 +16,7 @@ use leptos_router::{
 };
 
 use components::layout::Layout;
-use pages::{scheduler, scheduler_edit, schedulers, sign_in, users};
+use pages::{scheduler, scheduler_autoscaling, scheduler_edit, schedulers, sign_in, users};
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -74,6 +74,11 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("/schedulers/:name/edit")
                         view=scheduler_edit::EditSchedulerPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/schedulers/:name/autoscaling")
+                        view=scheduler_autoscaling::SchedulerAutoscalingPage
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Baton's server: the JSON API, the dashboard's server side, storage and runtimes.
 
 pub mod adapters;

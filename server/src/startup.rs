@@ -28,7 +28,7 @@ use crate::dashboard;
 use crate::room_tokens::RoomTokens;
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
-use crate::workers::history::RoomHistory;
+use app::domain::history::RoomHistory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -166,6 +166,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         users,
         passwords: authenticator,
         limiter: Arc::new(SignInLimiter::default()),
+        autoscaling: autoscaling.clone(),
+        history: history.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

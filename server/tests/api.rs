@@ -1505,7 +1505,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
     let document = reply.ok();
     assert!(document["openapi"].is_string(), "{}", reply.text);
     let paths = document["paths"].as_object().expect("paths");
-    let expected: [(&str, &[&str]); 5] = [
+    let expected: [(&str, &[&str]); 7] = [
         ("/schedulers", &["get", "post"]),
         ("/schedulers/info", &["get"]),
         (
@@ -1514,6 +1514,8 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         ),
         ("/schedulers/{name}/versions", &["get"]),
         ("/schedulers/{name}/rooms", &["get"]),
+        ("/schedulers/{name}/rooms/history", &["get"]),
+        ("/schedulers/{name}/autoscaling/decisions", &["get"]),
     ];
     for (path, methods) in expected {
         let item = paths

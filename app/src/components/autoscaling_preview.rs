@@ -5,7 +5,9 @@
 use leptos::prelude::*;
 
 use super::chart::{LineChart, Series};
-use crate::domain::autoscaling::simulation::{SimulationInput, SimulationStep, day_curve, simulate};
+use crate::domain::autoscaling::simulation::{
+    SimulationInput, SimulationStep, day_curve, simulate,
+};
 use crate::domain::autoscaling::{Autoscaling, Direction};
 
 /// One simulated minute per step; rooms take two minutes to become ready.
@@ -126,10 +128,10 @@ pub fn AutoscalingPreview(
                     name="preview-peak"
                     prop:value=move || peak.get().to_string()
                     on:input=move |ev| {
-                        if let Ok(v) = event_target_value(&ev).parse::<f64>() {
-                            if v >= 1.0 && v <= 100_000.0 {
-                                peak.set(v);
-                            }
+                        if let Ok(v) = event_target_value(&ev).parse::<f64>()
+                            && (1.0..=100_000.0).contains(&v)
+                        {
+                            peak.set(v);
                         }
                     }
                 />

@@ -1,7 +1,8 @@
 //! Reusable views: the page frame, badges and counts, errors, and the scheduler form.
 
+pub mod activity;
+pub mod autoscaling_preview;
 pub mod chart;
 pub mod common;
 pub mod layout;
 pub mod scheduler_form;
-pub mod autoscaling_preview;

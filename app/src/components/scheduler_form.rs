@@ -6,6 +6,7 @@
 //! write back on input; lists re-render only when their length changes, so typing keeps focus.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use leptos::prelude::*;
 
@@ -278,15 +279,34 @@ fn readonly(
     }
 }
 
+/// Writes one field of the configuration. Boxed so that each kind of input is compiled once,
+/// not once per field (that keeps the WASM small).
+type Setter<T> = Arc<dyn Fn(&mut SchedulerConfig, T) + Send + Sync>;
+
 /// A text input bound to one field of the configuration.
 fn text(
     form: Form,
     label: &'static str,
     path: String,
     get: impl Fn(&SchedulerConfig) -> String,
-    set: impl Fn(&mut SchedulerConfig, String) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let value = form.config.with_untracked(get);
+    set: impl Fn(&mut SchedulerConfig, String) + Send + Sync + 'static,
+) -> AnyView {
+    text_input(
+        form,
+        label,
+        path,
+        form.config.with_untracked(get),
+        Arc::new(set),
+    )
+}
+
+fn text_input(
+    form: Form,
+    label: &'static str,
+    path: String,
+    value: String,
+    set: Setter<String>,
+) -> AnyView {
     let touched = path.clone();
     let name = path.clone();
     let invalid_now = invalid(form, path.clone());
@@ -306,6 +326,7 @@ fn text(
             <Messages form path/>
         </label>
     }
+    .into_any()
 }
 
 /// A whole-number input bound to one field of the configuration.
@@ -314,9 +335,20 @@ fn number(
     label: &'static str,
     path: String,
     get: impl Fn(&SchedulerConfig) -> i64,
-    set: impl Fn(&mut SchedulerConfig, i64) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let value = form.config.with_untracked(get).to_string();
+    set: impl Fn(&mut SchedulerConfig, i64) + Send + Sync + 'static,
+) -> AnyView {
+    let value = form.config.with_untracked(get);
+    number_input(form, label, path, value, Arc::new(set))
+}
+
+fn number_input(
+    form: Form,
+    label: &'static str,
+    path: String,
+    value: i64,
+    set: Setter<i64>,
+) -> AnyView {
+    let value = value.to_string();
     let touched = path.clone();
     let key = path.clone();
     let name = path.clone();
@@ -352,6 +384,7 @@ fn number(
             <Messages form path/>
         </label>
     }
+    .into_any()
 }
 
 /// A choice among fixed values.
@@ -361,9 +394,20 @@ fn select(
     path: String,
     options: &'static [&'static str],
     get: impl Fn(&SchedulerConfig) -> String,
-    set: impl Fn(&mut SchedulerConfig, String) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
+    set: impl Fn(&mut SchedulerConfig, String) + Send + Sync + 'static,
+) -> AnyView {
     let current = form.config.with_untracked(get);
+    select_input(form, label, path, options, current, Arc::new(set))
+}
+
+fn select_input(
+    form: Form,
+    label: &'static str,
+    path: String,
+    options: &'static [&'static str],
+    current: String,
+    set: Setter<String>,
+) -> AnyView {
     let name = path.clone();
     let invalid_now = invalid(form, path.clone());
     view! {
@@ -390,6 +434,7 @@ fn select(
             <Messages form path/>
         </label>
     }
+    .into_any()
 }
 
 /// The container at `i`, or nothing once it is removed.
@@ -414,7 +459,7 @@ fn set_resource(slot: &mut Option<Resources>, change: impl FnOnce(&mut Resources
     }
 }
 
-fn container_fields(form: Form, i: usize) -> impl IntoView {
+fn container_fields(form: Form, i: usize) -> AnyView {
     let config = form.config;
     let path = format!("spec.containers[{i}]");
     let env_count = Memo::new(move |_| {
@@ -604,9 +649,10 @@ fn container_fields(form: Form, i: usize) -> impl IntoView {
             </p>
         </fieldset>
     }
+    .into_any()
 }
 
-fn env_fields(form: Form, i: usize, j: usize) -> impl IntoView {
+fn env_fields(form: Form, i: usize, j: usize) -> AnyView {
     let path = format!("spec.containers[{i}].environment[{j}]");
     let env = move |c: &SchedulerConfig| {
         c.spec
@@ -657,9 +703,10 @@ fn env_fields(form: Form, i: usize, j: usize) -> impl IntoView {
             </button>
         </div>
     }
+    .into_any()
 }
 
-fn port_fields(form: Form, i: usize, j: usize) -> impl IntoView {
+fn port_fields(form: Form, i: usize, j: usize) -> AnyView {
     let path = format!("spec.containers[{i}].ports[{j}]");
     let port = move |c: &SchedulerConfig| {
         c.spec
@@ -722,9 +769,10 @@ fn port_fields(form: Form, i: usize, j: usize) -> impl IntoView {
             </button>
         </div>
     }
+    .into_any()
 }
 
-fn forwarder_fields(form: Form, i: usize) -> impl IntoView {
+fn forwarder_fields(form: Form, i: usize) -> AnyView {
     let path = format!("forwarders[{i}]");
     let get = move |c: &SchedulerConfig| c.forwarders.get(i).cloned();
     let enabled = form
@@ -798,4 +846,5 @@ fn forwarder_fields(form: Form, i: usize) -> impl IntoView {
             <Messages form path=format!("{path}.type")/>
         </div>
     }
+    .into_any()
 }

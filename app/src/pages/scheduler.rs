@@ -9,6 +9,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AppError;
+use crate::components::activity::{DecisionList, RoomHistoryChart};
 use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
 use crate::domain::room::GameRoom;
 use crate::domain::scheduler::{Container, Resources, Scheduler, SchedulerVersion};
@@ -134,11 +135,8 @@ pub fn SchedulerPage() -> impl IntoView {
                 }}
             </Transition>
         </section>
-        // The room-status-over-time chart and the autoscaling decisions go here.
-        <section class="card" id="autoscaling-decisions">
-            <h2>"Autoscaling decisions"</h2>
-            <p class="muted">"Recent autoscaling decisions will be listed here."</p>
-        </section>
+        <RoomHistoryChart name=Signal::derive(name)/>
+        <DecisionList name=Signal::derive(name)/>
     }
 }
 
@@ -176,6 +174,9 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                 {can_edit
                     .then(|| {
                         view! {
+                            <A href=format!("/ui/schedulers/{name}/autoscaling") attr:class="button">
+                                "Autoscaling"
+                            </A>
                             <A href=format!("/ui/schedulers/{name}/edit") attr:class="button primary">
                                 "Edit"
                             </A>

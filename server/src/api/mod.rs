@@ -23,7 +23,7 @@ pub struct AppState {
     /// Autoscaling points, state and decisions.
     pub autoscaling: Arc<dyn AutoscalerStore>,
     /// Room counts over time, sampled by the health controller.
-    pub history: Arc<crate::workers::history::RoomHistory>,
+    pub history: Arc<app::domain::history::RoomHistory>,
     pub auth: Arc<auth::Authenticator>,
     pub room_tokens: Arc<RoomTokens>,
 }

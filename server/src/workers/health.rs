@@ -17,8 +17,8 @@ use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
 use super::autoscaler::Autoscaler;
-use super::history::RoomHistory;
 use crate::room_tokens::RoomTokens;
+use app::domain::history::RoomHistory;
 
 #[derive(Debug, thiserror::Error)]
 enum TickError {

@@ -2,4 +2,3 @@
 
 pub mod autoscaler;
 pub mod health;
-pub mod history;
