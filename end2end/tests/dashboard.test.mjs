@@ -91,6 +91,45 @@ test('an admin creates a scheduler with the form, sees its rooms ready, edits it
     null, { timeout: 30_000 },
   );
 
+  // The room status chart samples the rooms: 2 ready, one line per status.
+  await page.goto(`${baton.url}/ui/schedulers/e2e-rooms`);
+  await hydrated(page);
+  await page.waitForFunction(
+    () => /2 ready/.test(document.querySelector('[data-testid="room-history-latest"]')?.textContent ?? ''),
+    null, { timeout: 30_000 },
+  );
+  assert.equal(await page.locator('#room-history svg polyline').count(), 4);
+  await page.click('#room-history button:has-text("1 h")');
+  await page.locator('#room-history button.active:has-text("1 h")').waitFor();
+
+  // Autoscaling: a fixed buffer, whose preview changes with the amount before anything is saved.
+  await page.click('a:has-text("Autoscaling")');
+  await page.waitForURL(/\/ui\/schedulers\/e2e-rooms\/autoscaling$/);
+  await hydrated(page);
+  await page.selectOption('select[name="mode"]', 'fixedBuffer');
+  const amount = 'autoscaling.policy.parameters.amount';
+  await field(page, amount).fill('2');
+  const summary = page.locator('.preview-summary');
+  await summary.waitFor();
+  const small = await summary.textContent();
+  assert.match(small, /Between \d+ and \d+ rooms/);
+  await field(page, amount).fill('30');
+  await page.waitForFunction(
+    (before) => document.querySelector('.preview-summary')?.textContent !== before, small,
+  );
+  assert.equal(await page.locator('[data-testid="autoscaling-preview"] svg polyline').count(), 3);
+  // A bad amount shows at its field and cannot be saved.
+  await field(page, amount).fill('0');
+  await fieldErrors(page, amount).first().waitFor();
+  assert.equal(await page.locator('button:has-text("Save new version")').isDisabled(), true);
+  await field(page, amount).fill('2');
+  await page.click('button:has-text("Save new version")');
+  await page.waitForURL(/\/ui\/schedulers\/e2e-rooms$/);
+  await page.locator('[data-active-version="v1.1"]').waitFor();
+  const saved = await (await fetch(`${baton.url}/schedulers/e2e-rooms`, { headers: { Authorization: ADMIN_AUTH } })).json();
+  assert.deepEqual(saved.scheduler.autoscaling.policy, { type: 'fixedBuffer', parameters: { amount: 2 } });
+  await page.locator('#autoscaling-decisions').waitFor();
+
   // A new version from the edit form.
   await page.goto(`${baton.url}/ui/schedulers/e2e-rooms/edit`);
   await hydrated(page);
@@ -105,7 +144,10 @@ test('an admin creates a scheduler with the form, sees its rooms ready, edits it
   await page.locator('[data-active-version="v1"]').waitFor();
   await page.locator('tr[data-version="v2"] button:has-text("Make active")').waitFor();
   const versions = await (await fetch(`${baton.url}/schedulers/e2e-rooms/versions`, { headers: { Authorization: ADMIN_AUTH } })).json();
-  assert.deepEqual(versions.versions.map((v) => [v.version, v.isActive]), [['v1', true], ['v2', false]]);
+  assert.deepEqual(
+    versions.versions.map((v) => [v.version, v.isActive]),
+    [['v1', true], ['v1.1', false], ['v2', false]],
+  );
 
   await page.click('button:has-text("Sign out")');
   await page.waitForURL(/\/ui\/sign-in/);

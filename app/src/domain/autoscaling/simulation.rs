@@ -209,6 +209,17 @@ mod tests {
     }
 
     fn check_day(name: &str, steps: &[SimulationStep]) {
+        // The figures, for `cargo test -p app --lib simulation -- --nocapture`.
+        let least_ready = steps[60..].iter().map(|s| s.ready).min().unwrap_or(0);
+        let room_minutes: u64 = steps.iter().map(|s| u64::from(s.desired)).sum();
+        let busy_minutes: u64 = steps.iter().map(|s| s.occupied).sum();
+        eprintln!(
+            "{name}: rooms {}..{}, fewest ready {least_ready}, {} scalings, {:.0}% of room-minutes busy",
+            steps.iter().map(|s| s.desired).min().unwrap_or(0),
+            steps.iter().map(|s| s.desired).max().unwrap_or(0),
+            steps.iter().filter(|s| s.scaled.is_some()).count(),
+            busy_minutes as f64 * 100.0 / room_minutes.max(1) as f64,
+        );
         // Upscale before ready rooms run out: no player ever finds no room.
         let short: Vec<_> = steps.iter().filter(|s| s.unserved > 0).collect();
         assert!(
