@@ -426,7 +426,6 @@ async fn main() {
             running_matches: 0,
             metadata: Default::default(),
             address: None,
-            token_hash: String::new(),
         };
         store.insert(&room).await.expect("inserting a bench room");
     }

@@ -176,7 +176,7 @@ async fn pings_need_the_room_token_unless_the_scheduler_allows_tokenless() {
     anonymous
         .put(&path, &json!({"status": "ready"}))
         .await
-        .expect_error(reqwest::StatusCode::CONFLICT, "ALREADY_EXISTS");
+        .expect_error(reqwest::StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION");
     anonymous
         .put("/scheduler/tokens/rooms/unknown-room/ping", &ping)
         .await

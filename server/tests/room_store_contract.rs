@@ -226,7 +226,6 @@ fn room(scheduler: &str, id: &str, status: RoomStatus) -> GameRoom {
         running_matches: 0,
         metadata: BTreeMap::new(),
         address: None,
-        token_hash: format!("hash-of-{id}"),
     }
 }
 
@@ -300,7 +299,6 @@ async fn insert_then_get_round_trips_every_field(ctx: Ctx) {
         ("nested".to_string(), json!({"a": {"b": null}, "ok": true})),
     ]);
     full.address = Some(address("10.0.0.7", 7777));
-    full.token_hash = "a1b2c3".to_string();
     store.insert(&full).await.unwrap();
     assert_eq!(store.get("s", "full").await.unwrap(), full);
 
@@ -477,7 +475,6 @@ async fn ping_updates_metadata_and_running_matches_only_when_given(ctx: Ctx) {
     assert!(third.metadata.is_empty());
     assert_eq!(store.get("s", "r").await.unwrap(), third);
     // The token hash is never touched by pings.
-    assert_eq!(third.token_hash, "hash-of-r");
 }
 
 async fn counts_follow_pings_status_changes_and_removals(ctx: Ctx) {

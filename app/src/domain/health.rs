@@ -227,7 +227,6 @@ mod tests {
             running_matches: 0,
             metadata: BTreeMap::new(),
             address: None,
-            token_hash: String::new(),
         }
     }
 

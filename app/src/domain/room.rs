@@ -149,9 +149,6 @@ pub struct GameRoom {
     pub metadata: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<RoomAddress>,
-    /// SHA-256 (hex) of the room's token; the token itself is only given to the room.
-    #[serde(default, skip_serializing)]
-    pub token_hash: String,
 }
 
 /// What a room reports in its heartbeat (`PUT /scheduler/{s}/rooms/{r}/ping`).
@@ -250,7 +247,6 @@ mod tests {
             running_matches: 0,
             metadata: BTreeMap::new(),
             address: None,
-            token_hash: String::new(),
         }
     }
 

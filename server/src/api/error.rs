@@ -19,6 +19,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A room reported a status it cannot move to from its current one.
+    #[error("{0}")]
+    InvalidTransition(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -27,7 +30,7 @@ pub enum ApiError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable kind: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
-    /// `NOT_FOUND`, `ALREADY_EXISTS` or `INTERNAL`.
+    /// `NOT_FOUND`, `ALREADY_EXISTS`, `INVALID_STATUS_TRANSITION` or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     /// For `INVALID_ARGUMENT`: each field at fault.
@@ -62,6 +65,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
+            Self::InvalidTransition(_) => (StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION"),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use app::domain::room::{GameRoom, Ping, RoomPort};
+use app::ports::StoreError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -103,11 +104,12 @@ pub async fn ping(
     Body(ping): Body<Ping>,
 ) -> Result<Json<Success>, ApiError> {
     authorize_room(&state, &headers, &scheduler, &room).await?;
-    state
-        .rooms
-        .ping(&scheduler, &room, &ping, Utc::now())
-        .await?;
-    Ok(Json(Success { success: true }))
+    match state.rooms.ping(&scheduler, &room, &ping, Utc::now()).await {
+        Ok(_) => Ok(Json(Success { success: true })),
+        // The only conflict a ping meets: the transition table refused the change.
+        Err(StoreError::Conflict(message)) => Err(ApiError::InvalidTransition(message)),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// A room reports an event about itself.

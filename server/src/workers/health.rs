@@ -293,7 +293,6 @@ impl HealthController {
             running_matches: 0,
             metadata: Default::default(),
             address: None,
-            token_hash: String::new(),
         };
         self.rooms.insert(&room).await?;
         let variable = |name: &str, value: String| EnvironmentVariable {

@@ -40,7 +40,6 @@ mod field {
     pub const RUNNING_MATCHES: &str = "running_matches";
     pub const METADATA: &str = "metadata";
     pub const ADDRESS: &str = "address";
-    pub const TOKEN_HASH: &str = "token_hash";
 }
 
 /// Lua table from a status name to the index, in `KEYS`, of its status set: `KEYS[1]` is the
@@ -317,7 +316,6 @@ impl RedisRoomStore {
             running_matches,
             metadata,
             address,
-            token_hash: take(field::TOKEN_HASH).unwrap_or_default(),
         })
     }
 }
@@ -346,9 +344,7 @@ impl RoomStore for RedisRoomStore {
             .arg(field::RUNNING_MATCHES)
             .arg(room.running_matches)
             .arg(field::METADATA)
-            .arg(to_json(&room.metadata)?)
-            .arg(field::TOKEN_HASH)
-            .arg(&room.token_hash);
+            .arg(to_json(&room.metadata)?);
         if let Some(t) = room.last_ping_at {
             invocation.arg(field::LAST_PING_AT).arg(timestamp(t));
         }
