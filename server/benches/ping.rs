@@ -1,23 +1,42 @@
-//! Ping throughput against Redis: `cargo bench -p server --bench ping`.
+//! Ping throughput and latency against Redis: `cargo bench -p server --bench ping`.
 //!
-//! A plain program (no harness). It creates `BATON_BENCH_ROOMS` rooms under a fresh key prefix,
-//! then runs each mode with `BATON_BENCH_CONCURRENCY` workers for at most
-//! `BATON_BENCH_SECONDS` seconds or `BATON_BENCH_MAX_REQUESTS` requests:
+//! A plain program (no harness). It creates `BATON_BENCH_ROOMS` rooms (default 1,000) under a
+//! fresh Redis key prefix and measures, in one run and at the same concurrency
+//! (`BATON_BENCH_CONCURRENCY`, default 64):
 //!
-//! - `http`: the real ping endpoint, `PUT /scheduler/{s}/rooms/{r}/ping` with each room's token,
-//!   on the API router (`server::api::router`) served on a loopback port 0, backed by
-//!   `RedisRoomStore`;
-//! - `store`: `RedisRoomStore::ping` called directly (one EVALSHA per ping);
-//! - `set`: raw Redis `SET`s on the same kind of connection, the ceiling to compare with.
+//! - `set`: raw Redis `SET`s of a ping-sized value, `BATON_BENCH_CONCURRENCY` in flight on one
+//!   multiplexed connection (the kind `RedisRoomStore` uses): the ceiling to compare with;
+//! - `set-conns`: the same `SET`s over one connection per worker, one request at a time on
+//!   each: the request pattern of the HTTP clients below, for comparison;
+//! - `store`: `RedisRoomStore::ping` called directly (one `EVALSHA` per ping);
+//! - `http`: the real endpoint, `PUT /scheduler/{s}/rooms/{r}/ping` with each room's token, on
+//!   the API router (`server::api::router`, backed by `RedisRoomStore`) served by a *separate
+//!   process* (this program started again with `BATON_BENCH_SERVE=1`, its own tokio runtime of
+//!   `BATON_BENCH_SERVER_THREADS` threads). The client is a minimal HTTP/1.1 client: one
+//!   keep-alive connection per worker, one request at a time on each (no pipelining);
+//! - `http-rate`: the same endpoint and connections, open loop at `BATON_BENCH_RATE` pings per
+//!   second (default 10,000), released in 1 ms batches (the tokio timer's resolution); latency
+//!   counts from a request's release, including any wait for a free connection, so a server
+//!   that falls behind shows it (no coordinated omission).
 //!
-//! `BATON_BENCH_MODES` picks modes (comma separated, default `http,store,set`); Redis is at
-//! `BATON_BENCH_REDIS_URL`, else `BATON_TEST_REDIS_URL`, else 127.0.0.1:6379. Every key the run
-//! created is deleted at the end. Each ping flips its room between ready and occupied, so every
-//! ping takes the script's status-change path (the most work a ping does).
+//! Closed-loop modes run for `BATON_BENCH_SECONDS` (default 10) or `BATON_BENCH_MAX_REQUESTS`,
+//! after one second of unmeasured warm-up. Each ping mode runs each workload of
+//! `BATON_BENCH_WORKLOADS` (default `flip,heartbeat`):
 //!
-//! A mode is a `Driver`: one request numbered `n`. Adding one is a type and a line in `main`.
+//! - `flip`: every ping changes its room's status, ready <-> occupied, and reports running
+//!   matches: the script's longest path (HGET, SMOVE, HSET);
+//! - `heartbeat`: ready -> ready with only a timestamp, the common case (HGET, HSET).
+//!
+//! `BATON_BENCH_MODES` picks modes (comma separated, default
+//! `set,set-conns,store,http,http-rate`); the ratio column compares with `set`.
+//! Redis is at `BATON_BENCH_REDIS_URL`, else `BATON_TEST_REDIS_URL`, else 127.0.0.1:6379.
+//! CPU per request is reported for Redis (`INFO cpu`), this process (the clients) and the
+//! server process, so that where the time goes on a small machine is visible. At the end a
+//! Markdown table of every run is printed, every key the run created is deleted and every room
+//! must still be counted exactly once.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,12 +44,15 @@ use std::time::{Duration, Instant};
 use app::domain::room::{GameRoom, Ping, RoomStatus};
 use app::ports::{RoomStore, SchedulerStore, UserStore};
 use chrono::Utc;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use server::adapters::storage::redis::RedisRoomStore;
 use server::adapters::storage::sql::SqlStore;
 use server::api::{self, AppState, auth::Authenticator};
 use server::room_tokens::RoomTokens;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
 
 const SCHEDULER: &str = "bench";
 
@@ -40,7 +62,10 @@ struct Settings {
     concurrency: usize,
     duration: Duration,
     max_requests: u64,
+    rate: f64,
+    server_threads: usize,
     modes: Vec<String>,
+    workloads: Vec<Workload>,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -50,6 +75,18 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
             .unwrap_or_else(|_| panic!("{name}={text} is not valid")),
         Err(_) => default,
     }
+}
+
+fn list(name: &str, default: &str) -> Vec<String> {
+    env_or(name, default.to_string())
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Settings {
@@ -62,54 +99,84 @@ impl Settings {
             rooms: env_or("BATON_BENCH_ROOMS", 1_000u64).max(1),
             concurrency: env_or("BATON_BENCH_CONCURRENCY", 64usize).max(1),
             duration: Duration::from_secs_f64(env_or("BATON_BENCH_SECONDS", 10.0f64)),
-            max_requests: env_or("BATON_BENCH_MAX_REQUESTS", 200_000u64),
-            modes: env_or("BATON_BENCH_MODES", "http,store,set".to_string())
-                .split(',')
-                .map(|m| m.trim().to_string())
-                .filter(|m| !m.is_empty())
+            max_requests: env_or("BATON_BENCH_MAX_REQUESTS", u64::MAX),
+            rate: env_or("BATON_BENCH_RATE", 10_000.0f64).max(1.0),
+            server_threads: env_or("BATON_BENCH_SERVER_THREADS", cpus()).max(1),
+            modes: list("BATON_BENCH_MODES", "set,set-conns,store,http,http-rate"),
+            workloads: list("BATON_BENCH_WORKLOADS", "flip,heartbeat")
+                .iter()
+                .map(|w| match w.as_str() {
+                    "flip" => Workload::Flip,
+                    "heartbeat" => Workload::Heartbeat,
+                    other => panic!("unknown workload {other} (use flip, heartbeat)"),
+                })
                 .collect(),
         }
     }
 }
 
-/// One kind of request; `n` numbers the requests of a run (it picks the room and the status).
-trait Driver: Send + Sync + 'static {
-    fn call(&self, n: u64) -> impl Future<Output = Result<(), String>> + Send;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    /// Every ping flips its room between ready and occupied and reports running matches.
+    Flip,
+    /// Ready -> ready, timestamp only.
+    Heartbeat,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Flip => "flip",
+            Self::Heartbeat => "heartbeat",
+        }
+    }
+
+    /// Request `n` pings room `n % rooms`; with `Flip`, alternately ready and occupied on
+    /// successive passes (`n` keeps counting across runs, so every ping of a room flips it).
+    fn ping(self, n: u64, rooms: u64) -> (u64, Ping) {
+        let (status, running_matches) = match self {
+            Self::Flip if (n / rooms).is_multiple_of(2) => (RoomStatus::Ready, Some(0)),
+            Self::Flip => (RoomStatus::Occupied, Some(1 + (n % 3) as u32)),
+            Self::Heartbeat => (RoomStatus::Ready, None),
+        };
+        let ping = Ping {
+            status,
+            timestamp: Some(Utc::now().timestamp()),
+            metadata: None,
+            running_matches,
+        };
+        (n % rooms, ping)
+    }
 }
 
 fn room_id(i: u64) -> String {
     format!("room-{i:06}")
 }
 
-/// Request `n` pings room `n % rooms`, alternating ready and occupied on each pass.
-fn ping_of(n: u64, rooms: u64) -> (String, Ping) {
-    let status = if (n / rooms).is_multiple_of(2) {
-        RoomStatus::Ready
-    } else {
-        RoomStatus::Occupied
-    };
-    let ping = Ping {
-        status,
-        timestamp: Some(Utc::now().timestamp()),
-        metadata: None,
-        running_matches: Some((n % 4) as u32),
-    };
-    (room_id(n % rooms), ping)
+/// One kind of request, made by worker `worker` (which owns a connection, where that matters);
+/// `n` numbers the requests and picks the room and the status.
+trait Driver: Send + Sync + 'static {
+    fn call(&self, worker: usize, n: u64) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 struct StorePing {
     store: RedisRoomStore,
     rooms: u64,
+    workload: Workload,
 }
 
 impl Driver for StorePing {
-    async fn call(&self, n: u64) -> Result<(), String> {
-        let (id, ping) = ping_of(n, self.rooms);
-        self.store
-            .ping(SCHEDULER, &id, &ping, Utc::now())
+    async fn call(&self, _worker: usize, n: u64) -> Result<(), String> {
+        let (i, ping) = self.workload.ping(n, self.rooms);
+        match self
+            .store
+            .ping(SCHEDULER, &room_id(i), &ping, Utc::now())
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(refused)) => Err(refused.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -120,11 +187,12 @@ struct RawSet {
 }
 
 impl Driver for RawSet {
-    async fn call(&self, n: u64) -> Result<(), String> {
-        let (id, ping) = ping_of(n, self.rooms);
+    async fn call(&self, _worker: usize, n: u64) -> Result<(), String> {
+        let (i, ping) = Workload::Flip.ping(n, self.rooms);
+        // The value a flipping ping carries over HTTP.
         let value = serde_json::to_string(&ping).map_err(|e| e.to_string())?;
         redis::cmd("SET")
-            .arg(format!("{}:raw:{id}", self.prefix))
+            .arg(format!("{}:raw:{}", self.prefix, room_id(i)))
             .arg(value)
             .query_async::<()>(&mut self.connection.clone())
             .await
@@ -132,51 +200,293 @@ impl Driver for RawSet {
     }
 }
 
-struct HttpPing {
-    client: reqwest::Client,
-    base_url: String,
-    /// Each room's token, by room number.
-    tokens: Vec<String>,
+/// Raw SETs over one connection per worker, one request at a time on each: the request
+/// pattern of the HTTP clients, without HTTP and without the ping's work.
+struct RawSetPerConnection {
+    connections: Vec<Mutex<MultiplexedConnection>>,
+    prefix: String,
     rooms: u64,
 }
 
-impl Driver for HttpPing {
-    async fn call(&self, n: u64) -> Result<(), String> {
-        let (id, ping) = ping_of(n, self.rooms);
-        let response = self
-            .client
-            .put(format!(
-                "{}/scheduler/{SCHEDULER}/rooms/{id}/ping",
-                self.base_url
-            ))
-            .bearer_auth(&self.tokens[(n % self.rooms) as usize])
-            .json(&ping)
-            .send()
+impl Driver for RawSetPerConnection {
+    async fn call(&self, worker: usize, n: u64) -> Result<(), String> {
+        let (i, ping) = Workload::Flip.ping(n, self.rooms);
+        let value = serde_json::to_string(&ping).map_err(|e| e.to_string())?;
+        let mut connection = self.connections[worker % self.connections.len()]
+            .lock()
+            .await;
+        redis::cmd("SET")
+            .arg(format!("{}:raw:{}", self.prefix, room_id(i)))
+            .arg(value)
+            .query_async::<()>(&mut *connection)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection, one request at a time; buffers reused across requests.
+struct HttpConnection {
+    addr: std::net::SocketAddr,
+    stream: Option<TcpStream>,
+    request: Vec<u8>,
+    body: Vec<u8>,
+    response: Vec<u8>,
+}
+
+impl HttpConnection {
+    async fn open(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        let mut connection = Self {
+            addr,
+            stream: None,
+            request: Vec::with_capacity(512),
+            body: Vec::with_capacity(128),
+            response: Vec::with_capacity(1024),
+        };
+        connection.stream = Some(connection.connect().await?);
+        Ok(connection)
+    }
+
+    async fn connect(&self) -> std::io::Result<TcpStream> {
+        let stream = TcpStream::connect(self.addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    /// Sends `self.request`; the status and the body's range in `self.response`.
+    async fn round_trip(&mut self) -> Result<(u16, std::ops::Range<usize>), String> {
+        if self.stream.is_none() {
+            self.stream = Some(self.connect().await.map_err(|e| e.to_string())?);
+        }
+        let result = self.exchange().await;
+        if result.is_err() {
+            // Start afresh on the next request.
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn exchange(&mut self) -> Result<(u16, std::ops::Range<usize>), String> {
+        let stream = self.stream.as_mut().expect("a connected stream");
+        stream
+            .write_all(&self.request)
             .await
             .map_err(|e| e.to_string())?;
-        let status = response.status();
-        if status.is_success() {
-            // Read the body so that the connection goes back to the pool.
-            response.bytes().await.map_err(|e| e.to_string())?;
-            Ok(())
-        } else {
-            let body = response.text().await.unwrap_or_default();
-            Err(format!("HTTP {status}: {body}"))
+        self.response.clear();
+        loop {
+            if let Some(head_end) = self.response.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.response[..head_end])
+                    .map_err(|_| "a response head that is not UTF-8".to_string())?;
+                let status: u16 = head
+                    .get(9..12)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| format!("a malformed status line: {head}"))?;
+                let length: usize = head
+                    .lines()
+                    .skip(1)
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.trim()
+                            .eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .ok_or_else(|| format!("a response without Content-Length: {head}"))?;
+                let end = head_end + 4 + length;
+                while self.response.len() < end {
+                    read_more(stream, &mut self.response).await?;
+                }
+                if self.response.len() > end {
+                    return Err("bytes after the response".to_string());
+                }
+                return Ok((status, head_end + 4..end));
+            }
+            read_more(stream, &mut self.response).await?;
         }
     }
 }
 
-struct Report {
-    /// CPU time per request: Redis (INFO cpu) and this process (client, and server in http mode).
-    redis_cpu: Duration,
-    own_cpu: Duration,
-    requests: u64,
+async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<(), String> {
+    buffer.reserve(1024);
+    match stream.read_buf(buffer).await {
+        Ok(0) => Err("the server closed the connection".to_string()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+struct HttpPing {
+    /// One per worker.
+    connections: Arc<Vec<Mutex<HttpConnection>>>,
+    host: String,
+    /// Each room's token, by room number.
+    tokens: Arc<Vec<String>>,
+    rooms: u64,
+    workload: Workload,
+}
+
+impl Driver for HttpPing {
+    async fn call(&self, worker: usize, n: u64) -> Result<(), String> {
+        let (i, ping) = self.workload.ping(n, self.rooms);
+        let mut connection = self.connections[worker % self.connections.len()]
+            .lock()
+            .await;
+        let connection = &mut *connection;
+        connection.body.clear();
+        serde_json::to_writer(&mut connection.body, &ping).map_err(|e| e.to_string())?;
+        connection.request.clear();
+        write!(
+            connection.request,
+            "PUT /scheduler/{SCHEDULER}/rooms/{}/ping HTTP/1.1\r\nHost: {}\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            room_id(i),
+            self.host,
+            self.tokens[i as usize],
+            connection.body.len()
+        )
+        .map_err(|e| e.to_string())?;
+        connection.request.extend_from_slice(&connection.body);
+        let (status, body) = connection.round_trip().await?;
+        let body = &connection.response[body];
+        if status == 200 && body == br#"{"success":true}"# {
+            Ok(())
+        } else {
+            Err(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(body).into_owned()
+            ))
+        }
+    }
+}
+
+/// Latencies and errors of one run.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
     errors: u64,
     first_error: Option<String>,
+}
+
+impl Samples {
+    fn record(&mut self, latency: Duration, result: Result<(), String>) {
+        self.latencies.push(latency);
+        if let Err(e) = result {
+            self.errors += 1;
+            self.first_error.get_or_insert(e);
+        }
+    }
+
+    fn merge(&mut self, other: Samples) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+/// `concurrency` workers call the driver back to back until `duration` has passed or
+/// `max_requests` were started.
+async fn closed_loop<D: Driver>(
+    driver: Arc<D>,
+    next: Arc<AtomicU64>,
+    concurrency: usize,
+    duration: Duration,
+    max_requests: u64,
+) -> (Samples, Duration) {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let issued = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (driver, next, issued) = (driver.clone(), next.clone(), issued.clone());
+            tokio::spawn(async move {
+                let mut samples = Samples::default();
+                while issued.fetch_add(1, Ordering::Relaxed) < max_requests
+                    && Instant::now() < deadline
+                {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let t = Instant::now();
+                    let result = driver.call(worker, n).await;
+                    samples.record(t.elapsed(), result);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Samples::default();
+    for worker in workers {
+        samples.merge(worker.await.expect("a benchmark worker"));
+    }
+    (samples, started.elapsed())
+}
+
+/// Requests released at `rate` per second for `duration`, in 1 ms batches, served by
+/// `concurrency` workers; a request's latency counts from its release.
+async fn open_loop<D: Driver>(
+    driver: Arc<D>,
+    next: Arc<AtomicU64>,
+    concurrency: usize,
+    rate: f64,
+    duration: Duration,
+) -> (Samples, Duration) {
+    let total = (rate * duration.as_secs_f64()).round() as u64;
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (driver, next, receiver) = (driver.clone(), next.clone(), receiver.clone());
+            tokio::spawn(async move {
+                let mut samples = Samples::default();
+                loop {
+                    let released = receiver.lock().await.recv().await;
+                    let Some(released) = released else {
+                        return samples;
+                    };
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let result = driver.call(worker, n).await;
+                    samples.record(released.elapsed(), result);
+                }
+            })
+        })
+        .collect();
+    let mut ticks = tokio::time::interval(Duration::from_millis(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut released = 0u64;
+    while released < total {
+        ticks.tick().await;
+        let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(total);
+        let now = Instant::now();
+        while released < due {
+            sender.send(now).expect("the workers are running");
+            released += 1;
+        }
+    }
+    drop(sender);
+    let mut samples = Samples::default();
+    for worker in workers {
+        samples.merge(worker.await.expect("a benchmark worker"));
+    }
+    (samples, started.elapsed())
+}
+
+/// One measured run.
+struct Report {
+    mode: String,
+    workload: Option<Workload>,
+    /// `64 conc.` or `10,000/s`.
+    load: String,
+    closed: bool,
+    requests: u64,
+    errors: u64,
     elapsed: Duration,
     p50: Duration,
     p99: Duration,
     max: Duration,
+    /// CPU time per request: Redis, this process (the clients), the server process.
+    redis_cpu: Duration,
+    client_cpu: Duration,
+    server_cpu: Option<Duration>,
 }
 
 impl Report {
@@ -185,151 +495,222 @@ impl Report {
     }
 }
 
-/// `concurrency` workers call the driver until `duration` has passed or `max_requests` were
-/// started.
-async fn run<D: Driver>(
-    driver: Arc<D>,
-    concurrency: usize,
-    duration: Duration,
-    max_requests: u64,
-) -> Report {
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + duration;
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let driver = driver.clone();
-            let next = next.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                let mut first_error = None;
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= max_requests || Instant::now() >= deadline {
-                        break;
-                    }
-                    let t = Instant::now();
-                    let result = driver.call(n).await;
-                    latencies.push(t.elapsed());
-                    if let Err(e) = result {
-                        errors += 1;
-                        first_error.get_or_insert(e);
-                    }
-                }
-                (latencies, errors, first_error)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    let mut first_error = None;
-    for worker in workers {
-        let (l, e, f) = worker.await.expect("a benchmark worker");
-        latencies.extend(l);
-        errors += e;
-        first_error = first_error.or(f);
+fn millis(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+fn thousands(x: f64) -> String {
+    let digits = format!("{:.0}", x);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
     }
-    let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Report {
-        redis_cpu: Duration::ZERO,
-        own_cpu: Duration::ZERO,
-        requests: latencies.len() as u64,
-        errors,
-        first_error,
-        elapsed,
-        p50: at(0.50),
-        p99: at(0.99),
-        max: latencies.last().copied().unwrap_or_default(),
+    out
+}
+
+/// How a mode loads the system.
+#[derive(Clone, Copy)]
+enum Load {
+    Closed,
+    Rate(f64),
+}
+
+struct Bench<'a> {
+    settings: &'a Settings,
+    connection: ConnectionManager,
+    server_pid: Option<u32>,
+}
+
+impl Bench<'_> {
+    /// One second of unmeasured closed-loop warm-up (connections, script cache, allocator),
+    /// then the measured run.
+    async fn measure<D: Driver>(
+        &mut self,
+        mode: &str,
+        workload: Option<Workload>,
+        driver: D,
+        next: &Arc<AtomicU64>,
+        load: Load,
+    ) -> Report {
+        let settings = self.settings;
+        let driver = Arc::new(driver);
+        closed_loop(
+            driver.clone(),
+            next.clone(),
+            settings.concurrency,
+            Duration::from_secs(1),
+            settings.max_requests,
+        )
+        .await;
+        let before = (
+            redis_cpu(&mut self.connection).await,
+            process_cpu("self"),
+            self.server_pid.map(|pid| process_cpu(&pid.to_string())),
+        );
+        let (samples, elapsed) = match load {
+            Load::Closed => {
+                closed_loop(
+                    driver,
+                    next.clone(),
+                    settings.concurrency,
+                    settings.duration,
+                    settings.max_requests,
+                )
+                .await
+            }
+            Load::Rate(rate) => {
+                open_loop(
+                    driver,
+                    next.clone(),
+                    settings.concurrency,
+                    rate,
+                    settings.duration,
+                )
+                .await
+            }
+        };
+        let requests = samples.latencies.len() as u64;
+        let per_request = |d: Duration| d / requests.max(1) as u32;
+        let redis = redis_cpu(&mut self.connection).await;
+        let client = process_cpu("self");
+        let server = self.server_pid.map(|pid| process_cpu(&pid.to_string()));
+        let mut latencies = samples.latencies;
+        latencies.sort_unstable();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        let report = Report {
+            mode: mode.to_string(),
+            workload,
+            load: match load {
+                Load::Closed => format!("{} conc.", settings.concurrency),
+                Load::Rate(rate) => format!("{}/s", thousands(rate)),
+            },
+            closed: matches!(load, Load::Closed),
+            requests,
+            errors: samples.errors,
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+            max: latencies.last().copied().unwrap_or_default(),
+            redis_cpu: per_request(redis.saturating_sub(before.0)),
+            client_cpu: per_request(client.saturating_sub(before.1)),
+            server_cpu: server
+                .zip(before.2)
+                .map(|(after, before)| per_request(after.saturating_sub(before))),
+        };
+        println!(
+            "{:<9} {:<9} {:>10}: {:>8} requests in {:>5.2} s = {:>7} /s   p50 {:>6} ms   \
+             p99 {:>6} ms   max {:>7} ms   errors {}   CPU/request: redis {} µs, client {} µs{}",
+            report.mode,
+            workload.map_or("-", Workload::name),
+            report.load,
+            report.requests,
+            report.elapsed.as_secs_f64(),
+            thousands(report.per_second()),
+            millis(report.p50),
+            millis(report.p99),
+            millis(report.max),
+            report.errors,
+            micros(report.redis_cpu),
+            micros(report.client_cpu),
+            report
+                .server_cpu
+                .map_or(String::new(), |s| format!(", server {} µs", micros(s))),
+        );
+        if let Some(error) = &samples.first_error {
+            println!("          first error: {error}");
+        }
+        report
     }
 }
 
-/// A short unmeasured run (connections, script cache, allocator), then the measured one.
-async fn measure<D: Driver>(
-    name: &str,
-    driver: D,
-    settings: &Settings,
-    connection: &mut ConnectionManager,
-) -> Report {
-    let driver = Arc::new(driver);
-    let warmup = (settings.max_requests / 20).clamp(1, 5_000);
-    run(
-        driver.clone(),
-        settings.concurrency,
-        Duration::from_secs(2),
-        warmup,
-    )
-    .await;
-    let (redis_before, own_before) = (redis_cpu(connection).await, own_cpu());
-    let mut report = run(
-        driver,
-        settings.concurrency,
-        settings.duration,
-        settings.max_requests,
-    )
-    .await;
-    let per_request = |d: Duration| d / report.requests.max(1) as u32;
-    report.redis_cpu = per_request(redis_cpu(connection).await.saturating_sub(redis_before));
-    report.own_cpu = per_request(own_cpu().saturating_sub(own_before));
-    println!(
-        "{name:<6} {:>8} requests in {:>6.2} s  {:>10.0} /s   p50 {:>8.3} ms   p99 {:>8.3} ms   max {:>8.3} ms   errors {}",
-        report.requests,
-        report.elapsed.as_secs_f64(),
-        report.per_second(),
-        report.p50.as_secs_f64() * 1e3,
-        report.p99.as_secs_f64() * 1e3,
-        report.max.as_secs_f64() * 1e3,
-        report.errors,
-    );
-    println!(
-        "       CPU per request: redis {:>6.2} µs, this process {:>6.2} µs",
-        report.redis_cpu.as_secs_f64() * 1e6,
-        report.own_cpu.as_secs_f64() * 1e6,
-    );
-    if let Some(error) = &report.first_error {
-        println!("       first error: {error}");
-    }
-    report
-}
-
-/// The API router on loopback port 0, rooms in `store`; the base URL and each room's token.
-async fn start_api(
-    store: RedisRoomStore,
-    rooms: u64,
-    sqlite_path: &std::path::Path,
-) -> (String, Vec<String>) {
-    let sql = Arc::new(
-        SqlStore::connect(&format!("sqlite://{}?mode=rwc", sqlite_path.display()))
+/// The API router, backed by `RedisRoomStore`, in this process: the `BATON_BENCH_SERVE=1` side.
+/// Prints its address, then serves until its standard input closes (the benchmark ended).
+fn serve(settings: &Settings) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.server_threads)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
+        let store = RedisRoomStore::connect(&settings.redis_url, &var("BATON_BENCH_PREFIX"))
             .await
-            .expect("a scratch SQLite database for the API state"),
-    );
-    let users: Arc<dyn UserStore> = sql.clone();
-    let schedulers: Arc<dyn SchedulerStore> = sql;
-    let room_tokens = Arc::new(RoomTokens::new(uuid::Uuid::new_v4().to_string()));
-    let tokens = (0..rooms)
-        .map(|i| room_tokens.issue(SCHEDULER, &room_id(i)))
-        .collect();
-    let state = AppState {
-        schedulers,
-        rooms: Arc::new(store),
-        autoscaling: Arc::new(MemoryAutoscalerStore::default()),
-        history: Default::default(),
-        auth: Arc::new(Authenticator::new(users).expect("an authenticator")),
-        room_tokens,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .expect("Redis");
+        let sql = Arc::new(
+            SqlStore::connect(&format!("sqlite://{}?mode=rwc", var("BATON_BENCH_SQLITE")))
+                .await
+                .expect("a scratch SQLite database for the API state"),
+        );
+        let users: Arc<dyn UserStore> = sql.clone();
+        let schedulers: Arc<dyn SchedulerStore> = sql;
+        let state = AppState {
+            schedulers,
+            rooms: Arc::new(store),
+            autoscaling: Arc::new(MemoryAutoscalerStore::default()),
+            history: Default::default(),
+            auth: Arc::new(Authenticator::new(users).expect("an authenticator")),
+            room_tokens: Arc::new(RoomTokens::new(var("BATON_BENCH_SECRET"))),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("the bound address");
+        println!("{addr}");
+        std::io::stdout().flush().expect("stdout");
+        let mut stdin = tokio::io::stdin();
+        let mut sink = [0u8; 64];
+        tokio::select! {
+            served = axum::serve(listener, api::router(state)).into_future() => served.expect("serving"),
+            _ = async { while stdin.read(&mut sink).await.is_ok_and(|n| n > 0) {} } => {}
+        }
+    });
+}
+
+/// The server process (this program with `BATON_BENCH_SERVE=1`) and its address.
+async fn start_server(
+    settings: &Settings,
+    prefix: &str,
+    secret: &str,
+    sqlite_path: &std::path::Path,
+) -> (tokio::process::Child, std::net::SocketAddr) {
+    let mut child = tokio::process::Command::new(std::env::current_exe().expect("this program"))
+        .env("BATON_BENCH_SERVE", "1")
+        .env("BATON_BENCH_REDIS_URL", &settings.redis_url)
+        .env(
+            "BATON_BENCH_SERVER_THREADS",
+            settings.server_threads.to_string(),
+        )
+        .env("BATON_BENCH_PREFIX", prefix)
+        .env("BATON_BENCH_SECRET", secret)
+        .env("BATON_BENCH_SQLITE", sqlite_path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the server process");
+    let stdout = child.stdout.take().expect("the server's stdout");
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout)
+        .read_line(&mut line)
         .await
-        .expect("a loopback port");
-    let addr = listener.local_addr().expect("the bound address");
-    tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
-    (format!("http://{addr}"), tokens)
+        .expect("the server's address");
+    let addr = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the server printed {line:?}, not its address"));
+    (child, addr)
 }
 
 /// CPU time Redis has used (user + system), from `INFO cpu`.
@@ -348,11 +729,11 @@ async fn redis_cpu(connection: &mut ConnectionManager) -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
-/// CPU time this process has used (user + system), from /proc (zero elsewhere).
-fn own_cpu() -> Duration {
-    // Fields 14 and 15 of /proc/self/stat, after the parenthesised command name, in clock
+/// CPU time a process (`self` or a pid) has used (user + system), from /proc (zero elsewhere).
+fn process_cpu(pid: &str) -> Duration {
+    // Fields 14 and 15 of /proc/PID/stat, after the parenthesised command name, in clock
     // ticks; USER_HZ is 100 on Linux.
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Duration::ZERO;
     };
     let Some((_, after_name)) = stat.rsplit_once(')') else {
@@ -394,9 +775,50 @@ async fn delete_keys(connection: &mut ConnectionManager, prefix: &str) -> usize 
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn print_table(reports: &[Report]) {
+    let set = reports
+        .iter()
+        .find(|r| r.mode == "set")
+        .map(Report::per_second);
+    println!();
+    println!(
+        "| mode | workload | load | pings/s | p50 ms | p99 ms | max ms | / raw SET | \
+         Redis µs/ping | client µs/ping | server µs/ping |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in reports {
+        let ratio = match set {
+            Some(set) if r.closed && r.mode != "set" => format!("{:.2}", r.per_second() / set),
+            _ => "-".to_string(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.mode,
+            r.workload.map_or("-", Workload::name),
+            r.load,
+            thousands(r.per_second()),
+            millis(r.p50),
+            millis(r.p99),
+            millis(r.max),
+            ratio,
+            micros(r.redis_cpu),
+            micros(r.client_cpu),
+            r.server_cpu.map_or("-".to_string(), micros),
+        );
+    }
+}
+
+fn main() {
     let settings = Settings::from_env();
+    if std::env::var("BATON_BENCH_SERVE").is_ok_and(|v| v == "1") {
+        return serve(&settings);
+    }
+    tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(bench(settings));
+}
+
+async fn bench(settings: Settings) {
     let prefix = format!("baton-bench-{}", uuid::Uuid::new_v4().simple());
     let store = RedisRoomStore::connect(&settings.redis_url, &prefix)
         .await
@@ -407,7 +829,7 @@ async fn main() {
                  --logfile /var/log/redis/ci.log"
             )
         });
-    let mut connection = redis::Client::open(settings.redis_url.as_str())
+    let connection = redis::Client::open(settings.redis_url.as_str())
         .expect("a Redis URL")
         .get_connection_manager()
         .await
@@ -430,53 +852,143 @@ async fn main() {
         store.insert(&room).await.expect("inserting a bench room");
     }
     println!(
-        "ping benchmark: {} rooms, concurrency {}, at most {:.0} s or {} requests per mode, \
-         redis {} (prefix {prefix}), {} CPUs",
+        "ping benchmark: {} rooms, concurrency {}, {:.0} s per run (at most {} requests), \
+         open-loop rate {}/s, redis {} (prefix {prefix}), {} CPUs, server process with {} \
+         runtime threads",
         settings.rooms,
         settings.concurrency,
         settings.duration.as_secs_f64(),
         settings.max_requests,
+        thousands(settings.rate),
         server::config::mask_password(&settings.redis_url),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpus(),
+        settings.server_threads,
     );
 
+    let secret = uuid::Uuid::new_v4().to_string();
+    let room_tokens = RoomTokens::new(secret.clone());
+    let tokens: Arc<Vec<String>> = Arc::new(
+        (0..settings.rooms)
+            .map(|i| room_tokens.issue(SCHEDULER, &room_id(i)))
+            .collect(),
+    );
     let sqlite_path = std::env::temp_dir().join(format!("{prefix}.db"));
+    let mut server: Option<(tokio::process::Child, std::net::SocketAddr)> = None;
+    let mut connections: Option<Arc<Vec<Mutex<HttpConnection>>>> = None;
+    // Request numbers per workload, kept across runs so that every flip ping flips.
+    let flip_next = Arc::new(AtomicU64::new(0));
+    let heartbeat_next = Arc::new(AtomicU64::new(0));
+    let next_of = |workload: Workload| match workload {
+        Workload::Flip => flip_next.clone(),
+        Workload::Heartbeat => heartbeat_next.clone(),
+    };
+
+    let mut bench = Bench {
+        settings: &settings,
+        connection: connection.clone(),
+        server_pid: None,
+    };
     let mut reports = Vec::new();
     for mode in &settings.modes {
-        let report = match mode.as_str() {
-            "http" => {
-                let (base_url, tokens) =
-                    start_api(store.clone(), settings.rooms, &sqlite_path).await;
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(settings.concurrency)
-                    .build()
-                    .expect("an HTTP client");
-                let driver = HttpPing {
-                    client,
-                    base_url,
-                    tokens,
-                    rooms: settings.rooms,
-                };
-                measure("http", driver, &settings, &mut connection).await
+        if mode == "set" {
+            let driver = RawSet {
+                connection: connection.clone(),
+                prefix: prefix.clone(),
+                rooms: settings.rooms,
+            };
+            let next = Arc::new(AtomicU64::new(0));
+            reports.push(
+                bench
+                    .measure("set", None, driver, &next, Load::Closed)
+                    .await,
+            );
+            continue;
+        }
+        if mode == "set-conns" {
+            let client = redis::Client::open(settings.redis_url.as_str()).expect("a Redis URL");
+            let mut connections = Vec::with_capacity(settings.concurrency);
+            for _ in 0..settings.concurrency {
+                let connection = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("a Redis connection");
+                connections.push(Mutex::new(connection));
             }
-            "store" => {
-                let driver = StorePing {
-                    store: store.clone(),
-                    rooms: settings.rooms,
-                };
-                measure("store", driver, &settings, &mut connection).await
-            }
-            "set" => {
-                let driver = RawSet {
-                    connection: connection.clone(),
-                    prefix: prefix.clone(),
-                    rooms: settings.rooms,
-                };
-                measure("set", driver, &settings, &mut connection).await
-            }
-            other => panic!("unknown mode {other} (use http, store, set)"),
-        };
-        reports.push((mode.clone(), report));
+            let driver = RawSetPerConnection {
+                connections,
+                prefix: prefix.clone(),
+                rooms: settings.rooms,
+            };
+            let next = Arc::new(AtomicU64::new(0));
+            reports.push(
+                bench
+                    .measure("set-conns", None, driver, &next, Load::Closed)
+                    .await,
+            );
+            continue;
+        }
+        for &workload in &settings.workloads {
+            let next = next_of(workload);
+            let report = match mode.as_str() {
+                "store" => {
+                    let driver = StorePing {
+                        store: store.clone(),
+                        rooms: settings.rooms,
+                        workload,
+                    };
+                    bench
+                        .measure(mode, Some(workload), driver, &next, Load::Closed)
+                        .await
+                }
+                "http" | "http-rate" => {
+                    if server.is_none() {
+                        let (child, addr) =
+                            start_server(&settings, &prefix, &secret, &sqlite_path).await;
+                        bench.server_pid = child.id();
+                        let mut opened = Vec::with_capacity(settings.concurrency);
+                        for _ in 0..settings.concurrency {
+                            let connection = HttpConnection::open(addr)
+                                .await
+                                .expect("a connection to the server");
+                            opened.push(Mutex::new(connection));
+                        }
+                        connections = Some(Arc::new(opened));
+                        server = Some((child, addr));
+                    }
+                    let addr = server.as_ref().map(|(_, addr)| *addr).expect("a server");
+                    let driver = HttpPing {
+                        connections: connections.clone().expect("connections"),
+                        host: addr.to_string(),
+                        tokens: tokens.clone(),
+                        rooms: settings.rooms,
+                        workload,
+                    };
+                    let load = if mode == "http" {
+                        Load::Closed
+                    } else {
+                        Load::Rate(settings.rate)
+                    };
+                    bench
+                        .measure(mode, Some(workload), driver, &next, load)
+                        .await
+                }
+                other => {
+                    panic!("unknown mode {other} (use set, set-conns, store, http, http-rate)")
+                }
+            };
+            reports.push(report);
+        }
+    }
+
+    if let Some((mut child, _)) = server {
+        // Closing its standard input ends it; kill it if it does not end.
+        drop(child.stdin.take());
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
     }
 
     // Every room is still counted exactly once.
@@ -486,16 +998,9 @@ async fn main() {
         "counts after the run: {counts:?} ({counted} of {} rooms)",
         settings.rooms
     );
+    print_table(&reports);
 
-    if let Some((_, set)) = reports.iter().find(|(m, _)| m == "set") {
-        for (mode, report) in reports.iter().filter(|(m, _)| m != "set") {
-            println!(
-                "{mode} / raw SET throughput: {:.2}",
-                report.per_second() / set.per_second()
-            );
-        }
-    }
-
+    let mut connection = connection;
     let deleted = delete_keys(&mut connection, &prefix).await;
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite_path.display()));
@@ -505,6 +1010,6 @@ async fn main() {
         counted, settings.rooms,
         "rooms counted more or less than once"
     );
-    let failed: u64 = reports.iter().map(|(_, r)| r.errors).sum();
+    let failed: u64 = reports.iter().map(|r| r.errors).sum();
     assert_eq!(failed, 0, "some requests failed");
 }

@@ -46,6 +46,7 @@ on_both_backends!(
     openapi_document_and_docs_page,
     concurrent_authenticated_reads,
     concurrent_changes_never_fail,
+    room_pings_answer_success_and_name_refused_transitions,
 );
 
 /// `body` with the value at JSON pointer `pointer` replaced (or added to an object).
@@ -1725,4 +1726,117 @@ async fn yaml_schedulers_like_the_seed(backend: Backend) {
         .expect_invalid(&["body"]);
     let list = server.admin().get("/schedulers?game=yaml-game").await;
     assert_eq!(list.ok()["schedulers"].as_array().map(Vec::len), Some(1));
+}
+
+/// The rooms API as a game room sees it: a room created by the health controller pings with its
+/// token; success is Maestro's `{"success": true}`; an impossible change is a 409
+/// `INVALID_STATUS_TRANSITION` naming both statuses and changing nothing; a status only the
+/// orchestrator sets is an invalid `status`.
+async fn room_pings_answer_success_and_name_refused_transitions(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.health_tick_ms = 200).await;
+    let admin = server.admin();
+    let name = "pinging";
+    admin
+        .post(
+            "/schedulers",
+            &json!({
+                "name": name, "game": "rooms", "roomsReplicas": 1,
+                "portRange": {"start": 42300, "end": 42400},
+                "spec": {"terminationGracePeriod": "2s", "containers": [{
+                    "name": "game", "image": "example", "command": ["sleep", "30"],
+                    "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]}
+            }),
+        )
+        .await
+        .ok();
+    let rooms = common::rooms::wait_for(
+        &server,
+        name,
+        "a room",
+        std::time::Duration::from_secs(20),
+        |rooms| rooms.len() == 1,
+    )
+    .await;
+    let room = rooms[0]["id"].as_str().unwrap().to_string();
+    let secret = server
+        .db
+        .store()
+        .await
+        .setting_or_insert("room_token_secret", || unreachable!("the server made it"))
+        .await
+        .unwrap();
+    let tokens = server::room_tokens::RoomTokens::new(secret);
+    let token = tokens.issue(name, &room);
+    let path = format!("/scheduler/{name}/rooms/{room}/ping");
+    let ping = |body: Value| {
+        send(
+            server
+                .anonymous()
+                .request(Method::PUT, &path)
+                .bearer_auth(&token)
+                .json(&body),
+        )
+    };
+    let status = || async {
+        common::rooms::rooms(&server, name).await[0]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    for reported in ["ready", "occupied", "ready", "terminating"] {
+        let reply = ping(json!({"status": reported, "timestamp": "12312312313"})).await;
+        assert_eq!(reply.ok(), &json!({"success": true}), "{reported}");
+        assert_eq!(reply.headers["content-type"], "application/json");
+        assert_eq!(status().await, reported);
+    }
+
+    let refused = ping(json!({"status": "ready"})).await;
+    refused.expect_error(StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION");
+    assert_eq!(
+        refused.json["message"],
+        "the room is terminating and cannot report ready: \
+         a terminating room may only report terminating or terminated"
+    );
+    assert_eq!(status().await, "terminating");
+
+    // Statuses only the orchestrator sets, whatever the room's status.
+    for reported in ["pending", "error"] {
+        ping(json!({"status": reported}))
+            .await
+            .expect_invalid(&["status"]);
+    }
+    assert_eq!(status().await, "terminating");
+    ping(json!({"status": "terminated"})).await.ok();
+
+    // Another room's token, or none (tokenless pings are off): 401; an unknown room: 404.
+    send(
+        server
+            .anonymous()
+            .request(Method::PUT, &path)
+            .bearer_auth(server::room_tokens::RoomTokens::new("other").issue(name, &room))
+            .json(&json!({"status": "terminated"})),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    server
+        .anonymous()
+        .put(&path, &json!({"status": "terminated"}))
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let unknown_token = tokens.issue(name, "no-such-room");
+    send(
+        server
+            .anonymous()
+            .request(
+                Method::PUT,
+                &format!("/scheduler/{name}/rooms/no-such-room/ping"),
+            )
+            .bearer_auth(unknown_token)
+            .json(&json!({"status": "ready"})),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+
+    admin.delete(&format!("/schedulers/{name}")).await.ok();
 }

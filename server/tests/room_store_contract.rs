@@ -261,8 +261,14 @@ fn not_found(scheduler: &str, id: &str) -> StoreError {
     StoreError::NotFound(format!("room {id} of scheduler {scheduler}"))
 }
 
-fn refused(from: RoomStatus, to: RoomStatus) -> StoreError {
-    StoreError::Conflict(PingError::Transition { from, to }.to_string())
+/// What `RoomStore::ping` answers when the rule refuses the change.
+fn refused(from: RoomStatus, to: RoomStatus) -> Result<Result<RoomStatus, PingError>, StoreError> {
+    Ok(Err(PingError::Transition { from, to }))
+}
+
+/// What `RoomStore::ping` answers when it applied a ping to a room that was `previous`.
+fn applied(previous: RoomStatus) -> Result<Result<RoomStatus, PingError>, StoreError> {
+    Ok(Ok(previous))
 }
 
 fn counts(
@@ -397,19 +403,9 @@ async fn pings_follow_the_domain_rule_for_every_transition(ctx: Ctx) {
 
             let expected = before.apply_ping(&p, now);
             let got = store.ping("s", &id, &p, now).await;
-            match &expected {
-                Ok(after) => assert_eq!(got.as_ref(), Ok(after), "{from} -> {to}"),
-                Err(PingError::OrchestratorOnly) => assert_eq!(
-                    got,
-                    Err(StoreError::Conflict(
-                        PingError::OrchestratorOnly.to_string()
-                    )),
-                    "{from} -> {to}"
-                ),
-                Err(PingError::Transition { .. }) => {
-                    assert_eq!(got, Err(refused(from, to)), "{from} -> {to}")
-                }
-            }
+            // Applied: the status before; refused: exactly the domain's reason.
+            let answer = expected.as_ref().map(|_| from).map_err(Clone::clone);
+            assert_eq!(got, Ok(answer), "{from} -> {to}");
             let stored = store.get("s", &id).await.unwrap();
             let after = expected.unwrap_or(before);
             assert_eq!(stored, after, "{from} -> {to}: stored room");
@@ -432,7 +428,7 @@ async fn pings_follow_the_domain_rule_for_every_transition(ctx: Ctx) {
             store
                 .ping("s", &format!("spot-{from}-{to}"), &ping(to), now)
                 .await,
-            Err(refused(from, to))
+            refused(from, to)
         );
     }
 }
@@ -447,7 +443,11 @@ async fn ping_updates_metadata_and_running_matches_only_when_given(ctx: Ctx) {
     let mut p = ping(RoomStatus::Ready);
     p.metadata = Some(BTreeMap::from([("map".to_string(), json!("arena"))]));
     p.running_matches = Some(2);
-    let first = store.ping("s", "r", &p, at(1_800_000_001)).await.unwrap();
+    assert_eq!(
+        store.ping("s", "r", &p, at(1_800_000_001)).await,
+        applied(RoomStatus::Pending)
+    );
+    let first = store.get("s", "r").await.unwrap();
     assert_eq!(first.status, RoomStatus::Ready);
     assert_eq!(first.status_changed_at, at(1_800_000_001));
     assert_eq!(first.last_ping_at, Some(at(1_800_000_001)));
@@ -455,26 +455,46 @@ async fn ping_updates_metadata_and_running_matches_only_when_given(ctx: Ctx) {
     assert_eq!(first.metadata["map"], json!("arena"));
 
     // Same status, nothing else given: only the ping time moves.
-    let second = store
-        .ping("s", "r", &ping(RoomStatus::Ready), at(1_800_000_002))
-        .await
-        .unwrap();
-    assert_eq!(second.status_changed_at, at(1_800_000_001));
-    assert_eq!(second.last_ping_at, Some(at(1_800_000_002)));
-    assert_eq!(second.running_matches, 2);
-    assert_eq!(second.metadata, first.metadata);
+    assert_eq!(
+        store
+            .ping("s", "r", &ping(RoomStatus::Ready), at(1_800_000_002))
+            .await,
+        applied(RoomStatus::Ready)
+    );
+    let second = store.get("s", "r").await.unwrap();
+    assert_eq!(
+        second,
+        GameRoom {
+            last_ping_at: Some(at(1_800_000_002)),
+            ..first.clone()
+        }
+    );
 
     // Explicit zero and empty metadata replace the old values.
     let mut p = ping(RoomStatus::Occupied);
     p.metadata = Some(BTreeMap::new());
     p.running_matches = Some(0);
-    let third = store.ping("s", "r", &p, at(1_800_000_003)).await.unwrap();
+    assert_eq!(
+        store.ping("s", "r", &p, at(1_800_000_003)).await,
+        applied(RoomStatus::Ready)
+    );
+    let third = store.get("s", "r").await.unwrap();
     assert_eq!(third.status, RoomStatus::Occupied);
     assert_eq!(third.status_changed_at, at(1_800_000_003));
     assert_eq!(third.running_matches, 0);
     assert!(third.metadata.is_empty());
-    assert_eq!(store.get("s", "r").await.unwrap(), third);
-    // The token hash is never touched by pings.
+    // Everything else is as the room was created.
+    assert_eq!(
+        third,
+        GameRoom {
+            status: RoomStatus::Occupied,
+            status_changed_at: at(1_800_000_003),
+            last_ping_at: Some(at(1_800_000_003)),
+            running_matches: 0,
+            metadata: BTreeMap::new(),
+            ..room("s", "r", RoomStatus::Pending)
+        }
+    );
 }
 
 async fn counts_follow_pings_status_changes_and_removals(ctx: Ctx) {
@@ -489,22 +509,24 @@ async fn counts_follow_pings_status_changes_and_removals(ctx: Ctx) {
     }
     assert_eq!(store.counts("s").await.unwrap(), counts(6, 0, 0, 0, 0, 0));
 
-    store
-        .ping("s", "r0", &ping(RoomStatus::Ready), now)
-        .await
-        .unwrap();
-    store
-        .ping("s", "r1", &ping(RoomStatus::Ready), now)
-        .await
-        .unwrap();
-    store
-        .ping("s", "r2", &ping(RoomStatus::Occupied), now)
-        .await
-        .unwrap();
-    store
-        .ping("s", "r3", &ping(RoomStatus::Unready), now)
-        .await
-        .unwrap();
+    assert_eq!(
+        store.ping("s", "r0", &ping(RoomStatus::Ready), now).await,
+        applied(RoomStatus::Pending)
+    );
+    assert_eq!(
+        store.ping("s", "r1", &ping(RoomStatus::Ready), now).await,
+        applied(RoomStatus::Pending)
+    );
+    assert_eq!(
+        store
+            .ping("s", "r2", &ping(RoomStatus::Occupied), now)
+            .await,
+        applied(RoomStatus::Pending)
+    );
+    assert_eq!(
+        store.ping("s", "r3", &ping(RoomStatus::Unready), now).await,
+        applied(RoomStatus::Pending)
+    );
     assert_eq!(store.counts("s").await.unwrap(), counts(2, 1, 2, 1, 0, 0));
 
     // A refused ping moves nothing.
@@ -514,7 +536,7 @@ async fn counts_follow_pings_status_changes_and_removals(ctx: Ctx) {
         .unwrap();
     assert_eq!(
         store.ping("s", "r4", &ping(RoomStatus::Ready), now).await,
-        Err(refused(RoomStatus::Terminating, RoomStatus::Ready))
+        refused(RoomStatus::Terminating, RoomStatus::Ready)
     );
     store
         .set_status("s", "r5", RoomStatus::Error, now)
@@ -523,10 +545,12 @@ async fn counts_follow_pings_status_changes_and_removals(ctx: Ctx) {
     assert_eq!(store.counts("s").await.unwrap(), counts(0, 1, 2, 1, 1, 1));
 
     // Terminated rooms are not counted, but still listed until removed.
-    store
-        .ping("s", "r4", &ping(RoomStatus::Terminated), now)
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .ping("s", "r4", &ping(RoomStatus::Terminated), now)
+            .await,
+        applied(RoomStatus::Terminating)
+    );
     assert_eq!(store.counts("s").await.unwrap(), counts(0, 1, 2, 1, 0, 1));
     assert_eq!(store.list("s").await.unwrap().len(), 6);
 
@@ -654,10 +678,12 @@ async fn schedulers_are_isolated(ctx: Ctx) {
         .await
         .unwrap();
 
-    store
-        .ping("alpha", "r", &ping(RoomStatus::Occupied), now)
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .ping("alpha", "r", &ping(RoomStatus::Occupied), now)
+            .await,
+        applied(RoomStatus::Pending)
+    );
     assert_eq!(store.get("beta", "r").await.unwrap(), b);
     store
         .set_address("beta", "r", &address("h", 1))
@@ -721,16 +747,29 @@ async fn concurrent_pings_keep_every_room_counted_once(ctx: Ctx) {
         }));
     }
     let mut applied: HashMap<String, Vec<(RoomStatus, u32)>> = HashMap::new();
+    let mut previous_statuses: HashMap<String, Vec<RoomStatus>> = HashMap::new();
     for task in tasks {
         let (id, status, i, result) = task.await.unwrap();
         match result {
-            Ok(room) => {
-                assert_eq!((room.status, room.running_matches), (status, i));
-                applied.entry(id).or_default().push((status, i));
+            Ok(Ok(previous)) => {
+                assert!(
+                    previous.accepts_ping(status),
+                    "ping {i} on {id} applied {status} to a {previous} room"
+                );
+                applied.entry(id.clone()).or_default().push((status, i));
+                previous_statuses.entry(id).or_default().push(previous);
             }
             // Only pings after the room started terminating may be refused.
-            Err(error) => assert_eq!(error, refused(Terminating, status), "ping {i} on {id}"),
+            refusal => assert_eq!(refusal, refused(Terminating, status), "ping {i} on {id}"),
         }
+    }
+    // Each room left pending exactly once: no two pings saw the same starting state.
+    for (id, previous) in &previous_statuses {
+        assert_eq!(
+            previous.iter().filter(|s| **s == Pending).count(),
+            1,
+            "{id}: statuses before its pings {previous:?}"
+        );
     }
 
     let rooms = store.list("s").await.unwrap();
@@ -861,11 +900,11 @@ async fn scripts_are_reloaded_after_the_server_lost_them(ctx: Ctx) {
         .await
         .unwrap();
     let _: () = flush().query_async(&mut connection).await.unwrap();
-    let pinged = store
-        .ping("s", "r", &ping(RoomStatus::Ready), now)
-        .await
-        .unwrap();
-    assert_eq!(pinged.status, RoomStatus::Ready);
+    assert_eq!(
+        store.ping("s", "r", &ping(RoomStatus::Ready), now).await,
+        applied(RoomStatus::Pending)
+    );
+    assert_eq!(store.get("s", "r").await.unwrap().status, RoomStatus::Ready);
     let _: () = flush().query_async(&mut connection).await.unwrap();
     assert_eq!(
         store.ping("s", "nope", &ping(RoomStatus::Ready), now).await,
@@ -879,7 +918,7 @@ async fn scripts_are_reloaded_after_the_server_lost_them(ctx: Ctx) {
     let _: () = flush().query_async(&mut connection).await.unwrap();
     assert_eq!(
         store.ping("s", "r", &ping(RoomStatus::Ready), now).await,
-        Err(refused(RoomStatus::Terminating, RoomStatus::Ready))
+        refused(RoomStatus::Terminating, RoomStatus::Ready)
     );
     let _: () = flush().query_async(&mut connection).await.unwrap();
     store.set_address("s", "r", &address("h", 1)).await.unwrap();

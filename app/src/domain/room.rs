@@ -73,6 +73,31 @@ impl RoomStatus {
     pub fn accepts_ping(self, to: RoomStatus) -> bool {
         Self::allowed_before(to).contains(&self)
     }
+
+    /// The statuses a room in this status may report, in `ALL` order.
+    pub fn ping_targets(self) -> Vec<RoomStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(|to| self.accepts_ping(*to))
+            .collect()
+    }
+
+    /// Whether a room may report this status at all (only the orchestrator puts rooms in
+    /// `pending` or `error`). Checkable before the room is even read.
+    pub fn reportable(self) -> bool {
+        !Self::allowed_before(self).is_empty()
+    }
+
+    /// Checks a ping reporting `to` while the room is `self`: the domain's whole rule.
+    pub fn check_ping(self, to: RoomStatus) -> Result<(), PingError> {
+        if !to.reportable() {
+            Err(PingError::OrchestratorOnly)
+        } else if self.accepts_ping(to) {
+            Ok(())
+        } else {
+            Err(PingError::Transition { from: self, to })
+        }
+    }
 }
 
 /// How many rooms of a scheduler are in each state.
@@ -188,10 +213,25 @@ fn lenient_timestamp<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i6
 /// Why a ping was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PingError {
-    #[error("a room cannot report status {to} while it is {from}")]
+    /// The room is `from` and may not move to `to` (e.g. `ready` after `terminating`).
+    #[error(
+        "the room is {from} and cannot report {to}: a {from} room may only report {}",
+        list(&.from.ping_targets())
+    )]
     Transition { from: RoomStatus, to: RoomStatus },
+    /// Only the orchestrator puts rooms in `pending` or `error`, whatever their status.
     #[error("rooms may only report ready, occupied, unready, terminating or terminated")]
     OrchestratorOnly,
+}
+
+/// `a, b or c`.
+fn list(statuses: &[RoomStatus]) -> String {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    match names.split_last() {
+        None => "nothing".to_string(),
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 impl std::fmt::Display for RoomStatus {
@@ -205,15 +245,7 @@ impl GameRoom {
     /// Room stores call this (or apply `RoomStatus::allowed_before` atomically) so that
     /// every store enforces the same rule.
     pub fn apply_ping(&self, ping: &Ping, now: DateTime<Utc>) -> Result<GameRoom, PingError> {
-        if matches!(ping.status, RoomStatus::Pending | RoomStatus::Error) {
-            return Err(PingError::OrchestratorOnly);
-        }
-        if !self.status.accepts_ping(ping.status) {
-            return Err(PingError::Transition {
-                from: self.status,
-                to: ping.status,
-            });
-        }
+        self.status.check_ping(ping.status)?;
         let mut room = self.clone();
         if room.status != ping.status {
             room.status_changed_at = now;
@@ -295,6 +327,28 @@ mod tests {
             room(Ready).apply_ping(&ping(Pending), now),
             Err(PingError::OrchestratorOnly)
         );
+    }
+
+    #[test]
+    fn refusals_name_both_statuses_and_what_is_allowed() {
+        use RoomStatus::*;
+        let refused = Terminating.check_ping(Ready).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "the room is terminating and cannot report ready: \
+             a terminating room may only report terminating or terminated"
+        );
+        assert_eq!(
+            Terminated.check_ping(Occupied).unwrap_err().to_string(),
+            "the room is terminated and cannot report occupied: \
+             a terminated room may only report terminated"
+        );
+        assert_eq!(
+            Ready.ping_targets(),
+            [Unready, Ready, Occupied, Terminating, Terminated]
+        );
+        assert_eq!(Ready.check_ping(Error), Err(PingError::OrchestratorOnly));
+        assert_eq!(Occupied.check_ping(Ready), Ok(()));
     }
 
     #[test]

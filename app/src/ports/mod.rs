@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
 use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
-use crate::domain::room::{GameRoom, Ping, RoomAddress, RoomCounts, RoomStatus};
+use crate::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use crate::domain::scheduler::{
     EnvironmentVariable, Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion,
 };
@@ -111,15 +111,18 @@ pub trait RoomStore: Send + Sync {
     async fn insert(&self, room: &GameRoom) -> Result<(), StoreError>;
     async fn get(&self, scheduler: &str, id: &str) -> Result<GameRoom, StoreError>;
     async fn list(&self, scheduler: &str) -> Result<Vec<GameRoom>, StoreError>;
-    /// Applies a heartbeat atomically with the domain's rule (`GameRoom::apply_ping` /
-    /// `RoomStatus::allowed_before`); `Conflict` when the transition is refused.
+    /// Applies a heartbeat atomically with the domain's rule (`GameRoom::apply_ping`, i.e.
+    /// `RoomStatus::check_ping`). `Ok(Ok(previous))`: applied, the room was `previous` before;
+    /// `Ok(Err(refusal))`: the rule refused it and nothing changed; `NotFound` for an unknown
+    /// room. It returns no room, so that a store can apply it without reading one back: this
+    /// is the hot path of every running room.
     async fn ping(
         &self,
         scheduler: &str,
         id: &str,
         ping: &Ping,
         now: DateTime<Utc>,
-    ) -> Result<GameRoom, StoreError>;
+    ) -> Result<Result<RoomStatus, PingError>, StoreError>;
     /// An orchestrator-side status change (to error, terminating, ...), whatever the room said.
     async fn set_status(
         &self,

@@ -1,5 +1,6 @@
 //! API errors: each maps to one HTTP status and a JSON body naming the fields at fault.
 
+use app::domain::room::{PingError, RoomStatus};
 use app::domain::validation::FieldError;
 use app::ports::StoreError;
 use axum::Json;
@@ -20,8 +21,8 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// A room reported a status it cannot move to from its current one.
-    #[error("{0}")]
-    InvalidTransition(String),
+    #[error("{}", PingError::Transition { from: *from, to: *to })]
+    InvalidTransition { from: RoomStatus, to: RoomStatus },
     #[error("internal error")]
     Internal(String),
 }
@@ -57,6 +58,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A ping the domain refused: a transition it forbids is a 409 naming both statuses; a status
+/// only the orchestrator sets (`pending`, `error`) is an invalid `status` field.
+impl From<PingError> for ApiError {
+    fn from(err: PingError) -> Self {
+        match err {
+            PingError::Transition { from, to } => Self::InvalidTransition { from, to },
+            PingError::OrchestratorOnly => Self::invalid("status", err.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
@@ -65,7 +77,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
-            Self::InvalidTransition(_) => (StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION"),
+            Self::InvalidTransition { .. } => (StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION"),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use app::domain::room::{GameRoom, Ping, RoomAddress, RoomCounts, RoomStatus};
+use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -74,13 +74,13 @@ impl RoomStore for MemoryRoomStore {
         id: &str,
         ping: &Ping,
         now: DateTime<Utc>,
-    ) -> Result<GameRoom, StoreError> {
+    ) -> Result<Result<RoomStatus, PingError>, StoreError> {
         self.update(scheduler, id, |room| {
-            let next = room
-                .apply_ping(ping, now)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
-            *room = next.clone();
-            Ok(next)
+            Ok(room.apply_ping(ping, now).map(|next| {
+                let previous = room.status;
+                *room = next;
+                previous
+            }))
         })
     }
 

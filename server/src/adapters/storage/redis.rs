@@ -4,17 +4,18 @@
 //! a hash tag so that one scheduler's keys share a Redis Cluster slot):
 //!
 //! - `P:{S}:room:ID`: a hash, one field per `GameRoom` field (timestamps in RFC 3339, metadata
-//!   and address as JSON, the token hash included);
+//!   and address as JSON);
 //! - `P:{S}:rooms`: the set of the scheduler's room ids;
 //! - `P:{S}:status:STATUS`: the set of the ids of the rooms in that status, so that `counts` is
 //!   one pipelined `SCARD` per status.
 //!
 //! Every change to one room is a Lua script or a `MULTI` block, hence atomic. A ping is one
-//! round trip, `MULTI`, `EVALSHA`, `HGETALL`, `EXEC`: the script checks the transition against
-//! `RoomStatus::allowed_before` (passed by Rust, so the rule stays in the domain) and applies
-//! it, and the `HGETALL` returns the room as the script left it.
+//! `EVALSHA`: the script checks the transition against `RoomStatus::allowed_before` (passed by
+//! Rust, so the rule stays in the domain), applies it with one `HSET` (and one `SMOVE` when the
+//! status changes) and answers only the status the room was in; nothing is read back.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::time::Duration;
 
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
@@ -23,7 +24,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{
-    Client, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation, ServerErrorKind,
+    Client, ErrorKind, FromRedisValue, RedisWrite, Script, ScriptInvocation, ServerErrorKind,
+    ToRedisArgs,
 };
 
 use crate::config::mask_password;
@@ -55,24 +57,28 @@ fn status_set_index_table() -> String {
 
 /// KEYS: the room, then the status sets (see `status_set_index_table`).
 /// ARGV: id, reported status, now, metadata JSON or '', running matches or '', then the
-/// statuses the room may be in for the ping to be accepted.
-/// Returns `ok`, `missing` or `refused:CURRENT`. It runs in a `MULTI` block followed by
-/// `HGETALL` of the room: reading the room natively is much cheaper than through Lua.
+/// statuses the room may be in for the ping to be accepted, each between commas
+/// (`,pending,ready,`, from `RoomStatus::allowed_before`).
+/// Returns the status the room was in (applied), `!` and that status (refused, nothing
+/// changed) or nil (no such room). Nothing is read back: the caller needs no more.
+/// A plain heartbeat (same status, nothing else) is one `HGET` and one single-field `HSET`;
+/// `SET` (the status set table) is only built when the status changes.
 const PING_SCRIPT: &str = r#"
 local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return 'missing' end
-local allowed = false
-for i = 6, #ARGV do
-  if ARGV[i] == current then allowed = true break end
-end
-if not allowed then return 'refused:' .. current end
+if not current then return false end
+if not string.find(ARGV[6], ',' .. current .. ',', 1, true) then return '!' .. current end
 local to = ARGV[2]
+if current == to and ARGV[4] == '' and ARGV[5] == '' then
+  redis.call('HSET', KEYS[1], 'last_ping_at', ARGV[3])
+  return current
+end
 local fields = {'last_ping_at', ARGV[3]}
 if current ~= to then
-  fields[#fields + 1] = 'status'
-  fields[#fields + 1] = to
-  fields[#fields + 1] = 'status_changed_at'
-  fields[#fields + 1] = ARGV[3]
+  SET_TABLE
+  fields[3] = 'status'
+  fields[4] = to
+  fields[5] = 'status_changed_at'
+  fields[6] = ARGV[3]
   if redis.call('SMOVE', KEYS[SET[current]], KEYS[SET[to]], ARGV[1]) == 0 then
     redis.call('SADD', KEYS[SET[to]], ARGV[1])
   end
@@ -86,7 +92,7 @@ if ARGV[5] ~= '' then
   fields[#fields + 1] = ARGV[5]
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-return 'ok'
+return current
 "#;
 
 /// KEYS: the room, then the status sets. ARGV: id, status, now. Returns 0 for an unknown room.
@@ -136,6 +142,9 @@ pub struct RedisRoomStore {
 
 struct Scripts {
     ping: Script,
+    /// For each status in `RoomStatus::ALL` order, the statuses a room may be in to report
+    /// it, as the ping script reads them (`,a,b,`).
+    allowed_before: Vec<String>,
     set_status: Script,
     insert: Script,
     set_address: Script,
@@ -163,6 +172,62 @@ fn corrupt(scheduler: &str, id: &str, what: impl std::fmt::Display) -> StoreErro
     ))
 }
 
+/// The position of `status` in `RoomStatus::ALL`.
+fn status_index(status: RoomStatus) -> usize {
+    RoomStatus::ALL
+        .iter()
+        .position(|s| *s == status)
+        .expect("RoomStatus::ALL holds every status")
+}
+
+/// A key of one scheduler, `P:{S}:KIND:NAME`, formatted straight into a command's buffer
+/// (the same keys as `RedisRoomStore::room_key` and `status_key`, without a `String` each).
+struct Key<'a> {
+    prefix: &'a str,
+    scheduler: &'a str,
+    kind: &'static str,
+    name: &'a str,
+}
+
+impl<'a> Key<'a> {
+    fn room(prefix: &'a str, scheduler: &'a str, id: &'a str) -> Self {
+        Self {
+            prefix,
+            scheduler,
+            kind: "room",
+            name: id,
+        }
+    }
+
+    fn status(prefix: &'a str, scheduler: &'a str, status: RoomStatus) -> Self {
+        Self {
+            prefix,
+            scheduler,
+            kind: "status",
+            name: status.as_str(),
+        }
+    }
+}
+
+impl ToRedisArgs for Key<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        // Piece by piece: cheaper than the formatting machinery on the hot path.
+        let mut arg = out.writer_for_next_arg();
+        for piece in [
+            self.prefix,
+            ":{",
+            self.scheduler,
+            "}:",
+            self.kind,
+            ":",
+            self.name,
+        ] {
+            arg.write_all(piece.as_bytes())
+                .expect("writing to a command buffer cannot fail");
+        }
+    }
+}
+
 fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
@@ -188,10 +253,18 @@ impl RedisRoomStore {
             .map_err(unreachable)?;
         let table = status_set_index_table();
         let scripts = Scripts {
-            ping: Script::new(&format!("{table}{PING_SCRIPT}")),
+            ping: Script::new(&PING_SCRIPT.replace("SET_TABLE", table.trim_end())),
             set_status: Script::new(&format!("{table}{SET_STATUS_SCRIPT}")),
             insert: Script::new(INSERT_SCRIPT),
             set_address: Script::new(SET_ADDRESS_SCRIPT),
+            allowed_before: RoomStatus::ALL
+                .into_iter()
+                .map(|to| {
+                    RoomStatus::allowed_before(to)
+                        .iter()
+                        .fold(",".to_string(), |list, s| format!("{list}{s},"))
+                })
+                .collect(),
         };
         // Loaded once here; operations send EVALSHA and load a script again only when the
         // server lost it (restart, failover, SCRIPT FLUSH).
@@ -407,55 +480,42 @@ impl RoomStore for RedisRoomStore {
         id: &str,
         ping: &Ping,
         now: DateTime<Utc>,
-    ) -> Result<GameRoom, StoreError> {
-        if matches!(ping.status, RoomStatus::Pending | RoomStatus::Error) {
-            return Err(StoreError::Conflict(
-                PingError::OrchestratorOnly.to_string(),
-            ));
+    ) -> Result<Result<RoomStatus, PingError>, StoreError> {
+        if !ping.status.reportable() {
+            return Ok(Err(PingError::OrchestratorOnly));
         }
-        let room_key = self.room_key(scheduler, id);
-        let mut script = redis::cmd("EVALSHA");
+        let metadata = match &ping.metadata {
+            Some(metadata) => Some(to_json(metadata)?),
+            None => None,
+        };
+        let to = status_index(ping.status);
+        // One EVALSHA, keys and arguments written straight into the command's buffer.
+        let mut script = redis::Cmd::with_capacity(
+            16,
+            256 + self.prefix.len() * 8 + scheduler.len() * 8 + id.len() * 2,
+        );
         script
+            .arg("EVALSHA")
             .arg(self.scripts.ping.get_hash())
             .arg(1 + RoomStatus::ALL.len())
-            .arg(&room_key);
-        for key in self.status_keys(scheduler) {
-            script.arg(key);
+            .arg(Key::room(&self.prefix, scheduler, id));
+        for status in RoomStatus::ALL {
+            script.arg(Key::status(&self.prefix, scheduler, status));
         }
         script
             .arg(id)
             .arg(ping.status.as_str())
             .arg(timestamp(now))
-            .arg(match &ping.metadata {
-                Some(metadata) => to_json(metadata)?,
-                None => String::new(),
-            })
-            .arg(
-                ping.running_matches
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
-            );
-        for status in RoomStatus::allowed_before(ping.status) {
-            script.arg(status.as_str());
-        }
-        // One round trip: MULTI, EVALSHA, HGETALL, EXEC. The room read is the one the script
-        // left, whatever other clients do.
-        let mut transaction = redis::pipe();
-        transaction
-            .atomic()
-            .ignore_errors()
-            .add_command(script)
-            .cmd("HGETALL")
-            .arg(&room_key);
+            .arg(metadata.as_deref().unwrap_or(""));
+        match ping.running_matches {
+            Some(n) => script.arg(n),
+            None => script.arg(""),
+        };
+        script.arg(self.scripts.allowed_before[to].as_str());
         let mut connection = self.connection.clone();
         let mut reloads = 0;
-        let (outcome, fields) = loop {
-            let (outcome, fields): (RedisResult<String>, RedisResult<HashMap<String, String>>) =
-                transaction
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(backend)?;
-            match outcome {
+        let reply: Option<String> = loop {
+            match script.query_async(&mut connection).await {
                 // The server lost its scripts (restart, failover, SCRIPT FLUSH): load it again.
                 Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => {
                     self.scripts
@@ -465,27 +525,26 @@ impl RoomStore for RedisRoomStore {
                         .map_err(backend)?;
                     reloads += 1;
                 }
-                outcome => break (outcome.map_err(backend)?, fields.map_err(backend)?),
+                reply => break reply.map_err(backend)?,
             }
         };
-        match outcome.as_str() {
-            "ok" => Self::decode(scheduler, id, fields),
-            "missing" => Err(room_not_found(scheduler, id)),
-            refused => {
-                let current = refused.strip_prefix("refused:").ok_or_else(|| {
-                    StoreError::Backend(format!("redis: unexpected ping script reply {refused}"))
-                })?;
-                let from = RoomStatus::parse(current)
-                    .ok_or_else(|| corrupt(scheduler, id, format!("status {current}")))?;
-                Err(StoreError::Conflict(
-                    PingError::Transition {
-                        from,
-                        to: ping.status,
-                    }
-                    .to_string(),
-                ))
-            }
-        }
+        let Some(reply) = reply else {
+            return Err(room_not_found(scheduler, id));
+        };
+        let (refused, current) = match reply.strip_prefix('!') {
+            Some(current) => (true, current),
+            None => (false, reply.as_str()),
+        };
+        let from = RoomStatus::parse(current)
+            .ok_or_else(|| corrupt(scheduler, id, format!("status {current}")))?;
+        Ok(if refused {
+            Err(PingError::Transition {
+                from,
+                to: ping.status,
+            })
+        } else {
+            Ok(from)
+        })
     }
 
     async fn set_status(
@@ -570,6 +629,39 @@ mod tests {
         let table = status_set_index_table();
         assert!(table.starts_with("local SET = { pending = 2, unready = 3,"));
         assert!(table.contains("terminated = 8"));
+    }
+
+    #[test]
+    fn ping_keys_are_the_store_keys() {
+        let (prefix, scheduler, id) = ("baton", "s-1", "room-7");
+        let mut cmd = redis::Cmd::new();
+        cmd.arg(Key::room(prefix, scheduler, id)).arg(Key::status(
+            prefix,
+            scheduler,
+            RoomStatus::Ready,
+        ));
+        let args: Vec<&[u8]> = cmd
+            .args_iter()
+            .filter_map(|a| match a {
+                redis::Arg::Simple(bytes) => Some(bytes),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "baton:{s-1}:room:room-7".as_bytes(),
+                "baton:{s-1}:status:ready".as_bytes()
+            ]
+        );
+    }
+
+    #[test]
+    fn the_ping_script_builds_its_status_table_only_on_change() {
+        let script = PING_SCRIPT.replace("SET_TABLE", status_set_index_table().trim_end());
+        assert!(!script.contains("SET_TABLE"));
+        let change = script.find("if current ~= to then").unwrap();
+        assert!(script.find("local SET = {").unwrap() > change);
     }
 
     #[test]
