@@ -46,7 +46,7 @@ services:
 
 # The dashboard and server, and the example game room (the demo and the browser tests run it).
 build: setup-rust setup-node
-	cargo leptos build --release
+	cargo leptos build --release --split
 	cargo build --release -p server --example game_room
 
 lint:

@@ -10,9 +10,9 @@ pub mod ports;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode,
+    Lazy, LazyRoute, SsrMode,
     components::{ParentRoute, Route, Router, Routes},
-    path,
+    lazy_route, path,
 };
 
 use components::layout::Layout;
@@ -37,6 +37,38 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Declares a route whose page is split out of the main WASM bundle (`cargo leptos build
+/// --split`): the browser fetches a page's code when it first shows that page, so the bundle
+/// every visit downloads holds only the shell, the router and what all pages share. Each page
+/// loads its own data, so the route itself has none.
+macro_rules! lazy_page {
+    ($($route:ident => $page:path),* $(,)?) => {$(
+        #[derive(Clone)]
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    SignInRoute => sign_in::SignInPage,
+    SchedulersRoute => schedulers::SchedulersPage,
+    NewSchedulerRoute => scheduler_edit::NewSchedulerPage,
+    SchedulerRoute => scheduler::SchedulerPage,
+    EditSchedulerRoute => scheduler_edit::EditSchedulerPage,
+    AutoscalingRoute => scheduler_autoscaling::SchedulerAutoscalingPage,
+    UsersRoute => users::UsersPage,
+}
+
 /// The dashboard, under `/ui` (the JSON API owns `/schedulers`). Pages render whole on the
 /// server (`SsrMode::Async`), so they read fine without JavaScript, then hydrate.
 #[component]
@@ -54,34 +86,34 @@ pub fn App() -> impl IntoView {
         <Title text="Baton"/>
         <Router>
             <Routes fallback=not_found>
-                <Route path=path!("/ui/sign-in") view=sign_in::SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/ui/sign-in") view={Lazy::<SignInRoute>::new()} ssr=SsrMode::Async/>
                 <ParentRoute path=path!("/ui") view=Layout ssr=SsrMode::Async>
                     <Route
                         path=path!("/schedulers")
-                        view=schedulers::SchedulersPage
+                        view={Lazy::<SchedulersRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/new-scheduler")
-                        view=scheduler_edit::NewSchedulerPage
+                        view={Lazy::<NewSchedulerRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/schedulers/:name")
-                        view=scheduler::SchedulerPage
+                        view={Lazy::<SchedulerRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/schedulers/:name/edit")
-                        view=scheduler_edit::EditSchedulerPage
+                        view={Lazy::<EditSchedulerRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=path!("/schedulers/:name/autoscaling")
-                        view=scheduler_autoscaling::SchedulerAutoscalingPage
+                        view={Lazy::<AutoscalingRoute>::new()}
                         ssr=SsrMode::Async
                     />
-                    <Route path=path!("/users") view=users::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -18,6 +18,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::task::JoinHandle;
+use tower_http::compression::CompressionLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time;
 use tower_sessions::{ExpiredDeletion, Expiry, Session, SessionManagerLayer};
@@ -29,7 +30,8 @@ pub const SESSION_COOKIE: &str = "baton_session";
 /// A session ends this long after its last change (sign-in).
 const SESSION_DAYS: i64 = 7;
 
-/// The pages (under `/ui`), their server functions (under `/api`) and the built assets.
+/// The pages (under `/ui`), their server functions (under `/api`) and the built assets, all
+/// compressed when the browser accepts gzip.
 pub fn router(
     options: LeptosOptions,
     dashboard: Dashboard,
@@ -59,6 +61,8 @@ pub fn router(
         .layer(middleware::from_fn_with_state(users, require_sign_in))
         .layer(middleware::from_fn(same_origin))
         .layer(session_layer)
+        // Pages, server-function answers and the WASM files, gzipped for browsers that ask.
+        .layer(CompressionLayer::new())
 }
 
 /// Deletes expired sessions every hour.
