@@ -320,7 +320,7 @@ async fn editors_change_only_their_games() {
         .await
         .ok();
     let detail = editor.call("scheduler_detail", &[("name", "mine")]).await;
-    assert_eq!(detail.ok()["scheduler"]["version"], "v1");
+    assert_eq!(detail.ok()["version"], "v1");
     assert_eq!(detail.ok()["can_edit"], true);
 
     // Another game: refused, whichever way.

@@ -104,18 +104,33 @@ impl Serialize for GracePeriod {
     }
 }
 
+/// Text (`"30s"`) or a number of seconds, read directly (an untagged enum would make serde
+/// buffer the value first, which costs the browser bundle a second deserializer).
 impl<'de> Deserialize<'de> for GracePeriod {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Seconds(u64),
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = GracePeriod;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration such as \"30s\" or a number of seconds")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<GracePeriod, E> {
+                Ok(GracePeriod(text.to_string()))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<GracePeriod, E> {
+                Ok(GracePeriod(format!("{seconds}s")))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<GracePeriod, E> {
+                u64::try_from(seconds)
+                    .map(|s| GracePeriod(format!("{s}s")))
+                    .map_err(|_| E::custom("must be 0 or more seconds"))
+            }
         }
-        Ok(match Raw::deserialize(deserializer)? {
-            Raw::Text(text) => Self(text),
-            Raw::Seconds(seconds) => Self(format!("{seconds}s")),
-        })
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -212,6 +227,8 @@ mod tests {
         assert_eq!(text.seconds(), Some(100));
         assert_eq!(number.seconds(), Some(30));
         assert_eq!(serde_json::to_string(&number).unwrap(), "\"30s\"");
+        assert!(serde_json::from_str::<GracePeriod>("-5").is_err());
+        assert!(serde_json::from_str::<GracePeriod>("true").is_err());
     }
 
     #[test]

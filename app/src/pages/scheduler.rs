@@ -12,11 +12,22 @@ use crate::auth::AppError;
 use crate::components::activity::{DecisionList, RoomHistoryChart};
 use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
 use crate::domain::room::GameRoom;
-use crate::domain::scheduler::{Container, Resources, Scheduler, SchedulerVersion};
+use crate::domain::scheduler::{
+    Container, Resources, SchedulerConfig, SchedulerState, SchedulerVersion,
+};
 
+/// What the scheduler page shows. The parts of `Scheduler` travel side by side rather than as
+/// one `Scheduler`, whose flattened JSON shape (Maestro's) would make the browser buffer and
+/// parse it twice; the JSON view of the spec comes ready-made from the server, so the page
+/// needs no JSON serializer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerView {
-    pub scheduler: Scheduler,
+    pub config: SchedulerConfig,
+    pub state: SchedulerState,
+    /// The active version.
+    pub version: String,
+    /// The active configuration as pretty-printed JSON.
+    pub json: String,
     pub versions: Vec<SchedulerVersion>,
     /// Whether the signed-in user may change this scheduler.
     pub can_edit: bool,
@@ -37,7 +48,10 @@ pub async fn scheduler_detail(name: String) -> Result<SchedulerView, AppError> {
     let versions = dashboard.schedulers.versions(&name).await?;
     Ok(SchedulerView {
         can_edit: user.can_edit_game(&scheduler.config.game),
-        scheduler,
+        json: serde_json::to_string_pretty(&scheduler.config).unwrap_or_default(),
+        config: scheduler.config,
+        state: scheduler.state,
+        version: scheduler.version,
         versions,
     })
 }
@@ -143,13 +157,14 @@ pub fn SchedulerPage() -> impl IntoView {
 #[component]
 fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl IntoView {
     let SchedulerView {
-        scheduler,
+        config,
+        state,
+        version,
+        json,
         versions,
         can_edit,
     } = detail;
-    let config = scheduler.config.clone();
     let name = config.name.clone();
-    let json = serde_json::to_string_pretty(&config).unwrap_or_default();
     let port_range = config
         .port_range
         .map_or("none".to_string(), |r| format!("{}–{}", r.start, r.end));
@@ -164,13 +179,13 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                 <h1>{name.clone()}</h1>
             </div>
             <div class="actions">
-                <span class="badge version" data-active-version=scheduler.version.clone()>
-                    {scheduler.version.clone()}
+                <span class="badge version" data-active-version=version.clone()>
+                    {version.clone()}
                 </span>
                 <span class=format!(
                     "badge state-{}",
-                    scheduler.state.as_str(),
-                )>{scheduler.state.as_str()}</span>
+                    state.as_str(),
+                )>{state.as_str()}</span>
                 {can_edit
                     .then(|| {
                         view! {
