@@ -7,19 +7,21 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 pub struct RoomTokens {
-    secret: Vec<u8>,
+    /// The HMAC already keyed with the secret: each token starts from a copy of it, so the
+    /// key is hashed once, not on every ping.
+    keyed: HmacSha256,
 }
 
 impl RoomTokens {
-    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
         Self {
-            secret: secret.into(),
+            // HMAC accepts keys of any length, so this cannot fail.
+            keyed: HmacSha256::new_from_slice(secret.as_ref()).expect("HMAC takes any key length"),
         }
     }
 
     fn mac(&self, scheduler: &str, room: &str) -> HmacSha256 {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         // Length-prefixed, so no two (scheduler, room) pairs hash the same bytes.
         mac.update(&(scheduler.len() as u64).to_be_bytes());
         mac.update(scheduler.as_bytes());
