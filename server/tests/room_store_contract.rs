@@ -57,6 +57,7 @@ contract!(
     remove_forgets_and_unknown_is_fine,
     schedulers_are_isolated,
     concurrent_pings_keep_every_room_counted_once,
+    concurrent_pings_to_many_schedulers_each_get_their_own_answer,
 );
 
 /// Scenarios that only make sense for Redis.
@@ -819,6 +820,64 @@ async fn concurrent_pings_keep_every_room_counted_once(ctx: Ctx) {
         assert!(
             seen.is_empty(),
             "ids in status sets without a room: {seen:?}"
+        );
+    }
+}
+
+/// Pings arriving together (which the Redis store answers in shared batches) to rooms of
+/// several schedulers, some unknown and some refused: each gets its own answer and changes only
+/// its own room.
+async fn concurrent_pings_to_many_schedulers_each_get_their_own_answer(ctx: Ctx) {
+    use RoomStatus::*;
+    let store = ctx.store.clone();
+    let schedulers = ["s-a", "s-b", "s-c"];
+    for scheduler in schedulers {
+        for i in 0..20 {
+            // Every fourth room is terminating: its `ready` pings are refused.
+            let status = if i % 4 == 0 { Terminating } else { Ready };
+            store
+                .insert(&room(scheduler, &format!("r{i}"), status))
+                .await
+                .unwrap();
+        }
+    }
+    let mut tasks = Vec::new();
+    for scheduler in schedulers {
+        // r20..r24 do not exist.
+        for i in 0..25 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("r{i}");
+                let mut p = ping(Occupied);
+                p.running_matches = Some(i);
+                let result = store.ping(scheduler, &id, &p, at(1_900_000_000)).await;
+                (scheduler, id, i, result)
+            }));
+        }
+    }
+    for task in tasks {
+        let (scheduler, id, i, result) = task.await.unwrap();
+        let expected = if i >= 20 {
+            Err(not_found(scheduler, &id))
+        } else if i % 4 == 0 {
+            refused(Terminating, Occupied)
+        } else {
+            applied(Ready)
+        };
+        assert_eq!(result, expected, "{scheduler}/{id}");
+    }
+    for scheduler in schedulers {
+        for room in store.list(scheduler).await.unwrap() {
+            let i: u32 = room.id[1..].parse().unwrap();
+            if i % 4 == 0 {
+                assert_eq!((room.status, room.running_matches), (Terminating, 0));
+            } else {
+                assert_eq!((room.status, room.running_matches), (Occupied, i));
+            }
+        }
+        assert_eq!(
+            store.counts(scheduler).await.unwrap(),
+            counts(0, 0, 0, 15, 5, 0)
         );
     }
 }

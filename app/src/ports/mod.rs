@@ -12,7 +12,7 @@ use crate::domain::scheduler::{
 };
 use crate::domain::user::User;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("{0} not found")]
     NotFound(String),

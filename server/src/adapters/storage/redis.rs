@@ -9,13 +9,17 @@
 //! - `P:{S}:status:STATUS`: the set of the ids of the rooms in that status, so that `counts` is
 //!   one pipelined `SCARD` per status.
 //!
-//! Every change to one room is a Lua script or a `MULTI` block, hence atomic. A ping is one
-//! `EVALSHA`: the script checks the transition against `RoomStatus::allowed_before` (passed by
-//! Rust, so the rule stays in the domain), applies it with one `HSET` (and one `SMOVE` when the
-//! status changes) and answers only the status the room was in; nothing is read back.
+//! Every change to one room is a Lua script or a `MULTI` block, hence atomic. Pings are batched
+//! (group commit): while a batch is in flight, the pings that arrive wait for the next one, which
+//! carries them all, one scheduler's rooms per `EVALSHA`. For each ping the script checks the
+//! transition against `RoomStatus::allowed_before` (passed by Rust, so the rule stays in the
+//! domain), applies it with one `HSET` (and one `SMOVE` when the status changes) and answers only
+//! the status the room was in; nothing is read back. A ping alone goes at once; under load, one
+//! Lua call and one round trip serve many rooms.
 
 use std::collections::HashMap;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
@@ -27,6 +31,7 @@ use redis::{
     Client, ErrorKind, FromRedisValue, RedisWrite, Script, ScriptInvocation, ServerErrorKind,
     ToRedisArgs,
 };
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::config::mask_password;
 
@@ -44,59 +49,89 @@ mod field {
     pub const ADDRESS: &str = "address";
 }
 
-/// Lua table from a status name to the index, in `KEYS`, of its status set: `KEYS[1]` is the
-/// room and `KEYS[2..]` are the status sets in `RoomStatus::ALL` order.
-fn status_set_index_table() -> String {
+/// Lua table from a status name to the index, in `KEYS`, of its status set, when the status
+/// sets are `KEYS[first..]` in `RoomStatus::ALL` order.
+fn status_set_index_table(first: usize) -> String {
     let entries: Vec<String> = RoomStatus::ALL
         .iter()
         .enumerate()
-        .map(|(i, s)| format!("{} = {}", s.as_str(), i + 2))
+        .map(|(i, s)| format!("{} = {}", s.as_str(), i + first))
         .collect();
-    format!("local SET = {{ {} }}\n", entries.join(", "))
+    format!("{{ {} }}", entries.join(", "))
 }
 
-/// KEYS: the room, then the status sets (see `status_set_index_table`).
-/// ARGV: id, reported status, now, metadata JSON or '', running matches or '', then the
-/// statuses the room may be in for the ping to be accepted, each between commas
+/// Arguments per ping in `PING_SCRIPT`.
+const PING_ARGS: usize = 6;
+
+/// A batch of pings to one scheduler's rooms.
+/// KEYS: the scheduler's status sets (in `RoomStatus::ALL` order), then the room of each ping.
+/// ARGV, `PING_ARGS` per ping: id, reported status, now, metadata JSON or '', running matches or
+/// '', then the statuses the room may be in for the ping to be accepted, each between commas
 /// (`,pending,ready,`, from `RoomStatus::allowed_before`).
-/// Returns the status the room was in (applied), `!` and that status (refused, nothing
-/// changed) or nil (no such room). Nothing is read back: the caller needs no more.
-/// A plain heartbeat (same status, nothing else) is one `HGET` and one single-field `HSET`;
-/// `SET` (the status set table) is only built when the status changes.
+/// Returns, per ping, the status the room was in (applied), `!` and that status (refused,
+/// nothing changed) or '' (no such room). Nothing is read back: the caller needs no more.
+/// A plain heartbeat (same status, nothing else) is one `HGET` and one single-field `HSET`.
 const PING_SCRIPT: &str = r#"
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return false end
-if not string.find(ARGV[6], ',' .. current .. ',', 1, true) then return '!' .. current end
-local to = ARGV[2]
-if current == to and ARGV[4] == '' and ARGV[5] == '' then
-  redis.call('HSET', KEYS[1], 'last_ping_at', ARGV[3])
-  return current
-end
-local fields = {'last_ping_at', ARGV[3]}
-if current ~= to then
-  SET_TABLE
-  fields[3] = 'status'
-  fields[4] = to
-  fields[5] = 'status_changed_at'
-  fields[6] = ARGV[3]
-  if redis.call('SMOVE', KEYS[SET[current]], KEYS[SET[to]], ARGV[1]) == 0 then
-    redis.call('SADD', KEYS[SET[to]], ARGV[1])
+local SETS = STATUS_COUNT
+local SET = STATUS_TABLE
+local out = {}
+for i = 1, #KEYS - SETS do
+  local room = KEYS[SETS + i]
+  local b = (i - 1) * PING_ARGS
+  local current = redis.call('HGET', room, 'status')
+  if not current then
+    out[i] = ''
+  elseif not string.find(ARGV[b + 6], ',' .. current .. ',', 1, true) then
+    out[i] = '!' .. current
+  else
+    local id, to, now, metadata, matches = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+    if current == to and metadata == '' and matches == '' then
+      redis.call('HSET', room, 'last_ping_at', now)
+    else
+      local fields = {'last_ping_at', now}
+      if current ~= to then
+        fields[3] = 'status'
+        fields[4] = to
+        fields[5] = 'status_changed_at'
+        fields[6] = now
+        if redis.call('SMOVE', KEYS[SET[current]], KEYS[SET[to]], id) == 0 then
+          redis.call('SADD', KEYS[SET[to]], id)
+        end
+      end
+      if metadata ~= '' then
+        fields[#fields + 1] = 'metadata'
+        fields[#fields + 1] = metadata
+      end
+      if matches ~= '' then
+        fields[#fields + 1] = 'running_matches'
+        fields[#fields + 1] = matches
+      end
+      redis.call('HSET', room, unpack(fields))
+    end
+    out[i] = current
   end
 end
-if ARGV[4] ~= '' then
-  fields[#fields + 1] = 'metadata'
-  fields[#fields + 1] = ARGV[4]
-end
-if ARGV[5] ~= '' then
-  fields[#fields + 1] = 'running_matches'
-  fields[#fields + 1] = ARGV[5]
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-return current
+return out
 "#;
+
+/// The ping script with its constants filled in.
+fn ping_script() -> String {
+    PING_SCRIPT
+        .replace("STATUS_COUNT", &RoomStatus::ALL.len().to_string())
+        .replace("STATUS_TABLE", &status_set_index_table(1))
+        .replace("PING_ARGS", &PING_ARGS.to_string())
+}
+
+/// Pings of one batch at most (one scheduler's share runs as one script call).
+const MAX_PING_BATCH: usize = 256;
+/// Batches in flight at once: while they run, the pings that arrive gather into the next ones.
+const PING_BATCHES_IN_FLIGHT: usize = 2;
+/// Pings waiting for a batch at most; beyond, callers wait to queue theirs.
+const PING_QUEUE: usize = 8192;
 
 /// KEYS: the room, then the status sets. ARGV: id, status, now. Returns 0 for an unknown room.
 const SET_STATUS_SCRIPT: &str = r#"
+local SET = STATUS_TABLE
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 0 end
 local to = ARGV[2]
@@ -137,7 +172,20 @@ const CONNECTION_RETRIES: usize = 3;
 pub struct RedisRoomStore {
     connection: ConnectionManager,
     prefix: String,
-    scripts: std::sync::Arc<Scripts>,
+    scripts: Arc<Scripts>,
+    /// Pings waiting for their batch (see `batch_pings`).
+    pings: mpsc::Sender<QueuedPing>,
+}
+
+/// A ping waiting for its batch, with where its answer goes: the script's reply for it.
+struct QueuedPing {
+    scheduler: String,
+    id: String,
+    to: RoomStatus,
+    now: String,
+    metadata: String,
+    running_matches: String,
+    reply: oneshot::Sender<Result<String, StoreError>>,
 }
 
 struct Scripts {
@@ -251,10 +299,11 @@ impl RedisRoomStore {
         let mut connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(unreachable)?;
-        let table = status_set_index_table();
         let scripts = Scripts {
-            ping: Script::new(&PING_SCRIPT.replace("SET_TABLE", table.trim_end())),
-            set_status: Script::new(&format!("{table}{SET_STATUS_SCRIPT}")),
+            ping: Script::new(&ping_script()),
+            set_status: Script::new(
+                &SET_STATUS_SCRIPT.replace("STATUS_TABLE", &status_set_index_table(2)),
+            ),
             insert: Script::new(INSERT_SCRIPT),
             set_address: Script::new(SET_ADDRESS_SCRIPT),
             allowed_before: RoomStatus::ALL
@@ -279,10 +328,20 @@ impl RedisRoomStore {
                 .await
                 .map_err(unreachable)?;
         }
+        let scripts = Arc::new(scripts);
+        let prefix = key_prefix.to_string();
+        let (pings, queue) = mpsc::channel(PING_QUEUE);
+        tokio::spawn(batch_pings(
+            queue,
+            connection.clone(),
+            prefix.clone(),
+            scripts.clone(),
+        ));
         Ok(Self {
             connection,
-            prefix: key_prefix.to_string(),
-            scripts: std::sync::Arc::new(scripts),
+            prefix,
+            scripts,
+            pings,
         })
     }
 
@@ -393,6 +452,113 @@ impl RedisRoomStore {
     }
 }
 
+/// Gathers queued pings into batches: at most `PING_BATCHES_IN_FLIGHT` run at once, and each
+/// takes every ping queued when it starts (up to `MAX_PING_BATCH`), so a lone ping goes at once
+/// and under load one script call serves many rooms. Ends when every store handle is gone.
+async fn batch_pings(
+    mut queue: mpsc::Receiver<QueuedPing>,
+    connection: ConnectionManager,
+    prefix: String,
+    scripts: Arc<Scripts>,
+) {
+    let in_flight = Arc::new(Semaphore::new(PING_BATCHES_IN_FLIGHT));
+    loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_PING_BATCH);
+        if queue.recv_many(&mut batch, MAX_PING_BATCH).await == 0 {
+            return;
+        }
+        // One script call per scheduler: its keys share one Redis Cluster hash slot.
+        batch.sort_by(|a, b| a.scheduler.cmp(&b.scheduler));
+        let mut groups: Vec<Vec<QueuedPing>> = Vec::new();
+        for ping in batch {
+            match groups.last_mut() {
+                Some(group) if group[0].scheduler == ping.scheduler => group.push(ping),
+                _ => groups.push(vec![ping]),
+            }
+        }
+        let (connection, prefix, scripts) = (connection.clone(), prefix.clone(), scripts.clone());
+        tokio::spawn(async move {
+            futures::future::join_all(
+                groups
+                    .into_iter()
+                    .map(|group| run_ping_batch(connection.clone(), &prefix, &scripts, group)),
+            )
+            .await;
+            drop(permit);
+        });
+    }
+}
+
+/// One `EVALSHA` for pings to one scheduler's rooms; answers each ping.
+async fn run_ping_batch(
+    mut connection: ConnectionManager,
+    prefix: &str,
+    scripts: &Scripts,
+    group: Vec<QueuedPing>,
+) {
+    let scheduler = group[0].scheduler.as_str();
+    let mut script = redis::Cmd::with_capacity(
+        3 + RoomStatus::ALL.len() + group.len() * (1 + PING_ARGS),
+        256 + (prefix.len() + scheduler.len()) * 8 + group.len() * 160,
+    );
+    script
+        .arg("EVALSHA")
+        .arg(scripts.ping.get_hash())
+        .arg(RoomStatus::ALL.len() + group.len());
+    for status in RoomStatus::ALL {
+        script.arg(Key::status(prefix, scheduler, status));
+    }
+    for ping in &group {
+        script.arg(Key::room(prefix, scheduler, &ping.id));
+    }
+    for ping in &group {
+        script
+            .arg(&ping.id)
+            .arg(ping.to.as_str())
+            .arg(&ping.now)
+            .arg(&ping.metadata)
+            .arg(&ping.running_matches)
+            .arg(scripts.allowed_before[status_index(ping.to)].as_str());
+    }
+    let mut reloads = 0;
+    let replies: Result<Vec<String>, StoreError> = loop {
+        match script.query_async(&mut connection).await {
+            // The server lost its scripts (restart, failover, SCRIPT FLUSH): load it again.
+            Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => {
+                if let Err(e) = scripts.ping.load_async(&mut connection).await {
+                    break Err(backend(e));
+                }
+                reloads += 1;
+            }
+            reply => break reply.map_err(backend),
+        }
+    };
+    match replies {
+        Ok(replies) if replies.len() == group.len() => {
+            for (ping, reply) in group.into_iter().zip(replies) {
+                // A caller that gave up (its request ended) no longer waits for the answer.
+                let _ = ping.reply.send(Ok(reply));
+            }
+        }
+        outcome => {
+            let error = match outcome {
+                Ok(replies) => StoreError::Backend(format!(
+                    "redis: a ping batch of {} got {} answers",
+                    group.len(),
+                    replies.len()
+                )),
+                Err(error) => error,
+            };
+            for ping in group {
+                let _ = ping.reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl RoomStore for RedisRoomStore {
     async fn insert(&self, room: &GameRoom) -> Result<(), StoreError> {
@@ -485,52 +651,27 @@ impl RoomStore for RedisRoomStore {
             return Ok(Err(PingError::OrchestratorOnly));
         }
         let metadata = match &ping.metadata {
-            Some(metadata) => Some(to_json(metadata)?),
-            None => None,
+            Some(metadata) => to_json(metadata)?,
+            None => String::new(),
         };
-        let to = status_index(ping.status);
-        // One EVALSHA, keys and arguments written straight into the command's buffer.
-        let mut script = redis::Cmd::with_capacity(
-            16,
-            256 + self.prefix.len() * 8 + scheduler.len() * 8 + id.len() * 2,
-        );
-        script
-            .arg("EVALSHA")
-            .arg(self.scripts.ping.get_hash())
-            .arg(1 + RoomStatus::ALL.len())
-            .arg(Key::room(&self.prefix, scheduler, id));
-        for status in RoomStatus::ALL {
-            script.arg(Key::status(&self.prefix, scheduler, status));
-        }
-        script
-            .arg(id)
-            .arg(ping.status.as_str())
-            .arg(timestamp(now))
-            .arg(metadata.as_deref().unwrap_or(""));
-        match ping.running_matches {
-            Some(n) => script.arg(n),
-            None => script.arg(""),
+        let (reply, answer) = oneshot::channel();
+        let queued = QueuedPing {
+            scheduler: scheduler.to_string(),
+            id: id.to_string(),
+            to: ping.status,
+            now: timestamp(now),
+            metadata,
+            running_matches: ping
+                .running_matches
+                .map_or(String::new(), |n| n.to_string()),
+            reply,
         };
-        script.arg(self.scripts.allowed_before[to].as_str());
-        let mut connection = self.connection.clone();
-        let mut reloads = 0;
-        let reply: Option<String> = loop {
-            match script.query_async(&mut connection).await {
-                // The server lost its scripts (restart, failover, SCRIPT FLUSH): load it again.
-                Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => {
-                    self.scripts
-                        .ping
-                        .load_async(&mut connection)
-                        .await
-                        .map_err(backend)?;
-                    reloads += 1;
-                }
-                reply => break reply.map_err(backend)?,
-            }
-        };
-        let Some(reply) = reply else {
+        let stopped = || StoreError::Backend("redis: the ping batcher stopped".to_string());
+        self.pings.send(queued).await.map_err(|_| stopped())?;
+        let reply = answer.await.map_err(|_| stopped())??;
+        if reply.is_empty() {
             return Err(room_not_found(scheduler, id));
-        };
+        }
         let (refused, current) = match reply.strip_prefix('!') {
             Some(current) => (true, current),
             None => (false, reply.as_str()),
@@ -626,9 +767,10 @@ mod tests {
 
     #[test]
     fn status_sets_follow_the_domain_order() {
-        let table = status_set_index_table();
-        assert!(table.starts_with("local SET = { pending = 2, unready = 3,"));
+        let table = status_set_index_table(2);
+        assert!(table.starts_with("{ pending = 2, unready = 3,"));
         assert!(table.contains("terminated = 8"));
+        assert!(status_set_index_table(1).starts_with("{ pending = 1,"));
     }
 
     #[test]
@@ -657,11 +799,16 @@ mod tests {
     }
 
     #[test]
-    fn the_ping_script_builds_its_status_table_only_on_change() {
-        let script = PING_SCRIPT.replace("SET_TABLE", status_set_index_table().trim_end());
-        assert!(!script.contains("SET_TABLE"));
-        let change = script.find("if current ~= to then").unwrap();
-        assert!(script.find("local SET = {").unwrap() > change);
+    fn the_ping_script_has_its_constants_filled_in() {
+        let script = ping_script();
+        for placeholder in ["STATUS_COUNT", "STATUS_TABLE", "PING_ARGS"] {
+            assert!(
+                !script.contains(placeholder),
+                "{placeholder} left in the script"
+            );
+        }
+        assert!(script.contains("local SETS = 7"));
+        assert!(script.contains("local b = (i - 1) * 6"));
     }
 
     #[test]
