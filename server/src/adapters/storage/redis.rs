@@ -125,7 +125,7 @@ fn ping_script() -> String {
 /// Pings of one batch at most (one scheduler's share runs as one script call).
 const MAX_PING_BATCH: usize = 256;
 /// Batches in flight at once: while they run, the pings that arrive gather into the next ones.
-const PING_BATCHES_IN_FLIGHT: usize = 2;
+const PING_BATCHES_IN_FLIGHT: usize = 4;
 /// Pings waiting for a batch at most; beyond, callers wait to queue theirs.
 const PING_QUEUE: usize = 8192;
 
