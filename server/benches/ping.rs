@@ -56,6 +56,10 @@ use tokio::sync::Mutex;
 
 const SCHEDULER: &str = "bench";
 
+/// The allocator of the `server` binary, so that the served endpoint runs as in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Settings {
     redis_url: String,
     rooms: u64,

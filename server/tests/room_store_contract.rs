@@ -832,9 +832,13 @@ async fn concurrent_pings_to_many_schedulers_each_get_their_own_answer(ctx: Ctx)
     let store = ctx.store.clone();
     let schedulers = ["s-a", "s-b", "s-c"];
     for scheduler in schedulers {
-        for i in 0..20 {
+        for i in 0..20u32 {
             // Every fourth room is terminating: its `ready` pings are refused.
-            let status = if i % 4 == 0 { Terminating } else { Ready };
+            let status = if i.is_multiple_of(4) {
+                Terminating
+            } else {
+                Ready
+            };
             store
                 .insert(&room(scheduler, &format!("r{i}"), status))
                 .await
@@ -859,7 +863,7 @@ async fn concurrent_pings_to_many_schedulers_each_get_their_own_answer(ctx: Ctx)
         let (scheduler, id, i, result) = task.await.unwrap();
         let expected = if i >= 20 {
             Err(not_found(scheduler, &id))
-        } else if i % 4 == 0 {
+        } else if i.is_multiple_of(4) {
             refused(Terminating, Occupied)
         } else {
             applied(Ready)
@@ -869,7 +873,7 @@ async fn concurrent_pings_to_many_schedulers_each_get_their_own_answer(ctx: Ctx)
     for scheduler in schedulers {
         for room in store.list(scheduler).await.unwrap() {
             let i: u32 = room.id[1..].parse().unwrap();
-            if i % 4 == 0 {
+            if i.is_multiple_of(4) {
                 assert_eq!((room.status, room.running_matches), (Terminating, 0));
             } else {
                 assert_eq!((room.status, room.running_matches), (Occupied, i));
