@@ -49,7 +49,7 @@ use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use server::adapters::storage::redis::RedisRoomStore;
 use server::adapters::storage::sql::SqlStore;
 use server::api::{self, AppState, auth::Authenticator};
-use server::room_tokens::RoomTokens;
+use server::room_tokens::{RoomTokens, TokenlessSchedulers};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -666,6 +666,7 @@ fn serve(settings: &Settings) {
             history: Default::default(),
             auth: Arc::new(Authenticator::new(users).expect("an authenticator")),
             room_tokens: Arc::new(RoomTokens::new(var("BATON_BENCH_SECRET"))),
+            tokenless: Arc::new(TokenlessSchedulers::new(Duration::from_secs(5))),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

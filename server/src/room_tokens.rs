@@ -1,6 +1,11 @@
 //! Room tokens: each room gets `HMAC-SHA256(secret, scheduler/room)` at creation, and proves who
 //! it is with it. Verifying needs no storage round trip, so pings stay one store call.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use app::ports::SchedulerStore;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -48,6 +53,58 @@ impl RoomTokens {
     }
 }
 
+/// Which schedulers accept pings without a token (rooms migrating from Maestro), remembered for
+/// `ttl`, so that such rooms do not cost a database read per ping. This process forgets a
+/// scheduler as soon as it changes it through the API; a change made elsewhere (the dashboard,
+/// another instance) takes effect within `ttl`. Only existing schedulers are remembered, so the
+/// memory is bounded by their number, whatever names pings carry.
+pub struct TokenlessSchedulers {
+    ttl: Duration,
+    known: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl TokenlessSchedulers {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `scheduler` accepts tokenless pings; unknown schedulers and store failures do not.
+    pub async fn allowed(&self, scheduler: &str, schedulers: &dyn SchedulerStore) -> bool {
+        let remembered = self.lock().get(scheduler).copied();
+        if let Some((allowed, at)) = remembered
+            && at.elapsed() < self.ttl
+        {
+            return allowed;
+        }
+        let Ok(found) = schedulers.get(scheduler, None).await else {
+            return false;
+        };
+        let allowed = found.config.allow_tokenless_pings;
+        let mut known = self.lock();
+        // Schedulers deleted elsewhere linger until the map grows; then the stale go.
+        if known.len() >= 1024 {
+            known.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        }
+        known.insert(scheduler.to_string(), (allowed, Instant::now()));
+        allowed
+    }
+
+    /// Forgets what is known of `scheduler` (it was just changed or deleted).
+    pub fn forget(&self, scheduler: &str) {
+        self.lock().remove(scheduler);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (bool, Instant)>> {
+        // The map holds no invariant a panicking holder could break.
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
@@ -61,6 +118,41 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::storage::sql::SqlStore;
+    use app::domain::scheduler::SchedulerConfig;
+
+    #[tokio::test]
+    async fn tokenless_answers_are_remembered_for_the_ttl_and_forgotten_on_change() {
+        let path =
+            std::env::temp_dir().join(format!("baton-tokenless-{}.db", uuid::Uuid::new_v4()));
+        let store = SqlStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let mut config: SchedulerConfig = serde_json::from_value(serde_json::json!({
+            "name": "migrating", "game": "g", "roomsReplicas": 0,
+            "spec": {"containers": [{"name": "game", "image": "example", "command": ["sleep"]}]},
+            "allowTokenlessPings": true
+        }))
+        .unwrap();
+        store.create(&config).await.unwrap();
+        let tokenless = TokenlessSchedulers::new(Duration::from_millis(300));
+        assert!(tokenless.allowed("migrating", &store).await);
+        assert!(!tokenless.allowed("unknown", &store).await);
+
+        // Turned off behind its back: still allowed until the answer expires...
+        config.allow_tokenless_pings = false;
+        store.add_version(&config, "v2").await.unwrap();
+        assert!(tokenless.allowed("migrating", &store).await);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(!tokenless.allowed("migrating", &store).await);
+
+        // ...or at once when this process made the change.
+        config.allow_tokenless_pings = true;
+        store.add_version(&config, "v3").await.unwrap();
+        tokenless.forget("migrating");
+        assert!(tokenless.allowed("migrating", &store).await);
+        let _ = std::fs::remove_file(path);
+    }
 
     #[test]
     fn tokens_belong_to_one_room() {

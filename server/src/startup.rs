@@ -25,7 +25,11 @@ use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeKind};
 use crate::dashboard;
-use crate::room_tokens::RoomTokens;
+use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
+
+/// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
+/// `allowTokenlessPings` made outside this process's API takes to apply.
+const TOKENLESS_TTL: Duration = Duration::from_secs(5);
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
 use app::domain::history::RoomHistory;
@@ -159,6 +163,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         history: history.clone(),
         auth: authenticator.clone(),
         room_tokens: room_tokens.clone(),
+        tokenless: Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL)),
     };
     let dashboard = Dashboard {
         schedulers: schedulers.clone(),

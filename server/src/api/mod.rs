@@ -13,7 +13,7 @@ use app::ports::{AutoscalerStore, RoomStore, SchedulerStore};
 use axum::Router;
 use axum::routing::{get, post, put};
 
-use crate::room_tokens::RoomTokens;
+use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 
 /// What every handler can reach: the ports, chosen by the composition root.
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub struct AppState {
     pub history: Arc<app::domain::history::RoomHistory>,
     pub auth: Arc<auth::Authenticator>,
     pub room_tokens: Arc<RoomTokens>,
+    /// Which schedulers accept pings without a token, remembered briefly.
+    pub tokenless: Arc<TokenlessSchedulers>,
 }
 
 /// The management API routes.

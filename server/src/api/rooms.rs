@@ -104,19 +104,14 @@ async fn authorize_room(
     match credentials.bearer() {
         Some(token) if state.room_tokens.verify(scheduler, room, token) => Ok(()),
         Some(_) => Err(ApiError::Unauthorized),
-        None => {
-            let allowed = state
-                .schedulers
-                .get(scheduler, None)
-                .await
-                .map(|s| s.config.allow_tokenless_pings)
-                .unwrap_or(false);
-            if allowed {
-                Ok(())
-            } else {
-                Err(ApiError::Unauthorized)
-            }
+        None if state
+            .tokenless
+            .allowed(scheduler, state.schedulers.as_ref())
+            .await =>
+        {
+            Ok(())
         }
+        None => Err(ApiError::Unauthorized),
     }
 }
 

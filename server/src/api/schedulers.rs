@@ -162,6 +162,7 @@ async fn store_new_version(
     let config = validated(config)?;
     let before = current.version.clone();
     let scheduler = ports::store_new_version(state.schedulers.as_ref(), current, &config).await?;
+    state.tokenless.forget(&scheduler.config.name);
     if scheduler.version != before {
         tracing::info!(scheduler = %config.name, version = %scheduler.version, user = %user.0.username, "scheduler version created");
     }
@@ -333,6 +334,7 @@ pub async fn switch_version(
         .schedulers
         .switch_active(&name, &request.version)
         .await?;
+    state.tokenless.forget(&name);
     tracing::info!(scheduler = %name, version = %request.version, user = %user.0.username, "active version switched");
     Ok(Json(SchedulerResponse { scheduler }))
 }
@@ -350,6 +352,7 @@ pub async fn delete(
     let scheduler = state.schedulers.get(&name, None).await?;
     user.require_editor_of(&scheduler.config.game)?;
     state.schedulers.delete(&name).await?;
+    state.tokenless.forget(&name);
     tracing::info!(scheduler = %name, user = %user.0.username, "scheduler deleted");
     Ok(Json(SchedulerResponse { scheduler }))
 }
