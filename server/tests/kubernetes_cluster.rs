@@ -48,10 +48,7 @@ fn scheduler(command: &[&str], port_range: PortRange) -> Scheduler {
                 image: "busybox:1.36".to_string(),
                 image_pull_policy: "IfNotPresent".to_string(),
                 command: command.iter().map(|part| part.to_string()).collect(),
-                environment: vec![EnvironmentVariable {
-                    name: "MODE".to_string(),
-                    value: "test".to_string(),
-                }],
+                environment: vec![EnvironmentVariable::plain("MODE", "test")],
                 ports: vec![ContainerPort {
                     name: "game".to_string(),
                     protocol: "tcp".to_string(),
@@ -80,10 +77,7 @@ fn room_env(scheduler: &Scheduler, room: &str) -> Vec<EnvironmentVariable> {
         ("BATON_ROOM_TOKEN", "not-a-real-token"),
     ]
     .into_iter()
-    .map(|(name, value)| EnvironmentVariable {
-        name: name.to_string(),
-        value: value.to_string(),
-    })
+    .map(|(name, value)| EnvironmentVariable::plain(name, value))
     .collect()
 }
 

@@ -125,12 +125,75 @@ pub fn default_pull_policy() -> String {
     "IfNotPresent".to_string()
 }
 
+/// One environment variable of a room: a literal `value`, or (Kubernetes only) `valueFrom` a
+/// field of the pod or a key of a Secret, as in Maestro v10. A `secret` value is never shown
+/// to viewers, and on Kubernetes travels in the scheduler's Secret rather than in the pod spec.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
 pub struct EnvironmentVariable {
     pub name: String,
     #[serde(default)]
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvironmentSource>,
+    /// The value is a secret (a password, a key): hidden from viewers and from pod specs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+}
+
+impl EnvironmentVariable {
+    /// A plain variable with a literal value.
+    pub fn plain(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A variable whose value is secret, e.g. the room token.
+    pub fn secret(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            secret: true,
+            ..Self::plain(name, value)
+        }
+    }
+
+    /// Whether only those who may change the scheduler may read the value.
+    pub fn is_sensitive(&self) -> bool {
+        self.secret || self.value_from.is_some()
+    }
+}
+
+/// Where a Kubernetes room reads a variable's value from (one of the two).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyReference>,
+}
+
+/// A field of the room's pod, e.g. `status.hostIP`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FieldReference {
+    #[serde(default)]
+    pub field_path: String,
+}
+
+/// A key of a Secret in the scheduler's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SecretKeyReference {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub key: String,
 }
 
 /// Kubernetes quantities: memory like `"100Mi"`, cpu like `"100m"`.

@@ -9,7 +9,9 @@ use super::autoscaling::{
     Autoscaling, POLICY_TYPES, ScalingDirection, trigger_policy, trigger_types,
 };
 use super::quantity::{MaxSurge, parse_duration_seconds, parse_quantity};
-use super::scheduler::{Container, Resources, SchedulerConfig};
+use super::scheduler::{
+    Container, EnvironmentSource, EnvironmentVariable, Resources, SchedulerConfig,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -44,6 +46,11 @@ impl Errors {
             Err(self.0)
         }
     }
+}
+
+/// Kubernetes DNS-1123 subdomain: what Secrets may be called (labels joined by '.').
+pub fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
 /// Kubernetes DNS-1123 label: what namespaces, pods and containers may be called.
@@ -279,6 +286,9 @@ fn validate_container(
         } else if !env_names.insert(env.name.as_str()) {
             errors.add(field, "is set twice");
         }
+        if let Some(source) = &env.value_from {
+            validate_env_source(env, source, &format!("{path}.environment[{j}]"), errors);
+        }
     }
     for (kind, resources) in [
         ("requests", &container.requests),
@@ -339,6 +349,46 @@ fn validate_container(
                 "must be a port from 1 to 65535",
             );
         }
+    }
+}
+
+/// `valueFrom` names exactly one source, fully, and excludes a literal value.
+fn validate_env_source(
+    env: &EnvironmentVariable,
+    source: &EnvironmentSource,
+    path: &str,
+    errors: &mut Errors,
+) {
+    let field = format!("{path}.valueFrom");
+    if !env.value.is_empty() {
+        errors.add(
+            format!("{path}.value"),
+            "cannot be set together with valueFrom",
+        );
+    }
+    match (&source.field_ref, &source.secret_key_ref) {
+        (Some(field_ref), None) => errors.check(
+            !field_ref.field_path.trim().is_empty(),
+            format!("{field}.fieldRef.fieldPath"),
+            "is required",
+        ),
+        (None, Some(secret)) => {
+            errors.check(
+                is_dns_subdomain(&secret.name),
+                format!("{field}.secretKeyRef.name"),
+                "must be a Kubernetes name (lowercase letters, digits, '-' and '.')",
+            );
+            errors.check(
+                !secret.key.is_empty()
+                    && secret
+                        .key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+                format!("{field}.secretKeyRef.key"),
+                "must be letters, digits, '-', '_' or '.'",
+            );
+        }
+        _ => errors.add(field, "must name exactly one of fieldRef and secretKeyRef"),
     }
 }
 
@@ -576,10 +626,9 @@ mod tests {
         });
         container.image = String::new();
         container.image_pull_policy = "Sometimes".into();
-        container.environment.push(EnvironmentVariable {
-            name: "1BAD".into(),
-            value: String::new(),
-        });
+        container
+            .environment
+            .push(EnvironmentVariable::plain("1BAD", ""));
         container.ports.push(ContainerPort {
             name: "port-name".into(),
             protocol: "http".into(),

@@ -295,15 +295,11 @@ impl HealthController {
             address: None,
         };
         self.rooms.insert(&room).await?;
-        let variable = |name: &str, value: String| EnvironmentVariable {
-            name: name.to_string(),
-            value,
-        };
         let env = [
-            variable("MAESTRO_SCHEDULER_NAME", name.clone()),
-            variable("MAESTRO_ROOM_ID", id.clone()),
-            variable("BATON_API_URL", self.api_url.clone()),
-            variable("BATON_ROOM_TOKEN", self.tokens.issue(name, &id)),
+            EnvironmentVariable::plain("MAESTRO_SCHEDULER_NAME", name.clone()),
+            EnvironmentVariable::plain("MAESTRO_ROOM_ID", id.clone()),
+            EnvironmentVariable::plain("BATON_API_URL", self.api_url.clone()),
+            EnvironmentVariable::secret("BATON_ROOM_TOKEN", self.tokens.issue(name, &id)),
         ];
         match self.runtime.create_instance(scheduler, &id, &env).await {
             Ok(instance) => {

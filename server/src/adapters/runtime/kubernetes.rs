@@ -1462,10 +1462,7 @@ mod tests {
             ("BATON_ROOM_TOKEN", "secret-token"),
         ]
         .into_iter()
-        .map(|(name, value)| EnvironmentVariable {
-            name: name.to_string(),
-            value: value.to_string(),
-        })
+        .map(|(name, value)| EnvironmentVariable::plain(name, value))
         .collect()
     }
 

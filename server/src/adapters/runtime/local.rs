@@ -615,10 +615,7 @@ mod tests {
     }
 
     fn env(name: &str, value: &str) -> EnvironmentVariable {
-        EnvironmentVariable {
-            name: name.into(),
-            value: value.into(),
-        }
+        EnvironmentVariable::plain(name, value)
     }
 
     async fn wait_for_logs(runtime: &LocalRuntime, room: &str) -> Vec<String> {
