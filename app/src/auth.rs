@@ -1,5 +1,5 @@
-//! Who is signed in: the dashboard's error type, the current user, and (server only) sessions,
-//! role checks and the sign-in rate limit that every server function goes through.
+//! Who is signed in: the dashboard's error type, the current user, and (server only) sessions
+//! and the checks every server function goes through first.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
@@ -18,7 +18,7 @@ pub enum AppError {
     /// The same answer whether the user exists or not.
     #[error("Wrong username or password.")]
     BadCredentials,
-    #[error("Too many failed sign-ins. Wait a minute and try again.")]
+    #[error("Too many failed sign-ins from your address. Wait a minute and try again.")]
     TooManyAttempts,
     #[error("{0}")]
     Forbidden(String),
@@ -76,10 +76,8 @@ pub fn safe_next(next: Option<&str>) -> String {
 pub mod server {
     //! Sessions, roles and the sign-in rate limit (server only).
 
-    use std::collections::{HashMap, VecDeque};
     use std::net::SocketAddr;
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    use std::sync::Arc;
 
     use axum::extract::ConnectInfo;
     use axum::http::StatusCode;
@@ -91,20 +89,32 @@ pub mod server {
 
     use super::AppError;
     use crate::domain::user::User;
-    use crate::ports::{Passwords, RoomStore, SchedulerStore, StoreError, UserStore};
+    use crate::ports::{Passwords, StoreError, UserStore};
+    use crate::services::{SchedulerService, ServiceError};
 
     /// What the dashboard's server functions reach, provided as context by the server.
     #[derive(Clone)]
     pub struct Dashboard {
-        pub schedulers: Arc<dyn SchedulerStore>,
-        pub rooms: Arc<dyn RoomStore>,
+        /// The scheduler use cases, shared with the JSON API.
+        pub schedulers: Arc<SchedulerService>,
         pub users: Arc<dyn UserStore>,
+        /// Password checks, shared with the API (throttled per client address and user).
         pub passwords: Arc<dyn Passwords>,
-        pub limiter: Arc<SignInLimiter>,
-        /// Autoscaling decisions (and points and state).
-        pub autoscaling: Arc<dyn crate::ports::AutoscalerStore>,
-        /// Room counts over time.
-        pub history: Arc<crate::domain::history::RoomHistory>,
+    }
+
+    impl From<ServiceError> for AppError {
+        fn from(err: ServiceError) -> Self {
+            match err {
+                ServiceError::Invalid(errors) => Self::Invalid(errors),
+                ServiceError::Forbidden(message) => Self::Forbidden(message),
+                ServiceError::NotFound(message) => Self::NotFound(message),
+                ServiceError::Conflict(message) => Self::Conflict(message),
+                ServiceError::Backend(detail) => {
+                    leptos::logging::error!("dashboard storage failed: {detail}");
+                    Self::Failed("Storage failed; try again.".into())
+                }
+            }
+        }
     }
 
     impl From<StoreError> for AppError {
@@ -229,18 +239,6 @@ pub mod server {
         }
     }
 
-    /// `Forbidden` unless `user` may change schedulers of `game`.
-    pub fn require_editor_of(user: &User, game: &str) -> Result<(), AppError> {
-        if user.can_edit_game(game) {
-            Ok(())
-        } else {
-            Err(reject(AppError::Forbidden(format!(
-                "{} may not change schedulers of game {game}.",
-                user.username
-            ))))
-        }
-    }
-
     /// The address the request came from, as the listener saw it.
     pub async fn client_ip() -> String {
         match leptos_axum::extract::<ConnectInfo<SocketAddr>>().await {
@@ -249,91 +247,9 @@ pub mod server {
         }
     }
 
-    /// Counts failed sign-ins per key (a username, a client address) over a sliding window.
-    pub struct SignInLimiter {
-        failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-        limit: usize,
-        window: Duration,
-    }
-
-    impl Default for SignInLimiter {
-        /// Five failures a minute.
-        fn default() -> Self {
-            Self::new(5, Duration::from_secs(60))
-        }
-    }
-
-    impl SignInLimiter {
-        pub fn new(limit: usize, window: Duration) -> Self {
-            Self {
-                failures: Mutex::new(HashMap::new()),
-                limit,
-                window,
-            }
-        }
-
-        /// Whether none of `keys` has used up its failures at `now`.
-        pub fn allows(&self, keys: &[String], now: Instant) -> bool {
-            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            keys.iter().all(|key| {
-                failures.get_mut(key).is_none_or(|times| {
-                    while times
-                        .front()
-                        .is_some_and(|t| now.duration_since(*t) >= self.window)
-                    {
-                        times.pop_front();
-                    }
-                    times.len() < self.limit
-                })
-            })
-        }
-
-        /// Records a failed sign-in against every key.
-        pub fn failed(&self, keys: &[String], now: Instant) {
-            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            if failures.len() > 100_000 {
-                // Bounded memory under a flood of names: forget keys with no recent failure.
-                failures.retain(|_, times| {
-                    times
-                        .back()
-                        .is_some_and(|t| now.duration_since(*t) < self.window)
-                });
-            }
-            for key in keys {
-                failures.entry(key.clone()).or_default().push_back(now);
-            }
-        }
-
-        /// Forgets the failures of `key` (after a successful sign-in of that user).
-        pub fn clear(&self, key: &str) {
-            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            failures.remove(key);
-        }
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
-
-        #[test]
-        fn limits_failures_per_key_within_the_window() {
-            let limiter = SignInLimiter::new(3, Duration::from_secs(60));
-            let start = Instant::now();
-            let keys = ["user:ann".to_string(), "ip:1".to_string()];
-            for _ in 0..3 {
-                assert!(limiter.allows(&keys, start));
-                limiter.failed(&keys, start);
-            }
-            assert!(!limiter.allows(&keys, start));
-            // Another user from the same address is limited too; another address is not.
-            assert!(!limiter.allows(&["user:bob".into(), "ip:1".into()], start));
-            assert!(limiter.allows(&["user:bob".into(), "ip:2".into()], start));
-            // The window slides.
-            assert!(limiter.allows(&keys, start + Duration::from_secs(60)));
-            limiter.clear("ip:1");
-            limiter.clear("user:ann");
-            assert!(limiter.allows(&keys, start));
-        }
 
         #[test]
         fn password_tags_are_the_salt() {

@@ -42,6 +42,15 @@ pub struct Config {
     /// on start (if absent), so a newcomer sees live rooms at once.
     #[arg(long, env = "BATON_DEMO_ROOM")]
     pub demo_room: Option<String>,
+    /// Games whose editors may create and change schedulers on the local runtime, whose commands
+    /// run on this host as Baton's OS user (comma-separated). Otherwise only administrators may.
+    #[arg(
+        long,
+        env = "BATON_LOCAL_RUNTIME_EDITOR_GAMES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub local_runtime_editor_games: Vec<String>,
     /// Mark the dashboard's session cookie `Secure` (browsers then send it over HTTPS only):
     /// set it when Baton is served behind TLS.
     #[arg(long, env = "BATON_SECURE_COOKIES")]

@@ -1,5 +1,5 @@
 //! The dashboard's server side: the Leptos pages and server functions with the ports in their
-//! context, sessions kept in the SQL database, the sign-in redirect and a cross-origin check.
+//! context, sessions kept in the SQL database and the sign-in redirect.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +9,7 @@ use app::ports::UserStore;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header::{HOST, ORIGIN};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -59,7 +58,6 @@ pub fn router(
         ))
         .with_state(options)
         .layer(middleware::from_fn_with_state(users, require_sign_in))
-        .layer(middleware::from_fn(same_origin))
         .layer(session_layer)
         // Pages, server-function answers and the WASM files, gzipped for browsers that ask.
         .layer(CompressionLayer::new())
@@ -110,30 +108,6 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// Refuses state-changing requests sent by another site (the `Origin` a browser adds names a
-/// different host). The session cookie is also `SameSite=Lax`.
-async fn same_origin(request: Request, next: Next) -> Response {
-    if !matches!(*request.method(), Method::GET | Method::HEAD)
-        && let Some(origin) = request.headers().get(ORIGIN)
-    {
-        let host = request
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        let same = match (origin.to_str(), host) {
-            (Ok(origin), Some(host)) => origin
-                .split_once("://")
-                .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
-            _ => false,
-        };
-        if !same {
-            return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
-        }
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

@@ -6,5 +6,6 @@ pub mod api;
 pub mod config;
 pub mod dashboard;
 pub mod room_tokens;
+pub mod same_origin;
 pub mod startup;
 pub mod workers;

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use app::ports::SchedulerStore;
+use app::domain::validation::is_dns_label;
+use app::ports::{SchedulerCache, SchedulerStore, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -54,14 +55,19 @@ impl RoomTokens {
 }
 
 /// Which schedulers accept pings without a token (rooms migrating from Maestro), remembered for
-/// `ttl`, so that such rooms do not cost a database read per ping. This process forgets a
-/// scheduler as soon as it changes it through the API; a change made elsewhere (the dashboard,
-/// another instance) takes effect within `ttl`. Only existing schedulers are remembered, so the
-/// memory is bounded by their number, whatever names pings carry.
+/// `ttl`, so that such rooms do not cost a database read per ping. Unknown schedulers are
+/// remembered too (as not accepting), so that a flood of tokenless pings to made-up names costs
+/// no database reads either. This process forgets a scheduler as soon as it changes it (the
+/// scheduler service tells it); a change made by another instance takes effect within `ttl`.
+/// Names that cannot be schedulers are refused without a lookup, and at most [`KNOWN_KEPT`]
+/// answers are kept, so the memory is bounded whatever names pings carry.
 pub struct TokenlessSchedulers {
     ttl: Duration,
     known: Mutex<HashMap<String, (bool, Instant)>>,
 }
+
+/// Answers kept at most: past it, expired ones go, then all.
+pub const KNOWN_KEPT: usize = 10_000;
 
 impl TokenlessSchedulers {
     pub fn new(ttl: Duration) -> Self {
@@ -79,22 +85,29 @@ impl TokenlessSchedulers {
         {
             return allowed;
         }
-        let Ok(found) = schedulers.get(scheduler, None).await else {
+        if !is_dns_label(scheduler) {
             return false;
+        }
+        let allowed = match schedulers.get(scheduler, None).await {
+            Ok(found) => found.config.allow_tokenless_pings,
+            Err(StoreError::NotFound(_)) => false,
+            // A failing store is asked again next time.
+            Err(_) => return false,
         };
-        let allowed = found.config.allow_tokenless_pings;
         let mut known = self.lock();
-        // Schedulers deleted elsewhere linger until the map grows; then the stale go.
-        if known.len() >= 1024 {
+        if known.len() >= KNOWN_KEPT {
             known.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            if known.len() >= KNOWN_KEPT {
+                known.clear();
+            }
         }
         known.insert(scheduler.to_string(), (allowed, Instant::now()));
         allowed
     }
 
-    /// Forgets what is known of `scheduler` (it was just changed or deleted).
-    pub fn forget(&self, scheduler: &str) {
-        self.lock().remove(scheduler);
+    /// How many answers are remembered now.
+    pub fn remembered(&self) -> usize {
+        self.lock().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (bool, Instant)>> {
@@ -102,6 +115,13 @@ impl TokenlessSchedulers {
         self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl SchedulerCache for TokenlessSchedulers {
+    /// Forgets what is known of `scheduler` (it was just created, changed or deleted).
+    fn forget(&self, scheduler: &str) {
+        self.lock().remove(scheduler);
     }
 }
 
@@ -119,7 +139,8 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::adapters::storage::sql::SqlStore;
-    use app::domain::scheduler::SchedulerConfig;
+    use app::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion};
+    use app::ports::SchedulerFilter;
 
     #[tokio::test]
     async fn tokenless_answers_are_remembered_for_the_ttl_and_forgotten_on_change() {
@@ -151,6 +172,69 @@ mod tests {
         store.add_version(&config, "v3").await.unwrap();
         tokenless.forget("migrating");
         assert!(tokenless.allowed("migrating", &store).await);
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// A scheduler store that counts `get`s; nothing else is used.
+    struct CountingStore {
+        inner: SqlStore,
+        gets: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl SchedulerStore for CountingStore {
+        async fn create(&self, config: &SchedulerConfig) -> Result<Scheduler, StoreError> {
+            self.inner.create(config).await
+        }
+        async fn get(&self, name: &str, version: Option<&str>) -> Result<Scheduler, StoreError> {
+            self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.get(name, version).await
+        }
+        async fn list(&self, _: &SchedulerFilter) -> Result<Vec<Scheduler>, StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
+        async fn add_version(&self, _: &SchedulerConfig, _: &str) -> Result<Scheduler, StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
+        async fn versions(&self, _: &str) -> Result<Vec<SchedulerVersion>, StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
+        async fn switch_active(&self, _: &str, _: &str) -> Result<Scheduler, StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
+        async fn set_state(&self, _: &str, _: SchedulerState) -> Result<(), StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
+        async fn delete(&self, _: &str) -> Result<(), StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_schedulers_are_answered_from_a_bounded_negative_cache() {
+        let path =
+            std::env::temp_dir().join(format!("baton-tokenless-{}.db", uuid::Uuid::new_v4()));
+        let store = CountingStore {
+            inner: SqlStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .unwrap(),
+            gets: Default::default(),
+        };
+        let gets = || store.gets.load(std::sync::atomic::Ordering::SeqCst);
+        let tokenless = TokenlessSchedulers::new(Duration::from_secs(60));
+        for _ in 0..100 {
+            assert!(!tokenless.allowed("nobody", &store).await);
+        }
+        assert_eq!(gets(), 1, "one read for 100 pings to an unknown scheduler");
+        // Names no scheduler can have cost no read at all.
+        assert!(!tokenless.allowed("Not A Scheduler", &store).await);
+        assert!(!tokenless.allowed(&"x".repeat(5000), &store).await);
+        assert_eq!(gets(), 1);
+        // A flood of made-up names stays within the bound.
+        for i in 0..KNOWN_KEPT + 10 {
+            tokenless.allowed(&format!("made-up-{i}"), &store).await;
+        }
+        assert!(tokenless.remembered() <= KNOWN_KEPT);
         let _ = std::fs::remove_file(path);
     }
 

@@ -6,10 +6,16 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use app::auth::server::{Dashboard, SignInLimiter};
+use app::auth::server::Dashboard;
+use app::domain::access::HostCommands;
 use app::domain::scheduler::SchedulerConfig;
+use app::domain::throttle::Throttle;
 use app::domain::user::{Role, User};
-use app::ports::{AutoscalerStore, RoomStore, Runtime, SchedulerStore, StoreError, UserStore};
+use app::ports::{
+    AttemptCounter, AutoscalerStore, RoomStore, Runtime, SchedulerCache, SchedulerStore,
+    StoreError, UserStore,
+};
+use app::services::SchedulerService;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use rand::distr::{Alphanumeric, SampleString};
@@ -18,14 +24,17 @@ use tokio::task::JoinHandle;
 use crate::adapters::runtime::kubernetes::KubernetesRuntime;
 use crate::adapters::runtime::local::LocalRuntime;
 use crate::adapters::storage::memory::MemoryRoomStore;
+use crate::adapters::storage::memory_attempts::MemoryAttemptCounter;
 use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use crate::adapters::storage::redis::RedisRoomStore;
+use crate::adapters::storage::redis_attempts::RedisAttemptCounter;
 use crate::adapters::storage::redis_autoscaler::RedisAutoscalerStore;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeKind};
 use crate::dashboard;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
+use crate::same_origin;
 
 /// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
 /// `allowTokenlessPings` made outside this process's API takes to apply.
@@ -90,9 +99,12 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// The whole HTTP surface: JSON API first, then the dashboard (pages, server functions, assets).
+/// The whole HTTP surface: JSON API first, then the dashboard (pages, server functions, assets),
+/// neither changing anything for a page of another site.
 fn router(state: AppState, pages: Router) -> Router {
-    api::router(state).merge(pages)
+    api::router(state)
+        .merge(pages)
+        .layer(axum::middleware::from_fn(same_origin::refuse_cross_site))
 }
 
 /// The demo scheduler: example rooms on the local runtime that play simulated matches, autoscaled
@@ -139,40 +151,52 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let users: Arc<dyn UserStore> = store.clone();
     let sessions = SqlStore::clone(&store);
     let schedulers: Arc<dyn SchedulerStore> = store;
-    let (rooms, autoscaling): (Arc<dyn RoomStore>, Arc<dyn AutoscalerStore>) =
-        match &config.redis_url {
-            Some(url) => (
-                Arc::new(RedisRoomStore::connect(url, "baton").await?),
-                Arc::new(RedisAutoscalerStore::connect(url, "baton").await?),
-            ),
-            None => (
-                Arc::new(MemoryRoomStore::default()),
-                Arc::new(MemoryAutoscalerStore::default()),
-            ),
-        };
+    let (rooms, autoscaling, attempts): (
+        Arc<dyn RoomStore>,
+        Arc<dyn AutoscalerStore>,
+        Arc<dyn AttemptCounter>,
+    ) = match &config.redis_url {
+        Some(url) => (
+            Arc::new(RedisRoomStore::connect(url, "baton").await?),
+            Arc::new(RedisAutoscalerStore::connect(url, "baton").await?),
+            Arc::new(RedisAttemptCounter::connect(url, "baton").await?),
+        ),
+        None => (
+            Arc::new(MemoryRoomStore::default()),
+            Arc::new(MemoryAutoscalerStore::default()),
+            Arc::new(MemoryAttemptCounter::default()),
+        ),
+    };
     let room_tokens = Arc::new(RoomTokens::new(secret));
     let runtime = runtime(&config).await?;
     let authenticator = Arc::new(
-        auth::Authenticator::new(users.clone()).map_err(|e| StartError::Admin(e.to_string()))?,
+        auth::Authenticator::new(users.clone(), attempts, Throttle::default())
+            .map_err(|e| StartError::Admin(e.to_string()))?,
     );
     let history = Arc::new(RoomHistory::default());
-    let state = AppState {
+    let tokenless = Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL));
+    let service = Arc::new(SchedulerService {
         schedulers: schedulers.clone(),
         rooms: rooms.clone(),
         autoscaling: autoscaling.clone(),
         history: history.clone(),
+        host: match config.runtime {
+            RuntimeKind::Local => HostCommands::on_host(config.local_runtime_editor_games.clone()),
+            RuntimeKind::Kubernetes => HostCommands::elsewhere(),
+        },
+        caches: vec![tokenless.clone() as Arc<dyn SchedulerCache>],
+    });
+    let state = AppState {
+        schedulers: service.clone(),
+        rooms: rooms.clone(),
         auth: authenticator.clone(),
         room_tokens: room_tokens.clone(),
-        tokenless: Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL)),
+        tokenless,
     };
     let dashboard = Dashboard {
-        schedulers: schedulers.clone(),
-        rooms: rooms.clone(),
+        schedulers: service,
         users,
         passwords: authenticator,
-        limiter: Arc::new(SignInLimiter::default()),
-        autoscaling: autoscaling.clone(),
-        history: history.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

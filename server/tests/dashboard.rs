@@ -102,10 +102,14 @@ fn assert_refused(reply: &Reply, status: StatusCode, kind: &str) {
     assert_eq!(found, kind, "body: {}", reply.text);
 }
 
+/// A viewer and an editor of game `g1`, whose editors may run rooms on the local runtime.
 async fn server_with_users() -> TestServer {
-    let server = TestServer::start(Backend::Sqlite).await;
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.local_runtime_editor_games = vec!["g1".into()];
+    })
+    .await;
     server
-        .create_user("viewer", "viewer-password", Role::Viewer, &[])
+        .create_user("viewer", "viewer-password", Role::Viewer, &["g1"])
         .await;
     server
         .create_user("editor", "editor-password", Role::Editor, &["g1"])
@@ -129,8 +133,9 @@ async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
 async fn failed_sign_ins_are_rate_limited() {
     let server = TestServer::start(Backend::Sqlite).await;
     let mut browser = Browser::new(&server);
-    for _ in 0..5 {
-        let reply = browser.sign_in("admin", "guess").await;
+    // Ten failed checks from one address (at as many names: no user is slowed down)...
+    for i in 0..10 {
+        let reply = browser.sign_in(&format!("user{i}"), "guess").await;
         assert_refused(&reply, StatusCode::UNAUTHORIZED, "BadCredentials");
     }
     // Now even the right password is refused for a while, and so is any user from this address.
@@ -323,7 +328,7 @@ async fn editors_change_only_their_games() {
     assert_eq!(detail.ok()["version"], "v1");
     assert_eq!(detail.ok()["can_edit"], true);
 
-    // Another game: refused, whichever way.
+    // Another game: refused, whichever way; its schedulers are not even visible.
     let reply = editor
         .call_json(
             "save_scheduler",
@@ -336,7 +341,7 @@ async fn editors_change_only_their_games() {
     let reply = editor
         .call_json("save_scheduler", &json!({"config": other, "create": false}))
         .await;
-    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
     // Moving a scheduler of their game into another game is refused too.
     let mut moved = seed("mine", "g2");
     moved["roomsReplicas"] = json!(2);
@@ -347,9 +352,58 @@ async fn editors_change_only_their_games() {
     let reply = editor
         .call("switch_version", &[("name", "other"), ("version", "v1")])
         .await;
-    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
     let detail = editor.call("scheduler_detail", &[("name", "other")]).await;
-    assert_eq!(detail.ok()["can_edit"], false);
+    assert_refused(&detail, StatusCode::NOT_FOUND, "NotFound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_follow_roles_and_hide_secrets() {
+    let server = server_with_users().await;
+    let mut ours = seed("ours", "g1");
+    ours["spec"]["containers"][0]["environment"] = json!([
+        {"name": "PLAIN", "value": "plain-value"},
+        {"name": "API_KEY", "value": "the-secret-value", "secret": true},
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
+    ]);
+    server.admin().post("/schedulers", &ours).await.ok();
+    server
+        .admin()
+        .post("/schedulers", &seed("theirs", "g2"))
+        .await
+        .ok();
+    let mut viewer = Browser::signed_in(&server, "viewer", "viewer-password").await;
+
+    let rows = viewer.call("list_schedulers", &[]).await;
+    let names: Vec<&str> = rows
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ours"]);
+    for (endpoint, form) in [
+        ("scheduler_detail", vec![("name", "theirs")]),
+        ("scheduler_rooms", vec![("name", "theirs")]),
+        ("autoscaling_decisions", vec![("name", "theirs")]),
+        ("room_history", vec![("name", "theirs"), ("minutes", "15")]),
+    ] {
+        let reply = viewer.call(endpoint, &form).await;
+        assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
+    }
+    let detail = viewer.call("scheduler_detail", &[("name", "ours")]).await;
+    let env = &detail.ok()["config"]["spec"]["containers"][0]["environment"];
+    assert_eq!(env[0]["value"], "plain-value");
+    assert_eq!(env[1]["value"], "(hidden)");
+    assert_eq!(env[2]["value"], "(hidden)");
+    assert!(!detail.text.contains("the-secret-value"), "{}", detail.text);
+    assert!(!detail.text.contains("secretKeyRef"), "{}", detail.text);
+
+    // The game's editor sees the values it may change.
+    let mut editor = Browser::signed_in(&server, "editor", "editor-password").await;
+    let detail = editor.call("scheduler_detail", &[("name", "ours")]).await;
+    assert!(detail.text.contains("the-secret-value"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

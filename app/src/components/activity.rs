@@ -12,7 +12,7 @@ use crate::domain::autoscaling::Decision;
 use crate::domain::history::{RoomCountSample, WINDOWS_MINUTES};
 use crate::domain::room::RoomCounts;
 
-/// Room counts of a scheduler over the last `minutes` (any signed-in user), and the server's now.
+/// Room counts of a scheduler over the last `minutes` (users of its game), and the server's now.
 #[server(endpoint = "room_history")]
 pub async fn room_history(
     name: String,
@@ -22,44 +22,39 @@ pub async fn room_history(
     /// Samples shown at most in one chart.
     const CHART_POINTS: usize = 240;
 
-    require_user().await?;
+    let user = require_user().await?;
     if !WINDOWS_MINUTES.contains(&minutes) {
         return Err(reject(AppError::invalid(
             "minutes",
             "is not an offered window",
         )));
     }
-    let dashboard = dashboard()?;
-    dashboard
+    let now = chrono::Utc::now();
+    let samples = dashboard()?
         .schedulers
-        .get(&name, None)
+        .history(
+            &user,
+            &name,
+            now,
+            chrono::Duration::minutes(minutes),
+            CHART_POINTS,
+        )
         .await
         .map_err(|e| reject(e.into()))?;
-    let now = chrono::Utc::now();
-    let samples =
-        dashboard
-            .history
-            .window(&name, now, chrono::Duration::minutes(minutes), CHART_POINTS);
     Ok((samples, now))
 }
 
-/// The latest autoscaling decisions of a scheduler (any signed-in user), and the server's now.
+/// The latest autoscaling decisions of a scheduler (users of its game), and the server's now.
 #[server(endpoint = "autoscaling_decisions")]
 pub async fn autoscaling_decisions(
     name: String,
 ) -> Result<(Vec<Decision>, chrono::DateTime<chrono::Utc>), AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
-    require_user().await?;
-    let dashboard = dashboard()?;
-    dashboard
+    let user = require_user().await?;
+    let decisions = dashboard()?
         .schedulers
-        .get(&name, None)
-        .await
-        .map_err(|e| reject(e.into()))?;
-    let decisions = dashboard
-        .autoscaling
-        .decisions(&name, 20)
+        .decisions(&user, &name, 20)
         .await
         .map_err(|e| reject(e.into()))?;
     Ok((decisions, chrono::Utc::now()))

@@ -1,11 +1,14 @@
 //! The pure domain: compiled for the server and for the browser alike.
 
+pub mod access;
 pub mod autoscaling;
 pub mod health;
 pub mod history;
+pub mod merge_patch;
 pub mod quantity;
 pub mod room;
 pub mod scheduler;
+pub mod throttle;
 pub mod user;
 pub mod validation;
 pub mod version;

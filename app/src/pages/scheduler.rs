@@ -39,15 +39,14 @@ pub async fn scheduler_detail(name: String) -> Result<SchedulerView, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
     let user = require_user().await?;
-    let dashboard = dashboard()?;
-    let scheduler = dashboard
-        .schedulers
-        .get(&name, None)
+    let schedulers = dashboard()?.schedulers;
+    let scheduler = schedulers
+        .get(&user, &name, None)
         .await
         .map_err(|e| reject(e.into()))?;
-    let versions = dashboard.schedulers.versions(&name).await?;
+    let versions = schedulers.versions(&user, &name).await?;
     Ok(SchedulerView {
-        can_edit: user.can_edit_game(&scheduler.config.game),
+        can_edit: schedulers.can_configure(&user, &scheduler.config.game),
         json: serde_json::to_string_pretty(&scheduler.config).unwrap_or_default(),
         config: scheduler.config,
         state: scheduler.state,
@@ -66,11 +65,14 @@ pub struct RoomsNow {
 /// The scheduler's rooms, oldest first.
 #[server(endpoint = "scheduler_rooms")]
 pub async fn scheduler_rooms(name: String) -> Result<RoomsNow, AppError> {
-    use crate::auth::server::{dashboard, require_user};
+    use crate::auth::server::{dashboard, reject, require_user};
 
-    require_user().await?;
-    let mut rooms = dashboard()?.rooms.list(&name).await?;
-    rooms.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let user = require_user().await?;
+    let rooms = dashboard()?
+        .schedulers
+        .rooms(&user, &name)
+        .await
+        .map_err(|e| reject(e.into()))?;
     Ok(RoomsNow {
         now: Utc::now(),
         rooms,
@@ -80,27 +82,14 @@ pub async fn scheduler_rooms(name: String) -> Result<RoomsNow, AppError> {
 /// Makes another version active (a rollback or roll-forward).
 #[server(endpoint = "switch_version")]
 pub async fn switch_version(name: String, version: String) -> Result<(), AppError> {
-    use crate::auth::server::{dashboard, reject, require_editor_of, require_user};
+    use crate::auth::server::{dashboard, reject, require_user};
 
     let user = require_user().await?;
-    let dashboard = dashboard()?;
-    let current = dashboard
+    dashboard()?
         .schedulers
-        .get(&name, None)
+        .switch_version(&user, &name, &version)
         .await
         .map_err(|e| reject(e.into()))?;
-    require_editor_of(&user, &current.config.game)?;
-    if current.version != version {
-        dashboard
-            .schedulers
-            .switch_active(&name, &version)
-            .await
-            .map_err(|e| reject(e.into()))?;
-        leptos::logging::log!(
-            "scheduler {name}: {} made version {version} active",
-            user.username
-        );
-    }
     Ok(())
 }
 

@@ -17,68 +17,42 @@ use crate::domain::validation::FieldError;
 /// The active configuration of a scheduler, for its edit form (editors of its game only).
 #[server(endpoint = "scheduler_for_edit")]
 pub async fn scheduler_for_edit(name: String) -> Result<SchedulerConfig, AppError> {
-    use crate::auth::server::{dashboard, reject, require_editor_of, require_user};
+    use crate::auth::server::{dashboard, reject, require_user};
 
     let user = require_user().await?;
-    let scheduler = dashboard()?
+    dashboard()?
         .schedulers
-        .get(&name, None)
+        .for_edit(&user, &name)
         .await
-        .map_err(|e| reject(e.into()))?;
-    require_editor_of(&user, &scheduler.config.game)?;
-    Ok(scheduler.config)
+        .map_err(|e| reject(e.into()))
 }
 
 /// Creates the scheduler (`create`) or stores `config` as its next version; answers the active
 /// version. The role and the configuration are checked here again, whatever the browser said.
 #[server(endpoint = "save_scheduler", input = leptos::server_fn::codec::Json)]
 pub async fn save_scheduler(config: SchedulerConfig, create: bool) -> Result<String, AppError> {
-    use crate::auth::server::{dashboard, reject, require_editor_of, require_user};
-    use crate::ports::store_new_version;
+    use crate::auth::server::{dashboard, reject, require_user};
+    use crate::services::ServiceError;
 
     let user = require_user().await?;
-    let dashboard = dashboard()?;
+    let schedulers = dashboard()?.schedulers;
+    let name = config.name.clone();
     let stored = if create {
-        require_editor_of(&user, &config.game)?;
-        config
-            .validate()
-            .map_err(|e| reject(AppError::Invalid(e)))?;
-        dashboard
-            .schedulers
-            .create(&config)
+        schedulers
+            .create(&user, config)
             .await
             .map_err(|e| match e {
-                crate::ports::StoreError::Conflict(_) => {
+                ServiceError::Conflict(_) => {
                     reject(AppError::invalid("name", "is taken by another scheduler"))
                 }
                 other => reject(other.into()),
             })?
     } else {
-        let current = dashboard
-            .schedulers
-            .get(&config.name, None)
-            .await
-            .map_err(|e| reject(e.into()))?;
-        require_editor_of(&user, &current.config.game)?;
-        if config.game != current.config.game {
-            return Err(reject(AppError::invalid(
-                "game",
-                "cannot change; create a new scheduler instead",
-            )));
-        }
-        config
-            .validate()
-            .map_err(|e| reject(AppError::Invalid(e)))?;
-        store_new_version(dashboard.schedulers.as_ref(), current, &config)
+        schedulers
+            .save_version(&user, &name, config)
             .await
             .map_err(|e| reject(e.into()))?
     };
-    leptos::logging::log!(
-        "scheduler {} saved at {} by {}",
-        config.name,
-        stored.version,
-        user.username
-    );
     Ok(stored.version)
 }
 

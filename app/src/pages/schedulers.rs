@@ -24,27 +24,15 @@ pub struct SchedulerRow {
     pub counts: RoomCounts,
 }
 
-/// Every scheduler with its room counts, by game then name.
+/// The schedulers the user may read, with their room counts, by game then name.
 #[server(endpoint = "list_schedulers")]
 pub async fn list_schedulers() -> Result<Vec<SchedulerRow>, AppError> {
     use crate::auth::server::{dashboard, require_user};
-    use crate::ports::SchedulerFilter;
 
-    require_user().await?;
-    let dashboard = dashboard()?;
-    let schedulers = dashboard
-        .schedulers
-        .list(&SchedulerFilter::default())
-        .await?;
-    let counts = futures::future::try_join_all(
-        schedulers
-            .iter()
-            .map(|s| dashboard.rooms.counts(&s.config.name)),
-    )
-    .await?;
+    let user = require_user().await?;
+    let schedulers = dashboard()?.schedulers.info(&user, None).await?;
     let mut rows: Vec<SchedulerRow> = schedulers
         .into_iter()
-        .zip(counts)
         .map(|(s, counts)| SchedulerRow {
             name: s.config.name,
             game: s.config.game,

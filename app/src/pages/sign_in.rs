@@ -6,8 +6,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::auth::AppError;
 
-/// Checks the password (argon2id), rate-limits failures per username and per client address,
-/// and starts a session. The answer never tells whether the user exists.
+/// Checks the password (argon2id, with the API's limits per client address and per user) and
+/// starts a session. The answer never tells whether the user exists.
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(
     username: String,
@@ -15,27 +15,23 @@ pub async fn sign_in(
     next: Option<String>,
 ) -> Result<(), AppError> {
     use crate::auth::server::{client_ip, dashboard, reject, session, start_session};
-    use std::time::Instant;
+    use crate::ports::Verified;
 
     let dashboard = dashboard()?;
-    let user_key = format!("user:{username}");
-    let keys = [user_key.clone(), format!("ip:{}", client_ip().await)];
-    let now = Instant::now();
-    if !dashboard.limiter.allows(&keys, now) {
-        return Err(reject(AppError::TooManyAttempts));
-    }
-    let user = match dashboard.passwords.verify(&username, &password).await? {
-        Some(user) => user,
-        None => {
-            dashboard.limiter.failed(&keys, now);
-            return Err(reject(AppError::BadCredentials));
-        }
+    let client = client_ip().await;
+    let user = match dashboard
+        .passwords
+        .verify(&username, &password, &client)
+        .await?
+    {
+        Verified::User(user) => user,
+        Verified::Wrong => return Err(reject(AppError::BadCredentials)),
+        Verified::Throttled { .. } => return Err(reject(AppError::TooManyAttempts)),
     };
     let Some((_, hash)) = dashboard.users.credentials(&user.username).await? else {
         return Err(reject(AppError::BadCredentials));
     };
     start_session(&session().await?, &user, &hash).await?;
-    dashboard.limiter.clear(&user_key);
     leptos_axum::redirect(&crate::auth::safe_next(next.as_deref()));
     Ok(())
 }

@@ -74,6 +74,12 @@ pub async fn store_new_version(
     store.add_version(config, &version).await
 }
 
+/// Something in this process that remembers schedulers (e.g. which accept tokenless pings) and
+/// must forget one as soon as it is changed or deleted here.
+pub trait SchedulerCache: Send + Sync {
+    fn forget(&self, scheduler: &str);
+}
+
 /// Users and their password hashes.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -92,16 +98,59 @@ pub trait UserStore: Send + Sync {
     async fn update(&self, user: &User) -> Result<(), StoreError>;
 }
 
+/// What a password check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// The credentials are this user's.
+    User(User),
+    /// A wrong password, an unknown user (checked against a decoy hash, so timing does not tell
+    /// which) or a disabled user.
+    Wrong,
+    /// Too many failed checks from this client lately: not checked; try after `retry_after`.
+    Throttled { retry_after: std::time::Duration },
+}
+
 /// Checks and hashes passwords (argon2id on the server).
 #[async_trait]
 pub trait Passwords: Send + Sync {
-    /// The user these credentials belong to; `None` for a wrong password, an unknown user (checked
-    /// against a decoy hash, so timing does not tell which) or a disabled user.
-    async fn verify(&self, username: &str, password: &str) -> Result<Option<User>, StoreError>;
+    /// Checks a password sent from `client` (its address), counting the check against the
+    /// client and the user (`domain::throttle`).
+    async fn verify(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Verified, StoreError>;
     /// A new argon2id hash of `password`, for storing.
     async fn hash(&self, password: &str) -> Result<String, StoreError>;
     /// Forgets whatever is cached about `username` (its password, role or status changed).
     fn forget(&self, username: &str);
+}
+
+/// Counts password checks per client address and per user over fixed windows, shared by every
+/// Baton process that uses the same store (Redis), so that replicas limit guessing together.
+#[async_trait]
+pub trait AttemptCounter: Send + Sync {
+    /// Counts one check of `user` from `client` before it runs (so that parallel checks see
+    /// each other) and answers the counts in the current windows, this one included, and the
+    /// time left in the client's window.
+    async fn count(
+        &self,
+        client: &str,
+        user: &str,
+        window: std::time::Duration,
+    ) -> Result<AttemptCounts, StoreError>;
+    /// The check succeeded: it does not count against the client, and the user's failures
+    /// are forgotten.
+    async fn succeeded(&self, client: &str, user: &str) -> Result<(), StoreError>;
+}
+
+/// What [`AttemptCounter::count`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptCounts {
+    pub client: u64,
+    pub user: u64,
+    pub client_window_left: std::time::Duration,
 }
 
 /// Live rooms, as their heartbeats report them. Every change to one room is atomic.

@@ -1,22 +1,30 @@
-//! HTTP Basic authentication against the users table, with argon2id hashes.
+//! Password checks (HTTP Basic on the API, the dashboard's sign-in) against the users table,
+//! with argon2id hashes.
 //!
-//! Argon2 is slow on purpose (tens of milliseconds); a verified credential is cached for a short
-//! while, keyed by a SHA-256 digest of the credential (never the password itself), so repeated
-//! API calls cost a hash lookup instead of an argon2 run.
+//! Argon2 is slow on purpose (tens of milliseconds), so:
+//! - a verified credential is cached for a short while, keyed by a SHA-256 digest of the
+//!   credential (never the password itself): repeated API calls cost a hash lookup;
+//! - concurrent checks of the same credential wait for the first (single flight), then read it
+//!   from the cache;
+//! - every check is counted before it runs, per client address and per user
+//!   (`domain::throttle`, in Redis when configured so replicas count together);
+//! - at most one argon2 run per CPU core is in progress; others wait their turn.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use app::domain::throttle::{Attempt, Throttle};
 use app::domain::user::User;
-use app::ports::{Passwords, StoreError, UserStore};
+use app::ports::{AttemptCounter, Passwords, StoreError, UserStore, Verified};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use super::AppState;
 use super::error::ApiError;
@@ -40,26 +48,66 @@ fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
+type CredentialKey = [u8; 32];
+
 /// Checks credentials against the user store, remembering recent successes.
 pub struct Authenticator {
     users: Arc<dyn UserStore>,
-    verified: Mutex<HashMap<[u8; 32], (User, Instant)>>,
+    attempts: Arc<dyn AttemptCounter>,
+    throttle: Throttle,
+    verified: Mutex<HashMap<CredentialKey, (User, Instant)>>,
+    /// One gate per credential being checked now (single flight).
+    in_flight: Mutex<HashMap<CredentialKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Argon2 runs in progress at most: one per core.
+    hashing: Semaphore,
     /// A hash to verify against when the user does not exist, so timing does not tell.
     decoy_hash: String,
 }
 
+/// Removes its credential's gate when the last check waiting on it is done (or dropped).
+struct Gate<'a> {
+    map: &'a Mutex<HashMap<CredentialKey, Arc<tokio::sync::Mutex<()>>>>,
+    key: CredentialKey,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and ours: nobody else waits on this gate.
+        if Arc::strong_count(&self.gate) == 2 {
+            map.remove(&self.key);
+        }
+    }
+}
+
 impl Authenticator {
-    pub fn new(users: Arc<dyn UserStore>) -> Result<Self, ApiError> {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        attempts: Arc<dyn AttemptCounter>,
+        throttle: Throttle,
+    ) -> Result<Self, ApiError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             users,
+            attempts,
+            throttle,
             verified: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+            hashing: Semaphore::new(cores),
             decoy_hash: hash_password("decoy password that matches nothing")?,
         })
     }
 
-    /// The user these credentials belong to, or `Unauthorized`.
-    pub async fn authenticate(&self, username: &str, password: &str) -> Result<User, ApiError> {
-        let key: [u8; 32] = Sha256::new()
+    /// The user these credentials belong to, `Unauthorized`, or `TooManyRequests` when the
+    /// client address has failed too often lately. `client` is the caller's address.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<User, ApiError> {
+        let key: CredentialKey = Sha256::new()
             .chain_update(username.as_bytes())
             .chain_update([0u8])
             .chain_update(password.as_bytes())
@@ -68,16 +116,45 @@ impl Authenticator {
         if let Some(user) = self.cached(&key) {
             return Ok(user);
         }
+        let gate = self.gate(key);
+        let _turn = gate.gate.lock().await;
+        // Another request may just have verified the same credential.
+        if let Some(user) = self.cached(&key) {
+            return Ok(user);
+        }
+        let counts = self
+            .attempts
+            .count(client, username, self.throttle.window)
+            .await?;
+        match self
+            .throttle
+            .decide(counts.client, counts.user, counts.client_window_left)
+        {
+            Attempt::Refused { retry_after } => {
+                tracing::warn!(%client, user = %username, "password checks refused: too many failures from this address");
+                return Err(ApiError::TooManyRequests { retry_after });
+            }
+            Attempt::Allowed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Attempt::Allowed { .. } => {}
+        }
         let found = self.users.credentials(username).await?;
         let hash = found
             .as_ref()
             .map_or(self.decoy_hash.clone(), |(_, hash)| hash.clone());
         let password = password.to_string();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| ApiError::Internal(format!("password check panicked: {e}")))?;
+        let matches = {
+            let _permit = self
+                .hashing
+                .acquire()
+                .await
+                .map_err(|e| ApiError::Internal(format!("password checks closed: {e}")))?;
+            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .map_err(|e| ApiError::Internal(format!("password check panicked: {e}")))?
+        };
         match found {
             Some((user, _)) if matches && !user.disabled => {
+                self.attempts.succeeded(client, username).await?;
                 let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.len() >= CACHE_CAPACITY {
                     cache.clear();
@@ -85,7 +162,20 @@ impl Authenticator {
                 cache.insert(key, (user.clone(), Instant::now() + CACHE_TTL));
                 Ok(user)
             }
-            _ => Err(ApiError::Unauthorized),
+            _ => {
+                tracing::info!(%client, user = %username, "password check failed");
+                Err(ApiError::Unauthorized)
+            }
+        }
+    }
+
+    fn gate(&self, key: CredentialKey) -> Gate<'_> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let gate = map.entry(key).or_default().clone();
+        Gate {
+            map: &self.in_flight,
+            key,
+            gate,
         }
     }
 
@@ -95,7 +185,7 @@ impl Authenticator {
         cache.retain(|_, (user, _)| user.username != username);
     }
 
-    fn cached(&self, key: &[u8; 32]) -> Option<User> {
+    fn cached(&self, key: &CredentialKey) -> Option<User> {
         let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         match cache.get(key) {
             Some((user, expires)) if *expires > Instant::now() => Some(user.clone()),
@@ -108,13 +198,21 @@ impl Authenticator {
     }
 }
 
-/// The dashboard checks passwords with the same code as the API (decoy hash included).
+/// The dashboard checks passwords with the same code as the API (decoy hash, limits included).
 #[async_trait::async_trait]
 impl Passwords for Authenticator {
-    async fn verify(&self, username: &str, password: &str) -> Result<Option<User>, StoreError> {
-        match self.authenticate(username, password).await {
-            Ok(user) => Ok(Some(user)),
-            Err(ApiError::Unauthorized) => Ok(None),
+    async fn verify(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Verified, StoreError> {
+        match self.authenticate(username, password, client).await {
+            Ok(user) => Ok(Verified::User(user)),
+            Err(ApiError::Unauthorized) => Ok(Verified::Wrong),
+            Err(ApiError::TooManyRequests { retry_after }) => {
+                Ok(Verified::Throttled { retry_after })
+            }
             Err(ApiError::Internal(detail)) => Err(StoreError::Backend(detail)),
             Err(other) => Err(StoreError::Backend(other.to_string())),
         }
@@ -132,6 +230,15 @@ impl Passwords for Authenticator {
     fn forget(&self, username: &str) {
         Authenticator::forget(self, username);
     }
+}
+
+/// The address a request came from, as the listener saw it (a proxy in front of Baton is the
+/// client here: `X-Forwarded-For` is not trusted).
+pub fn client_address(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |info| info.0.ip().to_string())
 }
 
 /// Splits an `Authorization: Basic ...` header into user and password.
@@ -152,20 +259,6 @@ fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
 /// The authenticated caller of a management endpoint.
 pub struct CurrentUser(pub User);
 
-impl CurrentUser {
-    /// `Forbidden` unless this user may change schedulers of `game`.
-    pub fn require_editor_of(&self, game: &str) -> Result<(), ApiError> {
-        if self.0.can_edit_game(game) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "user {} may not change schedulers of game {game}",
-                self.0.username
-            )))
-        }
-    }
-}
-
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
@@ -173,7 +266,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let (username, password) = basic_credentials(parts).ok_or(ApiError::Unauthorized)?;
         state
             .auth
-            .authenticate(&username, &password)
+            .authenticate(&username, &password, &client_address(parts))
             .await
             .map(CurrentUser)
     }

@@ -3,6 +3,7 @@
 use app::domain::room::{PingError, RoomStatus};
 use app::domain::validation::FieldError;
 use app::ports::StoreError;
+use app::services::ServiceError;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,12 @@ pub enum ApiError {
     /// A room reported a status it cannot move to from its current one.
     #[error("{}", PingError::Transition { from: *from, to: *to })]
     InvalidTransition { from: RoomStatus, to: RoomStatus },
+    /// Too many failed password checks from this client address lately.
+    #[error("too many failed password checks from this address; retry in {} s", retry_after.as_secs().max(1))]
+    TooManyRequests { retry_after: std::time::Duration },
+    /// A body in a media type this API does not read (only JSON and YAML).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -31,7 +38,8 @@ pub enum ApiError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable kind: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
-    /// `NOT_FOUND`, `ALREADY_EXISTS`, `INVALID_STATUS_TRANSITION` or `INTERNAL`.
+    /// `NOT_FOUND`, `ALREADY_EXISTS`, `INVALID_STATUS_TRANSITION`, `RESOURCE_EXHAUSTED`,
+    /// `UNSUPPORTED_MEDIA_TYPE` or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     /// For `INVALID_ARGUMENT`: each field at fault.
@@ -58,6 +66,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Invalid(errors) => Self::Invalid(errors),
+            ServiceError::Forbidden(message) => Self::Forbidden(message),
+            ServiceError::NotFound(message) => Self::NotFound(message),
+            ServiceError::Conflict(message) => Self::Conflict(message),
+            ServiceError::Backend(message) => Self::Internal(message),
+        }
+    }
+}
+
 /// A ping the domain refused: a transition it forbids is a 409 naming both statuses; a status
 /// only the orchestrator sets (`pending`, `error`) is an invalid `status` field.
 impl From<PingError> for ApiError {
@@ -78,6 +98,10 @@ impl IntoResponse for ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
             Self::InvalidTransition { .. } => (StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION"),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+            }
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
@@ -96,9 +120,11 @@ impl IntoResponse for ApiError {
             message,
             errors,
         });
-        if status == StatusCode::UNAUTHORIZED {
-            let challenge = [(header::WWW_AUTHENTICATE, "Basic realm=\"baton\"")];
-            return (status, challenge, body).into_response();
+        // A 401 carries no `Basic` challenge: a browser would prompt for credentials and then
+        // send them with every request to this host, cross-site ones included.
+        if let Self::TooManyRequests { retry_after } = self {
+            let seconds = retry_after.as_secs().max(1).to_string();
+            return (status, [(header::RETRY_AFTER, seconds)], body).into_response();
         }
         (status, body).into_response()
     }

@@ -1,5 +1,9 @@
 //! The body extractor: JSON, or YAML (the seed's scheduler files) when the request says
 //! `Content-Type: application/yaml`. Errors name the field at fault, as validation errors do.
+//!
+//! A body in any other media type (or none) is refused with 415: an HTML form or a plain
+//! `fetch` from another site can only send form or text bodies without asking the browser's
+//! permission first, so no cross-site page can make this API change anything.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -20,23 +24,41 @@ const YAML_TYPES: &[&str] = &[
     "text/x-yaml",
 ];
 
-fn is_yaml(req: &Request) -> bool {
-    req.headers()
+/// How the body is written, by its `Content-Type`.
+#[derive(Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+fn format(req: &Request) -> Result<Format, ApiError> {
+    let mime = req
+        .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| YAML_TYPES.contains(&mime.trim().to_ascii_lowercase().as_str()))
+        .map(|mime| mime.trim().to_ascii_lowercase());
+    match mime.as_deref() {
+        Some(mime) if YAML_TYPES.contains(&mime) => Ok(Format::Yaml),
+        Some(mime) if mime == "application/json" || mime.ends_with("+json") => Ok(Format::Json),
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+            "a body of type {other} is not read here: send application/json or application/yaml"
+        ))),
+        None => Err(ApiError::UnsupportedMediaType(
+            "the body has no Content-Type: send application/json or application/yaml".into(),
+        )),
+    }
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let yaml = is_yaml(&req);
+        let format = format(&req)?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::invalid("body", e.body_text()))?;
-        if yaml {
+        if format == Format::Yaml {
             return parse_yaml(&bytes).map(Body);
         }
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {

@@ -9,7 +9,8 @@ pub mod schedulers;
 
 use std::sync::Arc;
 
-use app::ports::{AutoscalerStore, RoomStore, SchedulerStore};
+use app::ports::RoomStore;
+use app::services::SchedulerService;
 use axum::Router;
 use axum::routing::{get, post, put};
 
@@ -18,12 +19,10 @@ use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 /// What every handler can reach: the ports, chosen by the composition root.
 #[derive(Clone)]
 pub struct AppState {
-    pub schedulers: Arc<dyn SchedulerStore>,
+    /// The scheduler use cases (reads included: they follow the caller's roles).
+    pub schedulers: Arc<SchedulerService>,
+    /// The rooms' own calls (pings, events) go to the store directly.
     pub rooms: Arc<dyn RoomStore>,
-    /// Autoscaling points, state and decisions.
-    pub autoscaling: Arc<dyn AutoscalerStore>,
-    /// Room counts over time, sampled by the health controller.
-    pub history: Arc<app::domain::history::RoomHistory>,
     pub auth: Arc<auth::Authenticator>,
     pub room_tokens: Arc<RoomTokens>,
     /// Which schedulers accept pings without a token, remembered briefly.

@@ -106,7 +106,7 @@ async fn authorize_room(
         Some(_) => Err(ApiError::Unauthorized),
         None if state
             .tokenless
-            .allowed(scheduler, state.schedulers.as_ref())
+            .allowed(scheduler, state.schedulers.schedulers.as_ref())
             .await =>
         {
             Ok(())
@@ -186,10 +186,10 @@ pub async fn player_event(
         (status = 404, body = ErrorBody, description = "Unknown room, or its address is not known yet")))]
 pub async fn address(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path((scheduler, room)): Path<(String, String)>,
 ) -> Result<Json<AddressResponse>, ApiError> {
-    let found = state.rooms.get(&scheduler, &room).await?;
+    let found = state.schedulers.room(&user.0, &scheduler, &room).await?;
     let address = found.address.ok_or_else(|| {
         ApiError::NotFound(format!("the address of room {room} is not known yet"))
     })?;
@@ -204,10 +204,9 @@ pub async fn address(
     responses((status = 200, body = RoomList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(name): Path<String>,
 ) -> Result<Json<RoomList>, ApiError> {
-    state.schedulers.get(&name, None).await?;
-    let rooms = state.rooms.list(&name).await?;
+    let rooms = state.schedulers.rooms(&user.0, &name).await?;
     Ok(Json(RoomList { rooms }))
 }

@@ -5,7 +5,7 @@ use app::domain::history::RoomCountSample;
 use app::domain::scheduler::{
     Scheduler, SchedulerConfig, SchedulerState, SchedulerSummary, SchedulerVersion,
 };
-use app::ports::{self, DECISIONS_KEPT, SchedulerFilter};
+use app::ports::{DECISIONS_KEPT, SchedulerFilter};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::{Body, parse};
+use app::services::ServiceError;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -82,24 +83,19 @@ pub struct SchedulerInfoList {
     pub schedulers: Vec<SchedulerInfo>,
 }
 
-fn validated(config: SchedulerConfig) -> Result<SchedulerConfig, ApiError> {
-    config.validate().map_err(ApiError::Invalid)?;
-    Ok(config)
-}
-
 /// List schedulers, optionally by name or game.
 #[utoipa::path(get, path = "/schedulers", params(ListQuery), tag = "schedulers",
     responses((status = 200, body = SchedulerList), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<SchedulerList>, ApiError> {
     let filter = SchedulerFilter {
         name: query.name,
         game: query.game,
     };
-    let schedulers = state.schedulers.list(&filter).await?;
+    let schedulers = state.schedulers.list(&user.0, &filter).await?;
     Ok(Json(SchedulerList {
         schedulers: schedulers.iter().map(SchedulerSummary::from).collect(),
     }))
@@ -114,10 +110,7 @@ pub async fn create(
     user: CurrentUser,
     Body(config): Body<SchedulerConfig>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
-    user.require_editor_of(&config.game)?;
-    let config = validated(config)?;
-    let scheduler = state.schedulers.create(&config).await?;
-    tracing::info!(scheduler = %config.name, game = %config.game, user = %user.0.username, "scheduler created");
+    let scheduler = state.schedulers.create(&user.0, config).await?;
     Ok(Json(SchedulerResponse { scheduler }))
 }
 
@@ -127,45 +120,14 @@ pub async fn create(
     responses((status = 200, body = SchedulerResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(name): Path<String>,
     Query(query): Query<VersionQuery>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
     let scheduler = state
         .schedulers
-        .get(&name, query.version.as_deref())
+        .get(&user.0, &name, query.version.as_deref())
         .await?;
-    Ok(Json(SchedulerResponse { scheduler }))
-}
-
-/// Stores `config` as the next version of the active scheduler `current` and activates it.
-/// A configuration equal to the active one changes nothing.
-async fn store_new_version(
-    state: &AppState,
-    user: &CurrentUser,
-    current: Scheduler,
-    config: SchedulerConfig,
-) -> Result<Json<SchedulerResponse>, ApiError> {
-    if config.name != current.config.name {
-        return Err(ApiError::invalid(
-            "name",
-            "must match the scheduler in the path",
-        ));
-    }
-    if config.game != current.config.game {
-        return Err(ApiError::invalid(
-            "game",
-            "cannot change; create a new scheduler instead",
-        ));
-    }
-    user.require_editor_of(&current.config.game)?;
-    let config = validated(config)?;
-    let before = current.version.clone();
-    let scheduler = ports::store_new_version(state.schedulers.as_ref(), current, &config).await?;
-    state.tokenless.forget(&scheduler.config.name);
-    if scheduler.version != before {
-        tracing::info!(scheduler = %config.name, version = %scheduler.version, user = %user.0.username, "scheduler version created");
-    }
     Ok(Json(SchedulerResponse { scheduler }))
 }
 
@@ -179,29 +141,13 @@ pub async fn new_version(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
-    Body(mut config): Body<SchedulerConfig>,
+    Body(config): Body<SchedulerConfig>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
-    let current = state.schedulers.get(&name, None).await?;
-    if config.name.is_empty() {
-        config.name = name;
-    }
-    store_new_version(&state, &user, current, config).await
-}
-
-/// Merges `patch` into `target` (JSON merge patch: objects merge, `null` removes, the rest replaces).
-fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
-    match (target, patch) {
-        (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(&key);
-                } else {
-                    merge(target.entry(key).or_insert(serde_json::Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch,
-    }
+    let scheduler = state
+        .schedulers
+        .save_version(&user.0, &name, config)
+        .await?;
+    Ok(Json(SchedulerResponse { scheduler }))
 }
 
 /// Change some fields of the active version; the result becomes a new active version.
@@ -217,16 +163,18 @@ pub async fn patch(
     Path(name): Path<String>,
     Body(patch): Body<serde_json::Value>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
-    if !patch.is_object() {
-        return Err(ApiError::invalid("body", "must be a JSON object"));
-    }
-    let current = state.schedulers.get(&name, None).await?;
-    let mut merged =
-        serde_json::to_value(&current.config).map_err(|e| ApiError::Internal(e.to_string()))?;
-    merge(&mut merged, patch);
-    let bytes = serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let config: SchedulerConfig = parse(&bytes)?;
-    store_new_version(&state, &user, current, config).await
+    let scheduler = state
+        .schedulers
+        .patch(&user.0, &name, patch, |merged| {
+            let bytes =
+                serde_json::to_vec(merged).map_err(|e| ServiceError::Backend(e.to_string()))?;
+            parse::<SchedulerConfig>(&bytes).map_err(|err| match err {
+                ApiError::Invalid(errors) => ServiceError::Invalid(errors),
+                other => ServiceError::Backend(other.to_string()),
+            })
+        })
+        .await?;
+    Ok(Json(SchedulerResponse { scheduler }))
 }
 
 /// List a scheduler's versions, oldest first.
@@ -235,10 +183,10 @@ pub async fn patch(
     responses((status = 200, body = VersionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn versions(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(name): Path<String>,
 ) -> Result<Json<VersionList>, ApiError> {
-    let versions = state.schedulers.versions(&name).await?;
+    let versions = state.schedulers.versions(&user.0, &name).await?;
     Ok(Json(VersionList { versions }))
 }
 
@@ -260,14 +208,12 @@ pub struct DecisionList {
     responses((status = 200, body = DecisionList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn decisions(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(name): Path<String>,
     Query(query): Query<DecisionQuery>,
 ) -> Result<Json<DecisionList>, ApiError> {
-    // 404 for a scheduler that does not exist.
-    state.schedulers.get(&name, None).await?;
     let limit = query.limit.unwrap_or(50).min(DECISIONS_KEPT);
-    let decisions = state.autoscaling.decisions(&name, limit).await?;
+    let decisions = state.schedulers.decisions(&user.0, &name, limit).await?;
     Ok(Json(DecisionList { decisions }))
 }
 
@@ -292,7 +238,7 @@ pub struct RoomHistoryResponse {
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn room_history(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(name): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<RoomHistoryResponse>, ApiError> {
@@ -301,13 +247,16 @@ pub async fn room_history(
         return Err(ApiError::invalid("minutes", "must be from 1 to 1440"));
     }
     let points = query.points.unwrap_or(240).clamp(1, 2000);
-    state.schedulers.get(&name, None).await?;
-    let samples = state.history.window(
-        &name,
-        chrono::Utc::now(),
-        chrono::Duration::minutes(minutes),
-        points,
-    );
+    let samples = state
+        .schedulers
+        .history(
+            &user.0,
+            &name,
+            chrono::Utc::now(),
+            chrono::Duration::minutes(minutes),
+            points,
+        )
+        .await?;
     Ok(Json(RoomHistoryResponse { samples }))
 }
 
@@ -322,20 +271,10 @@ pub async fn switch_version(
     Path(name): Path<String>,
     Body(request): Body<SwitchVersion>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
-    if request.version.trim().is_empty() {
-        return Err(ApiError::invalid("version", "is required"));
-    }
-    let current = state.schedulers.get(&name, None).await?;
-    user.require_editor_of(&current.config.game)?;
-    if current.version == request.version {
-        return Ok(Json(SchedulerResponse { scheduler: current }));
-    }
     let scheduler = state
         .schedulers
-        .switch_active(&name, &request.version)
+        .switch_version(&user.0, &name, &request.version)
         .await?;
-    state.tokenless.forget(&name);
-    tracing::info!(scheduler = %name, version = %request.version, user = %user.0.username, "active version switched");
     Ok(Json(SchedulerResponse { scheduler }))
 }
 
@@ -349,11 +288,7 @@ pub async fn delete(
     user: CurrentUser,
     Path(name): Path<String>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
-    let scheduler = state.schedulers.get(&name, None).await?;
-    user.require_editor_of(&scheduler.config.game)?;
-    state.schedulers.delete(&name).await?;
-    state.tokenless.forget(&name);
-    tracing::info!(scheduler = %name, user = %user.0.username, "scheduler deleted");
+    let scheduler = state.schedulers.delete(&user.0, &name).await?;
     Ok(Json(SchedulerResponse { scheduler }))
 }
 
@@ -362,16 +297,11 @@ pub async fn delete(
     responses((status = 200, body = SchedulerInfoList), (status = 401, body = ErrorBody)))]
 pub async fn info(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Query(query): Query<InfoQuery>,
 ) -> Result<Json<SchedulerInfoList>, ApiError> {
-    let filter = SchedulerFilter {
-        name: None,
-        game: query.game,
-    };
     let mut schedulers = Vec::new();
-    for scheduler in state.schedulers.list(&filter).await? {
-        let counts = state.rooms.counts(&scheduler.config.name).await?;
+    for (scheduler, counts) in state.schedulers.info(&user.0, query.game).await? {
         schedulers.push(SchedulerInfo {
             name: scheduler.config.name,
             game: scheduler.config.game,
@@ -385,23 +315,4 @@ pub async fn info(
         });
     }
     Ok(Json(SchedulerInfoList { schedulers }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_semantics() {
-        let mut target = json!({"a": 1, "spec": {"x": 1, "y": [1, 2]}, "gone": true});
-        merge(
-            &mut target,
-            json!({"a": 2, "spec": {"y": [3]}, "gone": null, "new": "n"}),
-        );
-        assert_eq!(
-            target,
-            json!({"a": 2, "spec": {"x": 1, "y": [3]}, "new": "n"})
-        );
-    }
 }

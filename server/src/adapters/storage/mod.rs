@@ -1,7 +1,9 @@
 //! Storage adapters: SQL (sea-orm: SQLite and PostgreSQL), Redis (rooms, autoscaler) and in-process.
 
 pub mod memory;
+pub mod memory_attempts;
 pub mod memory_autoscaler;
 pub mod redis;
+pub mod redis_attempts;
 pub mod redis_autoscaler;
 pub mod sql;

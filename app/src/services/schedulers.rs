@@ -1,0 +1,246 @@
+//! Schedulers: reading them as a user may, and creating, changing, switching and deleting them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::ServiceError;
+use crate::domain::access::{self, HostCommands};
+use crate::domain::autoscaling::Decision;
+use crate::domain::history::{RoomCountSample, RoomHistory};
+use crate::domain::room::{GameRoom, RoomCounts};
+use crate::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerVersion};
+use crate::domain::user::User;
+use crate::ports::{
+    AutoscalerStore, RoomStore, SchedulerCache, SchedulerFilter, SchedulerStore, StoreError,
+    store_new_version,
+};
+
+/// The scheduler use cases over their ports.
+pub struct SchedulerService {
+    pub schedulers: Arc<dyn SchedulerStore>,
+    pub rooms: Arc<dyn RoomStore>,
+    pub autoscaling: Arc<dyn AutoscalerStore>,
+    pub history: Arc<RoomHistory>,
+    /// Where rooms run, for the host-command rule.
+    pub host: HostCommands,
+    /// What remembers schedulers in this process (e.g. which accept tokenless pings): told
+    /// of every change made here.
+    pub caches: Vec<Arc<dyn SchedulerCache>>,
+}
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+fn not_found(name: &str) -> ServiceError {
+    ServiceError::NotFound(format!("scheduler {name} not found"))
+}
+
+impl SchedulerService {
+    /// The stored scheduler, if `user` may read its game (else `NotFound`, as if it did not
+    /// exist), unredacted: for internal use before a check or a change.
+    async fn readable(&self, user: &User, name: &str, version: Option<&str>) -> Result<Scheduler> {
+        match self.schedulers.get(name, version).await {
+            Ok(scheduler) if access::can_read(user, &scheduler.config.game) => Ok(scheduler),
+            Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found(name)),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    fn shown(user: &User, mut scheduler: Scheduler) -> Scheduler {
+        scheduler.config = access::visible_config(user, scheduler.config);
+        scheduler
+    }
+
+    fn changed(&self, name: &str) {
+        for cache in &self.caches {
+            cache.forget(name);
+        }
+    }
+
+    /// Whether `user` may create or change schedulers of `game` here.
+    pub fn can_configure(&self, user: &User, game: &str) -> bool {
+        access::may_configure(user, game, &self.host).is_ok()
+    }
+
+    /// The schedulers `user` may read, as they may see them.
+    pub async fn list(&self, user: &User, filter: &SchedulerFilter) -> Result<Vec<Scheduler>> {
+        Ok(self
+            .schedulers
+            .list(filter)
+            .await?
+            .into_iter()
+            .filter(|s| access::can_read(user, &s.config.game))
+            .map(|s| Self::shown(user, s))
+            .collect())
+    }
+
+    /// The readable schedulers (of `game`, if given) with their live room counts.
+    pub async fn info(
+        &self,
+        user: &User,
+        game: Option<String>,
+    ) -> Result<Vec<(Scheduler, RoomCounts)>> {
+        let filter = SchedulerFilter { name: None, game };
+        let schedulers = self.list(user, &filter).await?;
+        let counts = futures::future::try_join_all(
+            schedulers.iter().map(|s| self.rooms.counts(&s.config.name)),
+        )
+        .await?;
+        Ok(schedulers.into_iter().zip(counts).collect())
+    }
+
+    /// One scheduler: its active version, or `version`.
+    pub async fn get(&self, user: &User, name: &str, version: Option<&str>) -> Result<Scheduler> {
+        let scheduler = self.readable(user, name, version).await?;
+        Ok(Self::shown(user, scheduler))
+    }
+
+    /// The configuration to edit: only for those who may change it, with every value.
+    pub async fn for_edit(&self, user: &User, name: &str) -> Result<SchedulerConfig> {
+        let scheduler = self.readable(user, name, None).await?;
+        access::may_configure(user, &scheduler.config.game, &self.host)?;
+        Ok(scheduler.config)
+    }
+
+    pub async fn versions(&self, user: &User, name: &str) -> Result<Vec<SchedulerVersion>> {
+        self.readable(user, name, None).await?;
+        Ok(self.schedulers.versions(name).await?)
+    }
+
+    /// The scheduler's rooms, oldest first.
+    pub async fn rooms(&self, user: &User, name: &str) -> Result<Vec<GameRoom>> {
+        self.readable(user, name, None).await?;
+        let mut rooms = self.rooms.list(name).await?;
+        rooms.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(rooms)
+    }
+
+    /// One room of a readable scheduler.
+    pub async fn room(&self, user: &User, scheduler: &str, room: &str) -> Result<GameRoom> {
+        self.readable(user, scheduler, None).await?;
+        Ok(self.rooms.get(scheduler, room).await?)
+    }
+
+    /// The latest autoscaling decisions, newest first.
+    pub async fn decisions(&self, user: &User, name: &str, limit: usize) -> Result<Vec<Decision>> {
+        self.readable(user, name, None).await?;
+        Ok(self.autoscaling.decisions(name, limit).await?)
+    }
+
+    /// Room counts over `window` before `now`, at most `points` samples.
+    pub async fn history(
+        &self,
+        user: &User,
+        name: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        points: usize,
+    ) -> Result<Vec<RoomCountSample>> {
+        self.readable(user, name, None).await?;
+        Ok(self.history.window(name, now, window, points))
+    }
+
+    /// Creates a scheduler at `v1`.
+    pub async fn create(&self, user: &User, config: SchedulerConfig) -> Result<Scheduler> {
+        access::may_configure(user, &config.game, &self.host)?;
+        config.validate().map_err(ServiceError::Invalid)?;
+        let scheduler = self.schedulers.create(&config).await?;
+        self.changed(&config.name);
+        tracing::info!(scheduler = %config.name, game = %config.game, user = %user.username, "scheduler created");
+        Ok(scheduler)
+    }
+
+    /// Stores `config` as the next version of scheduler `name` and makes it active (a major
+    /// version when the rooms change, else a minor one; the active configuration again changes
+    /// nothing). An empty `config.name` means `name`.
+    pub async fn save_version(
+        &self,
+        user: &User,
+        name: &str,
+        mut config: SchedulerConfig,
+    ) -> Result<Scheduler> {
+        let current = self.readable(user, name, None).await?;
+        if config.name.is_empty() {
+            config.name = name.to_string();
+        }
+        if config.name != current.config.name {
+            return Err(ServiceError::invalid(
+                "name",
+                "must match the scheduler in the path",
+            ));
+        }
+        access::may_configure(user, &current.config.game, &self.host)?;
+        if config.game != current.config.game {
+            return Err(ServiceError::invalid(
+                "game",
+                "cannot change; create a new scheduler instead",
+            ));
+        }
+        config.validate().map_err(ServiceError::Invalid)?;
+        let before = current.version.clone();
+        let scheduler = store_new_version(self.schedulers.as_ref(), current, &config).await?;
+        self.changed(name);
+        if scheduler.version != before {
+            tracing::info!(scheduler = %name, version = %scheduler.version, user = %user.username, "scheduler version created");
+        }
+        Ok(scheduler)
+    }
+
+    /// Changes some fields of the active version (a JSON merge patch, RFC 7386); the result is
+    /// saved as the next version. `parse` reads the merged document (it reports bad fields).
+    pub async fn patch(
+        &self,
+        user: &User,
+        name: &str,
+        patch: serde_json::Value,
+        parse: impl FnOnce(&serde_json::Value) -> Result<SchedulerConfig>,
+    ) -> Result<Scheduler> {
+        if !patch.is_object() {
+            return Err(ServiceError::invalid("body", "must be a JSON object"));
+        }
+        let current = self.readable(user, name, None).await?;
+        access::may_configure(user, &current.config.game, &self.host)?;
+        let mut merged = serde_json::to_value(&current.config)
+            .map_err(|e| ServiceError::Backend(e.to_string()))?;
+        crate::domain::merge_patch::apply(&mut merged, patch);
+        let config = parse(&merged)?;
+        self.save_version(user, name, config).await
+    }
+
+    /// Makes another existing version active (a rollback or roll-forward).
+    pub async fn switch_version(
+        &self,
+        user: &User,
+        name: &str,
+        version: &str,
+    ) -> Result<Scheduler> {
+        if version.trim().is_empty() {
+            return Err(ServiceError::invalid("version", "is required"));
+        }
+        let current = self.readable(user, name, None).await?;
+        access::may_configure(user, &current.config.game, &self.host)?;
+        if current.version == version {
+            return Ok(current);
+        }
+        let scheduler = self.schedulers.switch_active(name, version).await?;
+        self.changed(name);
+        tracing::info!(scheduler = %name, %version, user = %user.username, "active version switched");
+        Ok(scheduler)
+    }
+
+    /// Deletes a scheduler and all its versions (its rooms go with it).
+    pub async fn delete(&self, user: &User, name: &str) -> Result<Scheduler> {
+        let scheduler = self.readable(user, name, None).await?;
+        if !access::can_edit(user, &scheduler.config.game) {
+            return Err(access::Denied::NotEditor {
+                user: user.username.clone(),
+                game: scheduler.config.game,
+            }
+            .into());
+        }
+        self.schedulers.delete(name).await?;
+        self.changed(name);
+        tracing::info!(scheduler = %name, user = %user.username, "scheduler deleted");
+        Ok(Self::shown(user, scheduler))
+    }
+}
