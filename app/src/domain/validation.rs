@@ -65,6 +65,17 @@ pub fn is_dns_label(name: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+/// A key of a Kubernetes Secret's data: 1-253 letters, digits, '-', '_' or '.', not `.` or `..`.
+pub fn is_secret_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && key != ".."
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Kubernetes port name (IANA service name): at most 15 characters, at least one letter, no `--`.
 pub fn is_port_name(name: &str) -> bool {
     name.len() <= 15
@@ -108,6 +119,17 @@ pub fn is_game_name(game: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// Why a namespace may not be a scheduler's: Kubernetes made it or keeps the name for itself.
+pub fn reserved_namespace(name: &str) -> Option<&'static str> {
+    if name == "default" {
+        Some("\"default\" is the namespace Kubernetes makes for itself")
+    } else if name.starts_with("kube-") {
+        Some("names starting with \"kube-\" are kept for Kubernetes' own namespaces")
+    } else {
+        None
+    }
+}
+
 const DNS_LABEL_RULE: &str =
     "must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit";
 
@@ -115,7 +137,12 @@ impl SchedulerConfig {
     /// Every problem with this configuration, or `Ok` when it can be stored and run.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Errors::default();
-        errors.check(is_dns_label(&self.name), "name", DNS_LABEL_RULE);
+        // The name is also the scheduler's namespace on Kubernetes.
+        if !is_dns_label(&self.name) {
+            errors.add("name", DNS_LABEL_RULE);
+        } else if let Some(reason) = reserved_namespace(&self.name) {
+            errors.add("name", reason);
+        }
         errors.check(
             self.name != "info",
             "name",
@@ -379,13 +406,9 @@ fn validate_env_source(
                 "must be a Kubernetes name (lowercase letters, digits, '-' and '.')",
             );
             errors.check(
-                !secret.key.is_empty()
-                    && secret
-                        .key
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+                is_secret_key(&secret.key),
                 format!("{field}.secretKeyRef.key"),
-                "must be letters, digits, '-', '_' or '.'",
+                "must be 1-253 letters, digits, '-', '_' or '.'",
             );
         }
         _ => errors.add(field, "must name exactly one of fieldRef and secretKeyRef"),
@@ -605,6 +628,62 @@ mod tests {
         assert!(is_qualified_key("team"));
         assert!(!is_qualified_key("/x"));
         assert!(!is_qualified_key("a b"));
+    }
+
+    #[test]
+    fn names_kubernetes_keeps_for_itself_are_refused() {
+        let errors = |name: &str| {
+            let mut c = valid();
+            c.name = name.into();
+            c.validate().err().unwrap_or_default()
+        };
+        // The scheduler's namespace is named after it: never one Kubernetes made or reserves.
+        for reserved in [
+            "default",
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            "kube-anything",
+        ] {
+            let found = errors(reserved);
+            assert_eq!(found.len(), 1, "{reserved}: {found:?}");
+            assert_eq!(found[0].field, "name");
+            assert!(found[0].message.contains("Kubernetes"), "{found:?}");
+        }
+        for fine in [
+            "kube",
+            "kubernetes",
+            "my-kube-system",
+            "defaults",
+            "default-1",
+        ] {
+            assert_eq!(errors(fine), vec![], "{fine}");
+        }
+        // What no namespace may be called is refused once, for that.
+        for bad in ["Default", "kube_system", "kube-", "a.b", &"a".repeat(64)] {
+            let found = errors(bad);
+            assert_eq!(found.len(), 1, "{bad}: {found:?}");
+            assert_eq!(
+                (found[0].field.as_str(), found[0].message.as_str()),
+                ("name", DNS_LABEL_RULE)
+            );
+        }
+    }
+
+    #[test]
+    fn secret_keys() {
+        for good in [
+            "token",
+            "arena-abc.game.BATON_ROOM_TOKEN",
+            "a_b",
+            "..a",
+            &"k".repeat(253),
+        ] {
+            assert!(is_secret_key(good), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "ключ", &"k".repeat(254)] {
+            assert!(!is_secret_key(bad), "{bad}");
+        }
     }
 
     #[test]

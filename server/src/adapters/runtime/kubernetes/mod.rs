@@ -1,0 +1,277 @@
+//! Room instances as Kubernetes pods, the way Maestro v10 runs them: one namespace per scheduler
+//! (named after it), one pod per room (named after the room id), host ports from the scheduler's
+//! port range.
+//!
+//! Least privilege: Baton creates each scheduler's namespace with its own labels
+//! ([`baton_labels`]), never adopts one it did not create and never deletes one without them;
+//! secret variables (the room token) travel in the scheduler's Secret ([`ROOM_SECRET`]), which
+//! pods only reference.
+//!
+//! Every API call is retried with exponential backoff on 429, 5xx and connection errors; 409
+//! (already exists) is an answer, never retried; other 4xx answers become
+//! [`RuntimeError::Rejected`]. What a pod means for its room is decided by pure functions
+//! ([`room_pod`], [`room_instance`], [`pod_events`]) so it is tested without a cluster.
+
+mod metrics;
+mod namespaces;
+mod pods;
+mod ports;
+mod retry;
+mod secrets;
+mod status;
+mod watch;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use app::domain::scheduler::{EnvironmentVariable, Scheduler};
+use app::ports::{InstanceEvent, InstanceUsage, RoomInstance, Runtime, RuntimeError};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{DeleteParams, PostParams};
+
+pub use metrics::pod_usage;
+pub use namespaces::{MANAGED_BY, MANAGED_BY_LABEL, baton_labels, is_baton_owned};
+pub use pods::room_pod;
+pub use secrets::{ROOM_SECRET, room_secret_data, secret_key};
+pub use status::{crash_reason, node_address, pod_address, room_instance};
+pub use watch::{PodSighting, pod_events};
+
+use ports::{AbandonedCreation, PortBook, port_needs, port_range};
+use retry::{api_code, retry, runtime_error};
+use status::{host_ports, node_host, node_of};
+
+/// Label with the scheduler's name, on the namespace, the Secret and every pod.
+pub const SCHEDULER_LABEL: &str = "baton.dev/scheduler";
+/// Label with the room id, on every pod.
+pub const ROOM_LABEL: &str = "baton.dev/room";
+/// Label with the scheduler version the room was created from, on every pod.
+pub const VERSION_LABEL: &str = "baton.dev/version";
+/// The field manager Baton's writes are recorded under.
+const FIELD_MANAGER: &str = "baton";
+
+/// How persistent the runtime is with the API server.
+#[derive(Clone, Debug)]
+pub struct KubernetesRuntimeConfig {
+    /// Attempts per API call on 429, 5xx and connection errors (at least one is made).
+    pub attempts: u32,
+    /// Delay before the first retry; it doubles with every further retry (with jitter).
+    pub base_delay: Duration,
+    /// Upper bound of one retry delay.
+    pub max_delay: Duration,
+    /// How long one API call (not a watch) may take before it counts as a connection failure.
+    pub call_timeout: Duration,
+    /// How old this process's view of a scheduler's host ports may get before creating a room
+    /// lists the scheduler's pods again (it is also refreshed when the range looks exhausted).
+    pub port_resync: Duration,
+}
+
+impl Default for KubernetesRuntimeConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(30),
+            port_resync: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The [`Runtime`] that runs rooms as pods on a Kubernetes cluster.
+#[derive(Clone)]
+pub struct KubernetesRuntime {
+    client: Client,
+    config: KubernetesRuntimeConfig,
+    ports: Arc<PortBook>,
+    /// Namespaces known to exist and to be Baton's, so that only a scheduler's first room
+    /// creates (or checks) its namespace.
+    known_namespaces: Arc<Mutex<HashSet<String>>>,
+}
+
+impl KubernetesRuntime {
+    pub fn new(client: Client) -> Self {
+        Self::with_config(client, KubernetesRuntimeConfig::default())
+    }
+
+    pub fn with_config(client: Client, config: KubernetesRuntimeConfig) -> Self {
+        Self {
+            client,
+            config,
+            ports: Arc::default(),
+            known_namespaces: Arc::default(),
+        }
+    }
+
+    /// Connects with the standard configuration: `KUBECONFIG` (or `~/.kube/config`) when present,
+    /// the pod's service account when running in a cluster (as `kube::Client::try_default` does).
+    ///
+    /// The client's own retry layer is turned off: this runtime retries, with bounded attempts.
+    pub async fn from_environment() -> Result<Self, RuntimeError> {
+        let unusable = |error: &dyn std::fmt::Display| {
+            RuntimeError::Unavailable(format!(
+                "no usable Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster): {error}"
+            ))
+        };
+        let mut config = kube::Config::infer()
+            .await
+            .map_err(|error| unusable(&error))?;
+        config.default_retry = false;
+        let client = Client::try_from(config).map_err(|error| unusable(&error))?;
+        Ok(Self::new(client))
+    }
+
+    /// Writes the room's secret keys, then posts its pod; a namespace deleted behind our back is
+    /// made again once (with the keys, which went with it).
+    async fn create_room(
+        &self,
+        scheduler: &str,
+        room: &str,
+        secrets: &BTreeMap<String, String>,
+        pod: &Pod,
+    ) -> Result<Pod, RuntimeError> {
+        let mut namespace_recreated = false;
+        loop {
+            self.put_room_secrets(scheduler, secrets).await?;
+            match self.post_pod(scheduler, room, pod).await? {
+                Some(created) => return Ok(created),
+                None if !namespace_recreated => {
+                    self.forget_namespace(scheduler);
+                    self.ensure_namespace(scheduler).await?;
+                    namespace_recreated = true;
+                }
+                None => {
+                    return Err(RuntimeError::Unavailable(format!(
+                        "creating pod {scheduler}/{room}: namespace {scheduler} keeps disappearing"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for KubernetesRuntime {
+    async fn create_instance(
+        &self,
+        scheduler: &Scheduler,
+        room: &str,
+        env: &[EnvironmentVariable],
+    ) -> Result<RoomInstance, RuntimeError> {
+        let name = scheduler.config.name.as_str();
+        let secrets = room_secret_data(scheduler, room, env)?;
+        let (fixed, needed) = port_needs(scheduler);
+        let range = if needed > 0 {
+            Some(port_range(scheduler)?)
+        } else {
+            None
+        };
+        self.ensure_namespace(name).await?;
+        let assigned = match range {
+            Some(range) => {
+                self.reserve_ports(name, room, &fixed, needed, range)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let pod = room_pod(scheduler, room, env, &assigned);
+        let abandoned = range.map(|_| AbandonedCreation {
+            book: &self.ports,
+            scheduler: name,
+            room,
+            ports: host_ports(&pod),
+            armed: true,
+        });
+        let created = self.create_room(name, room, &secrets, &pod).await;
+        if let Some(abandoned) = abandoned {
+            abandoned.disarm();
+            self.ports.with(name, |ports| match &created {
+                Ok(created) => ports.settle(room, host_ports(created)),
+                // The pod may exist after all: hold its ports until a listing says otherwise.
+                Err(RuntimeError::Unavailable(_)) => ports.settle(room, host_ports(&pod)),
+                Err(_) => ports.cancel(room),
+            });
+        }
+        // The pod was refused: its keys serve nobody (when it may exist, they stay for it).
+        if let Err(RuntimeError::Rejected(_)) = &created
+            && let Err(error) = self.drop_secret_keys(name, secrets.into_keys()).await
+        {
+            tracing::warn!(scheduler = name, room, %error, "removing a refused room's secrets failed");
+        }
+        created.map(|created| room_instance(name, &created, None))
+    }
+
+    /// Deletes the room's pod, then (best effort) its keys in the scheduler's Secret: the pod's
+    /// containers read them when they started.
+    async fn delete_instance(&self, scheduler: &Scheduler, room: &str) -> Result<(), RuntimeError> {
+        let name = scheduler.config.name.as_str();
+        let api = self.pods(name);
+        let mut params = DeleteParams::default();
+        if let Some(seconds) = scheduler.config.spec.termination_grace_period.seconds() {
+            params = params.grace_period(u32::try_from(seconds).unwrap_or(u32::MAX));
+        }
+        match retry(&self.config, || api.delete(room, &params)).await {
+            Ok(_) => {}
+            Err(error) if api_code(&error) == Some(404) => {}
+            Err(error) => return Err(runtime_error(&format!("deleting pod {name}/{room}"), error)),
+        }
+        if let Err(error) = self.remove_room_secrets(name, room).await {
+            tracing::warn!(scheduler = name, room, %error, "removing a deleted room's secrets failed");
+        }
+        Ok(())
+    }
+
+    async fn instances(&self, scheduler: &str) -> Result<Vec<RoomInstance>, RuntimeError> {
+        let pods = self.sync_ports(scheduler).await?;
+        let nodes: BTreeSet<&str> = pods.iter().filter_map(node_of).collect();
+        let mut hosts = HashMap::new();
+        for node in nodes {
+            hosts.insert(node, node_host(&self.client, &self.config, node).await?);
+        }
+        Ok(pods
+            .iter()
+            .map(|pod| {
+                let host = node_of(pod).and_then(|node| hosts.get(node)?.as_deref());
+                room_instance(scheduler, pod, host)
+            })
+            .collect())
+    }
+
+    fn watch(&self, scheduler: &str) -> BoxStream<'static, InstanceEvent> {
+        self.pod_watch(scheduler)
+    }
+
+    /// Reads the `PodMetrics` of the scheduler's pods from the metrics API.
+    async fn usage(&self, scheduler: &str) -> Result<Vec<InstanceUsage>, RuntimeError> {
+        self.pod_usages(scheduler).await
+    }
+
+    /// Deletes the scheduler's namespace (its pods and Secret with it) when it is Baton's.
+    async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError> {
+        let removed = self.delete_namespace(scheduler).await;
+        self.forget_namespace(scheduler);
+        self.ports.forget(scheduler);
+        removed
+    }
+}
+
+fn scheduler_selector(scheduler: &str) -> String {
+    format!("{SCHEDULER_LABEL}={scheduler}")
+}
+
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
