@@ -1,18 +1,22 @@
 //! Local process runtime, the embedded default: each room is a child process running the first
-//! container's `command`, with the room's environment and host ports from the scheduler's range.
+//! container's `command`, in its own process group, with host ports from the scheduler's range.
 //!
-//! The commands come from scheduler specs, so whoever may create schedulers may run programs
-//! here: Baton listens on loopback by default for this reason.
-//!
-//! Usage (the cpu and mem autoscaling triggers) is read from `/proc`, summed over each room's
-//! process group: CPU as the rate of `utime + stime` since the previous measurement of the room,
-//! memory as resident pages. A room's first measurement samples twice, `FIRST_SAMPLE_GAP`
-//! apart, so that a single call already gives every running room a value.
+//! What a room gets: its own fresh directory as `cwd` and `HOME` (`workdir`), and an environment
+//! of exactly its spec's literal variables, the variables Baton gives every room, its ports and
+//! a minimal `PATH` (`environment`): none of Baton's own variables. It still runs as Baton's OS
+//! user on Baton's host, so this is no sandbox: whoever may create schedulers may run programs
+//! here (Baton listens on loopback by default for this reason). Usage: `usage`.
+
+mod environment;
+mod usage;
+mod workdir;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use workdir::{RoomsDir, RoomsDirError};
 
 use app::domain::room::{RoomAddress, RoomPort};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler};
@@ -24,28 +28,11 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{broadcast, watch};
 
+use environment::room_environment;
+use usage::CpuSample;
+
 /// Lines of output kept per room.
 const LOG_LINES: usize = 200;
-
-/// Between the two samples of a room's first usage measurement.
-const FIRST_SAMPLE_GAP: Duration = Duration::from_millis(150);
-
-/// A room's CPU time at one moment, to turn the next measurement into a rate.
-#[derive(Clone, Copy, Debug)]
-struct CpuSample {
-    /// `utime + stime` of the process group, in clock ticks.
-    ticks: u64,
-    at: Instant,
-}
-
-/// What `/proc` says about one process group at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct GroupSample {
-    /// `utime + stime` of its live processes, in clock ticks.
-    ticks: u64,
-    /// Resident memory of its live processes, in pages.
-    rss_pages: u64,
-}
 
 struct Process {
     instance: RoomInstance,
@@ -70,12 +57,7 @@ struct State {
 pub struct LocalRuntime {
     state: Arc<Mutex<State>>,
     events: broadcast::Sender<InstanceEvent>,
-}
-
-impl Default for LocalRuntime {
-    fn default() -> Self {
-        Self::new()
-    }
+    rooms_dir: RoomsDir,
 }
 
 fn signal(pid: i32, signal: i32) {
@@ -100,10 +82,12 @@ fn keep_lines(reader: impl AsyncRead + Unpin + Send + 'static, logs: Arc<Mutex<V
 }
 
 impl LocalRuntime {
-    pub fn new() -> Self {
+    /// Rooms get their directories under `rooms_dir`.
+    pub fn new(rooms_dir: RoomsDir) -> Self {
         Self {
             state: Arc::default(),
             events: broadcast::channel(1024).0,
+            rooms_dir,
         }
     }
 
@@ -188,6 +172,10 @@ impl LocalRuntime {
         let runtime = self.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
+            // The room's directory goes with its process, before anyone learns it is gone.
+            let (rooms_dir, (scheduler, room)) = (runtime.rooms_dir.clone(), key.clone());
+            let _ =
+                tokio::task::spawn_blocking(move || rooms_dir.remove_room(&scheduler, &room)).await;
             let _ = exited.send(true);
             let (scheduler, room) = key.clone();
             let mut state = runtime.lock();
@@ -261,74 +249,6 @@ impl LocalRuntime {
     }
 }
 
-/// One `/proc/<pid>/stat`: the process group, `utime + stime` (ticks) and resident pages.
-///
-/// The command name (field 2) is in parentheses and may hold spaces, parentheses and any
-/// bytes, so the fields are read after the last `)`.
-fn parse_stat(stat: &[u8]) -> Option<(i32, u64, u64)> {
-    let close = stat.iter().rposition(|b| *b == b')')?;
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `n` is the field's number in proc(5); the first one after the `)` is field 3 (state).
-    let field = |n: usize| fields.get(n - 3).copied();
-    let pgrp = field(5)?.parse().ok()?;
-    let utime: u64 = field(14)?.parse().ok()?;
-    let stime: u64 = field(15)?.parse().ok()?;
-    // Field 24 (rss) is the same counter as the resident pages of /proc/<pid>/statm.
-    let rss = field(24)?.parse().ok()?;
-    Some((pgrp, utime.saturating_add(stime), rss))
-}
-
-/// Sums CPU time and resident memory of the live processes of each group in `groups`.
-///
-/// Only live processes count: the CPU time of exited children is left out (a parent's
-/// `cutime` would add a child's whole life at once, when it is reaped).
-fn sample_groups(groups: &HashSet<i32>) -> Result<HashMap<i32, GroupSample>, RuntimeError> {
-    let entries = std::fs::read_dir("/proc")
-        .map_err(|err| RuntimeError::Unavailable(format!("cannot read /proc: {err}")))?;
-    let mut samples: HashMap<i32, GroupSample> = HashMap::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if !name
-            .to_str()
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        {
-            continue;
-        }
-        // The process may be gone since the listing.
-        let Ok(stat) = std::fs::read(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((pgrp, ticks, rss_pages)) = parse_stat(&stat) else {
-            continue;
-        };
-        if groups.contains(&pgrp) {
-            let sample = samples.entry(pgrp).or_default();
-            sample.ticks = sample.ticks.saturating_add(ticks);
-            sample.rss_pages = sample.rss_pages.saturating_add(rss_pages);
-        }
-    }
-    Ok(samples)
-}
-
-/// [`sample_groups`] off the async threads, with the time it was taken.
-async fn sample_groups_now(
-    groups: HashSet<i32>,
-) -> Result<(Instant, HashMap<i32, GroupSample>), RuntimeError> {
-    tokio::task::spawn_blocking(move || {
-        let at = Instant::now();
-        sample_groups(&groups).map(|samples| (at, samples))
-    })
-    .await
-    .map_err(|err| RuntimeError::Unavailable(format!("reading /proc failed: {err}")))?
-}
-
-fn sysconf_or(name: libc::c_int, fallback: f64) -> f64 {
-    // SAFETY: sysconf(3) has no memory-safety preconditions.
-    let value = unsafe { libc::sysconf(name) };
-    if value > 0 { value as f64 } else { fallback }
-}
-
 /// Whether nothing else on this machine listens on `port` (TCP).
 fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
@@ -360,9 +280,34 @@ impl Runtime for LocalRuntime {
             }
             Self::allocate_ports(&mut state, scheduler)?
         };
+        let release_ports = |runtime: &Self| {
+            let mut state = runtime.lock();
+            for port in &ports {
+                state.ports.remove(&port.port);
+            }
+        };
+        let dir = match self.rooms_dir.create_room(&name, room) {
+            Ok(dir) => dir,
+            Err(err) => {
+                release_ports(self);
+                return Err(err);
+            }
+        };
+        let environment = room_environment(&container.environment, env, &ports, &dir);
+        for variable in &environment.unresolved {
+            tracing::warn!(
+                scheduler = %name,
+                room,
+                variable = %variable,
+                "valueFrom cannot be resolved on the local runtime: variable left out"
+            );
+        }
         let mut command = Command::new(&container.command[0]);
         command
             .args(&container.command[1..])
+            .env_clear()
+            .envs(&environment.variables)
+            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -376,23 +321,11 @@ impl Runtime for LocalRuntime {
                 Ok(())
             });
         }
-        for variable in container.environment.iter().chain(env) {
-            command.env(&variable.name, &variable.value);
-        }
-        for port in &ports {
-            let variable = format!(
-                "BATON_PORT_{}",
-                port.name.to_ascii_uppercase().replace('-', "_")
-            );
-            command.env(variable, port.port.to_string());
-        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {
-                let mut state = self.lock();
-                for port in &ports {
-                    state.ports.remove(&port.port);
-                }
+                release_ports(self);
+                self.rooms_dir.remove_room(&name, room);
                 return Err(RuntimeError::Rejected(format!(
                     "cannot start {:?}: {err}",
                     container.command[0]
@@ -502,77 +435,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn usage(&self, scheduler: &str) -> Result<Vec<InstanceUsage>, RuntimeError> {
-        // Running rooms: (room, process group, previous sample).
-        let rooms: Vec<(String, i32, Option<CpuSample>)> = self
-            .lock()
-            .processes
-            .iter()
-            .filter(|((s, _), p)| {
-                s == scheduler
-                    && p.pid > 0
-                    && !p.stopping
-                    && p.instance.crashed.is_none()
-                    && !*p.exited.borrow()
-            })
-            .map(|((_, room), p)| (room.clone(), p.pid, p.cpu_sample))
-            .collect();
-        if rooms.is_empty() {
-            return Ok(Vec::new());
-        }
-        let groups: HashSet<i32> = rooms.iter().map(|(_, pgid, _)| *pgid).collect();
-        let (mut at, mut samples) = sample_groups_now(groups.clone()).await?;
-        let mut previous: HashMap<i32, CpuSample> = rooms
-            .iter()
-            .filter_map(|(_, pgid, sample)| Some((*pgid, (*sample)?)))
-            .collect();
-        // A room measured for the first time, or moments ago, gets a second sample shortly, so
-        // that the rate is over a window many clock ticks long.
-        let too_short = |sample: &CpuSample| at.duration_since(sample.at) < FIRST_SAMPLE_GAP;
-        if previous.len() < rooms.len() || previous.values().any(too_short) {
-            for (pgid, sample) in &samples {
-                previous.entry(*pgid).or_insert(CpuSample {
-                    ticks: sample.ticks,
-                    at,
-                });
-            }
-            tokio::time::sleep(FIRST_SAMPLE_GAP).await;
-            (at, samples) = sample_groups_now(groups).await?;
-        }
-
-        let ticks_per_second = sysconf_or(libc::_SC_CLK_TCK, 100.0);
-        let page_size = sysconf_or(libc::_SC_PAGESIZE, 4096.0);
-        let mut usages = Vec::new();
-        let mut state = self.lock();
-        for (room, pgid, _) in rooms {
-            // A group without live processes has just exited: left out.
-            let Some(sample) = samples.get(&pgid) else {
-                continue;
-            };
-            let key = (scheduler.to_string(), room.clone());
-            if let Some(process) = state.processes.get_mut(&key).filter(|p| p.pid == pgid) {
-                process.cpu_sample = Some(CpuSample {
-                    ticks: sample.ticks,
-                    at,
-                });
-            }
-            let Some(before) = previous.get(&pgid) else {
-                continue;
-            };
-            let seconds = at.duration_since(before.at).as_secs_f64();
-            if seconds <= 0.0 {
-                continue;
-            }
-            // Processes that exited since take their ticks with them: never below zero.
-            let ticks = sample.ticks.saturating_sub(before.ticks) as f64;
-            usages.push(InstanceUsage {
-                room,
-                cpu_cores: ticks / ticks_per_second / seconds,
-                memory_bytes: sample.rss_pages as f64 * page_size,
-            });
-        }
-        drop(state);
-        usages.sort_by(|a, b| a.room.cmp(&b.room));
-        Ok(usages)
+        usage::measure(self, scheduler).await
     }
 
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError> {
@@ -587,16 +450,44 @@ impl Runtime for LocalRuntime {
             .iter()
             .map(|key| self.stop(key, Duration::from_secs(10)));
         futures::future::join_all(stops).await;
+        let rooms_dir = self.rooms_dir.clone();
+        let scheduler = scheduler.to_string();
+        let _ = tokio::task::spawn_blocking(move || rooms_dir.remove_scheduler(&scheduler)).await;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
     use super::*;
     use app::domain::scheduler::SchedulerConfig;
 
-    fn scheduler(command: &[&str]) -> Scheduler {
+    /// A fresh folder under the temp dir, removed at the end.
+    pub(super) struct Scratch(pub PathBuf);
+
+    impl Scratch {
+        pub(super) fn new() -> Self {
+            let path = std::env::temp_dir().join(format!("baton-unit-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir(&path).unwrap();
+            Self(path.canonicalize().unwrap())
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A runtime whose rooms live in `scratch`.
+    pub(super) fn runtime(scratch: &Scratch) -> LocalRuntime {
+        LocalRuntime::new(RoomsDir::prepare(&scratch.0, &[]).unwrap())
+    }
+
+    pub(super) fn scheduler(command: &[&str]) -> Scheduler {
         let config: SchedulerConfig = serde_json::from_value(serde_json::json!({
             "name": "local", "game": "g", "roomsReplicas": 1,
             "portRange": {"start": 41000, "end": 41003},
@@ -612,6 +503,80 @@ mod tests {
             version: "v1".into(),
             created_at: chrono::Utc::now(),
         }
+    }
+
+    fn pid_of(runtime: &LocalRuntime, room: &str) -> i32 {
+        runtime.lock().processes[&("local".to_string(), room.to_string())].pid
+    }
+
+    /// Waits until `path` is gone (the exit watcher removes a room's directory).
+    async fn gone(path: &std::path::Path) -> bool {
+        for _ in 0..250 {
+            if !path.exists() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_room_runs_in_its_own_directory_with_only_its_own_environment() {
+        let scratch = Scratch::new();
+        let runtime = runtime(&scratch);
+        let mut s = scheduler(&["sleep", "30"]);
+        s.config.spec.containers[0]
+            .environment
+            .push(EnvironmentVariable {
+                name: "HOST_IP".into(),
+                value_from: Some(Default::default()),
+                ..Default::default()
+            });
+        runtime
+            .create_instance(
+                &s,
+                "r1",
+                &[EnvironmentVariable::secret("BATON_ROOM_TOKEN", "t")],
+            )
+            .await
+            .unwrap();
+        let pid = pid_of(&runtime, "r1");
+        let dir = scratch.0.join("local").join("r1");
+        // The process's initial environment, as the kernel keeps it.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let names: BTreeSet<String> = environ
+            .split(|b| *b == 0)
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| String::from_utf8_lossy(kv.split(|b| *b == b'=').next().unwrap()).into())
+            .collect();
+        let expected = [
+            "BATON_PORT_GAME",
+            "BATON_ROOM_TOKEN",
+            "FROM_SPEC",
+            "HOME",
+            "PATH",
+        ];
+        assert_eq!(names, expected.into_iter().map(String::from).collect());
+        let home = format!("HOME={}", dir.display());
+        assert!(environ.split(|b| *b == 0).any(|kv| kv == home.as_bytes()));
+        assert_eq!(std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), dir);
+
+        // Its directory goes when it stops, its scheduler's with the scheduler.
+        runtime.delete_instance(&s, "r1").await.unwrap();
+        assert!(!dir.exists());
+        runtime.create_instance(&s, "r2", &[]).await.unwrap();
+        runtime.remove_scheduler("local").await.unwrap();
+        assert!(!scratch.0.join("local").exists());
+        assert!(scratch.0.exists());
+    }
+
+    #[tokio::test]
+    async fn a_crashed_room_leaves_no_directory() {
+        let scratch = Scratch::new();
+        let runtime = runtime(&scratch);
+        let s = scheduler(&["sh", "-c", "touch left-behind; exit 3"]);
+        runtime.create_instance(&s, "r1", &[]).await.unwrap();
+        assert!(gone(&scratch.0.join("local").join("r1")).await);
     }
 
     fn env(name: &str, value: &str) -> EnvironmentVariable {
@@ -631,7 +596,8 @@ mod tests {
 
     #[tokio::test]
     async fn runs_the_command_with_environment_and_ports() {
-        let runtime = LocalRuntime::new();
+        let scratch = Scratch::new();
+        let runtime = runtime(&scratch);
         let s = scheduler(&[
             "sh",
             "-c",
@@ -685,7 +651,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_process_that_exits_is_reported_crashed() {
-        let runtime = LocalRuntime::new();
+        let scratch = Scratch::new();
+        let runtime = runtime(&scratch);
         let s = scheduler(&["sh", "-c", "exit 3"]);
         let mut events = runtime.watch("local");
         runtime.create_instance(&s, "r1", &[]).await.unwrap();
@@ -705,7 +672,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_ignoring_sigterm_is_killed_after_the_grace_period() {
-        let runtime = LocalRuntime::new();
+        let scratch = Scratch::new();
+        let runtime = runtime(&scratch);
         let s = scheduler(&[
             "sh",
             "-c",
@@ -722,83 +690,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn stat_lines_are_read_after_the_command_name() {
-        // A command name with spaces and parentheses, then fields 3 to 24.
-        let stat = b"4242 (a) b (c)) S 1 4200 4200 0 -1 4194304 90 0 0 0 150 25 3 4 20 0 1 0 \
-            77 123456 321 18446744073709551615";
-        assert_eq!(parse_stat(stat), Some((4200, 175, 321)));
-        assert_eq!(parse_stat(b"4242 (cut short) S 1 4200"), None);
-        assert_eq!(parse_stat(b"no parenthesis"), None);
-    }
-
-    fn usage_of<'a>(usages: &'a [InstanceUsage], room: &str) -> &'a InstanceUsage {
-        usages
-            .iter()
-            .find(|u| u.room == room)
-            .unwrap_or_else(|| panic!("no usage for {room}: {usages:?}"))
-    }
-
-    #[tokio::test]
-    async fn usage_measures_the_cpu_and_memory_of_each_room_process_group() {
-        let runtime = LocalRuntime::new();
-        // Two busy loops: the shell and its background child, both in the room's group (so
-        // the room keeps above half a core even on a loaded two-core machine).
-        let busy = scheduler(&["sh", "-c", "while :; do :; done & while :; do :; done"]);
-        runtime.create_instance(&busy, "busy", &[]).await.unwrap();
-        runtime
-            .create_instance(&scheduler(&["sleep", "30"]), "idle", &[])
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-
-        // The first call samples twice; the next one measures since the first.
-        let first = runtime.usage("local").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let second = runtime.usage("local").await.unwrap();
-        let cores = std::thread::available_parallelism().map_or(64, |n| n.get()) as f64;
-        for usages in [&first, &second] {
-            assert_eq!(usages.len(), 2, "{usages:?}");
-            let busy = usage_of(usages, "busy");
-            assert!(
-                busy.cpu_cores > 0.5 && busy.cpu_cores < cores + 0.5,
-                "{usages:?}"
-            );
-            assert!(busy.memory_bytes > 0.0, "{usages:?}");
-            let idle = usage_of(usages, "idle");
-            assert!(idle.cpu_cores < 0.2, "{usages:?}");
-            assert!(idle.memory_bytes > 0.0, "{usages:?}");
-        }
-
-        assert_eq!(runtime.usage("other").await.unwrap(), vec![]);
-        runtime.remove_scheduler("local").await.unwrap();
-        assert_eq!(runtime.usage("local").await.unwrap(), vec![]);
-    }
-
-    #[tokio::test]
-    async fn crashed_rooms_have_no_usage() {
-        let runtime = LocalRuntime::new();
-        let s = scheduler(&["sh", "-c", "exit 3"]);
-        let mut events = runtime.watch("local");
-        runtime.create_instance(&s, "r1", &[]).await.unwrap();
-        let crashed =
-            async { while !matches!(events.next().await, Some(InstanceEvent::Crashed { .. })) {} };
-        tokio::time::timeout(Duration::from_secs(5), crashed)
-            .await
-            .unwrap();
-        assert_eq!(runtime.usage("local").await.unwrap(), vec![]);
-    }
-
     #[tokio::test]
     async fn a_missing_command_is_rejected() {
-        let runtime = LocalRuntime::new();
+        let scratch = Scratch::new();
+        let runtime = runtime(&scratch);
         let result = runtime.create_instance(&scheduler(&[]), "r1", &[]).await;
         assert!(matches!(result, Err(RuntimeError::Rejected(_))));
         let result = runtime
             .create_instance(&scheduler(&["/nonexistent/binary"]), "r1", &[])
             .await;
         assert!(matches!(result, Err(RuntimeError::Rejected(_))));
-        // The ports of a failed start are released.
+        // The ports and the directory of a failed start are released.
         assert!(runtime.lock().ports.is_empty());
+        assert!(!scratch.0.join("local").join("r1").exists());
     }
 }
