@@ -1,6 +1,8 @@
 //! The dashboard's server side over HTTP, as a browser uses it: sign-in and sessions, the role
-//! checks of every server function, and the cross-origin check. The real server, on SQLite.
+//! checks of every server function, and the cross-origin check. The real server, on SQLite,
+//! with each room store.
 
+#[macro_use]
 mod common;
 
 use app::domain::user::Role;
@@ -8,6 +10,19 @@ use common::{ADMIN_PASSWORD, Backend, Reply, TestServer, seed, send};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
+
+on_room_stores!(
+    wrong_passwords_and_unknown_users_get_the_same_answer,
+    failed_sign_ins_are_rate_limited,
+    pages_need_a_session,
+    sessions_open_pages_survive_a_restart_and_end_on_sign_out,
+    secure_cookies_when_asked,
+    viewers_read_but_change_nothing,
+    editors_change_only_their_games,
+    the_server_validates_what_the_form_sends,
+    admins_manage_users,
+    cross_origin_posts_are_refused,
+);
 
 /// One browser: its session cookie, no automatic redirects.
 struct Browser<'a> {
@@ -102,8 +117,8 @@ fn assert_refused(reply: &Reply, status: StatusCode, kind: &str) {
     assert_eq!(found, kind, "body: {}", reply.text);
 }
 
-async fn server_with_users() -> TestServer {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn server_with_users(backend: Backend) -> TestServer {
+    let server = TestServer::start(backend).await;
     server
         .create_user("viewer", "viewer-password", Role::Viewer, &[])
         .await;
@@ -113,9 +128,8 @@ async fn server_with_users() -> TestServer {
     server
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn wrong_passwords_and_unknown_users_get_the_same_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut browser = Browser::new(&server);
     let wrong = browser.sign_in("admin", "not-the-password").await;
     let unknown = browser.sign_in("nobody", "not-the-password").await;
@@ -125,9 +139,8 @@ async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
     assert_eq!(browser.current_user().await, Value::Null);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_sign_ins_are_rate_limited() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn failed_sign_ins_are_rate_limited(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut browser = Browser::new(&server);
     for _ in 0..5 {
         let reply = browser.sign_in("admin", "guess").await;
@@ -141,9 +154,8 @@ async fn failed_sign_ins_are_rate_limited() {
     assert_eq!(browser.cookie, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_need_a_session() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn pages_need_a_session(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut browser = Browser::new(&server);
     let reply = browser.get("/").await;
     assert_eq!(reply.headers[LOCATION], "/ui/schedulers");
@@ -161,9 +173,8 @@ async fn pages_need_a_session() {
     assert_refused(&reply, StatusCode::UNAUTHORIZED, "Unauthenticated");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
-    let mut server = TestServer::start(Backend::Sqlite).await;
+async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
     server
         .admin()
         .post("/schedulers", &seed("s1", "g1"))
@@ -219,17 +230,15 @@ async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secure_cookies_when_asked() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| c.secure_cookies = true).await;
+async fn secure_cookies_when_asked(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.secure_cookies = true).await;
     let reply = Browser::new(&server).sign_in("admin", ADMIN_PASSWORD).await;
     let cookie = reply.headers[SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn viewers_read_but_change_nothing() {
-    let server = server_with_users().await;
+async fn viewers_read_but_change_nothing(backend: Backend) {
+    let server = server_with_users(backend).await;
     server
         .admin()
         .post("/schedulers", &seed("s1", "g1"))
@@ -273,9 +282,8 @@ async fn viewers_read_but_change_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn editors_change_only_their_games() {
-    let server = server_with_users().await;
+async fn editors_change_only_their_games(backend: Backend) {
+    let server = server_with_users(backend).await;
     server
         .admin()
         .post("/schedulers", &seed("other", "g2"))
@@ -352,9 +360,8 @@ async fn editors_change_only_their_games() {
     assert_eq!(detail.ok()["can_edit"], false);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_validates_what_the_form_sends() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn the_server_validates_what_the_form_sends(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
     let mut config = seed("bad", "g1");
     config["maxSurge"] = json!("0");
@@ -389,9 +396,8 @@ async fn the_server_validates_what_the_form_sends() {
     assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admins_manage_users() {
-    let server = server_with_users().await;
+async fn admins_manage_users(backend: Backend) {
+    let server = server_with_users(backend).await;
     let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
     let mut editor = Browser::signed_in(&server, "editor", "editor-password").await;
 
@@ -546,9 +552,8 @@ async fn admins_manage_users() {
     assert_eq!(admin.current_user().await["role"], "admin");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cross_origin_posts_are_refused() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn cross_origin_posts_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
     let forged = admin
         .client
