@@ -1,8 +1,10 @@
 //! Command line and environment configuration.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
+use clap::builder::NonEmptyStringValueParser;
 
 /// Baton: a game-room orchestrator.
 #[derive(Parser, Clone, Debug)]
@@ -22,12 +24,21 @@ pub struct Config {
     /// Redis for the room store (`redis://127.0.0.1:6379`); in-process when unset.
     #[arg(long, env = "BATON_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// What every Redis key of this Baton starts with (`PREFIX:`), so that several Batons, or
+    /// tests, can share one Redis.
+    #[arg(long, env = "BATON_REDIS_PREFIX", default_value = "baton", value_parser = NonEmptyStringValueParser::new())]
+    pub redis_prefix: String,
     /// Password for the `admin` user created on first start; generated and printed once when unset.
     #[arg(long, env = "BATON_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
     /// Where rooms run: `local` processes (embedded default) or `kubernetes` (KUBECONFIG or in-cluster).
     #[arg(long, env = "BATON_RUNTIME", value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,
+    /// Local runtime: the folder under which each room gets its own directory, its cwd and
+    /// HOME (`DIR/<scheduler>/<room>`, mode 0700, removed when the room stops). It must not be,
+    /// nor hold, the folder of the SQLite database.
+    #[arg(long, env = "BATON_LOCAL_ROOMS_DIR", default_value_os_t = default_rooms_dir())]
+    pub local_rooms_dir: PathBuf,
     /// The base URL rooms call back (`BATON_API_URL` in each room); defaults to the listen address.
     #[arg(long, env = "BATON_API_URL")]
     pub api_url: Option<String>,
@@ -60,6 +71,10 @@ pub struct Config {
     pub site_root: String,
 }
 
+fn default_rooms_dir() -> PathBuf {
+    std::env::temp_dir().join("baton-rooms")
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuntimeKind {
     Local,
@@ -70,13 +85,18 @@ impl Config {
     /// The settings in force, safe to print: passwords in URLs are masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} rooms={} runtime={:?} api_url={} site_root={} secure_cookies={} admin_password={}",
+            "listen={} database={} rooms={} runtime={:?} local_rooms_dir={} api_url={} site_root={} secure_cookies={} admin_password={}",
             self.listen,
             mask_password(&self.database_url),
             self.redis_url
                 .as_deref()
-                .map_or("in-process".to_string(), mask_password),
+                .map_or("in-process".to_string(), |url| format!(
+                    "{} (prefix {})",
+                    mask_password(url),
+                    self.redis_prefix
+                )),
             self.runtime,
+            self.local_rooms_dir.display(),
             self.api_url.as_deref().unwrap_or("(listen address)"),
             self.site_root,
             self.secure_cookies,
@@ -87,6 +107,23 @@ impl Config {
             },
         )
     }
+}
+
+/// The folder of the SQLite database file, when the database is a SQLite file
+/// (`sqlite://FILE`, `sqlite:FILE`; not `sqlite::memory:`).
+pub fn sqlite_folder(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if file.is_empty() || file == ":memory:" || query.split('&').any(|q| q == "mode=memory") {
+        return None;
+    }
+    let folder = std::path::Path::new(file).parent()?;
+    Some(if folder.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        folder.to_path_buf()
+    })
 }
 
 /// Replaces the password of a `scheme://user:password@host` URL with `***`.
@@ -121,6 +158,20 @@ mod tests {
             mask_password("sqlite://baton.db?mode=rwc"),
             "sqlite://baton.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn the_sqlite_folder_is_found_in_every_url_form() {
+        let folder = |url| sqlite_folder(url).map(|p| p.display().to_string());
+        assert_eq!(folder("sqlite://baton.db?mode=rwc").as_deref(), Some("."));
+        assert_eq!(
+            folder("sqlite:///var/lib/baton/b.db").as_deref(),
+            Some("/var/lib/baton")
+        );
+        assert_eq!(folder("sqlite:data/b.db").as_deref(), Some("data"));
+        assert_eq!(folder("sqlite::memory:"), None);
+        assert_eq!(folder("sqlite://b.db?mode=memory"), None);
+        assert_eq!(folder("postgres://u@h/db"), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
 use crate::adapters::runtime::kubernetes::KubernetesRuntime;
-use crate::adapters::runtime::local::LocalRuntime;
+use crate::adapters::runtime::local::{LocalRuntime, RoomsDir, RoomsDirError};
 use crate::adapters::storage::memory::MemoryRoomStore;
 use crate::adapters::storage::memory_attempts::MemoryAttemptCounter;
 use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
@@ -31,7 +31,7 @@ use crate::adapters::storage::redis_attempts::RedisAttemptCounter;
 use crate::adapters::storage::redis_autoscaler::RedisAutoscalerStore;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
-use crate::config::{Config, RuntimeKind};
+use crate::config::{Config, RuntimeKind, sqlite_folder};
 use crate::dashboard;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 use crate::same_origin;
@@ -51,8 +51,21 @@ pub enum StartError {
     Admin(String),
     #[error("runtime: {0}")]
     Runtime(String),
+    #[error("{0}")]
+    RoomsDir(#[from] RoomsDirError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+}
+
+/// Aborts its tasks when dropped.
+struct AbortOnDrop<const N: usize>([JoinHandle<()>; N]);
+
+impl<const N: usize> Drop for AbortOnDrop<N> {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// A server that is up and serving.
@@ -128,7 +141,13 @@ fn demo_scheduler(room_binary: &str) -> SchedulerConfig {
 
 async fn runtime(config: &Config) -> Result<Arc<dyn Runtime>, StartError> {
     Ok(match config.runtime {
-        RuntimeKind::Local => Arc::new(LocalRuntime::new()),
+        RuntimeKind::Local => {
+            let data: Vec<_> = sqlite_folder(&config.database_url).into_iter().collect();
+            Arc::new(LocalRuntime::new(RoomsDir::prepare(
+                &config.local_rooms_dir,
+                &data,
+            )?))
+        }
         RuntimeKind::Kubernetes => Arc::new(
             KubernetesRuntime::from_environment()
                 .await
@@ -157,9 +176,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc<dyn AttemptCounter>,
     ) = match &config.redis_url {
         Some(url) => (
-            Arc::new(RedisRoomStore::connect(url, "baton").await?),
-            Arc::new(RedisAutoscalerStore::connect(url, "baton").await?),
-            Arc::new(RedisAttemptCounter::connect(url, "baton").await?),
+            Arc::new(RedisRoomStore::connect(url, &config.redis_prefix).await?),
+            Arc::new(RedisAutoscalerStore::connect(url, &config.redis_prefix).await?),
+            Arc::new(RedisAttemptCounter::connect(url, &config.redis_prefix).await?),
         ),
         None => (
             Arc::new(MemoryRoomStore::default()),
@@ -239,10 +258,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     let app = router(state, pages).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app).await;
-        controller_task.abort();
-        cleanup_task.abort();
-        served
+        // The workers stop with the server, also when its task is aborted.
+        let _workers = AbortOnDrop([controller_task, cleanup_task]);
+        axum::serve(listener, app).await
     });
     Ok(Running {
         addr,

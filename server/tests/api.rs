@@ -1,4 +1,5 @@
-//! The management API, black box over HTTP: the real server on SQLite and on PostgreSQL.
+//! The management API, black box over HTTP: the real server on SQLite and on PostgreSQL, and on
+//! SQLite with the Redis room store.
 
 #[macro_use]
 mod common;

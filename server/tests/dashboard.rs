@@ -1,6 +1,8 @@
 //! The dashboard's server side over HTTP, as a browser uses it: sign-in and sessions, the role
-//! checks of every server function, and the cross-origin check. The real server, on SQLite.
+//! checks of every server function, and the cross-origin check. The real server, on SQLite,
+//! with each room store.
 
+#[macro_use]
 mod common;
 
 use app::domain::user::Role;
@@ -8,6 +10,20 @@ use common::{ADMIN_PASSWORD, Backend, Reply, TestServer, seed, send};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
+
+on_room_stores!(
+    wrong_passwords_and_unknown_users_get_the_same_answer,
+    failed_sign_ins_are_rate_limited,
+    pages_need_a_session,
+    sessions_open_pages_survive_a_restart_and_end_on_sign_out,
+    secure_cookies_when_asked,
+    viewers_read_but_change_nothing,
+    editors_change_only_their_games,
+    the_server_validates_what_the_form_sends,
+    admins_manage_users,
+    cross_origin_posts_are_refused,
+    reads_follow_roles_and_hide_secrets,
+);
 
 /// One browser: its session cookie, no automatic redirects.
 struct Browser<'a> {
@@ -103,8 +119,8 @@ fn assert_refused(reply: &Reply, status: StatusCode, kind: &str) {
 }
 
 /// A viewer and an editor of game `g1`, whose editors may run rooms on the local runtime.
-async fn server_with_users() -> TestServer {
-    let server = TestServer::start_with(Backend::Sqlite, |config| {
+async fn server_with_users(backend: Backend) -> TestServer {
+    let server = TestServer::start_with(backend, |config| {
         config.local_runtime_editor_games = vec!["g1".into()];
     })
     .await;
@@ -117,9 +133,8 @@ async fn server_with_users() -> TestServer {
     server
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn wrong_passwords_and_unknown_users_get_the_same_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut browser = Browser::new(&server);
     let wrong = browser.sign_in("admin", "not-the-password").await;
     let unknown = browser.sign_in("nobody", "not-the-password").await;
@@ -129,9 +144,8 @@ async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
     assert_eq!(browser.current_user().await, Value::Null);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_sign_ins_are_rate_limited() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn failed_sign_ins_are_rate_limited(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut browser = Browser::new(&server);
     // Ten failed checks from one address (at as many names: no user is slowed down)...
     for i in 0..10 {
@@ -146,9 +160,8 @@ async fn failed_sign_ins_are_rate_limited() {
     assert_eq!(browser.cookie, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_need_a_session() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn pages_need_a_session(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut browser = Browser::new(&server);
     let reply = browser.get("/").await;
     assert_eq!(reply.headers[LOCATION], "/ui/schedulers");
@@ -166,9 +179,8 @@ async fn pages_need_a_session() {
     assert_refused(&reply, StatusCode::UNAUTHORIZED, "Unauthenticated");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
-    let mut server = TestServer::start(Backend::Sqlite).await;
+async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
     server
         .admin()
         .post("/schedulers", &seed("s1", "g1"))
@@ -224,17 +236,15 @@ async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secure_cookies_when_asked() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| c.secure_cookies = true).await;
+async fn secure_cookies_when_asked(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.secure_cookies = true).await;
     let reply = Browser::new(&server).sign_in("admin", ADMIN_PASSWORD).await;
     let cookie = reply.headers[SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn viewers_read_but_change_nothing() {
-    let server = server_with_users().await;
+async fn viewers_read_but_change_nothing(backend: Backend) {
+    let server = server_with_users(backend).await;
     server
         .admin()
         .post("/schedulers", &seed("s1", "g1"))
@@ -278,9 +288,8 @@ async fn viewers_read_but_change_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn editors_change_only_their_games() {
-    let server = server_with_users().await;
+async fn editors_change_only_their_games(backend: Backend) {
+    let server = server_with_users(backend).await;
     server
         .admin()
         .post("/schedulers", &seed("other", "g2"))
@@ -357,9 +366,8 @@ async fn editors_change_only_their_games() {
     assert_refused(&detail, StatusCode::NOT_FOUND, "NotFound");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_follow_roles_and_hide_secrets() {
-    let server = server_with_users().await;
+async fn reads_follow_roles_and_hide_secrets(backend: Backend) {
+    let server = server_with_users(backend).await;
     let mut ours = seed("ours", "g1");
     ours["spec"]["containers"][0]["environment"] = json!([
         {"name": "PLAIN", "value": "plain-value"},
@@ -406,9 +414,8 @@ async fn reads_follow_roles_and_hide_secrets() {
     assert!(detail.text.contains("the-secret-value"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_validates_what_the_form_sends() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn the_server_validates_what_the_form_sends(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
     let mut config = seed("bad", "g1");
     config["maxSurge"] = json!("0");
@@ -443,9 +450,8 @@ async fn the_server_validates_what_the_form_sends() {
     assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admins_manage_users() {
-    let server = server_with_users().await;
+async fn admins_manage_users(backend: Backend) {
+    let server = server_with_users(backend).await;
     let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
     let mut editor = Browser::signed_in(&server, "editor", "editor-password").await;
 
@@ -600,9 +606,8 @@ async fn admins_manage_users() {
     assert_eq!(admin.current_user().await["role"], "admin");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cross_origin_posts_are_refused() {
-    let server = TestServer::start(Backend::Sqlite).await;
+async fn cross_origin_posts_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
     let forged = admin
         .client

@@ -13,7 +13,7 @@ use chrono::Utc;
 use common::{Backend, TestDb};
 use server::adapters::storage::sql::SqlStore;
 
-on_both_backends!(
+on_databases!(
     create_then_get_round_trips,
     create_conflicts_on_a_taken_name,
     unknown_schedulers_and_versions_are_not_found,
@@ -610,16 +610,43 @@ async fn sessions_are_created_saved_loaded_and_deleted(backend: Backend) {
     );
 }
 
+/// The ids of the rows of the `sessions` table, read straight from the database (`load` hides
+/// expired rows, so it cannot tell whether they were deleted).
+async fn stored_session_ids(db: &TestDb) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let connection = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
+    let rows = connection
+        .query_all_raw(Statement::from_string(
+            connection.get_database_backend(),
+            "SELECT id FROM sessions ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "id").unwrap())
+        .collect();
+    let _ = connection.close().await;
+    ids
+}
+
 async fn expired_sessions_are_neither_loaded_nor_kept(backend: Backend) {
     use tower_sessions::{ExpiredDeletion, SessionStore};
 
-    let (_db, store) = open(backend).await;
+    let (db, store) = open(backend).await;
     let mut expired = session_records::record("ann", -5);
     let mut live = session_records::record("bob", 3600);
     SessionStore::create(&store, &mut expired).await.unwrap();
     SessionStore::create(&store, &mut live).await.unwrap();
+    let mut both = vec![expired.id.to_string(), live.id.to_string()];
+    both.sort();
+    assert_eq!(stored_session_ids(&db).await, both);
     assert_eq!(SessionStore::load(&store, &expired.id).await.unwrap(), None);
+
+    // The expired row is deleted from the table, the live one stays.
     store.delete_expired().await.unwrap();
+    assert_eq!(stored_session_ids(&db).await, [live.id.to_string()]);
     assert_eq!(
         SessionStore::load(&store, &live.id).await.unwrap(),
         Some(live.clone())

@@ -160,7 +160,7 @@ mod tests {
     use crate::domain::autoscaling::{PolicyConfig, PolicyParameters};
 
     #[test]
-    fn a_bigger_buffer_never_runs_short_and_costs_more_rooms() {
+    fn a_bigger_buffer_costs_more_rooms_and_keeps_up_where_a_small_one_runs_short() {
         let buffer = |amount| Autoscaling {
             enabled: true,
             min: 1,
@@ -178,11 +178,20 @@ mod tests {
             enable_panic_scale: false,
             requests: None,
         };
+        // A gentle evening: both keep up, and the bigger buffer costs its 19 extra rooms in the
+        // quietest minute as in the busiest.
         let small = summarize(&preview(&buffer(1), 10, 100.0));
         let large = summarize(&preview(&buffer(20), 10, 100.0));
-        assert!(large.peak_rooms > small.peak_rooms);
-        assert_eq!(large.short_minutes, 0);
-        assert!(small.short_minutes >= large.short_minutes);
+        assert_eq!((small.short_minutes, large.short_minutes), (0, 0));
+        assert_eq!(large.least_rooms, small.least_rooms + 19);
+        assert_eq!(large.peak_rooms, small.peak_rooms + 19);
+        // A steep evening: one spare room cannot absorb the ramp while new rooms start, and
+        // players find none for hours; twenty spare rooms always can.
+        let small = summarize(&preview(&buffer(1), 10, 1000.0));
+        let large = summarize(&preview(&buffer(20), 10, 1000.0));
+        assert!(small.short_minutes > 60, "{small:?}");
+        assert_eq!(large.short_minutes, 0, "{large:?}");
+        assert!(large.peak_rooms > small.peak_rooms, "{small:?} {large:?}");
         assert_eq!(clock(17.0 * 3600.0 + 5.0 * 60.0), "17:05");
     }
 }

@@ -48,7 +48,8 @@ impl RoomStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// The statuses a room may be in for a ping reporting `to` to be accepted.
+    /// The statuses a room may be in for a ping reporting `to` to be accepted (the README's
+    /// table, "Statuses a room may report", read by column).
     /// This table is the one rule every room store applies atomically.
     pub fn allowed_before(to: RoomStatus) -> &'static [RoomStatus] {
         use RoomStatus::*;
@@ -291,42 +292,51 @@ mod tests {
         }
     }
 
+    /// The README's table ("Statuses a room may report"), written out: what a room in each
+    /// status may report. `pending` and `error` are never reportable.
+    const DOCUMENTED: [(RoomStatus, &[RoomStatus]); 7] = {
+        use RoomStatus::*;
+        const LIVE: &[RoomStatus] = &[Unready, Ready, Occupied, Terminating, Terminated];
+        [
+            (Pending, LIVE),
+            (Unready, LIVE),
+            (Ready, LIVE),
+            (Occupied, LIVE),
+            (Error, LIVE),
+            (Terminating, &[Terminating, Terminated]),
+            (Terminated, &[Terminated]),
+        ]
+    };
+
     #[test]
-    fn ping_transitions() {
+    fn every_ping_transition_follows_the_documented_table() {
         use RoomStatus::*;
         let now = DateTime::from_timestamp(2_000, 0).unwrap();
-        let allowed = [
-            (Pending, Ready),
-            (Pending, Unready),
-            (Ready, Occupied),
-            (Occupied, Ready),
-            (Ready, Ready),
-            (Error, Ready),
-            (Occupied, Terminating),
-            (Terminating, Terminating),
-            (Terminating, Terminated),
-        ];
-        for (from, to) in allowed {
-            let next = room(from).apply_ping(&ping(to), now).unwrap();
-            assert_eq!(next.status, to);
-            assert_eq!(next.last_ping_at, Some(now));
-            assert_eq!(next.status_changed_at == now, from != to);
+        let mut rows: Vec<RoomStatus> = DOCUMENTED.iter().map(|(from, _)| *from).collect();
+        rows.sort();
+        assert_eq!(rows, RoomStatus::ALL, "one row per status");
+        for (from, reportable) in DOCUMENTED {
+            for to in RoomStatus::ALL {
+                let checked = from.check_ping(to);
+                let applied = room(from).apply_ping(&ping(to), now);
+                if reportable.contains(&to) {
+                    assert_eq!(checked, Ok(()), "{from} -> {to}");
+                    let next = applied.unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+                    assert_eq!(next.status, to);
+                    assert_eq!(next.last_ping_at, Some(now));
+                    assert_eq!(next.status_changed_at == now, from != to, "{from} -> {to}");
+                } else {
+                    let refusal = if matches!(to, Pending | Error) {
+                        PingError::OrchestratorOnly
+                    } else {
+                        PingError::Transition { from, to }
+                    };
+                    assert_eq!(checked, Err(refusal.clone()), "{from} -> {to}");
+                    assert_eq!(applied, Err(refusal), "{from} -> {to}");
+                }
+            }
+            assert_eq!(from.ping_targets(), reportable, "{from}");
         }
-        let refused = [
-            (Terminating, Ready),
-            (Terminated, Ready),
-            (Terminated, Occupied),
-        ];
-        for (from, to) in refused {
-            assert_eq!(
-                room(from).apply_ping(&ping(to), now),
-                Err(PingError::Transition { from, to })
-            );
-        }
-        assert_eq!(
-            room(Ready).apply_ping(&ping(Pending), now),
-            Err(PingError::OrchestratorOnly)
-        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! started on it, and an HTTP client that speaks Basic auth.
 //!
 //! Every scenario is an `async fn(Backend)`; `on_both_backends!` turns a list of them into
-//! `sqlite::NAME` and `postgres::NAME` tests.
+//! `sqlite::NAME`, `postgres::NAME` and `redis::NAME` tests (the last on SQLite with the Redis
+//! room store), `on_databases!` into the first two, `on_room_stores!` into the first and last.
+//! A Redis test server gets a key prefix of its own, whose keys are deleted when it stops, so
+//! tests on one Redis do not see each other.
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
@@ -24,37 +27,138 @@ pub mod rooms;
 
 /// The PostgreSQL server the tests create their databases on (trust auth).
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The Redis the `redis` tests keep rooms in.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// Password of the `admin` user every test server is started with.
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite, rooms in process.
     Sqlite,
+    /// PostgreSQL, rooms in process.
     Postgres,
+    /// SQLite, rooms (and autoscaling points) in Redis.
+    Redis,
 }
 
-/// Runs each listed `async fn(Backend)` scenario as one test per backend
-/// (declare the harness with `#[macro_use] mod common;`).
+/// Runs each scenario of the parenthesized list once per `module = Backend` pair, as
+/// `module::scenario` tests.
 #[allow(unused_macros)]
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
+macro_rules! on_backends {
+    ($($module:ident = $backend:ident),+ ; $scenarios:tt) => {
+        $( on_backends!(@module $module $backend $scenarios); )+
+    };
+    (@module $module:ident $backend:ident ($($scenario:ident),* $(,)?)) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    super::$scenario($crate::common::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario($crate::common::Backend::Postgres).await
+                    super::$scenario($crate::common::Backend::$backend).await
                 }
             )*
         }
     };
+}
+
+/// Runs each listed `async fn(Backend)` scenario on SQLite, on PostgreSQL and on SQLite with
+/// the Redis room store (declare the harness with `#[macro_use] mod common;`).
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        on_backends!(sqlite = Sqlite, postgres = Postgres, redis = Redis; ($($scenario),*));
+    };
+}
+
+/// Runs each listed scenario on both databases (for the SQL store's own tests).
+#[allow(unused_macros)]
+macro_rules! on_databases {
+    ($($scenario:ident),* $(,)?) => {
+        on_backends!(sqlite = Sqlite, postgres = Postgres; ($($scenario),*));
+    };
+}
+
+/// Runs each listed scenario with both room stores, on SQLite.
+#[allow(unused_macros)]
+macro_rules! on_room_stores {
+    ($($scenario:ident),* $(,)?) => {
+        on_backends!(sqlite = Sqlite, redis = Redis; ($($scenario),*));
+    };
+}
+
+pub fn redis_url() -> String {
+    std::env::var("BATON_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_string())
+}
+
+/// Deletes every key under `prefix:` (the keys of one test server).
+pub async fn delete_redis_keys(url: &str, prefix: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(url)?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await?;
+        if !keys.is_empty() {
+            let () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut connection)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// The keys of one test under one Redis prefix: deleted when dropped, also when the test failed.
+pub struct RedisKeys {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl RedisKeys {
+    /// A prefix of its own on the test Redis.
+    pub fn new() -> Self {
+        Self {
+            url: redis_url(),
+            prefix: format!("baton-test-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let deleted = block_on_own_runtime(async move { delete_redis_keys(&url, &prefix).await });
+        if let Ok(Err(err)) = deleted {
+            eprintln!(
+                "could not delete the Redis keys under {}: {err}",
+                self.prefix
+            );
+        }
+    }
+}
+
+/// Runs `work` to completion on a runtime of its own, in a thread: for `Drop`, which runs inside
+/// the test's runtime and cannot block on it.
+fn block_on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::Result<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for clean-up")
+            .block_on(work)
+    })
+    .join()
 }
 
 fn postgres_base_url() -> String {
@@ -109,7 +213,7 @@ impl TestDb {
     pub async fn new(backend: Backend) -> Self {
         let id = uuid::Uuid::new_v4();
         match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::Redis => {
                 let path = std::env::temp_dir().join(format!("baton-test-{id}.db"));
                 let path = path.to_string_lossy().into_owned();
                 Self {
@@ -147,7 +251,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         match self.backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::Redis => {
                 for suffix in ["", "-wal", "-shm", "-journal"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
                 }
@@ -157,23 +261,16 @@ impl Drop for TestDb {
                 // with its own runtime. FORCE ends the connections the server still holds.
                 let base = postgres_base_url();
                 let name = self.name.clone();
-                let dropped = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("a runtime to drop the test database");
-                    runtime.block_on(async {
-                        let admin = postgres_admin_connection(&base).await;
-                        let result = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
-                        let _ = admin.close().await;
-                        result
-                    })
-                })
-                .join();
+                let dropped = block_on_own_runtime(async move {
+                    let admin = postgres_admin_connection(&base).await;
+                    let result = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    let _ = admin.close().await;
+                    result
+                });
                 if let Ok(Err(err)) = dropped {
                     eprintln!("could not drop test database {}: {err}", self.name);
                 }
@@ -186,10 +283,14 @@ impl Drop for TestDb {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base_url: String,
+    /// What it was started with (a restart uses it again).
+    pub config: Config,
     task: JoinHandle<std::io::Result<()>>,
     client: reqwest::Client,
     // Dropped after the server task is stopped (fields drop after `Drop::drop`).
     pub db: TestDb,
+    /// `Backend::Redis`: the server's keys.
+    redis: Option<RedisKeys>,
 }
 
 impl TestServer {
@@ -200,13 +301,20 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
-    /// The test defaults on the database at `url`.
-    fn config(url: &str) -> Config {
+    /// The test defaults on `db` (and for `Backend::Redis`, rooms in Redis under `redis`'s
+    /// prefix); local rooms in a folder of their own.
+    fn config(db: &TestDb, redis: Option<&RedisKeys>) -> Config {
         // Clap's defaults (and BATON_* variables) for whatever this harness does not set, so new
         // settings need no change here; the ones that matter to these tests are set explicitly.
         let mut config = Config::try_parse_from(["baton"]).expect("default settings");
+        let id = uuid::Uuid::new_v4().simple();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.database_url = url.to_string();
+        config.database_url = db.url.clone();
+        config.redis_url = redis.map(|keys| keys.url.clone());
+        if let Some(keys) = redis {
+            config.redis_prefix = keys.prefix.clone();
+        }
+        config.local_rooms_dir = std::env::temp_dir().join(format!("baton-test-rooms-{id}"));
         config.admin_password = Some(ADMIN_PASSWORD.to_string());
         config.runtime = RuntimeKind::Local;
         config.api_url = None;
@@ -216,11 +324,12 @@ impl TestServer {
         config
     }
 
-    /// Stops the server and starts a new one on the same database (on another port).
+    /// Stops the server and starts a new one with the same settings, on the same database (on
+    /// another port).
     pub async fn restart(&mut self) {
         self.task.abort();
         let _ = (&mut self.task).await;
-        let running = server::startup::start(Self::config(&self.db.url))
+        let running = server::startup::start(self.config.clone())
             .await
             .unwrap_or_else(|e| panic!("restarting the server on {}: {e}", self.db.url));
         self.addr = running.addr;
@@ -231,11 +340,22 @@ impl TestServer {
     /// Starts the server with the test defaults changed by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new(backend).await;
-        let mut config = Self::config(&db.url);
+        let redis = (backend == Backend::Redis).then(RedisKeys::new);
+        let mut config = Self::config(&db, redis.as_ref());
         adjust(&mut config);
-        let running = server::startup::start(config)
-            .await
-            .unwrap_or_else(|e| panic!("starting the server on {}: {e}", db.url));
+        let running =
+            server::startup::start(config.clone())
+                .await
+                .unwrap_or_else(|e| match &config.redis_url {
+                    Some(redis) => panic!(
+                        "starting the server on {} with Redis at {redis}: {e}\n\
+                     The `redis` tests need a local Redis (or BATON_TEST_REDIS_URL). Start it \
+                     with:\n    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
+                     --save \"\" --appendonly no",
+                        db.url
+                    ),
+                    None => panic!("starting the server on {}: {e}", db.url),
+                });
         assert!(
             running.generated_admin_password.is_none(),
             "the admin password was given, nothing should be generated"
@@ -247,9 +367,11 @@ impl TestServer {
         Self {
             addr: running.addr,
             base_url: format!("http://{}", running.addr),
+            config,
             task: running.task,
             client,
             db,
+            redis,
         }
     }
 
@@ -309,6 +431,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.config.local_rooms_dir);
     }
 }
 
