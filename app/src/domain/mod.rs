@@ -3,6 +3,8 @@
 pub mod autoscaling;
 pub mod health;
 pub mod history;
+pub mod maestro_json;
+pub mod merge_patch;
 pub mod quantity;
 pub mod room;
 pub mod scheduler;

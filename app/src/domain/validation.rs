@@ -10,7 +10,7 @@ use super::autoscaling::{
 };
 use super::quantity::{MaxSurge, parse_duration_seconds, parse_quantity};
 use super::scheduler::{
-    Container, EnvironmentSource, EnvironmentVariable, Resources, SchedulerConfig,
+    Container, EnvironmentSource, EnvironmentVariable, RESTART_POLICIES, Resources, SchedulerConfig,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,7 +160,8 @@ impl SchedulerConfig {
                     .containers
                     .iter()
                     .flat_map(|c| &c.ports)
-                    .any(|p| p.host_port.is_none());
+                    // A hostPortRange is refused at its own field.
+                    .any(|p| p.host_port.is_none() && p.host_port_range.is_none());
                 errors.check(
                     !needs_range,
                     "portRange",
@@ -172,6 +173,11 @@ impl SchedulerConfig {
             self.spec.termination_grace_period.seconds().is_some(),
             "spec.terminationGracePeriod",
             "must be a duration such as \"100s\" or \"2m\"",
+        );
+        errors.check(
+            RESTART_POLICIES.contains(&self.spec.restart_policy.as_str()),
+            "spec.restartPolicy",
+            format!("must be one of {}", RESTART_POLICIES.join(", ")),
         );
         errors.check(
             !self.spec.containers.is_empty(),
@@ -240,13 +246,11 @@ impl SchedulerConfig {
                 }
             }
         }
-        if let Some(allocation) = &self.match_allocation {
-            errors.check(
-                allocation.max_matches >= 1,
-                "matchAllocation.maxMatches",
-                "must be at least 1",
-            );
-        }
+        errors.check(
+            self.match_allocation.max_matches >= 1,
+            "matchAllocation.maxMatches",
+            "must be at least 1",
+        );
         if let Some(autoscaling) = &self.autoscaling {
             validate_autoscaling(autoscaling, &self.spec.containers, &mut errors);
         }
@@ -342,6 +346,11 @@ fn validate_container(
                 "is exposed twice with the same protocol",
             );
         }
+        errors.check(
+            port.host_port_range.is_none(),
+            format!("{port_path}.hostPortRange"),
+            "is not supported: set the scheduler's portRange instead",
+        );
         if let Some(host_port) = port.host_port {
             errors.check(
                 (1..=65535).contains(&host_port),
@@ -407,17 +416,15 @@ fn validate_resources(resources: &Resources, path: &str, errors: &mut Errors) {
 fn validate_autoscaling(autoscaling: &Autoscaling, containers: &[Container], errors: &mut Errors) {
     errors.check(autoscaling.min >= 0, "autoscaling.min", "must be 0 or more");
     errors.check(
-        autoscaling.max == 0 || autoscaling.max >= autoscaling.min,
+        matches!(autoscaling.max, 0 | -1) || autoscaling.max >= autoscaling.min,
         "autoscaling.max",
-        "must be 0 (unbounded) or at least min",
+        "must be 0 or -1 (unbounded) or at least min",
     );
-    if let Some(cooldown) = autoscaling.cooldown {
-        errors.check(
-            cooldown >= 0,
-            "autoscaling.cooldown",
-            "must be 0 or more seconds",
-        );
-    }
+    errors.check(
+        autoscaling.cooldown >= 0,
+        "autoscaling.cooldown",
+        "must be 0 or more seconds",
+    );
     if let Some(requests) = &autoscaling.requests {
         validate_resources(requests, "autoscaling.requests", errors);
     }
@@ -431,32 +438,32 @@ fn validate_autoscaling(autoscaling: &Autoscaling, containers: &[Container], err
             let params = &policy.parameters;
             match policy.r#type.as_str() {
                 "roomOccupancy" => {
-                    for (name, value) in [
-                        ("readyTarget", params.ready_target()),
-                        ("downThreshold", params.down_threshold()),
-                    ] {
-                        let field = format!("autoscaling.policy.parameters.{name}");
-                        match value {
-                            None => errors.add(field, "is required for roomOccupancy"),
-                            Some(v) => errors.check(
-                                v > 0.0 && v < 1.0,
-                                field,
-                                "must be between 0 and 1, exclusive",
-                            ),
-                        }
+                    let path = "autoscaling.policy.parameters.roomOccupancy";
+                    let occupancy = params.room_occupancy.clone().unwrap_or_default();
+                    match occupancy.ready_target {
+                        None => errors.add(
+                            format!("{path}.readyTarget"),
+                            "is required for roomOccupancy",
+                        ),
+                        Some(v) => errors.check(
+                            v > 0.0 && v < 1.0,
+                            format!("{path}.readyTarget"),
+                            "must be between 0 and 1, exclusive",
+                        ),
+                    }
+                    errors.check(
+                        occupancy.down_threshold > 0.0 && occupancy.down_threshold < 1.0,
+                        format!("{path}.downThreshold"),
+                        "must be between 0 and 1, exclusive (default 0.99)",
+                    );
+                }
+                "fixedBuffer" => {
+                    let field = "autoscaling.policy.parameters.fixedBuffer.amount";
+                    match params.amount() {
+                        None => errors.add(field, "is required for fixedBuffer"),
+                        Some(amount) => errors.check(amount >= 1, field, "must be at least 1"),
                     }
                 }
-                "fixedBuffer" => match params.amount {
-                    None => errors.add(
-                        "autoscaling.policy.parameters.amount",
-                        "is required for fixedBuffer",
-                    ),
-                    Some(amount) => errors.check(
-                        amount >= 1,
-                        "autoscaling.policy.parameters.amount",
-                        "must be at least 1",
-                    ),
-                },
                 _ => errors.add(
                     "autoscaling.policy.type",
                     format!("must be one of {}", POLICY_TYPES.join(", ")),
@@ -556,7 +563,9 @@ fn validate_direction(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::autoscaling::{MetricsTrigger, PolicyConfig, PolicyParameters};
+    use crate::domain::autoscaling::{
+        MetricsTrigger, PolicyConfig, PolicyParameters, RoomOccupancyParameters,
+    };
     use crate::domain::scheduler::*;
 
     pub fn valid() -> SchedulerConfig {
@@ -634,6 +643,7 @@ mod tests {
             protocol: "http".into(),
             port: 70000,
             host_port: Some(0),
+            host_port_range: None,
         });
         c.spec.containers.push(c.spec.containers[0].clone());
         assert_eq!(
@@ -707,7 +717,7 @@ mod tests {
             enable: true,
             r#type: "gRPC".into(),
             address: "fwd:8080".into(),
-            options: None,
+            options: ForwarderOptions::default(),
         };
         c.forwarders = vec![
             forwarder.clone(),
@@ -750,7 +760,7 @@ mod tests {
             enabled: true,
             min: 1,
             max: 10,
-            cooldown: None,
+            cooldown: 0,
             policy: None,
             up: Some(ScalingDirection {
                 metrics_trigger: up,
@@ -817,29 +827,43 @@ mod tests {
         };
         c.autoscaling = Some(policy(
             "roomOccupancy",
-            PolicyParameters {
-                ready_target: Some(0.5),
-                down_threshold: Some(0.9),
-                ..Default::default()
-            },
+            PolicyParameters::room_occupancy(0.5, 0.9),
         ));
+        assert_eq!(fields(&c), Vec::<String>::new());
+        // No downThreshold: Maestro's default applies.
+        c.autoscaling = Some(
+            serde_json::from_value(serde_json::json!({"enabled": true, "min": 1, "max": -1,
+                "policy": {"type": "roomOccupancy", "parameters": {"roomOccupancy": {"readyTarget": 0.5}}}}))
+            .unwrap(),
+        );
         assert_eq!(fields(&c), Vec::<String>::new());
         c.autoscaling = Some(policy(
             "roomOccupancy",
             PolicyParameters {
-                ready_target: Some(1.5),
-                ..Default::default()
+                room_occupancy: Some(RoomOccupancyParameters {
+                    ready_target: Some(1.5),
+                    down_threshold: 1.0,
+                }),
+                fixed_buffer: None,
             },
         ));
         assert_eq!(
             fields(&c),
             [
-                "autoscaling.policy.parameters.readyTarget",
-                "autoscaling.policy.parameters.downThreshold"
+                "autoscaling.policy.parameters.roomOccupancy.readyTarget",
+                "autoscaling.policy.parameters.roomOccupancy.downThreshold"
             ]
         );
+        c.autoscaling = Some(policy("roomOccupancy", PolicyParameters::default()));
+        assert_eq!(
+            fields(&c),
+            ["autoscaling.policy.parameters.roomOccupancy.readyTarget"]
+        );
         c.autoscaling = Some(policy("fixedBuffer", PolicyParameters::default()));
-        assert_eq!(fields(&c), ["autoscaling.policy.parameters.amount"]);
+        assert_eq!(
+            fields(&c),
+            ["autoscaling.policy.parameters.fixedBuffer.amount"]
+        );
         c.autoscaling = Some(policy("magic", PolicyParameters::default()));
         assert_eq!(fields(&c), ["autoscaling.policy.type"]);
         c.autoscaling = Some(Autoscaling {
@@ -847,5 +871,28 @@ mod tests {
             ..triggers(vec![])
         });
         assert_eq!(fields(&c), ["autoscaling"]);
+    }
+
+    #[test]
+    fn maestro_fields_with_defaults_and_their_limits() {
+        let mut c = valid();
+        assert_eq!(c.spec.restart_policy, "Never");
+        assert_eq!(c.match_allocation.max_matches, 1);
+        c.spec.restart_policy = "OnFailure".into();
+        assert_eq!(fields(&c), Vec::<String>::new());
+        c.spec.restart_policy = "Sometimes".into();
+        c.match_allocation.max_matches = 0;
+        c.spec.containers[0].ports[0].host_port_range = Some(PortRange {
+            start: 1000,
+            end: 2000,
+        });
+        assert_eq!(
+            fields(&c),
+            [
+                "spec.restartPolicy",
+                "spec.containers[0].ports[0].hostPortRange",
+                "matchAllocation.maxMatches"
+            ]
+        );
     }
 }

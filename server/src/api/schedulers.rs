@@ -1,10 +1,9 @@
 //! Scheduler management: Maestro v10's paths and JSON shapes.
 
-use app::domain::autoscaling::{Autoscaling, Decision};
+use app::domain::autoscaling::Decision;
 use app::domain::history::RoomCountSample;
-use app::domain::scheduler::{
-    Scheduler, SchedulerConfig, SchedulerState, SchedulerSummary, SchedulerVersion,
-};
+use app::domain::merge_patch::merge_patch;
+use app::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerSummary};
 use app::ports::{self, DECISIONS_KEPT, SchedulerFilter};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -15,6 +14,10 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::{Body, parse};
+use super::shapes::{
+    AutoscalingInfo, ChangeResponse, SchedulerInfo, SchedulerInfoList, SchedulerList,
+    SchedulerResponse, SwitchVersion, VersionList,
+};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -37,49 +40,6 @@ pub struct VersionQuery {
 pub struct InfoQuery {
     /// Only schedulers of this game.
     pub game: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SchedulerList {
-    pub schedulers: Vec<SchedulerSummary>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SchedulerResponse {
-    pub scheduler: Scheduler,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VersionList {
-    pub versions: Vec<SchedulerVersion>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SwitchVersion {
-    /// The version to make active, e.g. `v1`. Missing is reported on this field, like empty.
-    #[serde(default)]
-    pub version: String,
-}
-
-/// A scheduler with its live room counts.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SchedulerInfo {
-    pub name: String,
-    pub game: String,
-    pub state: SchedulerState,
-    pub rooms_replicas: i64,
-    pub rooms_ready: u64,
-    pub rooms_occupied: u64,
-    pub rooms_pending: u64,
-    pub rooms_terminating: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<Autoscaling>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SchedulerInfoList {
-    pub schedulers: Vec<SchedulerInfo>,
 }
 
 fn validated(config: SchedulerConfig) -> Result<SchedulerConfig, ApiError> {
@@ -118,7 +78,7 @@ pub async fn create(
     let config = validated(config)?;
     let scheduler = state.schedulers.create(&config).await?;
     tracing::info!(scheduler = %config.name, game = %config.game, user = %user.0.username, "scheduler created");
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
 /// Get a scheduler: its active version, or `?version=`.
@@ -135,7 +95,7 @@ pub async fn get(
         .schedulers
         .get(&name, query.version.as_deref())
         .await?;
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
 /// Stores `config` as the next version of the active scheduler `current` and activates it.
@@ -145,7 +105,7 @@ async fn store_new_version(
     user: &CurrentUser,
     current: Scheduler,
     config: SchedulerConfig,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     if config.name != current.config.name {
         return Err(ApiError::invalid(
             "name",
@@ -166,13 +126,14 @@ async fn store_new_version(
     if scheduler.version != before {
         tracing::info!(scheduler = %config.name, version = %scheduler.version, user = %user.0.username, "scheduler version created");
     }
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
-/// Create a new version from a whole scheduler and make it active.
+/// Create a new version from a whole scheduler and make it active. Answers Maestro's
+/// `operationId` (a fresh id: the change is applied already) and the resulting scheduler.
 #[utoipa::path(post, path = "/schedulers/{name}", params(("name" = String, Path)),
     request_body = SchedulerConfig, tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn new_version(
@@ -180,7 +141,7 @@ pub async fn new_version(
     user: CurrentUser,
     Path(name): Path<String>,
     Body(mut config): Body<SchedulerConfig>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     let current = state.schedulers.get(&name, None).await?;
     if config.name.is_empty() {
         config.name = name;
@@ -188,27 +149,12 @@ pub async fn new_version(
     store_new_version(&state, &user, current, config).await
 }
 
-/// Merges `patch` into `target` (JSON merge patch: objects merge, `null` removes, the rest replaces).
-fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
-    match (target, patch) {
-        (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(&key);
-                } else {
-                    merge(target.entry(key).or_insert(serde_json::Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch,
-    }
-}
-
-/// Change some fields of the active version; the result becomes a new active version.
+/// Change some fields of the active version with a JSON merge patch (RFC 7386); the result
+/// becomes a new active version. Answers like `POST /schedulers/{name}`.
 #[utoipa::path(patch, path = "/schedulers/{name}", params(("name" = String, Path)),
-    request_body(content = Object, description = "Any fields of a scheduler; objects merge, null removes"),
+    request_body(content = Object, description = "A JSON merge patch (RFC 7386) of the scheduler: objects merge, null removes a field (its default applies), anything else replaces"),
     tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn patch(
@@ -216,14 +162,14 @@ pub async fn patch(
     user: CurrentUser,
     Path(name): Path<String>,
     Body(patch): Body<serde_json::Value>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     if !patch.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     }
     let current = state.schedulers.get(&name, None).await?;
     let mut merged =
         serde_json::to_value(&current.config).map_err(|e| ApiError::Internal(e.to_string()))?;
-    merge(&mut merged, patch);
+    merge_patch(&mut merged, patch);
     let bytes = serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?;
     let config: SchedulerConfig = parse(&bytes)?;
     store_new_version(&state, &user, current, config).await
@@ -311,24 +257,25 @@ pub async fn room_history(
     Ok(Json(RoomHistoryResponse { samples }))
 }
 
-/// Make another existing version active (a rollback or roll-forward).
+/// Make another existing version active (a rollback or roll-forward). Answers like
+/// `POST /schedulers/{name}`.
 #[utoipa::path(put, path = "/schedulers/{name}", params(("name" = String, Path)),
     request_body = SwitchVersion, tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn switch_version(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
     Body(request): Body<SwitchVersion>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     if request.version.trim().is_empty() {
         return Err(ApiError::invalid("version", "is required"));
     }
     let current = state.schedulers.get(&name, None).await?;
     user.require_editor_of(&current.config.game)?;
     if current.version == request.version {
-        return Ok(Json(SchedulerResponse { scheduler: current }));
+        return Ok(Json(current.into()));
     }
     let scheduler = state
         .schedulers
@@ -336,25 +283,26 @@ pub async fn switch_version(
         .await?;
     state.tokenless.forget(&name);
     tracing::info!(scheduler = %name, version = %request.version, user = %user.0.username, "active version switched");
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
-/// Delete a scheduler and all its versions.
+/// Delete a scheduler and all its versions, at once; its rooms are stopped in the background.
+/// Answers Maestro's `operationId` and the scheduler as it was.
 #[utoipa::path(delete, path = "/schedulers/{name}", params(("name" = String, Path)),
     tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     let scheduler = state.schedulers.get(&name, None).await?;
     user.require_editor_of(&scheduler.config.game)?;
     state.schedulers.delete(&name).await?;
     state.tokenless.forget(&name);
     tracing::info!(scheduler = %name, user = %user.0.username, "scheduler deleted");
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
 /// Schedulers with their live room counts, optionally of one game.
@@ -381,27 +329,13 @@ pub async fn info(
             rooms_occupied: counts.occupied,
             rooms_pending: counts.pending + counts.unready,
             rooms_terminating: counts.terminating,
-            autoscaling: scheduler.config.autoscaling,
+            autoscaling: scheduler
+                .config
+                .autoscaling
+                .as_ref()
+                .map(AutoscalingInfo::from),
+            match_allocation: scheduler.config.match_allocation,
         });
     }
     Ok(Json(SchedulerInfoList { schedulers }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_semantics() {
-        let mut target = json!({"a": 1, "spec": {"x": 1, "y": [1, 2]}, "gone": true});
-        merge(
-            &mut target,
-            json!({"a": 2, "spec": {"y": [3]}, "gone": null, "new": "n"}),
-        );
-        assert_eq!(
-            target,
-            json!({"a": 2, "spec": {"x": 1, "y": [3]}, "new": "n"})
-        );
-    }
 }
