@@ -233,8 +233,9 @@ pub struct StateInput<'a> {
 
 /// The scheduler's state after a tick, and the streak to remember. `on-error` once
 /// [`CRASHES_BEFORE_ON_ERROR`] rooms of the active version crashed with none of them ready
-/// (and it stays so, even across restarts, until one is ready); otherwise `in-sync` when
-/// nothing is left to do and every room is ready or occupied, else `pending-sync`.
+/// (and it stays so, also for a controller that starts afresh, until one is ready or another
+/// version is active); otherwise `in-sync` when nothing is left to do and every room is ready
+/// or occupied, else `pending-sync`.
 pub fn scheduler_state(input: &StateInput) -> (SchedulerState, CrashStreak) {
     let active_major = major(input.active_version);
     let of_active = |room: &GameRoom| major(&room.version) == active_major;
@@ -268,8 +269,10 @@ pub fn scheduler_state(input: &StateInput) -> (SchedulerState, CrashStreak) {
         version: input.active_version.to_string(),
         crashes,
     };
-    let on_error =
-        !running && (crashes >= CRASHES_BEFORE_ON_ERROR || input.stored == SchedulerState::OnError);
+    // A controller that starts afresh (another process, a restart) trusts the stored state; one
+    // that has watched an older version does not (a new version was stored meanwhile).
+    let inherited = input.streak.version.is_empty() && input.stored == SchedulerState::OnError;
+    let on_error = !running && (crashes >= CRASHES_BEFORE_ON_ERROR || inherited);
     let settled = input.plan.is_empty()
         && input
             .rooms
@@ -539,6 +542,14 @@ mod tests {
         let crashed = [room("c", RoomStatus::Error, 0, None)];
         let (state, streak) = crash_tick(SchedulerState::PendingSync, &streak, &crashed);
         assert_eq!((state, streak.crashes), (SchedulerState::PendingSync, 1));
+        // Even when the old version's on-error was stored after the new version was.
+        let old = CrashStreak {
+            version: "v0".into(),
+            crashes: 5,
+        };
+        let pending = [room("p", RoomStatus::Pending, 4, None)];
+        let (state, _) = crash_tick(SchedulerState::OnError, &old, &pending);
+        assert_eq!(state, SchedulerState::PendingSync);
     }
 
     #[test]

@@ -519,4 +519,30 @@ mod tests {
             assert_eq!(back, config);
         }
     }
+
+    #[test]
+    fn documents_stored_before_still_read() {
+        // As this type wrote them before: unset fields left out, flat policy parameters.
+        let stored = r#"{"name":"s","game":"g","roomsReplicas":2,"maxSurge":"10%",
+            "portRange":{"start":1,"end":9},"spec":{"terminationGracePeriod":"30s","containers":[
+            {"name":"c","image":"i","imagePullPolicy":"Always","command":[],"environment":[],
+            "requests":{"cpu":"100m"},"ports":[{"name":"p","protocol":"udp","port":7}]}]},
+            "forwarders":[{"name":"f","enable":true,"type":"gRPC","address":"a:1",
+            "options":{"timeout":500}}],
+            "autoscaling":{"enabled":true,"min":1,"max":0,"policy":{"type":"roomOccupancy",
+            "parameters":{"readyTarget":0.4,"downThreshold":0.8}}}}"#;
+        let config: SchedulerConfig = serde_json::from_str(stored).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let container = &config.spec.containers[0];
+        assert_eq!(container.requests.as_ref().unwrap().memory, "");
+        assert_eq!(container.limits, None);
+        assert_eq!(config.forwarders[0].options.timeout, 500);
+        assert!(config.forwarders[0].options.metadata.is_empty());
+        let autoscaling = config.autoscaling.unwrap();
+        assert!(autoscaling.enabled);
+        assert_eq!(autoscaling.cooldown, 0);
+        let parameters = autoscaling.policy.unwrap().parameters;
+        assert_eq!(parameters.ready_target(), Some(0.4));
+        assert_eq!(parameters.down_threshold(), Some(0.8));
+    }
 }

@@ -2349,6 +2349,14 @@ mod tests {
     }
 
     #[test]
+    fn pods_follow_the_spec_restart_policy() {
+        let mut scheduler = portless_scheduler();
+        scheduler.config.spec.restart_policy = "OnFailure".into();
+        let pod = serde_json::to_value(room_pod(&scheduler, "r", &[], &[])).unwrap();
+        assert_eq!(pod["spec"]["restartPolicy"], "OnFailure");
+    }
+
+    #[test]
     fn ports_are_handed_out_round_the_range() {
         let mut ports = SchedulerPorts::default();
         let range = (100, 105);
