@@ -107,7 +107,7 @@ test('an admin creates a scheduler with the form, sees its rooms ready, edits it
   await page.waitForURL(/\/ui\/schedulers\/e2e-rooms\/autoscaling$/);
   await hydrated(page);
   await page.selectOption('select[name="mode"]', 'fixedBuffer');
-  const amount = 'autoscaling.policy.parameters.amount';
+  const amount = 'autoscaling.policy.parameters.fixedBuffer.amount';
   await field(page, amount).fill('2');
   const summary = page.locator('.preview-summary');
   await summary.waitFor();
@@ -127,7 +127,7 @@ test('an admin creates a scheduler with the form, sees its rooms ready, edits it
   await page.waitForURL(/\/ui\/schedulers\/e2e-rooms$/);
   await page.locator('[data-active-version="v1.1"]').waitFor();
   const saved = await (await fetch(`${baton.url}/schedulers/e2e-rooms`, { headers: { Authorization: ADMIN_AUTH } })).json();
-  assert.deepEqual(saved.scheduler.autoscaling.policy, { type: 'fixedBuffer', parameters: { amount: 2 } });
+  assert.deepEqual(saved.scheduler.autoscaling.policy, { type: 'fixedBuffer', parameters: { fixedBuffer: { amount: 2 } } });
   await page.locator('#autoscaling-decisions').waitFor();
 
   // A new version from the edit form.

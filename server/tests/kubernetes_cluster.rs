@@ -83,6 +83,7 @@ fn scheduler(command: &[&str], port_range: PortRange) -> Scheduler {
                     protocol: "tcp".to_string(),
                     port: 7777,
                     host_port: None,
+                    host_port_range: None,
                 }],
                 ..Container::default()
             }],

@@ -309,7 +309,6 @@ async fn set_state_round_trips_every_state(backend: Backend) {
         SchedulerState::InSync,
         SchedulerState::PendingSync,
         SchedulerState::OnError,
-        SchedulerState::Terminating,
         SchedulerState::Creating,
         SchedulerState::InSync,
     ] {

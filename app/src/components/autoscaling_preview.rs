@@ -165,13 +165,10 @@ mod tests {
             enabled: true,
             min: 1,
             max: 0,
-            cooldown: Some(300),
+            cooldown: 300,
             policy: Some(PolicyConfig {
                 r#type: "fixedBuffer".into(),
-                parameters: PolicyParameters {
-                    amount: Some(amount),
-                    ..PolicyParameters::default()
-                },
+                parameters: PolicyParameters::fixed_buffer(amount),
             }),
             up: None,
             down: None,

@@ -240,10 +240,7 @@ fn new_forwarder() -> Forwarder {
         enable: true,
         r#type: "gRPC".to_string(),
         address: String::new(),
-        options: Some(ForwarderOptions {
-            timeout: 1000,
-            metadata: None,
-        }),
+        options: ForwarderOptions::default(),
     }
 }
 
@@ -625,6 +622,7 @@ fn container_fields(form: Form, i: usize) -> AnyView {
                                     protocol: "tcp".into(),
                                     port: 0,
                                     host_port: None,
+                                    host_port_range: None,
                                 })
                         }
                     })
@@ -806,10 +804,10 @@ fn forwarder_fields(form: Form, i: usize) -> AnyView {
                 form,
                 "Timeout (ms)",
                 format!("{path}.options.timeout"),
-                move |c| get(c).and_then(|f| f.options).map_or(0, |o| o.timeout),
+                move |c| get(c).map_or(0, |f| f.options.timeout),
                 move |c, v| {
                     if let Some(f) = c.forwarders.get_mut(i) {
-                        f.options.get_or_insert_with(ForwarderOptions::default).timeout = v
+                        f.options.timeout = v
                     }
                 },
             )}

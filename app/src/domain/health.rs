@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::quantity::MaxSurge;
 use super::room::{GameRoom, RoomStatus};
+use super::scheduler::SchedulerState;
 use super::version::VersionNumber;
 
 /// How long rooms may take before they are replaced.
@@ -206,6 +207,87 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
     plan
 }
 
+/// How many rooms of the active version may crash in a row, none of them ready, before the
+/// scheduler is `on-error`.
+pub const CRASHES_BEFORE_ON_ERROR: u32 = 3;
+
+/// What the health controller remembers of a scheduler between ticks: how many rooms of the
+/// active version crashed since one of them was last ready.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CrashStreak {
+    /// The active version the count is about; another version starts again from zero.
+    pub version: String,
+    pub crashes: u32,
+}
+
+/// Everything the scheduler's state depends on, as one tick sees it.
+pub struct StateInput<'a> {
+    /// The state stored now.
+    pub stored: SchedulerState,
+    pub streak: &'a CrashStreak,
+    pub active_version: &'a str,
+    pub rooms: &'a [GameRoom],
+    /// This tick's plan (its `Error` removals are the crashes it saw).
+    pub plan: &'a HealthPlan,
+}
+
+/// The scheduler's state after a tick, and the streak to remember. `on-error` once
+/// [`CRASHES_BEFORE_ON_ERROR`] rooms of the active version crashed with none of them ready
+/// (and it stays so, also for a controller that starts afresh, until one is ready or another
+/// version is active); otherwise `in-sync` when nothing is left to do and every room is ready
+/// or occupied, else `pending-sync`.
+pub fn scheduler_state(input: &StateInput) -> (SchedulerState, CrashStreak) {
+    let active_major = major(input.active_version);
+    let of_active = |room: &GameRoom| major(&room.version) == active_major;
+    let running = input
+        .rooms
+        .iter()
+        .any(|r| of_active(r) && matches!(r.status, RoomStatus::Ready | RoomStatus::Occupied));
+    let crashed = input
+        .plan
+        .remove
+        .iter()
+        .filter(|removal| removal.reason == RemovalReason::Error)
+        .filter(|removal| {
+            input
+                .rooms
+                .iter()
+                .any(|r| r.id == removal.room && of_active(r))
+        })
+        .count() as u32;
+    let before = if input.streak.version == input.active_version {
+        input.streak.crashes
+    } else {
+        0
+    };
+    let crashes = if running {
+        0
+    } else {
+        before.saturating_add(crashed)
+    };
+    let streak = CrashStreak {
+        version: input.active_version.to_string(),
+        crashes,
+    };
+    // A controller that starts afresh (another process, a restart) trusts the stored state; one
+    // that has watched an older version does not (a new version was stored meanwhile).
+    let inherited = input.streak.version.is_empty() && input.stored == SchedulerState::OnError;
+    let on_error = !running && (crashes >= CRASHES_BEFORE_ON_ERROR || inherited);
+    let settled = input.plan.is_empty()
+        && input
+            .rooms
+            .iter()
+            .all(|r| matches!(r.status, RoomStatus::Ready | RoomStatus::Occupied));
+    let state = if on_error {
+        SchedulerState::OnError
+    } else if settled {
+        SchedulerState::InSync
+    } else {
+        SchedulerState::PendingSync
+    };
+    (state, streak)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +456,108 @@ mod tests {
             grace_period: Duration::seconds(10),
         };
         assert!(super::plan(&input).is_empty());
+    }
+
+    fn crash_tick(
+        stored: SchedulerState,
+        streak: &CrashStreak,
+        rooms: &[GameRoom],
+    ) -> (SchedulerState, CrashStreak) {
+        let plan = run(1, rooms, 5);
+        scheduler_state(&StateInput {
+            stored,
+            streak,
+            active_version: "v1",
+            rooms,
+            plan: &plan,
+        })
+    }
+
+    #[test]
+    fn rooms_that_keep_crashing_put_the_scheduler_on_error() {
+        let crashed = [room("c", RoomStatus::Error, 0, None)];
+        let mut streak = CrashStreak::default();
+        let mut state = SchedulerState::Creating;
+        let mut seen = Vec::new();
+        for _ in 0..CRASHES_BEFORE_ON_ERROR {
+            (state, streak) = crash_tick(state, &streak, &crashed);
+            seen.push(state);
+        }
+        assert_eq!(
+            seen,
+            [
+                SchedulerState::PendingSync,
+                SchedulerState::PendingSync,
+                SchedulerState::OnError
+            ]
+        );
+        // Still none ready, nothing crashed this tick (a new room is pending): still on error,
+        // also for a controller that starts afresh.
+        let pending = [room("p", RoomStatus::Pending, 4, None)];
+        assert_eq!(
+            crash_tick(state, &streak, &pending).0,
+            SchedulerState::OnError
+        );
+        let fresh = CrashStreak::default();
+        assert_eq!(
+            crash_tick(state, &fresh, &pending).0,
+            SchedulerState::OnError
+        );
+        // A ready room of the active version: back to normal, the count starts again.
+        let ready = [room("r", RoomStatus::Ready, 4, Some(5))];
+        let (state, streak) = crash_tick(state, &streak, &ready);
+        assert_eq!(state, SchedulerState::InSync);
+        assert_eq!(streak.crashes, 0);
+    }
+
+    #[test]
+    fn crashes_of_old_versions_or_between_ready_rooms_do_not_count() {
+        let mut old = room("old", RoomStatus::Error, 0, None);
+        old.version = "v0".into();
+        let (state, streak) = crash_tick(
+            SchedulerState::InSync,
+            &CrashStreak {
+                version: "v1".into(),
+                crashes: 2,
+            },
+            &[old],
+        );
+        assert_eq!((state, streak.crashes), (SchedulerState::PendingSync, 2));
+        // A crash while another room of the version is ready resets the count.
+        let rooms = [
+            room("c", RoomStatus::Error, 0, None),
+            room("r", RoomStatus::Ready, 0, Some(5)),
+        ];
+        let streak = CrashStreak {
+            version: "v1".into(),
+            crashes: 2,
+        };
+        let (state, streak) = crash_tick(SchedulerState::InSync, &streak, &rooms);
+        assert_eq!((state, streak.crashes), (SchedulerState::PendingSync, 0));
+        // Another active version starts from zero.
+        let streak = CrashStreak {
+            version: "v0".into(),
+            crashes: 2,
+        };
+        let crashed = [room("c", RoomStatus::Error, 0, None)];
+        let (state, streak) = crash_tick(SchedulerState::PendingSync, &streak, &crashed);
+        assert_eq!((state, streak.crashes), (SchedulerState::PendingSync, 1));
+        // Even when the old version's on-error was stored after the new version was.
+        let old = CrashStreak {
+            version: "v0".into(),
+            crashes: 5,
+        };
+        let pending = [room("p", RoomStatus::Pending, 4, None)];
+        let (state, _) = crash_tick(SchedulerState::OnError, &old, &pending);
+        assert_eq!(state, SchedulerState::PendingSync);
+    }
+
+    #[test]
+    fn settled_schedulers_are_in_sync() {
+        let rooms = [room("r", RoomStatus::Ready, 0, Some(5))];
+        let (state, _) = crash_tick(SchedulerState::Creating, &CrashStreak::default(), &rooms);
+        assert_eq!(state, SchedulerState::InSync);
+        let (state, _) = crash_tick(SchedulerState::Creating, &CrashStreak::default(), &[]);
+        assert_eq!(state, SchedulerState::PendingSync);
     }
 }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod autoscaling;
 pub mod health;
 pub mod history;
+pub mod maestro_json;
 pub mod merge_patch;
 pub mod quantity;
 pub mod room;

@@ -183,7 +183,9 @@ pub struct GameRoom {
 #[serde(rename_all = "camelCase")]
 pub struct Ping {
     pub status: RoomStatus,
-    /// Seconds since the epoch, as the room saw it (a number or a numeric string, as Maestro sends).
+    /// Accepted and ignored: seconds since the epoch by the room's clock (a number or a numeric
+    /// string, as Maestro's rooms send it). Baton records when the ping arrived instead, so a
+    /// room's clock (or Maestro's placeholder `"12312312313"`) never decides its ping timeout.
     #[serde(default, deserialize_with = "lenient_timestamp")]
     pub timestamp: Option<i64>,
     #[serde(default)]

@@ -5,9 +5,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::autoscaling::Autoscaling;
+use super::maestro_json::{
+    integer, null_as_default, optional_port, optional_resources, text_or_number,
+};
 use super::quantity::GracePeriod;
 
-/// What a game team submits: the body of `POST /schedulers` (and of a new version).
+/// What a game team submits: the body of `POST /schedulers` (and of a new version), read with
+/// Maestro v10's defaults for whatever it leaves out. Every field is written back, even when
+/// unset (`null`, `{}`, `""`), as Maestro answers them, and reads back to the same value.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -21,27 +26,30 @@ pub struct SchedulerConfig {
     /// Desired number of rooms when no autoscaling is configured.
     #[serde(default)]
     pub rooms_replicas: i64,
-    /// Host ports given to rooms: `start` inclusive, `end` exclusive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Host ports given to rooms: `start` inclusive, `end` exclusive (`null` when every port
+    /// has a `hostPort`).
+    #[serde(default)]
     pub port_range: Option<PortRange>,
-    /// How many rooms may be created above the desired count at once: a count (`"3"`) or a percentage (`"10%"`).
-    #[serde(default = "default_max_surge")]
+    /// How many rooms may be created above the desired count at once: a count (`"3"`) or a
+    /// percentage (`"10%"`). Default `"10%"`.
+    #[serde(default = "default_max_surge", deserialize_with = "text_or_number")]
     pub max_surge: String,
     /// The game room itself: its containers and how it runs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub spec: GameRoomSpec,
-    /// Where room and player events are forwarded.
-    #[serde(default)]
+    /// Where room and player events are to be forwarded (stored and answered; Baton does not
+    /// forward events yet).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub forwarders: Vec<Forwarder>,
     /// Annotations put on every room.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub annotations: BTreeMap<String, String>,
     /// Labels put on every room.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
-    /// How many matches one room can hold at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub match_allocation: Option<MatchAllocation>,
+    /// How many matches one room can hold at once (default one, as in Maestro).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub match_allocation: MatchAllocation,
     /// How the number of rooms follows the load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
@@ -80,7 +88,7 @@ pub struct PortRange {
     pub end: i64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GameRoomSpec {
@@ -91,11 +99,34 @@ pub struct GameRoomSpec {
     #[serde(default)]
     pub containers: Vec<Container>,
     /// Kubernetes toleration key for the rooms' pods.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub toleration: String,
     /// Kubernetes node affinity key for the rooms' pods.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub affinity: String,
+    /// The rooms' pods' restart policy on Kubernetes: `Never` (the default), `OnFailure` or
+    /// `Always`. The local runtime never restarts a room's process.
+    #[serde(default = "default_restart_policy")]
+    pub restart_policy: String,
+}
+
+/// Restart policies Kubernetes knows; rooms default to `Never`, as in Maestro.
+pub const RESTART_POLICIES: &[&str] = &["Never", "OnFailure", "Always"];
+
+pub fn default_restart_policy() -> String {
+    "Never".to_string()
+}
+
+impl Default for GameRoomSpec {
+    fn default() -> Self {
+        Self {
+            termination_grace_period: GracePeriod::default(),
+            containers: Vec::new(),
+            toleration: String::new(),
+            affinity: String::new(),
+            restart_policy: default_restart_policy(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -109,15 +140,16 @@ pub struct Container {
     /// `Always`, `Never` or `IfNotPresent` (the default).
     #[serde(default = "default_pull_policy")]
     pub image_pull_policy: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub command: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub environment: Vec<EnvironmentVariable>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Unset is answered `{"memory": "", "cpu": ""}`, as Maestro does.
+    #[serde(default, with = "optional_resources")]
     pub requests: Option<Resources>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "optional_resources")]
     pub limits: Option<Resources>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ports: Vec<ContainerPort>,
 }
 
@@ -200,9 +232,9 @@ pub struct SecretKeyReference {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Resources {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub memory: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub cpu: String,
 }
 
@@ -215,9 +247,15 @@ pub struct ContainerPort {
     #[serde(default = "default_protocol")]
     pub protocol: String,
     pub port: i64,
-    /// A fixed host port; when absent the room gets one from the scheduler's port range.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A fixed host port; when absent (or `0`, as Maestro answers an unset one) the room gets
+    /// one from the scheduler's port range.
+    #[serde(default, with = "optional_port")]
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub host_port: Option<i64>,
+    /// Maestro's per-port range: read so that it can be refused by name (Baton allocates from
+    /// the scheduler's `portRange` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port_range: Option<PortRange>,
 }
 
 fn default_protocol() -> String {
@@ -229,33 +267,45 @@ fn default_protocol() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct Forwarder {
     pub name: String,
-    #[serde(default = "default_true")]
+    /// Off unless set, as in Maestro.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub enable: bool,
     /// Only `gRPC` forwarders exist.
     #[serde(default = "default_forwarder_type")]
     pub r#type: String,
     pub address: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<ForwarderOptions>,
-}
-
-fn default_true() -> bool {
-    true
+    /// Default `{"timeout": 1000, "metadata": {}}`, as Maestro answers.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub options: ForwarderOptions,
 }
 
 fn default_forwarder_type() -> String {
     "gRPC".to_string()
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ForwarderOptions {
-    /// Request timeout in milliseconds.
-    #[serde(default)]
+    /// Request timeout in milliseconds (default 1000); a number or a numeric string.
+    #[serde(default = "default_forwarder_timeout", deserialize_with = "integer")]
     pub timeout: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Passed along with every event.
+    #[serde(default, deserialize_with = "null_as_default")]
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_forwarder_timeout() -> i64 {
+    1000
+}
+
+impl Default for ForwarderOptions {
+    fn default() -> Self {
+        Self {
+            timeout: default_forwarder_timeout(),
+            metadata: serde_json::Map::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,17 +315,28 @@ pub struct MatchAllocation {
     pub max_matches: i64,
 }
 
-/// Lifecycle of a scheduler as Maestro reports it.
+/// One match per room unless said otherwise, as in Maestro.
+impl Default for MatchAllocation {
+    fn default() -> Self {
+        Self { max_matches: 1 }
+    }
+}
+
+/// Lifecycle of a scheduler, with Maestro's names on the wire. Maestro's `terminating` is not
+/// one of them: a deleted scheduler is gone at once, so no one could ever see it terminating.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum SchedulerState {
+    /// Just created; the health controller has not looked at it yet.
     #[default]
     Creating,
+    /// Every room wanted exists and is ready or occupied, of the active version.
     InSync,
+    /// Baton's own: rooms are being created, replaced or removed.
     PendingSync,
+    /// The active version's rooms keep crashing and none of them is ready.
     OnError,
-    Terminating,
 }
 
 impl SchedulerState {
@@ -285,7 +346,6 @@ impl SchedulerState {
             Self::InSync => "in-sync",
             Self::PendingSync => "pending-sync",
             Self::OnError => "on-error",
-            Self::Terminating => "terminating",
         }
     }
 
@@ -295,7 +355,6 @@ impl SchedulerState {
             Self::InSync,
             Self::PendingSync,
             Self::OnError,
-            Self::Terminating,
         ]
         .into_iter()
         .find(|state| state.as_str() == s)
@@ -324,11 +383,11 @@ pub struct SchedulerSummary {
     pub game: String,
     pub state: SchedulerState,
     pub version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port_range: Option<PortRange>,
     pub max_surge: String,
     pub rooms_replicas: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub match_allocation: MatchAllocation,
 }
 
 impl From<&Scheduler> for SchedulerSummary {
@@ -342,6 +401,7 @@ impl From<&Scheduler> for SchedulerSummary {
             max_surge: s.config.max_surge.clone(),
             rooms_replicas: s.config.rooms_replicas,
             created_at: s.created_at,
+            match_allocation: s.config.match_allocation,
         }
     }
 }
@@ -367,7 +427,6 @@ mod tests {
             SchedulerState::InSync,
             SchedulerState::PendingSync,
             SchedulerState::OnError,
-            SchedulerState::Terminating,
         ] {
             assert_eq!(SchedulerState::parse(state.as_str()), Some(state));
             let json = serde_json::to_string(&state).unwrap();
@@ -386,5 +445,104 @@ mod tests {
         assert_eq!(config.spec.containers[0].ports[0].port, 12345);
         assert_eq!(config.spec.termination_grace_period.seconds(), Some(100));
         assert!(config.autoscaling.is_none());
+    }
+
+    /// Maestro v10's scheduler document, leaving out what Maestro makes optional.
+    fn maestro_document() -> serde_json::Value {
+        serde_json::json!({
+            "name": "scheduler-test", "game": "game-test", "maxSurge": "30%",
+            "portRange": {"start": 40000, "end": 60000},
+            "spec": {"terminationGracePeriod": "100s", "containers": [{
+                "name": "alpine", "image": "alpine", "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/sh"],
+                "environment": [{"name": "from-field", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}],
+                "requests": {"memory": "20Mi", "cpu": "100m"},
+                "limits": {"memory": "200Mi", "cpu": "200m"},
+                "ports": [{"name": "port-name", "protocol": "tcp", "port": 12345, "hostPort": 0}]}]},
+            "forwarders": [
+                {"name": "plain", "type": "gRPC", "address": "forwarder:8080"},
+                {"name": "timed", "enable": true, "type": "gRPC", "address": "forwarder:8080",
+                 "options": {"timeout": "250", "metadata": {"team": "a"}}}
+            ],
+            "autoscaling": {"min": 1, "max": -1, "policy": {"type": "roomOccupancy",
+                "parameters": {"roomOccupancy": {"readyTarget": 0.5}}}}
+        })
+    }
+
+    #[test]
+    fn maestro_documents_read_with_maestros_defaults() {
+        let config: SchedulerConfig = serde_json::from_value(maestro_document()).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.match_allocation, MatchAllocation { max_matches: 1 });
+        assert_eq!(config.spec.restart_policy, "Never");
+        assert_eq!(config.spec.containers[0].ports[0].host_port, None);
+        assert!(!config.forwarders[0].enable);
+        assert_eq!(config.forwarders[0].options, ForwarderOptions::default());
+        assert_eq!(config.forwarders[0].options.timeout, 1000);
+        assert_eq!(config.forwarders[1].options.timeout, 250);
+        let autoscaling = config.autoscaling.unwrap();
+        assert!(!autoscaling.enabled);
+        assert_eq!(autoscaling.max, -1);
+        let parameters = autoscaling.policy.unwrap().parameters;
+        assert_eq!(parameters.down_threshold(), Some(0.99));
+    }
+
+    #[test]
+    fn every_field_is_written_and_reads_back_the_same() {
+        let minimal: SchedulerConfig = serde_json::from_value(serde_json::json!({
+            "name": "s", "game": "g", "maxSurge": 3,
+            "spec": {"containers": [{"name": "c", "image": "i",
+                "ports": [{"name": "p", "port": 1, "hostPort": 7000}]}]}
+        }))
+        .unwrap();
+        assert_eq!(minimal.max_surge, "3");
+        for config in [minimal, serde_json::from_value(maestro_document()).unwrap()] {
+            let written = serde_json::to_value(&config).unwrap();
+            for key in [
+                "portRange",
+                "maxSurge",
+                "roomsReplicas",
+                "forwarders",
+                "annotations",
+                "labels",
+                "matchAllocation",
+            ] {
+                assert!(written.get(key).is_some(), "{key} missing from {written}");
+            }
+            for key in ["toleration", "affinity", "restartPolicy"] {
+                assert!(written["spec"].get(key).is_some(), "spec.{key} missing");
+            }
+            let container = &written["spec"]["containers"][0];
+            assert!(container["requests"].is_object() && container["limits"].is_object());
+            assert!(container["ports"][0]["hostPort"].is_number());
+            let back: SchedulerConfig = serde_json::from_value(written).unwrap();
+            assert_eq!(back, config);
+        }
+    }
+
+    #[test]
+    fn documents_stored_before_still_read() {
+        // As this type wrote them before: unset fields left out, flat policy parameters.
+        let stored = r#"{"name":"s","game":"g","roomsReplicas":2,"maxSurge":"10%",
+            "portRange":{"start":1,"end":9},"spec":{"terminationGracePeriod":"30s","containers":[
+            {"name":"c","image":"i","imagePullPolicy":"Always","command":[],"environment":[],
+            "requests":{"cpu":"100m"},"ports":[{"name":"p","protocol":"udp","port":7}]}]},
+            "forwarders":[{"name":"f","enable":true,"type":"gRPC","address":"a:1",
+            "options":{"timeout":500}}],
+            "autoscaling":{"enabled":true,"min":1,"max":0,"policy":{"type":"roomOccupancy",
+            "parameters":{"readyTarget":0.4,"downThreshold":0.8}}}}"#;
+        let config: SchedulerConfig = serde_json::from_str(stored).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        let container = &config.spec.containers[0];
+        assert_eq!(container.requests.as_ref().unwrap().memory, "");
+        assert_eq!(container.limits, None);
+        assert_eq!(config.forwarders[0].options.timeout, 500);
+        assert!(config.forwarders[0].options.metadata.is_empty());
+        let autoscaling = config.autoscaling.unwrap();
+        assert!(autoscaling.enabled);
+        assert_eq!(autoscaling.cooldown, 0);
+        let parameters = autoscaling.policy.unwrap().parameters;
+        assert_eq!(parameters.ready_target(), Some(0.4));
+        assert_eq!(parameters.down_threshold(), Some(0.8));
     }
 }

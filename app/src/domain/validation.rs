@@ -5,12 +5,10 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::autoscaling::{
-    Autoscaling, POLICY_TYPES, ScalingDirection, trigger_policy, trigger_types,
-};
+use super::autoscaling::validate_autoscaling;
 use super::quantity::{MaxSurge, parse_duration_seconds, parse_quantity};
 use super::scheduler::{
-    Container, EnvironmentSource, EnvironmentVariable, Resources, SchedulerConfig,
+    Container, EnvironmentSource, EnvironmentVariable, RESTART_POLICIES, Resources, SchedulerConfig,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +31,7 @@ impl Errors {
         });
     }
 
-    fn check(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn check(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {
         if !ok {
             self.add(field, message);
         }
@@ -187,7 +185,8 @@ impl SchedulerConfig {
                     .containers
                     .iter()
                     .flat_map(|c| &c.ports)
-                    .any(|p| p.host_port.is_none());
+                    // A hostPortRange is refused at its own field.
+                    .any(|p| p.host_port.is_none() && p.host_port_range.is_none());
                 errors.check(
                     !needs_range,
                     "portRange",
@@ -199,6 +198,11 @@ impl SchedulerConfig {
             self.spec.termination_grace_period.seconds().is_some(),
             "spec.terminationGracePeriod",
             "must be a duration such as \"100s\" or \"2m\"",
+        );
+        errors.check(
+            RESTART_POLICIES.contains(&self.spec.restart_policy.as_str()),
+            "spec.restartPolicy",
+            format!("must be one of {}", RESTART_POLICIES.join(", ")),
         );
         errors.check(
             !self.spec.containers.is_empty(),
@@ -267,13 +271,11 @@ impl SchedulerConfig {
                 }
             }
         }
-        if let Some(allocation) = &self.match_allocation {
-            errors.check(
-                allocation.max_matches >= 1,
-                "matchAllocation.maxMatches",
-                "must be at least 1",
-            );
-        }
+        errors.check(
+            self.match_allocation.max_matches >= 1,
+            "matchAllocation.maxMatches",
+            "must be at least 1",
+        );
         if let Some(autoscaling) = &self.autoscaling {
             validate_autoscaling(autoscaling, &self.spec.containers, &mut errors);
         }
@@ -369,6 +371,11 @@ fn validate_container(
                 "is exposed twice with the same protocol",
             );
         }
+        errors.check(
+            port.host_port_range.is_none(),
+            format!("{port_path}.hostPortRange"),
+            "is not supported: set the scheduler's portRange instead",
+        );
         if let Some(host_port) = port.host_port {
             errors.check(
                 (1..=65535).contains(&host_port),
@@ -415,7 +422,7 @@ fn validate_env_source(
     }
 }
 
-fn validate_resources(resources: &Resources, path: &str, errors: &mut Errors) {
+pub(crate) fn validate_resources(resources: &Resources, path: &str, errors: &mut Errors) {
     for (name, value) in [("memory", &resources.memory), ("cpu", &resources.cpu)] {
         if !value.is_empty() {
             errors.check(
@@ -427,159 +434,13 @@ fn validate_resources(resources: &Resources, path: &str, errors: &mut Errors) {
     }
 }
 
-fn validate_autoscaling(autoscaling: &Autoscaling, containers: &[Container], errors: &mut Errors) {
-    errors.check(autoscaling.min >= 0, "autoscaling.min", "must be 0 or more");
-    errors.check(
-        autoscaling.max == 0 || autoscaling.max >= autoscaling.min,
-        "autoscaling.max",
-        "must be 0 (unbounded) or at least min",
-    );
-    if let Some(cooldown) = autoscaling.cooldown {
-        errors.check(
-            cooldown >= 0,
-            "autoscaling.cooldown",
-            "must be 0 or more seconds",
-        );
-    }
-    if let Some(requests) = &autoscaling.requests {
-        validate_resources(requests, "autoscaling.requests", errors);
-    }
-    let has_triggers = autoscaling.up.is_some() || autoscaling.down.is_some();
-    match &autoscaling.policy {
-        Some(_) if has_triggers => errors.add(
-            "autoscaling.policy",
-            "use either a policy or up/down triggers, not both",
-        ),
-        Some(policy) => {
-            let params = &policy.parameters;
-            match policy.r#type.as_str() {
-                "roomOccupancy" => {
-                    for (name, value) in [
-                        ("readyTarget", params.ready_target()),
-                        ("downThreshold", params.down_threshold()),
-                    ] {
-                        let field = format!("autoscaling.policy.parameters.{name}");
-                        match value {
-                            None => errors.add(field, "is required for roomOccupancy"),
-                            Some(v) => errors.check(
-                                v > 0.0 && v < 1.0,
-                                field,
-                                "must be between 0 and 1, exclusive",
-                            ),
-                        }
-                    }
-                }
-                "fixedBuffer" => match params.amount {
-                    None => errors.add(
-                        "autoscaling.policy.parameters.amount",
-                        "is required for fixedBuffer",
-                    ),
-                    Some(amount) => errors.check(
-                        amount >= 1,
-                        "autoscaling.policy.parameters.amount",
-                        "must be at least 1",
-                    ),
-                },
-                _ => errors.add(
-                    "autoscaling.policy.type",
-                    format!("must be one of {}", POLICY_TYPES.join(", ")),
-                ),
-            }
-        }
-        None if !has_triggers => {
-            errors.add("autoscaling", "needs a policy or up/down trigger lists")
-        }
-        None => {}
-    }
-    for (name, direction) in [("up", &autoscaling.up), ("down", &autoscaling.down)] {
-        if let Some(direction) = direction {
-            validate_direction(direction, name, autoscaling, containers, errors);
-        }
-    }
-}
-
-fn validate_direction(
-    direction: &ScalingDirection,
-    name: &str,
-    autoscaling: &Autoscaling,
-    containers: &[Container],
-    errors: &mut Errors,
-) {
-    let path = format!("autoscaling.{name}");
-    errors.check(
-        direction.cooldown >= 0,
-        format!("{path}.cooldown"),
-        "must be 0 or more seconds",
-    );
-    errors.check(
-        !direction.metrics_trigger.is_empty(),
-        format!("{path}.metricsTrigger"),
-        "must have at least one trigger",
-    );
-    for (i, trigger) in direction.metrics_trigger.iter().enumerate() {
-        let path = format!("{path}.metricsTrigger[{i}]");
-        if trigger_policy(&trigger.r#type).is_none() {
-            errors.add(
-                format!("{path}.type"),
-                format!(
-                    "must be one of {}",
-                    trigger_types().collect::<Vec<_>>().join(", ")
-                ),
-            );
-        }
-        for (field, value) in [("usage", trigger.usage), ("threshold", trigger.threshold)] {
-            errors.check(
-                (1..=100).contains(&value),
-                format!("{path}.{field}"),
-                "must be a percentage from 1 to 100",
-            );
-        }
-        errors.check(
-            trigger.time > 0,
-            format!("{path}.time"),
-            "must be at least 1 second",
-        );
-        if let Some(limit) = trigger.limit {
-            errors.check(
-                (1..=100).contains(&limit) && limit >= trigger.usage,
-                format!("{path}.limit"),
-                "must be a percentage from usage to 100",
-            );
-        }
-        let resource = match trigger.r#type.as_str() {
-            "cpu" => Some("cpu"),
-            "mem" => Some("memory"),
-            _ => None,
-        };
-        if let Some(resource) = resource {
-            let get = |r: &Resources| match resource {
-                "cpu" => r.cpu.clone(),
-                _ => r.memory.clone(),
-            };
-            let scheduler_level = autoscaling
-                .requests
-                .as_ref()
-                .is_some_and(|r| !get(r).is_empty());
-            let every_container = !containers.is_empty()
-                && containers
-                    .iter()
-                    .all(|c| c.requests.as_ref().is_some_and(|r| !get(r).is_empty()));
-            errors.check(
-                scheduler_level || every_container,
-                format!("{path}.type"),
-                format!(
-                    "a {} trigger needs {resource} requests (autoscaling.requests.{resource} or on every container)",
-                    trigger.r#type
-                ),
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::autoscaling::{MetricsTrigger, PolicyConfig, PolicyParameters};
+    use crate::domain::autoscaling::{
+        Autoscaling, MetricsTrigger, PolicyConfig, PolicyParameters, RoomOccupancyParameters,
+        ScalingDirection,
+    };
     use crate::domain::scheduler::*;
 
     pub fn valid() -> SchedulerConfig {
@@ -713,6 +574,7 @@ mod tests {
             protocol: "http".into(),
             port: 70000,
             host_port: Some(0),
+            host_port_range: None,
         });
         c.spec.containers.push(c.spec.containers[0].clone());
         assert_eq!(
@@ -786,7 +648,7 @@ mod tests {
             enable: true,
             r#type: "gRPC".into(),
             address: "fwd:8080".into(),
-            options: None,
+            options: ForwarderOptions::default(),
         };
         c.forwarders = vec![
             forwarder.clone(),
@@ -829,7 +691,7 @@ mod tests {
             enabled: true,
             min: 1,
             max: 10,
-            cooldown: None,
+            cooldown: 0,
             policy: None,
             up: Some(ScalingDirection {
                 metrics_trigger: up,
@@ -896,29 +758,43 @@ mod tests {
         };
         c.autoscaling = Some(policy(
             "roomOccupancy",
-            PolicyParameters {
-                ready_target: Some(0.5),
-                down_threshold: Some(0.9),
-                ..Default::default()
-            },
+            PolicyParameters::room_occupancy(0.5, 0.9),
         ));
+        assert_eq!(fields(&c), Vec::<String>::new());
+        // No downThreshold: Maestro's default applies.
+        c.autoscaling = Some(
+            serde_json::from_value(serde_json::json!({"enabled": true, "min": 1, "max": -1,
+                "policy": {"type": "roomOccupancy", "parameters": {"roomOccupancy": {"readyTarget": 0.5}}}}))
+            .unwrap(),
+        );
         assert_eq!(fields(&c), Vec::<String>::new());
         c.autoscaling = Some(policy(
             "roomOccupancy",
             PolicyParameters {
-                ready_target: Some(1.5),
-                ..Default::default()
+                room_occupancy: Some(RoomOccupancyParameters {
+                    ready_target: Some(1.5),
+                    down_threshold: 1.0,
+                }),
+                fixed_buffer: None,
             },
         ));
         assert_eq!(
             fields(&c),
             [
-                "autoscaling.policy.parameters.readyTarget",
-                "autoscaling.policy.parameters.downThreshold"
+                "autoscaling.policy.parameters.roomOccupancy.readyTarget",
+                "autoscaling.policy.parameters.roomOccupancy.downThreshold"
             ]
         );
+        c.autoscaling = Some(policy("roomOccupancy", PolicyParameters::default()));
+        assert_eq!(
+            fields(&c),
+            ["autoscaling.policy.parameters.roomOccupancy.readyTarget"]
+        );
         c.autoscaling = Some(policy("fixedBuffer", PolicyParameters::default()));
-        assert_eq!(fields(&c), ["autoscaling.policy.parameters.amount"]);
+        assert_eq!(
+            fields(&c),
+            ["autoscaling.policy.parameters.fixedBuffer.amount"]
+        );
         c.autoscaling = Some(policy("magic", PolicyParameters::default()));
         assert_eq!(fields(&c), ["autoscaling.policy.type"]);
         c.autoscaling = Some(Autoscaling {
@@ -926,5 +802,28 @@ mod tests {
             ..triggers(vec![])
         });
         assert_eq!(fields(&c), ["autoscaling"]);
+    }
+
+    #[test]
+    fn maestro_fields_with_defaults_and_their_limits() {
+        let mut c = valid();
+        assert_eq!(c.spec.restart_policy, "Never");
+        assert_eq!(c.match_allocation.max_matches, 1);
+        c.spec.restart_policy = "OnFailure".into();
+        assert_eq!(fields(&c), Vec::<String>::new());
+        c.spec.restart_policy = "Sometimes".into();
+        c.match_allocation.max_matches = 0;
+        c.spec.containers[0].ports[0].host_port_range = Some(PortRange {
+            start: 1000,
+            end: 2000,
+        });
+        assert_eq!(
+            fields(&c),
+            [
+                "spec.restartPolicy",
+                "spec.containers[0].ports[0].hostPortRange",
+                "matchAllocation.maxMatches"
+            ]
+        );
     }
 }

@@ -10,7 +10,8 @@ use crate::auth::AppError;
 use crate::components::autoscaling_preview::AutoscalingPreview;
 use crate::components::common::ErrorBox;
 use crate::domain::autoscaling::{
-    Autoscaling, MetricsTrigger, PolicyConfig, PolicyParameters, ScalingDirection, trigger_types,
+    Autoscaling, DEFAULT_DOWN_THRESHOLD, MetricsTrigger, PolicyConfig, PolicyParameters,
+    RoomOccupancyParameters, ScalingDirection, trigger_types,
 };
 use crate::domain::scheduler::{Resources, SchedulerConfig};
 use crate::domain::validation::FieldError;
@@ -50,7 +51,7 @@ fn working_copy(initial: &Option<Autoscaling>) -> Autoscaling {
         enabled: true,
         min: 1,
         max: 0,
-        cooldown: None,
+        cooldown: 0,
         policy: None,
         up: None,
         down: None,
@@ -67,7 +68,9 @@ fn working_copy(initial: &Option<Autoscaling>) -> Autoscaling {
         metrics_trigger: vec![trigger(50)],
         cooldown: 300,
     });
-    a.cooldown.get_or_insert(300);
+    if a.cooldown == 0 {
+        a.cooldown = 300;
+    }
     let params = &mut a
         .policy
         .get_or_insert(PolicyConfig {
@@ -75,10 +78,13 @@ fn working_copy(initial: &Option<Autoscaling>) -> Autoscaling {
             parameters: PolicyParameters::default(),
         })
         .parameters;
-    params.ready_target = params.ready_target().or(Some(0.3));
-    params.down_threshold = params.down_threshold().or(Some(0.9));
-    params.room_occupancy = None;
-    params.amount.get_or_insert(5);
+    let occupancy = params.room_occupancy.get_or_insert_with(Default::default);
+    occupancy.ready_target.get_or_insert(0.3);
+    params
+        .fixed_buffer
+        .get_or_insert_with(Default::default)
+        .amount
+        .get_or_insert(5);
     a
 }
 
@@ -88,7 +94,7 @@ fn output(mode: &str, work: &Autoscaling) -> Option<Autoscaling> {
     match mode {
         "triggers" => {
             a.policy = None;
-            a.cooldown = None;
+            a.cooldown = 0;
             if a.requests
                 .as_ref()
                 .is_some_and(|r| r.cpu.is_empty() && r.memory.is_empty())
@@ -106,14 +112,13 @@ fn output(mode: &str, work: &Autoscaling) -> Option<Autoscaling> {
                 r#type: mode.to_string(),
                 parameters: if mode == "roomOccupancy" {
                     PolicyParameters {
-                        ready_target: parameters.ready_target,
-                        down_threshold: parameters.down_threshold,
-                        ..PolicyParameters::default()
+                        room_occupancy: parameters.room_occupancy,
+                        fixed_buffer: None,
                     }
                 } else {
                     PolicyParameters {
-                        amount: parameters.amount,
-                        ..PolicyParameters::default()
+                        room_occupancy: None,
+                        fixed_buffer: parameters.fixed_buffer,
                     }
                 },
             });
@@ -189,6 +194,14 @@ fn number_field(
 
 fn whole(v: Option<f64>) -> i64 {
     v.map_or(0, |v| v.round() as i64)
+}
+
+fn occupancy(a: &mut Autoscaling) -> &mut RoomOccupancyParameters {
+    a.policy
+        .get_or_insert_with(PolicyConfig::default)
+        .parameters
+        .room_occupancy
+        .get_or_insert_with(RoomOccupancyParameters::default)
 }
 
 fn direction_mut(a: &mut Autoscaling, up: bool) -> &mut ScalingDirection {
@@ -463,24 +476,24 @@ fn AutoscalingForm(base: SchedulerConfig) -> impl IntoView {
                 <fieldset class="card" class:hidden=move || mode.get() != "roomOccupancy">
                     <legend>"Room occupancy"</legend>
                     <div class="row">
-                        {number_field(form, "Ready target (0–1)", "autoscaling.policy.parameters.readyTarget".into(),
+                        {number_field(form, "Ready target (0–1)", "autoscaling.policy.parameters.roomOccupancy.readyTarget".into(),
                             fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.ready_target()).unwrap_or_default().to_string()),
-                            |a, v| a.policy.get_or_insert_with(PolicyConfig::default).parameters.ready_target = v)}
-                        {number_field(form, "Down threshold (0–1)", "autoscaling.policy.parameters.downThreshold".into(),
-                            fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.down_threshold()).unwrap_or_default().to_string()),
-                            |a, v| a.policy.get_or_insert_with(PolicyConfig::default).parameters.down_threshold = v)}
+                            |a, v| occupancy(a).ready_target = v)}
+                        {number_field(form, "Down threshold (0–1, default 0.99)", "autoscaling.policy.parameters.roomOccupancy.downThreshold".into(),
+                            fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.down_threshold()).unwrap_or(DEFAULT_DOWN_THRESHOLD).to_string()),
+                            |a, v| occupancy(a).down_threshold = v.unwrap_or(DEFAULT_DOWN_THRESHOLD))}
                     </div>
                 </fieldset>
                 <fieldset class="card" class:hidden=move || mode.get() != "fixedBuffer">
                     <legend>"Fixed buffer"</legend>
-                    {number_field(form, "Ready rooms on top of the occupied ones", "autoscaling.policy.parameters.amount".into(),
-                        fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.amount).unwrap_or_default().to_string()),
-                        |a, v| a.policy.get_or_insert_with(PolicyConfig::default).parameters.amount = v.map(|v| v.round() as i64))}
+                    {number_field(form, "Ready rooms on top of the occupied ones", "autoscaling.policy.parameters.fixedBuffer.amount".into(),
+                        fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.amount()).unwrap_or_default().to_string()),
+                        |a, v| a.policy.get_or_insert_with(PolicyConfig::default).parameters.fixed_buffer.get_or_insert_with(Default::default).amount = v.map(|v| v.round() as i64))}
                 </fieldset>
                 <fieldset class="card" class:hidden=move || !matches!(mode.get().as_str(), "roomOccupancy" | "fixedBuffer")>
                     {number_field(form, "Cooldown before a downscale (s)", "autoscaling.cooldown".into(),
-                        fixed(|a| a.cooldown.unwrap_or_default().to_string()),
-                        |a, v| a.cooldown = Some(whole(v)))}
+                        fixed(|a| a.cooldown.to_string()),
+                        |a, v| a.cooldown = whole(v))}
                 </fieldset>
                 {move || {
                     let lines = other_errors();

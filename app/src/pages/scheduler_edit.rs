@@ -83,6 +83,7 @@ fn blank() -> SchedulerConfig {
                     protocol: "udp".into(),
                     port: 7777,
                     host_port: None,
+                    host_port_range: None,
                 }],
                 ..Container::default()
             }],

@@ -202,7 +202,7 @@ impl SchedulerService {
         access::may_configure(user, &current.config.game, &self.host)?;
         let mut merged = serde_json::to_value(&current.config)
             .map_err(|e| ServiceError::Backend(e.to_string()))?;
-        crate::domain::merge_patch::apply(&mut merged, patch);
+        crate::domain::merge_patch::merge_patch(&mut merged, patch);
         let config = parse(&merged)?;
         self.save_version(user, name, config).await
     }

@@ -6,6 +6,7 @@ pub mod json;
 pub mod openapi;
 pub mod rooms;
 pub mod schedulers;
+pub mod shapes;
 
 use std::sync::Arc;
 

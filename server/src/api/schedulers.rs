@@ -1,10 +1,8 @@
 //! Scheduler management: Maestro v10's paths and JSON shapes.
 
-use app::domain::autoscaling::{Autoscaling, Decision};
+use app::domain::autoscaling::Decision;
 use app::domain::history::RoomCountSample;
-use app::domain::scheduler::{
-    Scheduler, SchedulerConfig, SchedulerState, SchedulerSummary, SchedulerVersion,
-};
+use app::domain::scheduler::{SchedulerConfig, SchedulerSummary};
 use app::ports::{DECISIONS_KEPT, SchedulerFilter};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -15,6 +13,10 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::{Body, parse};
+use super::shapes::{
+    AutoscalingInfo, ChangeResponse, SchedulerInfo, SchedulerInfoList, SchedulerList,
+    SchedulerResponse, SwitchVersion, VersionList,
+};
 use app::services::ServiceError;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -38,49 +40,6 @@ pub struct VersionQuery {
 pub struct InfoQuery {
     /// Only schedulers of this game.
     pub game: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SchedulerList {
-    pub schedulers: Vec<SchedulerSummary>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SchedulerResponse {
-    pub scheduler: Scheduler,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VersionList {
-    pub versions: Vec<SchedulerVersion>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SwitchVersion {
-    /// The version to make active, e.g. `v1`. Missing is reported on this field, like empty.
-    #[serde(default)]
-    pub version: String,
-}
-
-/// A scheduler with its live room counts.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SchedulerInfo {
-    pub name: String,
-    pub game: String,
-    pub state: SchedulerState,
-    pub rooms_replicas: i64,
-    pub rooms_ready: u64,
-    pub rooms_occupied: u64,
-    pub rooms_pending: u64,
-    pub rooms_terminating: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<Autoscaling>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SchedulerInfoList {
-    pub schedulers: Vec<SchedulerInfo>,
 }
 
 /// List schedulers, optionally by name or game.
@@ -111,7 +70,7 @@ pub async fn create(
     Body(config): Body<SchedulerConfig>,
 ) -> Result<Json<SchedulerResponse>, ApiError> {
     let scheduler = state.schedulers.create(&user.0, config).await?;
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
 /// Get a scheduler: its active version, or `?version=`.
@@ -128,13 +87,14 @@ pub async fn get(
         .schedulers
         .get(&user.0, &name, query.version.as_deref())
         .await?;
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
-/// Create a new version from a whole scheduler and make it active.
+/// Create a new version from a whole scheduler and make it active. Answers Maestro's
+/// `operationId` (a fresh id: the change is applied already) and the resulting scheduler.
 #[utoipa::path(post, path = "/schedulers/{name}", params(("name" = String, Path)),
     request_body = SchedulerConfig, tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn new_version(
@@ -142,19 +102,20 @@ pub async fn new_version(
     user: CurrentUser,
     Path(name): Path<String>,
     Body(config): Body<SchedulerConfig>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     let scheduler = state
         .schedulers
         .save_version(&user.0, &name, config)
         .await?;
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
-/// Change some fields of the active version; the result becomes a new active version.
+/// Change some fields of the active version with a JSON merge patch (RFC 7386); the result
+/// becomes a new active version. Answers like `POST /schedulers/{name}`.
 #[utoipa::path(patch, path = "/schedulers/{name}", params(("name" = String, Path)),
-    request_body(content = Object, description = "Any fields of a scheduler; objects merge, null removes"),
+    request_body(content = Object, description = "A JSON merge patch (RFC 7386) of the scheduler: objects merge, null removes a field (its default applies), anything else replaces"),
     tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn patch(
@@ -162,7 +123,7 @@ pub async fn patch(
     user: CurrentUser,
     Path(name): Path<String>,
     Body(patch): Body<serde_json::Value>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     let scheduler = state
         .schedulers
         .patch(&user.0, &name, patch, |merged| {
@@ -174,7 +135,7 @@ pub async fn patch(
             })
         })
         .await?;
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
 /// List a scheduler's versions, oldest first.
@@ -260,36 +221,38 @@ pub async fn room_history(
     Ok(Json(RoomHistoryResponse { samples }))
 }
 
-/// Make another existing version active (a rollback or roll-forward).
+/// Make another existing version active (a rollback or roll-forward). Answers like
+/// `POST /schedulers/{name}`.
 #[utoipa::path(put, path = "/schedulers/{name}", params(("name" = String, Path)),
     request_body = SwitchVersion, tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn switch_version(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
     Body(request): Body<SwitchVersion>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     let scheduler = state
         .schedulers
         .switch_version(&user.0, &name, &request.version)
         .await?;
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
-/// Delete a scheduler and all its versions.
+/// Delete a scheduler and all its versions, at once; its rooms are stopped in the background.
+/// Answers Maestro's `operationId` and the scheduler as it was.
 #[utoipa::path(delete, path = "/schedulers/{name}", params(("name" = String, Path)),
     tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ChangeResponse), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
+) -> Result<Json<ChangeResponse>, ApiError> {
     let scheduler = state.schedulers.delete(&user.0, &name).await?;
-    Ok(Json(SchedulerResponse { scheduler }))
+    Ok(Json(scheduler.into()))
 }
 
 /// Schedulers with their live room counts, optionally of one game.
@@ -311,7 +274,12 @@ pub async fn info(
             rooms_occupied: counts.occupied,
             rooms_pending: counts.pending + counts.unready,
             rooms_terminating: counts.terminating,
-            autoscaling: scheduler.config.autoscaling,
+            autoscaling: scheduler
+                .config
+                .autoscaling
+                .as_ref()
+                .map(AutoscalingInfo::from),
+            match_allocation: scheduler.config.match_allocation,
         });
     }
     Ok(Json(SchedulerInfoList { schedulers }))

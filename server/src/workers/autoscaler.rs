@@ -90,11 +90,7 @@ impl Autoscaler {
         let mut load = Load {
             rooms: counts,
             running_matches: rooms.iter().map(|r| u64::from(r.running_matches)).sum(),
-            max_matches: scheduler
-                .config
-                .match_allocation
-                .as_ref()
-                .map_or(1, |m| m.max_matches.max(1) as u64),
+            max_matches: scheduler.config.match_allocation.max_matches.max(1) as u64,
             cpu: None,
             mem: None,
         };

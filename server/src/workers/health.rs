@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::domain::health::{HealthInput, HealthPlan, HealthTimeouts, plan};
+use app::domain::health::{
+    CrashStreak, HealthInput, HealthPlan, HealthTimeouts, StateInput, plan, scheduler_state,
+};
 use app::domain::quantity::{MaxSurge, parse_duration_seconds};
 use app::domain::room::{GameRoom, RoomCounts, RoomStatus};
-use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerState};
+use app::domain::scheduler::{EnvironmentVariable, Scheduler};
 use app::ports::{InstanceEvent, RoomStore, Runtime, SchedulerFilter, SchedulerStore, StoreError};
 use chrono::Utc;
 use futures::StreamExt;
@@ -133,8 +135,9 @@ impl HealthController {
             let watcher = tokio::spawn(self.clone().follow_events(name.clone(), events));
             // Abort the event follower when this task is aborted.
             let _guard = AbortOnDrop(watcher);
+            let mut streak = CrashStreak::default();
             loop {
-                match self.tick_once(&name).await {
+                match self.tick_once(&name, &mut streak).await {
                     Ok(plan) if !plan.is_empty() => {
                         tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
                     }
@@ -179,8 +182,12 @@ impl HealthController {
         }
     }
 
-    /// One reconciliation of one scheduler.
-    async fn tick_once(&self, name: &str) -> Result<HealthPlan, TickError> {
+    /// One reconciliation of one scheduler; `streak` is what the previous ticks saw crash.
+    async fn tick_once(
+        &self,
+        name: &str,
+        streak: &mut CrashStreak,
+    ) -> Result<HealthPlan, TickError> {
         let scheduler = self.schedulers.get(name, None).await?;
         let mut rooms = self.rooms.list(name).await?;
         let instances = self.runtime.instances(name).await?;
@@ -221,15 +228,14 @@ impl HealthController {
             grace_period: chrono::Duration::seconds(grace as i64),
         });
         self.carry_out(&scheduler, &decided, &instance_ids).await?;
-        let settled = decided.is_empty()
-            && rooms
-                .iter()
-                .all(|r| matches!(r.status, RoomStatus::Ready | RoomStatus::Occupied));
-        let state = if settled {
-            SchedulerState::InSync
-        } else {
-            SchedulerState::PendingSync
-        };
+        let (state, seen) = scheduler_state(&StateInput {
+            stored: scheduler.state,
+            streak,
+            active_version: &scheduler.version,
+            rooms: &rooms,
+            plan: &decided,
+        });
+        *streak = seen;
         if state != scheduler.state {
             self.schedulers.set_state(name, state).await?;
         }

@@ -308,8 +308,7 @@ fn target_policy(e: &Evaluation, policy: &super::config::PolicyConfig) -> Option
     let answer = target(policy, e.load)?;
     let (to, cap) = bounded(e.config, answer.desired);
     let from = e.state.desired;
-    let down_blocked =
-        !answer.may_scale_down || in_cooldown(e.state, e.config.cooldown.unwrap_or(0), e.now);
+    let down_blocked = !answer.may_scale_down || in_cooldown(e.state, e.config.cooldown, e.now);
     if to == from || (to < from && down_blocked) {
         return None;
     }
@@ -488,7 +487,7 @@ mod tests {
             enabled: true,
             min: 1,
             max: 0,
-            cooldown: None,
+            cooldown: 0,
             policy: None,
             up: Some(ScalingDirection {
                 metrics_trigger: up,
@@ -926,13 +925,10 @@ mod tests {
     fn target_policies_scale_down_after_their_cooldown_only() {
         let buffer = Autoscaling {
             min: 1,
-            cooldown: Some(120),
+            cooldown: 120,
             policy: Some(PolicyConfig {
                 r#type: "fixedBuffer".into(),
-                parameters: PolicyParameters {
-                    amount: Some(3),
-                    ..PolicyParameters::default()
-                },
+                parameters: PolicyParameters::fixed_buffer(3),
             }),
             ..config(vec![], vec![])
         };

@@ -17,7 +17,9 @@ mod resource;
 mod room;
 pub mod simulation;
 mod target;
+mod validation;
 
 pub use config::*;
 pub use evaluate::*;
 pub use policy::{Load, ResourceLoad, ScalingPolicy, trigger_policy, trigger_types};
+pub(crate) use validation::validate_autoscaling;

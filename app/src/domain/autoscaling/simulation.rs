@@ -166,7 +166,7 @@ mod tests {
             enabled: true,
             min: 5,
             max: 0,
-            cooldown: None,
+            cooldown: 0,
             policy: None,
             up: Some(ScalingDirection {
                 metrics_trigger: vec![trigger(60, 180)],
@@ -183,7 +183,7 @@ mod tests {
 
     fn policy(kind: &str, parameters: PolicyParameters) -> Autoscaling {
         Autoscaling {
-            cooldown: Some(600),
+            cooldown: 600,
             policy: Some(PolicyConfig {
                 r#type: kind.into(),
                 parameters,
@@ -255,24 +255,14 @@ mod tests {
     fn a_day_through_room_occupancy() {
         let steps = day(policy(
             "roomOccupancy",
-            PolicyParameters {
-                ready_target: Some(0.3),
-                down_threshold: Some(0.9),
-                ..PolicyParameters::default()
-            },
+            PolicyParameters::room_occupancy(0.3, 0.9),
         ));
         check_day("roomOccupancy", &steps);
     }
 
     #[test]
     fn a_day_through_fixed_buffer() {
-        let steps = day(policy(
-            "fixedBuffer",
-            PolicyParameters {
-                amount: Some(15),
-                ..PolicyParameters::default()
-            },
-        ));
+        let steps = day(policy("fixedBuffer", PolicyParameters::fixed_buffer(15)));
         check_day("fixedBuffer", &steps);
         // The buffer is kept: at any time at least some ready rooms once settled.
         assert!(steps[60..].iter().all(|s| s.ready + s.pending >= 1));

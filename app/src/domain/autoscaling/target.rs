@@ -45,7 +45,7 @@ pub(super) fn target(policy: &PolicyConfig, load: &Load) -> Option<Target> {
         }
         // Keep `amount` ready rooms on top of the occupied ones.
         "fixedBuffer" => {
-            let amount = policy.parameters.amount?;
+            let amount = policy.parameters.amount()?;
             let desired = occupied as i64 + amount;
             Some(Target {
                 desired,
@@ -78,11 +78,7 @@ mod tests {
     fn occupancy(ready_target: f64, down_threshold: f64) -> PolicyConfig {
         PolicyConfig {
             r#type: "roomOccupancy".into(),
-            parameters: PolicyParameters {
-                ready_target: Some(ready_target),
-                down_threshold: Some(down_threshold),
-                ..PolicyParameters::default()
-            },
+            parameters: PolicyParameters::room_occupancy(ready_target, down_threshold),
         }
     }
 
@@ -126,10 +122,7 @@ mod tests {
     fn fixed_buffer_keeps_amount_ready() {
         let policy = PolicyConfig {
             r#type: "fixedBuffer".into(),
-            parameters: PolicyParameters {
-                amount: Some(5),
-                ..PolicyParameters::default()
-            },
+            parameters: PolicyParameters::fixed_buffer(5),
         };
         assert_eq!(target(&policy, &load(1, 7)).unwrap().desired, 12);
         assert_eq!(target(&policy, &load(9, 0)).unwrap().desired, 5);

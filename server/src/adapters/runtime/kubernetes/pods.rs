@@ -145,7 +145,7 @@ pub fn room_pod(
         },
         spec: Some(PodSpec {
             containers,
-            restart_policy: Some("Never".to_string()),
+            restart_policy: Some(spec.restart_policy.clone()),
             termination_grace_period_seconds: spec
                 .termination_grace_period
                 .seconds()

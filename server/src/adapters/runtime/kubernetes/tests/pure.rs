@@ -194,3 +194,11 @@ fn listings_forget_gone_rooms_but_not_newer_ones() {
     ports.release("creating");
     assert!(ports.rooms.contains_key("creating"));
 }
+
+#[test]
+fn pods_follow_the_spec_restart_policy() {
+    let mut scheduler = portless_scheduler();
+    scheduler.config.spec.restart_policy = "OnFailure".into();
+    let pod = serde_json::to_value(room_pod(&scheduler, "r", &[], &[])).unwrap();
+    assert_eq!(pod["spec"]["restartPolicy"], "OnFailure");
+}

@@ -1,0 +1,186 @@
+//! What the schedulers API answers: Maestro v10's response shapes, every field present (as
+//! Maestro's proto3 JSON answers unset fields: `null`, `""`, `{}`, `[]`), plus Baton's additions
+//! (`version` at the top, `roomTimeouts`, `allowTokenlessPings`).
+
+use std::collections::BTreeMap;
+
+use app::domain::autoscaling::Autoscaling;
+use app::domain::scheduler::{
+    Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
+    SchedulerState, SchedulerSummary, SchedulerVersion,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A scheduler as `GET /schedulers/{name}` answers it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerDocument {
+    pub name: String,
+    pub game: String,
+    pub state: SchedulerState,
+    /// The version shown (the active one unless `?version=` asked for another); also in
+    /// `spec.version`, where Maestro's clients read it.
+    pub version: String,
+    /// `null` when every container port has a `hostPort`.
+    pub port_range: Option<PortRange>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub max_surge: String,
+    pub rooms_replicas: i64,
+    pub spec: SpecDocument,
+    /// Left out when the scheduler has none, as Maestro does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    pub forwarders: Vec<Forwarder>,
+    pub annotations: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub match_allocation: MatchAllocation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_timeouts: Option<RoomTimeouts>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_tokenless_pings: bool,
+}
+
+/// The room spec with the version it belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpecDocument {
+    /// The scheduler version this spec is, e.g. `v2`.
+    pub version: String,
+    #[serde(flatten)]
+    pub spec: GameRoomSpec,
+}
+
+impl From<Scheduler> for SchedulerDocument {
+    fn from(scheduler: Scheduler) -> Self {
+        // Every field named: a field added to the configuration must be answered here too.
+        let SchedulerConfig {
+            name,
+            game,
+            rooms_replicas,
+            port_range,
+            max_surge,
+            spec,
+            forwarders,
+            annotations,
+            labels,
+            match_allocation,
+            autoscaling,
+            room_timeouts,
+            allow_tokenless_pings,
+        } = scheduler.config;
+        Self {
+            name,
+            game,
+            state: scheduler.state,
+            version: scheduler.version.clone(),
+            port_range,
+            created_at: scheduler.created_at,
+            max_surge,
+            rooms_replicas,
+            spec: SpecDocument {
+                version: scheduler.version,
+                spec,
+            },
+            autoscaling,
+            forwarders,
+            annotations,
+            labels,
+            match_allocation,
+            room_timeouts,
+            allow_tokenless_pings,
+        }
+    }
+}
+
+/// `POST /schedulers` and `GET /schedulers/{name}`: the scheduler.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerResponse {
+    pub scheduler: SchedulerDocument,
+}
+
+impl From<Scheduler> for SchedulerResponse {
+    fn from(scheduler: Scheduler) -> Self {
+        Self {
+            scheduler: scheduler.into(),
+        }
+    }
+}
+
+/// A change (`POST`, `PATCH`, `PUT`, `DELETE /schedulers/{name}`): Maestro's `operationId`,
+/// and the resulting scheduler. Baton applies the change before it answers, so the id names
+/// no operation to follow: it is a fresh id for clients that read one.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeResponse {
+    pub operation_id: String,
+    pub scheduler: SchedulerDocument,
+}
+
+impl From<Scheduler> for ChangeResponse {
+    fn from(scheduler: Scheduler) -> Self {
+        Self {
+            operation_id: uuid::Uuid::new_v4().to_string(),
+            scheduler: scheduler.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerList {
+    pub schedulers: Vec<SchedulerSummary>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionList {
+    pub versions: Vec<SchedulerVersion>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SwitchVersion {
+    /// The version to make active, e.g. `v1`. Missing is reported on this field, like empty.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// Maestro's autoscaling summary in `GET /schedulers/info`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AutoscalingInfo {
+    pub enabled: bool,
+    pub min: i64,
+    pub max: i64,
+    pub cooldown: i64,
+}
+
+impl From<&Autoscaling> for AutoscalingInfo {
+    fn from(a: &Autoscaling) -> Self {
+        Self {
+            enabled: a.enabled,
+            min: a.min,
+            max: a.max,
+            cooldown: a.cooldown,
+        }
+    }
+}
+
+/// A scheduler with its live room counts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerInfo {
+    pub name: String,
+    pub game: String,
+    pub state: SchedulerState,
+    pub rooms_replicas: i64,
+    pub rooms_ready: u64,
+    pub rooms_occupied: u64,
+    /// Rooms starting: pending and unready.
+    pub rooms_pending: u64,
+    pub rooms_terminating: u64,
+    /// `null` without autoscaling.
+    pub autoscaling: Option<AutoscalingInfo>,
+    pub match_allocation: MatchAllocation,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerInfoList {
+    pub schedulers: Vec<SchedulerInfo>,
+}
