@@ -41,10 +41,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use app::domain::access::HostCommands;
 use app::domain::room::{GameRoom, Ping, RoomStatus};
+use app::domain::throttle::Throttle;
 use app::ports::{RoomStore, SchedulerStore, UserStore};
+use app::services::SchedulerService;
 use chrono::Utc;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
+use server::adapters::storage::memory_attempts::MemoryAttemptCounter;
 use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use server::adapters::storage::redis::RedisRoomStore;
 use server::adapters::storage::sql::SqlStore;
@@ -659,12 +663,26 @@ fn serve(settings: &Settings) {
         );
         let users: Arc<dyn UserStore> = sql.clone();
         let schedulers: Arc<dyn SchedulerStore> = sql;
-        let state = AppState {
+        let rooms: Arc<dyn RoomStore> = Arc::new(store);
+        let service = Arc::new(SchedulerService {
             schedulers,
-            rooms: Arc::new(store),
+            rooms: rooms.clone(),
             autoscaling: Arc::new(MemoryAutoscalerStore::default()),
             history: Default::default(),
-            auth: Arc::new(Authenticator::new(users).expect("an authenticator")),
+            host: HostCommands::elsewhere(),
+            caches: Vec::new(),
+        });
+        let state = AppState {
+            schedulers: service,
+            rooms,
+            auth: Arc::new(
+                Authenticator::new(
+                    users,
+                    Arc::new(MemoryAttemptCounter::default()),
+                    Throttle::default(),
+                )
+                .expect("an authenticator"),
+            ),
             room_tokens: Arc::new(RoomTokens::new(var("BATON_BENCH_SECRET"))),
             tokenless: Arc::new(TokenlessSchedulers::new(Duration::from_secs(5))),
         };
