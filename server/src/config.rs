@@ -126,18 +126,46 @@ pub fn sqlite_folder(database_url: &str) -> Option<PathBuf> {
     })
 }
 
-/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+/// The URL with every secret masked as `***`: the password of its user info
+/// (`scheme://user:password@host`, `redis://:password@host`) and the values of query
+/// parameters that name a secret (`password`, `secret`, `token`, `key`, ...).
 pub fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+                    None => base.to_string(),
+                },
+                None => base.to_string(),
+            }
+        }
+        None => base.to_string(),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
+    let Some(query) = query else {
+        return base;
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if names_a_secret(name) => format!("{name}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", masked.join("&"))
+}
+
+fn names_a_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key", "auth", "credential"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 #[cfg(test)]
@@ -157,6 +185,18 @@ mod tests {
         assert_eq!(
             mask_password("sqlite://baton.db?mode=rwc"),
             "sqlite://baton.db?mode=rwc"
+        );
+        assert_eq!(
+            mask_password("redis://:p@ss@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            mask_password("postgres://db/baton?user=b&password=hunter2&sslmode=require"),
+            "postgres://db/baton?user=b&password=***&sslmode=require"
+        );
+        assert_eq!(
+            mask_password("rediss://u:pw@h/?auth_token=abc"),
+            "rediss://u:***@h/?auth_token=***"
         );
     }
 
