@@ -56,13 +56,10 @@ impl ApiError {
     }
 }
 
+/// Store errors map as the use cases map them (one rule: `ServiceError::from`).
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
-            StoreError::Conflict(message) => Self::Conflict(message),
-            StoreError::Backend(message) => Self::Internal(message),
-        }
+        ServiceError::from(err).into()
     }
 }
 
