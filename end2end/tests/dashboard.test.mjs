@@ -172,6 +172,7 @@ test('a viewer created on the users page can read but not edit', async () => {
   await form.locator('[name="username"]').fill('vera');
   await form.locator('[name="password"]').fill('vera-password');
   await form.locator('select[name="role"]').selectOption('viewer');
+  await form.locator('[name="games"]').fill('e2e-game');
   await form.locator('button[type="submit"]').click();
   await admin.locator('tr[data-user="vera"]').waitFor();
 

@@ -70,7 +70,7 @@ pub async fn list_users() -> Result<Vec<User>, AppError> {
     Ok(dashboard()?.users.list_users().await?)
 }
 
-/// A new user; `games` lists the games of an editor, separated by commas or spaces.
+/// A new user; `games` lists the games an editor or viewer works on, separated by commas or spaces.
 #[server(endpoint = "create_user")]
 pub async fn create_user(
     username: String,
@@ -229,7 +229,7 @@ pub fn UsersPage() -> impl IntoView {
                     {role_select(Role::Viewer)}
                 </label>
                 <label class="field">
-                    <span>"Games (editors)"</span>
+                    <span>"Games (editors and viewers)"</span>
                     <input type="text" name="games" placeholder="game-a, game-b"/>
                 </label>
                 <button type="submit" class="button primary">
