@@ -199,6 +199,13 @@ mod tests {
         async fn versions(&self, _: &str) -> Result<Vec<SchedulerVersion>, StoreError> {
             unreachable!("not used by tokenless lookups")
         }
+        async fn store_version(
+            &self,
+            _: &SchedulerConfig,
+            _: &str,
+        ) -> Result<SchedulerVersion, StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
         async fn switch_active(&self, _: &str, _: &str) -> Result<Scheduler, StoreError> {
             unreachable!("not used by tokenless lookups")
         }

@@ -6,6 +6,7 @@ pub mod health;
 pub mod history;
 pub mod maestro_json;
 pub mod merge_patch;
+pub mod operation;
 pub mod quantity;
 pub mod room;
 pub mod scheduler;

@@ -2,6 +2,9 @@
 
 use async_trait::async_trait;
 
+mod operations;
+pub use operations::{Leases, OperationPage, OperationStore};
+
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
@@ -46,6 +49,13 @@ pub trait SchedulerStore: Send + Sync {
     ) -> Result<Scheduler, StoreError>;
     /// Every version, oldest first.
     async fn versions(&self, name: &str) -> Result<Vec<SchedulerVersion>, StoreError>;
+    /// Stores `config` as `version` without making it active (a major version waits for its
+    /// validation room); `Conflict` when that version already exists.
+    async fn store_version(
+        &self,
+        config: &SchedulerConfig,
+        version: &str,
+    ) -> Result<SchedulerVersion, StoreError>;
     async fn switch_active(&self, name: &str, version: &str) -> Result<Scheduler, StoreError>;
     async fn set_state(&self, name: &str, state: SchedulerState) -> Result<(), StoreError>;
     /// Removes the scheduler and all its versions.

@@ -336,6 +336,31 @@ impl SchedulerStore for SqlStore {
         to_scheduler(row, &stored)
     }
 
+    async fn store_version(
+        &self,
+        config: &SchedulerConfig,
+        version: &str,
+    ) -> Result<SchedulerVersion, StoreError> {
+        schedulers::Entity::find_by_id(config.name.clone())
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| scheduler_not_found(&config.name))?;
+        let stored = version_row(config, version)?
+            .insert(&self.db)
+            .await
+            .map_err(|e| {
+                conflict_or_backend(e, || {
+                    format!("version {version} of scheduler {} exists", config.name)
+                })
+            })?;
+        Ok(SchedulerVersion {
+            version: stored.version,
+            is_active: false,
+            created_at: stored.created_at,
+        })
+    }
+
     async fn versions(&self, name: &str) -> Result<Vec<SchedulerVersion>, StoreError> {
         let row = schedulers::Entity::find_by_id(name.to_string())
             .one(&self.db)
