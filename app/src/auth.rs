@@ -109,6 +109,7 @@ pub mod server {
                 ServiceError::Forbidden(message) => Self::Forbidden(message),
                 ServiceError::NotFound(message) => Self::NotFound(message),
                 ServiceError::Conflict(message) => Self::Conflict(message),
+                ServiceError::Busy(busy) => Self::Conflict(busy.to_string()),
                 ServiceError::Backend(detail) => {
                     leptos::logging::error!("dashboard storage failed: {detail}");
                     Self::Failed("Storage failed; try again.".into())

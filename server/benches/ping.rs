@@ -662,6 +662,7 @@ fn serve(settings: &Settings) {
                 .expect("a scratch SQLite database for the API state"),
         );
         let users: Arc<dyn UserStore> = sql.clone();
+        let operations: Arc<dyn app::ports::OperationStore> = sql.clone();
         let schedulers: Arc<dyn SchedulerStore> = sql;
         let rooms: Arc<dyn RoomStore> = Arc::new(store);
         let service = Arc::new(SchedulerService {
@@ -670,6 +671,7 @@ fn serve(settings: &Settings) {
             autoscaling: Arc::new(MemoryAutoscalerStore::default()),
             history: Default::default(),
             host: HostCommands::elsewhere(),
+            operations,
             caches: Vec::new(),
         });
         let state = AppState {

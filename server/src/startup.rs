@@ -12,7 +12,8 @@ use app::domain::scheduler::SchedulerConfig;
 use app::domain::throttle::Throttle;
 use app::domain::user::{Role, User};
 use app::ports::{
-    AttemptCounter, AutoscalerStore, RoomStore, Runtime, SchedulerCache, SchedulerStore,
+    AttemptCounter, AutoscalerStore, Leases, OperationStore, RoomStore, Runtime, SchedulerCache,
+    SchedulerStore,
     StoreError, UserStore,
 };
 use app::services::SchedulerService;
@@ -156,6 +157,15 @@ async fn runtime(config: &Config) -> Result<Arc<dyn Runtime>, StartError> {
     })
 }
 
+/// This process's name in leases and operation histories: host, listen address and pid, unique
+/// among the replicas of one deployment.
+fn holder_name(addr: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "baton".into());
+    format!("{host}/{addr}/{}", std::process::id())
+}
+
 /// Connects storage and the runtime, ensures an admin exists, serves on `config.listen` and
 /// starts the health controller.
 pub async fn start(config: Config) -> Result<Running, StartError> {
@@ -168,6 +178,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         })
         .await?;
     let users: Arc<dyn UserStore> = store.clone();
+    let operations: Arc<dyn OperationStore> = store.clone();
+    let leases: Arc<dyn Leases> = store.clone();
     let sessions = SqlStore::clone(&store);
     let schedulers: Arc<dyn SchedulerStore> = store;
     let (rooms, autoscaling, attempts): (
@@ -203,8 +215,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             RuntimeKind::Local => HostCommands::on_host(config.local_runtime_editor_games.clone()),
             RuntimeKind::Kubernetes => HostCommands::elsewhere(),
         },
+        operations: operations.clone(),
         caches: vec![tokenless.clone() as Arc<dyn SchedulerCache>],
     });
+    let service_caches = service.caches.clone();
     let state = AppState {
         schedulers: service.clone(),
         rooms: rooms.clone(),
@@ -247,6 +261,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
         tick: Duration::from_millis(config.health_tick_ms.max(50)),
+        operations,
+        leases,
+        holder: holder_name(addr),
+        // At least three ticks, so that one slow tick does not lose the lease.
+        lease_ttl: Duration::from_millis(config.lease_ttl_ms.max(config.health_tick_ms * 3)),
+        validation_attempts: config.validation_attempts,
+        caches: service_caches,
     });
     let controller_task = controller.spawn();
     let cleanup_task = dashboard::spawn_session_cleanup(sessions.clone());

@@ -85,9 +85,13 @@ pub async fn switch_version(name: String, version: String) -> Result<(), AppErro
     use crate::auth::server::{dashboard, reject, require_user};
 
     let user = require_user().await?;
-    dashboard()?
-        .schedulers
+    let schedulers = dashboard()?.schedulers;
+    let change = schedulers
         .switch_version(&user, &name, &version)
+        .await
+        .map_err(|e| reject(e.into()))?;
+    schedulers
+        .settle(&user, change, crate::pages::scheduler_edit::SETTLE_TIMEOUT)
         .await
         .map_err(|e| reject(e.into()))?;
     Ok(())

@@ -37,7 +37,7 @@ pub async fn save_scheduler(config: SchedulerConfig, create: bool) -> Result<Str
     let user = require_user().await?;
     let schedulers = dashboard()?.schedulers;
     let name = config.name.clone();
-    let stored = if create {
+    let change = if create {
         schedulers
             .create(&user, config)
             .await
@@ -53,8 +53,17 @@ pub async fn save_scheduler(config: SchedulerConfig, create: bool) -> Result<Str
             .await
             .map_err(|e| reject(e.into()))?
     };
-    Ok(stored.version)
+    let settled = schedulers
+        .settle(&user, change, SETTLE_TIMEOUT)
+        .await
+        .map_err(|e| reject(e.into()))?;
+    Ok(settled.scheduler.version)
 }
+
+/// How long a dashboard change waits for its operation before it answers (a new major version
+/// waits for its validation room; the page shows the operation if it takes longer).
+#[cfg(feature = "ssr")]
+pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What a new scheduler starts from: the seed's shape, one container, one port.
 fn blank() -> SchedulerConfig {

@@ -313,6 +313,11 @@ pub trait Runtime: Send + Sync {
     /// Current CPU and memory usage of the scheduler's running instances (the cpu and mem
     /// autoscaling triggers). Instances not measured yet are left out.
     async fn usage(&self, scheduler: &str) -> Result<Vec<InstanceUsage>, RuntimeError>;
+    /// The last lines the room's instance printed, oldest first, where the runtime keeps them
+    /// (for an operation's history when a validation room fails).
+    async fn logs(&self, _scheduler: &str, _room: &str) -> Vec<String> {
+        Vec::new()
+    }
     /// Removes whatever the runtime keeps for the scheduler (its namespace, its processes).
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError>;
 }

@@ -39,9 +39,15 @@ pub trait OperationStore: Send + Sync {
     /// `Ok(false)` when it is no longer pending (e.g. it was canceled meanwhile).
     async fn start(&self, operation: &Operation) -> Result<bool, StoreError>;
     /// Saves the status, lease and history of an in-progress operation run by `holder`;
-    /// `Ok(false)` (nothing saved) when it is no longer in progress or its stored lease is
-    /// another holder's. Never clears a cancel request.
-    async fn update(&self, operation: &Operation, holder: &str) -> Result<bool, StoreError>;
+    /// `Ok(false)` (nothing saved) when it is no longer in progress, or its stored lease is
+    /// another holder's and has not expired at `now` (an expired one is taken over). Never
+    /// clears a cancel request.
+    async fn update(
+        &self,
+        operation: &Operation,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Cancels: a pending operation is canceled at once (with `event` in its history); an
     /// in-progress one is marked `cancel_requested`, for its runner to stop at its next step.
     /// Answers the operation afterwards; a final one is answered unchanged.

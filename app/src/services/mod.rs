@@ -2,12 +2,15 @@
 //! Each checks who may do it (the rules of `domain::access`), validates with the domain, and
 //! carries it out through the ports. Server only.
 
+pub mod operations;
 pub mod schedulers;
 
 use crate::domain::access::Denied;
+use crate::domain::operation::Busy;
 use crate::domain::validation::FieldError;
 use crate::ports::StoreError;
 
+pub use operations::Change;
 pub use schedulers::SchedulerService;
 
 /// Why a use case did not happen. Each maps to one HTTP status at the edges.
@@ -23,6 +26,9 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Another operation of the scheduler is waiting or running.
+    #[error(transparent)]
+    Busy(Busy),
     #[error("storage failed: {0}")]
     Backend(String),
 }

@@ -4,16 +4,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::ServiceError;
+use super::{Change, ServiceError};
 use crate::domain::access::{self, HostCommands};
 use crate::domain::autoscaling::Decision;
 use crate::domain::history::{RoomCountSample, RoomHistory};
+use crate::domain::operation::OperationDefinition;
 use crate::domain::room::{GameRoom, RoomCounts};
 use crate::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerVersion};
 use crate::domain::user::User;
+use crate::domain::version::{needs_new_rooms, next_version};
 use crate::ports::{
-    AutoscalerStore, RoomStore, SchedulerCache, SchedulerFilter, SchedulerStore, StoreError,
-    store_new_version,
+    AutoscalerStore, OperationStore, RoomStore, SchedulerCache, SchedulerFilter, SchedulerStore,
+    StoreError,
 };
 
 /// The scheduler use cases over their ports.
@@ -21,6 +23,8 @@ pub struct SchedulerService {
     pub schedulers: Arc<dyn SchedulerStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub autoscaling: Arc<dyn AutoscalerStore>,
+    /// The durable queue every change goes through.
+    pub operations: Arc<dyn OperationStore>,
     pub history: Arc<RoomHistory>,
     /// Where rooms run, for the host-command rule.
     pub host: HostCommands,
@@ -38,7 +42,7 @@ fn not_found(name: &str) -> ServiceError {
 impl SchedulerService {
     /// The stored scheduler, if `user` may read its game (else `NotFound`, as if it did not
     /// exist), unredacted: for internal use before a check or a change.
-    async fn readable(&self, user: &User, name: &str, version: Option<&str>) -> Result<Scheduler> {
+    pub(super) async fn readable(&self, user: &User, name: &str, version: Option<&str>) -> Result<Scheduler> {
         match self.schedulers.get(name, version).await {
             Ok(scheduler) if access::can_read(user, &scheduler.config.game) => Ok(scheduler),
             Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found(name)),
@@ -46,7 +50,7 @@ impl SchedulerService {
         }
     }
 
-    fn shown(user: &User, mut scheduler: Scheduler) -> Scheduler {
+    pub(super) fn shown(user: &User, mut scheduler: Scheduler) -> Scheduler {
         scheduler.config = access::visible_config(user, scheduler.config);
         scheduler
     }
@@ -140,25 +144,34 @@ impl SchedulerService {
         Ok(self.history.window(name, now, window, points))
     }
 
-    /// Creates a scheduler at `v1`.
-    pub async fn create(&self, user: &User, config: SchedulerConfig) -> Result<Scheduler> {
+    /// Creates a scheduler at `v1`: readable at once; its rooms follow as an operation.
+    pub async fn create(&self, user: &User, config: SchedulerConfig) -> Result<Change> {
         access::may_configure(user, &config.game, &self.host)?;
         config.validate().map_err(ServiceError::Invalid)?;
         let scheduler = self.schedulers.create(&config).await?;
+        // Operations of an earlier scheduler of this name are no longer anyone's.
+        self.operations.forget(&config.name).await?;
         self.changed(&config.name);
         tracing::info!(scheduler = %config.name, game = %config.game, user = %user.username, "scheduler created");
-        Ok(scheduler)
+        let operation = self
+            .queue(user, &config.name, OperationDefinition::CreateScheduler)
+            .await?;
+        Ok(Change {
+            scheduler: Self::shown(user, scheduler),
+            operation: Some(operation),
+        })
     }
 
-    /// Stores `config` as the next version of scheduler `name` and makes it active (a major
-    /// version when the rooms change, else a minor one; the active configuration again changes
-    /// nothing). An empty `config.name` means `name`.
+    /// Stores `config` as the next version of scheduler `name`: a minor version (nothing in the
+    /// rooms changes) is active at once; a major one becomes active once an operation has seen
+    /// one room of it ready, and then replaces the rooms. The active configuration again
+    /// changes nothing. An empty `config.name` means `name`.
     pub async fn save_version(
         &self,
         user: &User,
         name: &str,
         mut config: SchedulerConfig,
-    ) -> Result<Scheduler> {
+    ) -> Result<Change> {
         let current = self.readable(user, name, None).await?;
         if config.name.is_empty() {
             config.name = name.to_string();
@@ -177,13 +190,39 @@ impl SchedulerService {
             ));
         }
         config.validate().map_err(ServiceError::Invalid)?;
-        let before = current.version.clone();
-        let scheduler = store_new_version(self.schedulers.as_ref(), current, &config).await?;
-        self.changed(name);
-        if scheduler.version != before {
-            tracing::info!(scheduler = %name, version = %scheduler.version, user = %user.username, "scheduler version created");
+        if config == current.config {
+            return Ok(Change {
+                scheduler: Self::shown(user, current),
+                operation: None,
+            });
         }
-        Ok(scheduler)
+        let existing: Vec<String> = self
+            .schedulers
+            .versions(name)
+            .await?
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
+        let version = next_version(&current.version, &current.config, &config, &existing);
+        let definition = OperationDefinition::NewVersion {
+            version: version.clone(),
+            previous: current.version.clone(),
+            major: needs_new_rooms(&current.config, &config),
+        };
+        self.check_queue(name, &definition).await?;
+        let scheduler = if needs_new_rooms(&current.config, &config) {
+            self.schedulers.store_version(&config, &version).await?;
+            current
+        } else {
+            self.schedulers.add_version(&config, &version).await?
+        };
+        self.changed(name);
+        tracing::info!(scheduler = %name, %version, user = %user.username, "scheduler version stored");
+        let operation = self.queue(user, name, definition).await?;
+        Ok(Change {
+            scheduler: Self::shown(user, scheduler),
+            operation: Some(operation),
+        })
     }
 
     /// Changes some fields of the active version (a JSON merge patch, RFC 7386); the result is
@@ -194,7 +233,7 @@ impl SchedulerService {
         name: &str,
         patch: serde_json::Value,
         parse: impl FnOnce(&serde_json::Value) -> Result<SchedulerConfig>,
-    ) -> Result<Scheduler> {
+    ) -> Result<Change> {
         if !patch.is_object() {
             return Err(ServiceError::invalid("body", "must be a JSON object"));
         }
@@ -207,29 +246,40 @@ impl SchedulerService {
         self.save_version(user, name, config).await
     }
 
-    /// Makes another existing version active (a rollback or roll-forward).
-    pub async fn switch_version(
-        &self,
-        user: &User,
-        name: &str,
-        version: &str,
-    ) -> Result<Scheduler> {
+    /// Makes another existing version active (a rollback or roll-forward), as an operation.
+    pub async fn switch_version(&self, user: &User, name: &str, version: &str) -> Result<Change> {
         if version.trim().is_empty() {
             return Err(ServiceError::invalid("version", "is required"));
         }
         let current = self.readable(user, name, None).await?;
         access::may_configure(user, &current.config.game, &self.host)?;
         if current.version == version {
-            return Ok(current);
+            return Ok(Change {
+                scheduler: Self::shown(user, current),
+                operation: None,
+            });
         }
-        let scheduler = self.schedulers.switch_active(name, version).await?;
-        self.changed(name);
-        tracing::info!(scheduler = %name, %version, user = %user.username, "active version switched");
-        Ok(scheduler)
+        let versions = self.schedulers.versions(name).await?;
+        if !versions.iter().any(|v| v.version == version) {
+            return Err(ServiceError::NotFound(format!(
+                "version {version} of scheduler {name} not found"
+            )));
+        }
+        let definition = OperationDefinition::SwitchActiveVersion {
+            version: version.to_string(),
+            previous: current.version.clone(),
+        };
+        self.check_queue(name, &definition).await?;
+        let operation = self.queue(user, name, definition).await?;
+        Ok(Change {
+            scheduler: Self::shown(user, current),
+            operation: Some(operation),
+        })
     }
 
-    /// Deletes a scheduler and all its versions (its rooms go with it).
-    pub async fn delete(&self, user: &User, name: &str) -> Result<Scheduler> {
+    /// Deletes a scheduler, its versions and its rooms, as an operation: whatever else is
+    /// waiting or running is asked to cancel first.
+    pub async fn delete(&self, user: &User, name: &str) -> Result<Change> {
         let scheduler = self.readable(user, name, None).await?;
         if !access::can_edit(user, &scheduler.config.game) {
             return Err(access::Denied::NotEditor {
@@ -238,9 +288,20 @@ impl SchedulerService {
             }
             .into());
         }
-        self.schedulers.delete(name).await?;
-        self.changed(name);
-        tracing::info!(scheduler = %name, user = %user.username, "scheduler deleted");
-        Ok(Self::shown(user, scheduler))
+        let now = chrono::Utc::now();
+        for operation in self.operations.unfinished(name).await? {
+            let event = format!("Canceled: {} deletes the scheduler", user.username);
+            self.operations
+                .cancel(name, &operation.id, &event, now)
+                .await?;
+        }
+        let operation = self
+            .queue(user, name, OperationDefinition::DeleteScheduler)
+            .await?;
+        tracing::info!(scheduler = %name, user = %user.username, "scheduler delete queued");
+        Ok(Change {
+            scheduler: Self::shown(user, scheduler),
+            operation: Some(operation),
+        })
     }
 }

@@ -21,6 +21,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Another operation of the scheduler is waiting or running: its id is in the body.
+    #[error(transparent)]
+    Busy(app::domain::operation::Busy),
     /// A room reported a status it cannot move to from its current one.
     #[error("{}", PingError::Transition { from: *from, to: *to })]
     InvalidTransition { from: RoomStatus, to: RoomStatus },
@@ -38,13 +41,17 @@ pub enum ApiError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable kind: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
-    /// `NOT_FOUND`, `ALREADY_EXISTS`, `INVALID_STATUS_TRANSITION`, `RESOURCE_EXHAUSTED`,
+    /// `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION` (another operation runs),
+    /// `INVALID_STATUS_TRANSITION`, `RESOURCE_EXHAUSTED`,
     /// `UNSUPPORTED_MEDIA_TYPE` or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     /// For `INVALID_ARGUMENT`: each field at fault.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For `FAILED_PRECONDITION`: the operation the change waits behind.
+    #[serde(rename = "operationId", skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
 }
 
 impl ApiError {
@@ -70,6 +77,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(message) => Self::Forbidden(message),
             ServiceError::NotFound(message) => Self::NotFound(message),
             ServiceError::Conflict(message) => Self::Conflict(message),
+            ServiceError::Busy(busy) => Self::Busy(busy),
             ServiceError::Backend(message) => Self::Internal(message),
         }
     }
@@ -94,6 +102,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
+            Self::Busy(_) => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
             Self::InvalidTransition { .. } => (StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
             Self::UnsupportedMediaType(_) => {
@@ -112,10 +121,15 @@ impl IntoResponse for ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             _ => self.to_string(),
         };
+        let operation_id = match &self {
+            Self::Busy(busy) => Some(busy.operation_id.clone()),
+            _ => None,
+        };
         let body = Json(ErrorBody {
             code,
             message,
             errors,
+            operation_id,
         });
         // A 401 carries no `Basic` challenge: a browser would prompt for credentials and then
         // send them with every request to this host, cross-site ones included.

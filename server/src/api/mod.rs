@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod openapi;
+pub mod operations;
 pub mod rooms;
 pub mod schedulers;
 pub mod shapes;
@@ -47,6 +48,14 @@ pub fn router(state: AppState) -> Router {
                 .delete(schedulers::delete),
         )
         .route("/schedulers/{name}/versions", get(schedulers::versions))
+        .route("/schedulers/{name}/add-rooms", post(operations::add_rooms))
+        .route("/schedulers/{name}/remove-rooms", post(operations::remove_rooms))
+        .route("/schedulers/{name}/operations", get(operations::list))
+        .route("/schedulers/{name}/operations/{id}", get(operations::get))
+        .route(
+            "/schedulers/{name}/operations/{id}/cancel",
+            post(operations::cancel),
+        )
         .route("/schedulers/{name}/rooms", get(rooms::list))
         .route(
             "/schedulers/{name}/rooms/history",

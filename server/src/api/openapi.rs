@@ -5,7 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{rooms, schedulers};
+use super::{operations, rooms, schedulers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,11 @@ use super::{rooms, schedulers};
         schedulers::info,
         schedulers::decisions,
         schedulers::room_history,
+        operations::list,
+        operations::get,
+        operations::cancel,
+        operations::add_rooms,
+        operations::remove_rooms,
         rooms::list,
         rooms::ping,
         rooms::room_event,

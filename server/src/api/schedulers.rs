@@ -13,6 +13,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::{Body, parse};
+use super::operations::{WaitQuery, answer};
 use super::shapes::{
     AutoscalingInfo, ChangeResponse, SchedulerInfo, SchedulerInfoList, SchedulerList,
     SchedulerResponse, SwitchVersion, VersionList,
@@ -60,17 +61,19 @@ pub async fn list(
     }))
 }
 
-/// Create a scheduler; it starts at version `v1`.
-#[utoipa::path(post, path = "/schedulers", request_body = SchedulerConfig, tag = "schedulers",
-    responses((status = 200, body = SchedulerResponse), (status = 400, body = ErrorBody),
+/// Create a scheduler; it starts at version `v1` and is readable at once. Answers the
+/// scheduler and the `operationId` of the operation that brings its rooms up.
+#[utoipa::path(post, path = "/schedulers", params(WaitQuery), request_body = SchedulerConfig, tag = "schedulers",
+    responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
+    Query(wait): Query<WaitQuery>,
     Body(config): Body<SchedulerConfig>,
-) -> Result<Json<SchedulerResponse>, ApiError> {
-    let scheduler = state.schedulers.create(&user.0, config).await?;
-    Ok(Json(scheduler.into()))
+) -> Result<Json<ChangeResponse>, ApiError> {
+    let change = state.schedulers.create(&user.0, config).await?;
+    answer(&state, change, &wait).await
 }
 
 /// Get a scheduler: its active version, or `?version=`.
@@ -90,9 +93,10 @@ pub async fn get(
     Ok(Json(scheduler.into()))
 }
 
-/// Create a new version from a whole scheduler and make it active. Answers Maestro's
-/// `operationId` (a fresh id: the change is applied already) and the resulting scheduler.
-#[utoipa::path(post, path = "/schedulers/{name}", params(("name" = String, Path)),
+/// Create a new version from a whole scheduler. A minor version (rooms unchanged) is active at
+/// once; a major one is validated with one room, then made active and rolled out, by the
+/// operation whose `operationId` this answers (with the scheduler as it is now).
+#[utoipa::path(post, path = "/schedulers/{name}", params(("name" = String, Path), WaitQuery),
     request_body = SchedulerConfig, tag = "schedulers",
     responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -101,18 +105,19 @@ pub async fn new_version(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
+    Query(wait): Query<WaitQuery>,
     Body(config): Body<SchedulerConfig>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let scheduler = state
+    let change = state
         .schedulers
         .save_version(&user.0, &name, config)
         .await?;
-    Ok(Json(scheduler.into()))
+    answer(&state, change, &wait).await
 }
 
 /// Change some fields of the active version with a JSON merge patch (RFC 7386); the result
 /// becomes a new active version. Answers like `POST /schedulers/{name}`.
-#[utoipa::path(patch, path = "/schedulers/{name}", params(("name" = String, Path)),
+#[utoipa::path(patch, path = "/schedulers/{name}", params(("name" = String, Path), WaitQuery),
     request_body(content = Object, description = "A JSON merge patch (RFC 7386) of the scheduler: objects merge, null removes a field (its default applies), anything else replaces"),
     tag = "schedulers",
     responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
@@ -122,9 +127,10 @@ pub async fn patch(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
+    Query(wait): Query<WaitQuery>,
     Body(patch): Body<serde_json::Value>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let scheduler = state
+    let change = state
         .schedulers
         .patch(&user.0, &name, patch, |merged| {
             let bytes =
@@ -135,7 +141,7 @@ pub async fn patch(
             })
         })
         .await?;
-    Ok(Json(scheduler.into()))
+    answer(&state, change, &wait).await
 }
 
 /// List a scheduler's versions, oldest first.
@@ -223,7 +229,7 @@ pub async fn room_history(
 
 /// Make another existing version active (a rollback or roll-forward). Answers like
 /// `POST /schedulers/{name}`.
-#[utoipa::path(put, path = "/schedulers/{name}", params(("name" = String, Path)),
+#[utoipa::path(put, path = "/schedulers/{name}", params(("name" = String, Path), WaitQuery),
     request_body = SwitchVersion, tag = "schedulers",
     responses((status = 200, body = ChangeResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -231,18 +237,19 @@ pub async fn switch_version(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
+    Query(wait): Query<WaitQuery>,
     Body(request): Body<SwitchVersion>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let scheduler = state
+    let change = state
         .schedulers
         .switch_version(&user.0, &name, &request.version)
         .await?;
-    Ok(Json(scheduler.into()))
+    answer(&state, change, &wait).await
 }
 
-/// Delete a scheduler and all its versions, at once; its rooms are stopped in the background.
-/// Answers Maestro's `operationId` and the scheduler as it was.
-#[utoipa::path(delete, path = "/schedulers/{name}", params(("name" = String, Path)),
+/// Delete a scheduler, its versions and its rooms, as an operation (whatever else is waiting
+/// or running is canceled first). Answers its `operationId` and the scheduler as it is.
+#[utoipa::path(delete, path = "/schedulers/{name}", params(("name" = String, Path), WaitQuery),
     tag = "schedulers",
     responses((status = 200, body = ChangeResponse), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -250,9 +257,10 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
+    Query(wait): Query<WaitQuery>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let scheduler = state.schedulers.delete(&user.0, &name).await?;
-    Ok(Json(scheduler.into()))
+    let change = state.schedulers.delete(&user.0, &name).await?;
+    answer(&state, change, &wait).await
 }
 
 /// Schedulers with their live room counts, optionally of one game.

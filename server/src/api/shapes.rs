@@ -9,6 +9,7 @@ use app::domain::scheduler::{
     Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
     SchedulerState, SchedulerSummary, SchedulerVersion,
 };
+use app::domain::operation::Operation;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -106,23 +107,120 @@ impl From<Scheduler> for SchedulerResponse {
     }
 }
 
-/// A change (`POST`, `PATCH`, `PUT`, `DELETE /schedulers/{name}`): Maestro's `operationId`,
-/// and the resulting scheduler. Baton applies the change before it answers, so the id names
-/// no operation to follow: it is a fresh id for clients that read one.
+/// A change (`POST /schedulers`, `POST`, `PATCH`, `PUT`, `DELETE /schedulers/{name}`,
+/// `.../add-rooms`, `.../remove-rooms`): Maestro's `operationId` (the operation that carries
+/// the change out; absent when nothing changed) and the scheduler as it is now. With `?wait=`,
+/// also the operation as it was when the wait ended.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeResponse {
-    pub operation_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
     pub scheduler: SchedulerDocument,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationDocument>,
 }
 
-impl From<Scheduler> for ChangeResponse {
-    fn from(scheduler: Scheduler) -> Self {
+impl From<app::services::Change> for ChangeResponse {
+    fn from(change: app::services::Change) -> Self {
         Self {
-            operation_id: uuid::Uuid::new_v4().to_string(),
-            scheduler: scheduler.into(),
+            operation_id: change.operation.as_ref().map(|o| o.id.clone()),
+            scheduler: change.scheduler.into(),
+            operation: None,
         }
     }
+}
+
+/// An operation's lease: until when its runner holds it (RFC 3339, UTC).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaseDocument {
+    pub ttl: String,
+}
+
+/// One line of an operation's history.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationEventDocument {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub event: String,
+}
+
+/// An operation, as Maestro answers it; `input` and `executionHistory` in the detail only.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationDocument {
+    pub id: String,
+    /// `pending`, `in_progress`, `canceled`, `finished`, `evicted` or `error`.
+    pub status: String,
+    /// `create_scheduler`, `create_new_scheduler_version`, `switch_active_version`,
+    /// `add_rooms`, `remove_rooms` or `delete_scheduler`.
+    pub definition_name: String,
+    pub lease: Option<LeaseDocument>,
+    pub scheduler_name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Baton's addition: a cancel was asked for and the runner has not stopped yet.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_requested: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_history: Option<Vec<OperationEventDocument>>,
+}
+
+impl OperationDocument {
+    /// The list's item: no input or history.
+    pub fn summary(operation: &Operation) -> Self {
+        Self {
+            id: operation.id.clone(),
+            status: operation.status.as_str().to_string(),
+            definition_name: operation.definition.name().to_string(),
+            lease: operation.lease.as_ref().map(|lease| LeaseDocument {
+                ttl: lease
+                    .expires_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }),
+            scheduler_name: operation.scheduler.clone(),
+            created_at: operation.created_at,
+            cancel_requested: operation.cancel_requested && !operation.status.is_final(),
+            input: None,
+            execution_history: None,
+        }
+    }
+
+    /// The detail: with input and history.
+    pub fn detail(operation: &Operation) -> Self {
+        Self {
+            input: Some(operation.definition.input()),
+            execution_history: Some(
+                operation
+                    .history
+                    .iter()
+                    .map(|e| OperationEventDocument {
+                        created_at: e.at,
+                        event: e.event.clone(),
+                    })
+                    .collect(),
+            ),
+            ..Self::summary(operation)
+        }
+    }
+}
+
+/// `GET /schedulers/{name}/operations`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationList {
+    pub page: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub operations: Vec<OperationDocument>,
+}
+
+/// `GET /schedulers/{name}/operations/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationResponse {
+    pub operation: OperationDocument,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -12,7 +12,10 @@ use app::domain::health::{
 use app::domain::quantity::{MaxSurge, parse_duration_seconds};
 use app::domain::room::{GameRoom, RoomCounts, RoomStatus};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler};
-use app::ports::{InstanceEvent, RoomStore, Runtime, SchedulerFilter, SchedulerStore, StoreError};
+use app::ports::{
+    InstanceEvent, Leases, OperationStore, RoomStore, Runtime, SchedulerCache, SchedulerFilter,
+    SchedulerStore, StoreError,
+};
 use chrono::Utc;
 use futures::StreamExt;
 use rand::distr::{Alphanumeric, SampleString};
@@ -23,7 +26,7 @@ use crate::room_tokens::RoomTokens;
 use app::domain::history::RoomHistory;
 
 #[derive(Debug, thiserror::Error)]
-enum TickError {
+pub enum TickError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -43,6 +46,23 @@ pub struct HealthController {
     pub api_url: String,
     /// How often each scheduler is reconciled, and the supervisor looks for new schedulers.
     pub tick: Duration,
+    /// The durable queue of scheduler changes this controller carries out.
+    pub operations: Arc<dyn OperationStore>,
+    /// Which process runs each scheduler (shared by every replica on the same store).
+    pub leases: Arc<dyn Leases>,
+    /// This process's name in leases and operation histories (unique per process).
+    pub holder: String,
+    /// How long a scheduler's lease lasts unless renewed (every tick renews it).
+    pub lease_ttl: Duration,
+    /// How many validation rooms a new major version gets before it is refused.
+    pub validation_attempts: u32,
+    /// What remembers schedulers in this process: told of every change made here.
+    pub caches: Vec<Arc<dyn SchedulerCache>>,
+}
+
+/// The lease a scheduler's controller holds.
+pub fn lease_name(scheduler: &str) -> String {
+    format!("scheduler:{scheduler}")
 }
 
 /// The scheduler's own timeouts where it sets them, the defaults elsewhere.
@@ -94,12 +114,11 @@ impl HealthController {
                             .filter(|name| !names.contains(name))
                             .cloned()
                             .collect();
+                        // A deleted scheduler's rooms were stopped by its delete operation.
                         for name in gone {
                             if let Some(task) = running.remove(&name) {
                                 task.abort();
                             }
-                            let controller = self.clone();
-                            tokio::spawn(async move { controller.tear_down(&name).await });
                         }
                     }
                     Err(err) => tracing::warn!(%err, "listing schedulers failed"),
@@ -110,7 +129,7 @@ impl HealthController {
     }
 
     /// A deleted scheduler: stop every instance and forget its rooms.
-    async fn tear_down(&self, name: &str) {
+    pub(super) async fn tear_down(&self, name: &str) {
         if let Err(err) = self.runtime.remove_scheduler(name).await {
             tracing::warn!(scheduler = %name, %err, "removing the scheduler from the runtime failed");
         }
@@ -136,13 +155,37 @@ impl HealthController {
             // Abort the event follower when this task is aborted.
             let _guard = AbortOnDrop(watcher);
             let mut streak = CrashStreak::default();
+            let lease = lease_name(&name);
+            let ttl = chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(10));
+            let mut leading = false;
             loop {
-                match self.tick_once(&name, &mut streak).await {
-                    Ok(plan) if !plan.is_empty() => {
-                        tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
+                let now = Utc::now();
+                let until = now + ttl;
+                match self.leases.acquire(&lease, &self.holder, now, until).await {
+                    Ok(true) => {
+                        if !leading {
+                            tracing::info!(scheduler = %name, holder = %self.holder, "controlling the scheduler");
+                            // What an earlier leader saw is not ours to trust.
+                            streak = CrashStreak::default();
+                            leading = true;
+                        }
+                        match self.run_operation(&name, until).await {
+                            Ok(guidance) if guidance.deleted => return,
+                            Ok(guidance) => match self.tick_once(&name, &mut streak, &guidance.keep).await {
+                                Ok(plan) if !plan.is_empty() => {
+                                    tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
+                                }
+                                Ok(_) => {}
+                                Err(err) => tracing::warn!(scheduler = %name, %err, "health tick failed"),
+                            },
+                            Err(err) => tracing::warn!(scheduler = %name, %err, "operation step failed; health tick skipped"),
+                        }
                     }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(scheduler = %name, %err, "health tick failed"),
+                    Ok(false) => leading = false,
+                    Err(err) => {
+                        leading = false;
+                        tracing::warn!(scheduler = %name, %err, "renewing the scheduler's lease failed")
+                    }
                 }
                 tokio::time::sleep(self.tick).await;
             }
@@ -187,6 +230,7 @@ impl HealthController {
         &self,
         name: &str,
         streak: &mut CrashStreak,
+        keep: &[String],
     ) -> Result<HealthPlan, TickError> {
         let scheduler = self.schedulers.get(name, None).await?;
         let mut rooms = self.rooms.list(name).await?;
@@ -226,6 +270,7 @@ impl HealthController {
             now,
             timeouts: timeouts_of(&scheduler),
             grace_period: chrono::Duration::seconds(grace as i64),
+            keep,
         });
         self.carry_out(&scheduler, &decided, &instance_ids).await?;
         let (state, seen) = scheduler_state(&StateInput {
@@ -273,7 +318,7 @@ impl HealthController {
     }
 
     /// Stopping waits for the grace period, so it never holds up the tick.
-    fn stop_in_background(&self, scheduler: &Scheduler, room: &str) {
+    pub(super) fn stop_in_background(&self, scheduler: &Scheduler, room: &str) {
         let runtime = self.runtime.clone();
         let scheduler = scheduler.clone();
         let room = room.to_string();
@@ -284,7 +329,8 @@ impl HealthController {
         });
     }
 
-    async fn create_room(&self, scheduler: &Scheduler) -> Result<(), TickError> {
+    /// Creates one room of `scheduler`'s version; answers its id.
+    pub(super) async fn create_room(&self, scheduler: &Scheduler) -> Result<String, TickError> {
         let name = &scheduler.config.name;
         let id = new_room_id(name);
         let now = Utc::now();
@@ -313,7 +359,7 @@ impl HealthController {
                     self.rooms.set_address(name, &id, address).await?;
                 }
                 tracing::info!(scheduler = %name, room = %id, "room created");
-                Ok(())
+                Ok(id)
             }
             Err(err) => {
                 self.rooms.remove(name, &id).await?;

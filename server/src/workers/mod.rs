@@ -2,3 +2,4 @@
 
 pub mod autoscaler;
 pub mod health;
+pub mod operations;
