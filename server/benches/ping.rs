@@ -673,6 +673,7 @@ fn serve(settings: &Settings) {
             host: HostCommands::elsewhere(),
             operations,
             caches: Vec::new(),
+            wake: None,
         });
         let state = AppState {
             schedulers: service,

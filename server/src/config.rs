@@ -49,9 +49,10 @@ pub struct Config {
     /// tick): when a replica dies, another takes its schedulers over within this time.
     #[arg(long, env = "BATON_LEASE_TTL_MS", default_value_t = 10_000)]
     pub lease_ttl_ms: u64,
-    /// How many validation rooms a new major version gets to turn ready before it is refused.
+    /// How many validation rooms a new major version gets to turn ready before it is refused;
+    /// 0 makes a major version active at once, unvalidated (for development and API tests).
     #[arg(long, env = "BATON_VALIDATION_ATTEMPTS", default_value_t = 2,
-        value_parser = clap::value_parser!(u32).range(1..=10))]
+        value_parser = clap::value_parser!(u32).range(0..=10))]
     pub validation_attempts: u32,
     /// Milliseconds between two autoscaling usage points of a scheduler (the seed's
     /// autoScalingPeriod): a trigger considers `time / period` points.

@@ -13,8 +13,7 @@ use app::domain::throttle::Throttle;
 use app::domain::user::{Role, User};
 use app::ports::{
     AttemptCounter, AutoscalerStore, Leases, OperationStore, RoomStore, Runtime, SchedulerCache,
-    SchedulerStore,
-    StoreError, UserStore,
+    SchedulerStore, StoreError, UserStore, Wake,
 };
 use app::services::SchedulerService;
 use axum::Router;
@@ -42,6 +41,7 @@ use crate::same_origin;
 const TOKENLESS_TTL: Duration = Duration::from_secs(5);
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
+use crate::workers::wakeups::Wakeups;
 use app::domain::history::RoomHistory;
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +206,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     let history = Arc::new(RoomHistory::default());
     let tokenless = Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL));
+    let wakeups = Arc::new(Wakeups::default());
     let service = Arc::new(SchedulerService {
         schedulers: schedulers.clone(),
         rooms: rooms.clone(),
@@ -217,6 +218,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         },
         operations: operations.clone(),
         caches: vec![tokenless.clone() as Arc<dyn SchedulerCache>],
+        wake: Some(wakeups.clone() as Arc<dyn Wake>),
     });
     let service_caches = service.caches.clone();
     let state = AppState {
@@ -268,6 +270,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         lease_ttl: Duration::from_millis(config.lease_ttl_ms.max(config.health_tick_ms * 3)),
         validation_attempts: config.validation_attempts,
         caches: service_caches,
+        wakeups,
     });
     let controller_task = controller.spawn();
     let cleanup_task = dashboard::spawn_session_cleanup(sessions.clone());

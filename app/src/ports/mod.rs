@@ -90,6 +90,12 @@ pub trait SchedulerCache: Send + Sync {
     fn forget(&self, scheduler: &str);
 }
 
+/// Whoever runs schedulers' operations in this process: told at once when one has new work
+/// (an operation queued or a cancel asked for), instead of finding it at its next tick.
+pub trait Wake: Send + Sync {
+    fn wake(&self, scheduler: &str);
+}
+
 /// Users and their password hashes.
 #[async_trait]
 pub trait UserStore: Send + Sync {

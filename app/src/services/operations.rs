@@ -61,6 +61,7 @@ impl SchedulerService {
             .map_err(ServiceError::Busy)?;
         tracing::info!(scheduler = %name, operation = %operation.id,
             definition = operation.definition.name(), user = %user.username, "operation queued");
+        self.wake(name);
         Ok(operation)
     }
 
@@ -179,7 +180,14 @@ impl SchedulerService {
             .cancel(name, id, &event, Utc::now())
             .await?;
         tracing::info!(scheduler = %name, operation = %id, user = %user.username, "operation cancel requested");
+        self.wake(name);
         Ok(operation)
+    }
+
+    fn wake(&self, name: &str) {
+        if let Some(wake) = &self.wake {
+            wake.wake(name);
+        }
     }
 
     /// Waits up to `timeout` for operation `id` to end; answers it as it is then.

@@ -15,7 +15,7 @@ use crate::domain::user::User;
 use crate::domain::version::{needs_new_rooms, next_version};
 use crate::ports::{
     AutoscalerStore, OperationStore, RoomStore, SchedulerCache, SchedulerFilter, SchedulerStore,
-    StoreError,
+    StoreError, Wake,
 };
 
 /// The scheduler use cases over their ports.
@@ -31,6 +31,8 @@ pub struct SchedulerService {
     /// What remembers schedulers in this process (e.g. which accept tokenless pings): told
     /// of every change made here.
     pub caches: Vec<Arc<dyn SchedulerCache>>,
+    /// The operations runner of this process, told of new work at once.
+    pub wake: Option<Arc<dyn Wake>>,
 }
 
 type Result<T> = std::result::Result<T, ServiceError>;

@@ -46,19 +46,25 @@ impl WaitQuery {
 /// Answers a change, after waiting for its operation if the client asked to.
 pub async fn answer(
     state: &AppState,
+    user: &CurrentUser,
     change: Change,
     wait: &WaitQuery,
 ) -> Result<Json<ChangeResponse>, ApiError> {
-    let wait = wait.duration()?;
-    let waited = match (&change.operation, wait) {
-        (Some(operation), Some(timeout)) => Some(
-            state
-                .schedulers
-                .wait(&operation.scheduler, &operation.id, timeout)
-                .await?,
-        ),
-        _ => None,
-    };
+    let mut change = change;
+    let mut waited = None;
+    if let (Some(operation), Some(timeout)) = (&change.operation, wait.duration()?) {
+        let operation = state
+            .schedulers
+            .wait(&operation.scheduler, &operation.id, timeout)
+            .await?;
+        // The scheduler as the operation left it (as it was, once deleted).
+        match state.schedulers.get(&user.0, &operation.scheduler, None).await {
+            Ok(scheduler) => change.scheduler = scheduler,
+            Err(app::services::ServiceError::NotFound(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        waited = Some(operation);
+    }
     let mut response = ChangeResponse::from(change);
     response.operation = waited.as_ref().map(OperationDocument::detail);
     Ok(Json(response))
@@ -186,7 +192,7 @@ pub async fn add_rooms(
         .schedulers
         .add_rooms(&user.0, &name, request.amount)
         .await?;
-    answer(&state, change, &wait).await
+    answer(&state, &user, change, &wait).await
 }
 
 /// Remove rooms: lowers the wanted count by `amount` and/or stops the rooms `roomsIds`.
@@ -205,5 +211,5 @@ pub async fn remove_rooms(
         .schedulers
         .remove_rooms(&user.0, &name, request.amount, request.rooms_ids)
         .await?;
-    answer(&state, change, &wait).await
+    answer(&state, &user, change, &wait).await
 }

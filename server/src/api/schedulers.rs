@@ -73,7 +73,7 @@ pub async fn create(
     Body(config): Body<SchedulerConfig>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
     let change = state.schedulers.create(&user.0, config).await?;
-    answer(&state, change, &wait).await
+    answer(&state, &user, change, &wait).await
 }
 
 /// Get a scheduler: its active version, or `?version=`.
@@ -112,7 +112,7 @@ pub async fn new_version(
         .schedulers
         .save_version(&user.0, &name, config)
         .await?;
-    answer(&state, change, &wait).await
+    answer(&state, &user, change, &wait).await
 }
 
 /// Change some fields of the active version with a JSON merge patch (RFC 7386); the result
@@ -141,7 +141,7 @@ pub async fn patch(
             })
         })
         .await?;
-    answer(&state, change, &wait).await
+    answer(&state, &user, change, &wait).await
 }
 
 /// List a scheduler's versions, oldest first.
@@ -244,7 +244,7 @@ pub async fn switch_version(
         .schedulers
         .switch_version(&user.0, &name, &request.version)
         .await?;
-    answer(&state, change, &wait).await
+    answer(&state, &user, change, &wait).await
 }
 
 /// Delete a scheduler, its versions and its rooms, as an operation (whatever else is waiting
@@ -260,7 +260,7 @@ pub async fn delete(
     Query(wait): Query<WaitQuery>,
 ) -> Result<Json<ChangeResponse>, ApiError> {
     let change = state.schedulers.delete(&user.0, &name).await?;
-    answer(&state, change, &wait).await
+    answer(&state, &user, change, &wait).await
 }
 
 /// Schedulers with their live room counts, optionally of one game.

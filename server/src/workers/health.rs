@@ -22,6 +22,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
 use super::autoscaler::Autoscaler;
+use super::wakeups::Wakeups;
 use crate::room_tokens::RoomTokens;
 use app::domain::history::RoomHistory;
 
@@ -58,6 +59,17 @@ pub struct HealthController {
     pub validation_attempts: u32,
     /// What remembers schedulers in this process: told of every change made here.
     pub caches: Vec<Arc<dyn SchedulerCache>>,
+    /// How the use cases of this process tell the controllers of new work.
+    pub wakeups: Arc<Wakeups>,
+}
+
+/// Unregisters a scheduler's wake-up when its controller task ends (or is aborted).
+struct Unregister<'a>(&'a Wakeups, &'a str);
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.0.unregister(self.1);
+    }
 }
 
 /// The lease a scheduler's controller holds.
@@ -104,7 +116,8 @@ impl HealthController {
                         let names: Vec<String> =
                             schedulers.into_iter().map(|s| s.config.name).collect();
                         for name in &names {
-                            if !running.contains_key(name) {
+                            // A finished task: its scheduler was deleted and made again since.
+                            if running.get(name).is_none_or(|task| task.is_finished()) {
                                 let task = self.clone().spawn_scheduler(name.clone());
                                 running.insert(name.clone(), task);
                             }
@@ -123,7 +136,10 @@ impl HealthController {
                     }
                     Err(err) => tracing::warn!(%err, "listing schedulers failed"),
                 }
-                tokio::time::sleep(self.tick).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(self.tick) => {}
+                    _ = self.wakeups.supervisor.notified() => {}
+                }
             }
         })
     }
@@ -158,6 +174,11 @@ impl HealthController {
             let lease = lease_name(&name);
             let ttl = chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(10));
             let mut leading = false;
+            let wakeup = self.wakeups.register(&name);
+            let _registered = Unregister(&self.wakeups, &name);
+            // A wake-up runs the operation step at once; the health tick keeps its own pace
+            // (its first one a tick after the controller starts).
+            let mut next_health = tokio::time::Instant::now() + self.tick;
             loop {
                 let now = Utc::now();
                 let until = now + ttl;
@@ -171,13 +192,17 @@ impl HealthController {
                         }
                         match self.run_operation(&name, until).await {
                             Ok(guidance) if guidance.deleted => return,
-                            Ok(guidance) => match self.tick_once(&name, &mut streak, &guidance.keep).await {
-                                Ok(plan) if !plan.is_empty() => {
-                                    tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
+                            Ok(guidance) if tokio::time::Instant::now() >= next_health => {
+                                next_health = tokio::time::Instant::now() + self.tick;
+                                match self.tick_once(&name, &mut streak, &guidance.keep).await {
+                                    Ok(plan) if !plan.is_empty() => {
+                                        tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
+                                    }
+                                    Ok(_) => {}
+                                    Err(err) => tracing::warn!(scheduler = %name, %err, "health tick failed"),
                                 }
-                                Ok(_) => {}
-                                Err(err) => tracing::warn!(scheduler = %name, %err, "health tick failed"),
-                            },
+                            }
+                            Ok(_) => {}
                             Err(err) => tracing::warn!(scheduler = %name, %err, "operation step failed; health tick skipped"),
                         }
                     }
@@ -187,7 +212,10 @@ impl HealthController {
                         tracing::warn!(scheduler = %name, %err, "renewing the scheduler's lease failed")
                     }
                 }
-                tokio::time::sleep(self.tick).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_health.min(tokio::time::Instant::now() + self.tick)) => {}
+                    _ = wakeup.notified() => {}
+                }
             }
         })
     }

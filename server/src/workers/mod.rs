@@ -3,3 +3,4 @@
 pub mod autoscaler;
 pub mod health;
 pub mod operations;
+pub mod wakeups;

@@ -268,6 +268,15 @@ impl HealthController {
                 active.version
             )));
         }
+        if self.validation_attempts == 0 {
+            let switched = self.schedulers.switch_active(&name, version).await?;
+            self.changed(&name);
+            note(
+                operation,
+                format!("Version {version} is active, unvalidated (validation is off)"),
+            );
+            return self.roll_out(operation, &switched, previous).await;
+        }
         let target = self.schedulers.get(&name, Some(version)).await?;
         let started = operation
             .history

@@ -1,0 +1,69 @@
+//! Wake-ups: the scheduler use cases tell this process's controllers at once that a scheduler
+//! has new work (an operation queued, a cancel asked for), so a change does not wait for the
+//! next tick. Other processes find it at their next tick.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use app::ports::Wake;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+pub struct Wakeups {
+    /// Per scheduler whose controller runs here.
+    schedulers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// The supervisor: a scheduler it does not run yet (just created) has work.
+    pub(super) supervisor: Notify,
+}
+
+impl Wakeups {
+    /// What the controller of `scheduler` waits on.
+    pub(super) fn register(&self, scheduler: &str) -> Arc<Notify> {
+        self.lock()
+            .entry(scheduler.to_string())
+            .or_default()
+            .clone()
+    }
+
+    pub(super) fn unregister(&self, scheduler: &str) {
+        self.lock().remove(scheduler);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.schedulers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Wake for Wakeups {
+    fn wake(&self, scheduler: &str) {
+        match self.lock().get(scheduler) {
+            Some(notify) => notify.notify_one(),
+            None => self.supervisor.notify_one(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_wake_reaches_the_schedulers_controller_or_else_the_supervisor() {
+        let wakeups = Wakeups::default();
+        let notify = wakeups.register("a");
+        wakeups.wake("a");
+        tokio::time::timeout(Duration::from_secs(1), notify.notified())
+            .await
+            .expect("the controller of a is woken");
+        wakeups.wake("b");
+        tokio::time::timeout(Duration::from_secs(1), wakeups.supervisor.notified())
+            .await
+            .expect("the supervisor is woken for a scheduler it does not run");
+        wakeups.unregister("a");
+        wakeups.wake("a");
+        tokio::time::timeout(Duration::from_secs(1), wakeups.supervisor.notified())
+            .await
+            .expect("after unregistering, the supervisor");
+    }
+}
