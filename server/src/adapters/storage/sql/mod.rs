@@ -25,11 +25,14 @@ mod settings {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+mod leases;
+mod operations;
 mod schedulers;
 mod sessions;
 mod users;
 
-/// Schedulers, their versions, users and dashboard sessions in one SQL database.
+/// Schedulers, their versions, users, dashboard sessions, operations and leases in one SQL
+/// database.
 #[derive(Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
