@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_schedulers_and_users;
 mod m20261122_000002_settings;
 mod m20261122_000003_sessions;
+mod m20261203_000004_operations_and_leases;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_schedulers_and_users::Migration),
             Box::new(m20261122_000002_settings::Migration),
             Box::new(m20261122_000003_sessions::Migration),
+            Box::new(m20261203_000004_operations_and_leases::Migration),
         ]
     }
 }

@@ -1,0 +1,120 @@
+//! SQL storage with sea-orm: SQLite (the embedded default) and PostgreSQL, one schema for both.
+//! One file per port: schedulers, users, sessions, operations, leases.
+
+use app::ports::StoreError;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+mod settings {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub value: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod leases;
+mod operations;
+mod schedulers;
+mod sessions;
+mod users;
+
+/// Schedulers, their versions, users, dashboard sessions, operations and leases in one SQL
+/// database.
+#[derive(Clone)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(err: DbErr) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+/// A unique-key violation means someone else got there first.
+fn conflict_or_backend(err: DbErr, conflict: impl FnOnce() -> String) -> StoreError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(conflict()),
+        _ => backend(err),
+    }
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new(url.to_string());
+        options.sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            // One writer at a time is SQLite's rule; a small pool avoids lock errors under load.
+            options.max_connections(4);
+        }
+        let db = Database::connect(options).await.map_err(backend)?;
+        Migrator::up(&db, None).await.map_err(backend)?;
+        Ok(Self { db })
+    }
+
+    /// The value of setting `key`, storing `make()` first when it has none. Instances sharing the
+    /// database agree on the value: a losing concurrent insert reads the winner's.
+    pub async fn setting_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
+        if let Some(row) = settings::Entity::find_by_id(key.to_string())
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+        {
+            return Ok(row.value);
+        }
+        let inserted = settings::ActiveModel {
+            key: Set(key.to_string()),
+            value: Set(make()),
+        }
+        .insert(&self.db)
+        .await;
+        match inserted {
+            Ok(row) => Ok(row.value),
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                settings::Entity::find_by_id(key.to_string())
+                    .one(&self.db)
+                    .await
+                    .map_err(backend)?
+                    .map(|row| row.value)
+                    .ok_or_else(|| StoreError::Backend(format!("setting {key} vanished")))
+            }
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at `BEGIN` (waiting for it
+    /// like any write): a deferred transaction that reads first fails at once with "database is
+    /// locked" when another writer committed meanwhile, instead of reporting a `Conflict` or
+    /// succeeding. PostgreSQL ignores the mode.
+    async fn write_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(backend)
+    }
+}

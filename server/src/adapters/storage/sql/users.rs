@@ -1,0 +1,149 @@
+//! Dashboard and API users: `UserStore` over the `users` table.
+
+use app::domain::user::{Role, User};
+use app::ports::{StoreError, UserStore};
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+
+use super::{SqlStore, backend, conflict_or_backend};
+
+mod rows {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub username: String,
+        pub password_hash: String,
+        pub role: String,
+        pub games: String,
+        pub disabled: bool,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
+        let games =
+            serde_json::to_string(&user.games).map_err(|e| StoreError::Backend(e.to_string()))?;
+        rows::ActiveModel {
+            username: Set(user.username.clone()),
+            password_hash: Set(password_hash.to_string()),
+            role: Set(user.role.as_str().to_string()),
+            games: Set(games),
+            disabled: Set(user.disabled),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| conflict_or_backend(e, || format!("user {} already exists", user.username)))?;
+        Ok(())
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
+        let Some(row) = rows::Entity::find()
+            .filter(rows::Column::Username.eq(username))
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let hash = row.password_hash.clone();
+        Ok(Some((to_user(row)?, hash)))
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        rows::Entity::find().count(&self.db).await.map_err(backend)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        rows::Entity::find()
+            .order_by_asc(rows::Column::Username)
+            .all(&self.db)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(to_user)
+            .collect()
+    }
+
+    async fn set_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError> {
+        self.update_user(username, rows::Column::PasswordHash, password_hash.into())
+            .await
+    }
+
+    async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), StoreError> {
+        self.update_user(username, rows::Column::Disabled, disabled.into())
+            .await
+    }
+
+    async fn update(&self, user: &User) -> Result<(), StoreError> {
+        let games =
+            serde_json::to_string(&user.games).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let result = rows::Entity::update_many()
+            .col_expr(rows::Column::Role, user.role.as_str().into())
+            .col_expr(rows::Column::Games, games.into())
+            .filter(rows::Column::Username.eq(user.username.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(user_not_found(&user.username));
+        }
+        Ok(())
+    }
+}
+
+impl SqlStore {
+    /// Sets one column of one user; `NotFound` when there is no such user.
+    async fn update_user(
+        &self,
+        username: &str,
+        column: rows::Column,
+        value: sea_orm::sea_query::SimpleExpr,
+    ) -> Result<(), StoreError> {
+        let result = rows::Entity::update_many()
+            .col_expr(column, value)
+            .filter(rows::Column::Username.eq(username))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(user_not_found(username));
+        }
+        Ok(())
+    }
+}
+
+fn user_not_found(username: &str) -> StoreError {
+    StoreError::NotFound(format!("user {username}"))
+}
+
+fn to_user(row: rows::Model) -> Result<User, StoreError> {
+    let role = Role::parse(&row.role).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "user {} has unknown role {}",
+            row.username, row.role
+        ))
+    })?;
+    Ok(User {
+        username: row.username,
+        role,
+        games: serde_json::from_str(&row.games).unwrap_or_default(),
+        disabled: row.disabled,
+    })
+}
