@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 
@@ -122,7 +122,7 @@ impl SqlStore {
         &self,
         operation: &Operation,
         from: OperationStatus,
-        holder: Option<&str>,
+        holder: Option<(&str, DateTime<Utc>)>,
         status: OperationStatus,
         history: &[OperationEvent],
     ) -> Result<bool, StoreError> {
@@ -141,8 +141,14 @@ impl SqlStore {
             .filter(rows::Column::Id.eq(operation.id.as_str()))
             .filter(rows::Column::Scheduler.eq(operation.scheduler.as_str()))
             .filter(rows::Column::Status.eq(from.as_str()));
-        if let Some(holder) = holder {
-            query = query.filter(rows::Column::LeaseHolder.eq(holder));
+        // The holder's own lease, or one that expired (taken over).
+        if let Some((holder, now)) = holder {
+            query = query.filter(
+                Condition::any()
+                    .add(rows::Column::LeaseHolder.eq(holder))
+                    .add(rows::Column::LeaseHolder.is_null())
+                    .add(rows::Column::LeaseExpiresAt.lt(now)),
+            );
         }
         let result = query.exec(&self.db).await.map_err(backend)?;
         Ok(result.rows_affected > 0)
@@ -251,11 +257,16 @@ impl OperationStore for SqlStore {
         .await
     }
 
-    async fn update(&self, operation: &Operation, holder: &str) -> Result<bool, StoreError> {
+    async fn update(
+        &self,
+        operation: &Operation,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         self.move_operation(
             operation,
             OperationStatus::InProgress,
-            Some(holder),
+            Some((holder, now)),
             operation.status,
             &operation.history,
         )
