@@ -392,6 +392,7 @@ impl TestServer {
         Api {
             server: self,
             credentials: Some((username.to_string(), password.to_string())),
+            wait: true,
         }
     }
 
@@ -400,6 +401,7 @@ impl TestServer {
         Api {
             server: self,
             credentials: None,
+            wait: true,
         }
     }
 
@@ -438,16 +440,35 @@ impl Drop for TestServer {
     }
 }
 
-/// A request maker bound to one server and one set of credentials.
+/// A request maker bound to one server and one set of credentials. Changes to schedulers
+/// (`POST`, `PUT`, `PATCH`, `DELETE` under `/schedulers`) wait for their operation like a
+/// synchronous client (`?wait=10s`), unless made with `queued()`.
 #[derive(Clone)]
 pub struct Api<'a> {
     server: &'a TestServer,
     credentials: Option<(String, String)>,
+    wait: bool,
 }
 
 impl Api<'_> {
+    /// Changes answer as soon as their operation is queued.
+    pub fn queued(mut self) -> Self {
+        self.wait = false;
+        self
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let request = self.server.client.request(method, self.server.url(path));
+        let waits = self.wait
+            && method != Method::GET
+            && path.starts_with("/schedulers")
+            && !path.contains('?')
+            && !path.contains("/operations");
+        let path = if waits {
+            format!("{path}?wait=10s")
+        } else {
+            path.to_string()
+        };
+        let request = self.server.client.request(method, self.server.url(&path));
         match &self.credentials {
             Some((user, password)) => request.basic_auth(user, Some(password)),
             None => request,
