@@ -90,6 +90,8 @@ pub struct HealthInput<'a> {
     pub timeouts: HealthTimeouts,
     /// The scheduler's termination grace period.
     pub grace_period: Duration,
+    /// Rooms an operation owns (a validation room): neither counted nor removed here.
+    pub keep: &'a [String],
 }
 
 fn major(version: &str) -> u32 {
@@ -120,6 +122,7 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
         now,
         timeouts,
         grace_period,
+        keep,
     } = *input;
     let active_major = major(active_version);
     let instances: HashSet<&str> = instances.iter().map(String::as_str).collect();
@@ -135,7 +138,7 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
     plan.orphans.sort();
 
     let mut live: Vec<&GameRoom> = Vec::new();
-    for room in rooms {
+    for room in rooms.iter().filter(|r| !keep.contains(&r.id)) {
         let has_instance = instances.contains(room.id.as_str());
         let since_change = now - room.status_changed_at;
         let since_created = now - room.created_at;
@@ -323,6 +326,7 @@ mod tests {
             now: at(now),
             timeouts: HealthTimeouts::default(),
             grace_period: Duration::seconds(10),
+            keep: &[],
         })
     }
 
@@ -409,6 +413,7 @@ mod tests {
             now: at(100),
             timeouts: HealthTimeouts::default(),
             grace_period: Duration::seconds(10),
+            keep: &[],
         });
         assert_eq!(plan.forget, ["no-instance", "done"]);
         assert_eq!(plan.orphans, ["orphan"]);
@@ -438,6 +443,7 @@ mod tests {
             now: at(101),
             timeouts: HealthTimeouts::default(),
             grace_period: Duration::seconds(10),
+            keep: &[],
         });
         assert_eq!(plan.create, 1);
         assert_eq!(removed(&plan), [("a", RemovalReason::Outdated)]);

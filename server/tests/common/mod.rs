@@ -342,6 +342,14 @@ impl TestServer {
 
     /// Starts the server with the test defaults changed by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        // The server's log, shown with a failing test's output (`RUST_LOG` to change the level).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn,server=info,app=info".into()),
+            )
+            .try_init();
         let db = TestDb::new(backend).await;
         let redis = (backend == Backend::Redis).then(RedisKeys::new);
         let mut config = Self::config(&db, redis.as_ref());
