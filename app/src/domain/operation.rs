@@ -213,7 +213,9 @@ pub fn push_event(history: &mut Vec<OperationEvent>, event: OperationEvent) {
 
 /// Why a change cannot be queued now.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("operation {operation_id} ({definition}) is {status} on scheduler {scheduler}: wait for it or cancel it")]
+#[error(
+    "operation {operation_id} ({definition}) is {status} on scheduler {scheduler}: wait for it or cancel it"
+)]
 pub struct Busy {
     pub scheduler: String,
     pub operation_id: String,
@@ -321,7 +323,10 @@ mod tests {
             serde_json::from_str::<OperationDefinition>(&text).unwrap(),
             remove
         );
-        assert_eq!(OperationDefinition::AddRooms { amount: 3 }.name(), "add_rooms");
+        assert_eq!(
+            OperationDefinition::AddRooms { amount: 3 }.name(),
+            "add_rooms"
+        );
     }
 
     #[test]
@@ -351,7 +356,10 @@ mod tests {
             version: "v1".into(),
             previous: "v2".into(),
         };
-        assert_eq!(may_queue(&switch, &queue[..1]).unwrap_err().operation_id, "a");
+        assert_eq!(
+            may_queue(&switch, &queue[..1]).unwrap_err().operation_id,
+            "a"
+        );
         // Room counts queue behind anything.
         assert_eq!(
             may_queue(&OperationDefinition::AddRooms { amount: 2 }, &queue),
@@ -361,13 +369,8 @@ mod tests {
 
     #[test]
     fn history_keeps_the_first_line_and_the_latest() {
-        let mut history = Operation::new(
-            "x".into(),
-            "s",
-            OperationDefinition::CreateScheduler,
-            at(0),
-        )
-        .history;
+        let mut history =
+            Operation::new("x".into(), "s", OperationDefinition::CreateScheduler, at(0)).history;
         for i in 0..(HISTORY_KEPT + 10) {
             push_event(
                 &mut history,

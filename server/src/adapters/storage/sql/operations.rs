@@ -117,7 +117,8 @@ impl SqlStore {
             .ok_or_else(|| not_found(id))
     }
 
-    /// Sets `status` (and `history`, when given) of operation `id` if it is `from`; whether it was.
+    /// Saves `status`, `history` and the lease of `operation` if it is stored as `from` (and,
+    /// with `holder`, leased to `holder`); whether it was. Never touches `cancel_requested`.
     async fn move_operation(
         &self,
         operation: &Operation,
