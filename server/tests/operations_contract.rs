@@ -148,7 +148,7 @@ async fn list_filters_by_stage_orders_and_pages(backend: Backend) {
     let a = started(&store, &op("a", "s", add_rooms(1)), "me").await;
     let mut finished = a.clone();
     finished.status = OperationStatus::Finished;
-    assert!(store.update(&finished, "me").await.unwrap());
+    assert!(store.update(&finished, "me", Utc::now()).await.unwrap());
     started(&store, &op("b", "s", add_rooms(2)), "me").await;
     for id in ["c", "d", "e"] {
         enqueued(&store, &op(id, "s", add_rooms(3))).await;
@@ -274,7 +274,7 @@ async fn a_new_version_waits_for_nobody_and_room_changes_queue(backend: Backend)
     // Nothing unfinished: a new version is accepted.
     let mut done = v2.clone();
     done.status = OperationStatus::Finished;
-    assert!(store.update(&done, "me").await.unwrap());
+    assert!(store.update(&done, "me", Utc::now()).await.unwrap());
     store.cancel("s", "add", "Canceled", at(2)).await.unwrap();
     enqueued(&store, &op("v3", "s", new_version("v3"))).await;
     assert_eq!(ids(&store.unfinished("s").await.unwrap()), ["v3"]);
@@ -348,14 +348,14 @@ async fn update_is_for_the_holder_of_a_running_operation_only(backend: Backend) 
     let pending = op("pending", "s", add_rooms(1));
     enqueued(&store, &pending).await;
     // Not in progress yet: not updated.
-    assert!(!store.update(&running(&pending, "me"), "me").await.unwrap());
+    assert!(!store.update(&running(&pending, "me"), "me", at(1)).await.unwrap());
     assert_eq!(store.get("s", "pending").await.unwrap(), pending);
 
     let mut ours = started(&store, &op("run", "s", add_rooms(1)), "me").await;
     let before = ours.clone();
     let mut theirs = ours.clone();
     theirs.history.push(event(2, "Someone else's step"));
-    assert!(!store.update(&theirs, "other").await.unwrap());
+    assert!(!store.update(&theirs, "other", at(3)).await.unwrap());
     assert_eq!(store.get("s", "run").await.unwrap(), before);
 
     ours.history.push(event(2, "Created 1 room"));
@@ -363,7 +363,7 @@ async fn update_is_for_the_holder_of_a_running_operation_only(backend: Backend) 
         holder: "me".into(),
         expires_at: at(120),
     });
-    assert!(store.update(&ours, "me").await.unwrap());
+    assert!(store.update(&ours, "me", at(3)).await.unwrap());
     assert_eq!(store.get("s", "run").await.unwrap(), ours);
 
     // A new lease holder (e.g. after a takeover) then owns the updates.
@@ -372,20 +372,37 @@ async fn update_is_for_the_holder_of_a_running_operation_only(backend: Backend) 
         holder: "next".into(),
         expires_at: at(180),
     });
-    assert!(store.update(&handed, "me").await.unwrap());
-    assert!(!store.update(&ours, "me").await.unwrap());
+    assert!(store.update(&handed, "me", at(3)).await.unwrap());
+    assert!(!store.update(&ours, "me", at(3)).await.unwrap());
 
     // The runner stops it after a cancel request: final, no more updates.
     store.cancel("s", "run", "Cancel", at(4)).await.unwrap();
     let mut canceled = store.get("s", "run").await.unwrap();
     canceled.status = OperationStatus::Canceled;
     canceled.history.push(event(5, "Canceled"));
-    assert!(store.update(&canceled, "next").await.unwrap());
+    assert!(store.update(&canceled, "next", at(3)).await.unwrap());
     let mut later = canceled.clone();
     later.status = OperationStatus::InProgress;
     later.history.push(event(6, "Too late"));
-    assert!(!store.update(&later, "next").await.unwrap());
+    assert!(!store.update(&later, "next", at(3)).await.unwrap());
     assert_eq!(store.get("s", "run").await.unwrap(), canceled);
+
+    // An expired lease is taken over by whoever runs the scheduler now.
+    let mut stale = started(&store, &op("stale", "s", add_rooms(1)), "gone").await;
+    stale.history.push(event(7, "Resumed"));
+    assert!(!store.update(&stale, "heir", at(3)).await.unwrap(), "not before it expires");
+    let expiry = store.get("s", "stale").await.unwrap().lease.unwrap().expires_at;
+    stale.lease = Some(OperationLease {
+        holder: "heir".into(),
+        expires_at: expiry + chrono::Duration::seconds(60),
+    });
+    assert!(
+        store
+            .update(&stale, "heir", expiry + chrono::Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("s", "stale").await.unwrap(), stale);
 }
 
 async fn cancel_cancels_pending_and_flags_running(backend: Backend) {
@@ -417,7 +434,7 @@ async fn cancel_cancels_pending_and_flags_running(backend: Backend) {
     let mut step = running_op.clone();
     assert!(!step.cancel_requested);
     step.history.push(event(9, "Created 1 room"));
-    assert!(store.update(&step, "me").await.unwrap());
+    assert!(store.update(&step, "me", at(3)).await.unwrap());
     let stored = store.get("s", "run").await.unwrap();
     assert!(stored.cancel_requested);
     assert_eq!(stored.history, step.history);
@@ -429,7 +446,7 @@ async fn cancel_cancels_pending_and_flags_running(backend: Backend) {
     );
     let mut done = stored.clone();
     done.status = OperationStatus::Finished;
-    assert!(store.update(&done, "me").await.unwrap());
+    assert!(store.update(&done, "me", Utc::now()).await.unwrap());
     assert_eq!(
         store.cancel("s", "run", "Again", at(11)).await.unwrap(),
         done
