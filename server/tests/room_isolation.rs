@@ -31,6 +31,8 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // Rooms outlive the killed server: none may outlive the test.
+        server::adapters::runtime::local::kill_recorded_rooms(&self.0.join("rooms"));
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

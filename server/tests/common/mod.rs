@@ -444,6 +444,8 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        // Local rooms outlive the server that started them: none may outlive the test.
+        server::adapters::runtime::local::kill_recorded_rooms(&self.config.local_rooms_dir);
         let _ = std::fs::remove_dir_all(&self.config.local_rooms_dir);
     }
 }

@@ -6,32 +6,43 @@
 //! a minimal `PATH` (`environment`): none of Baton's own variables. It still runs as Baton's OS
 //! user on Baton's host, so this is no sandbox: whoever may create schedulers may run programs
 //! here (Baton listens on loopback by default for this reason). Usage: `usage`.
+//!
+//! Rooms outlive the Baton process that started them (it may be killed, or replaced by another
+//! replica): each is recorded under the rooms dir with its output in a log file there
+//! (`record`), so that any Baton process sharing the rooms dir lists, measures and stops it
+//! (`adopted`). Only the process that started a room learns at once that it exited (and
+//! reports it crashed); another one finds it gone at its next listing.
 
+mod adopted;
 mod environment;
+mod own;
+mod ports;
+mod record;
 mod usage;
 mod workdir;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use record::kill_recorded_rooms;
 pub use workdir::{RoomsDir, RoomsDirError};
 
-use app::domain::room::{RoomAddress, RoomPort};
+use app::domain::room::RoomAddress;
 use app::domain::scheduler::{EnvironmentVariable, Scheduler};
 use app::ports::{InstanceEvent, InstanceUsage, RoomInstance, Runtime, RuntimeError};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{broadcast, watch};
 
 use environment::room_environment;
+use record::InstanceRecord;
 use usage::CpuSample;
 
-/// Lines of output kept per room.
+/// Lines of output `logs` returns.
 const LOG_LINES: usize = 200;
 
 struct Process {
@@ -40,7 +51,6 @@ struct Process {
     /// Flips to true when the process has exited.
     exited: watch::Receiver<bool>,
     stopping: bool,
-    logs: Arc<Mutex<VecDeque<String>>>,
     /// The group's CPU time at the previous usage measurement.
     cpu_sample: Option<CpuSample>,
 }
@@ -51,6 +61,8 @@ struct State {
     processes: HashMap<(String, String), Process>,
     /// Host ports held by live processes.
     ports: HashSet<u16>,
+    /// The previous CPU sample of rooms another Baton process started, with their pid.
+    adopted_cpu: HashMap<(String, String), (i32, CpuSample)>,
 }
 
 #[derive(Clone)]
@@ -66,19 +78,6 @@ fn signal(pid: i32, signal: i32) {
     unsafe {
         libc::kill(-pid, signal);
     }
-}
-
-fn keep_lines(reader: impl AsyncRead + Unpin + Send + 'static, logs: Arc<Mutex<VecDeque<String>>>) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(reader).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
-            if logs.len() == LOG_LINES {
-                logs.pop_front();
-            }
-            logs.push_back(line);
-        }
-    });
 }
 
 impl LocalRuntime {
@@ -100,158 +99,10 @@ impl LocalRuntime {
         let _ = self.events.send(event);
     }
 
-    /// The last lines a room printed.
+    /// The last lines a room printed (stdout and stderr), whichever Baton process started it.
     pub fn logs(&self, scheduler: &str, room: &str) -> Vec<String> {
-        let state = self.lock();
-        state
-            .processes
-            .get(&(scheduler.to_string(), room.to_string()))
-            .map(|p| {
-                p.logs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        record::tail(&self.rooms_dir, scheduler, room, LOG_LINES)
     }
-
-    /// Picks free host ports from the scheduler's range for every port without a fixed one.
-    fn allocate_ports(
-        state: &mut State,
-        scheduler: &Scheduler,
-    ) -> Result<Vec<RoomPort>, RuntimeError> {
-        let mut ports = Vec::new();
-        for port in scheduler
-            .config
-            .spec
-            .containers
-            .iter()
-            .flat_map(|c| &c.ports)
-        {
-            let number = match port.host_port {
-                Some(fixed) => u16::try_from(fixed).map_err(|_| {
-                    RuntimeError::Rejected(format!("host port {fixed} is out of range"))
-                })?,
-                None => {
-                    let range = scheduler.config.port_range.ok_or_else(|| {
-                        RuntimeError::Rejected(
-                            "a port has no hostPort and there is no portRange".into(),
-                        )
-                    })?;
-                    let free = (range.start..range.end)
-                        .filter_map(|p| u16::try_from(p).ok())
-                        .find(|p| !state.ports.contains(p) && port_is_free(*p));
-                    let Some(free) = free else {
-                        for taken in &ports {
-                            let taken: &RoomPort = taken;
-                            state.ports.remove(&taken.port);
-                        }
-                        return Err(RuntimeError::PortsExhausted(scheduler.config.name.clone()));
-                    };
-                    free
-                }
-            };
-            state.ports.insert(number);
-            ports.push(RoomPort {
-                name: port.name.clone(),
-                protocol: port.protocol.to_ascii_lowercase(),
-                port: number,
-            });
-        }
-        Ok(ports)
-    }
-
-    fn watch_exit(
-        &self,
-        key: (String, String),
-        mut child: tokio::process::Child,
-        exited: watch::Sender<bool>,
-    ) {
-        let runtime = self.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            // The room's directory goes with its process, before anyone learns it is gone.
-            let (rooms_dir, (scheduler, room)) = (runtime.rooms_dir.clone(), key.clone());
-            let _ =
-                tokio::task::spawn_blocking(move || rooms_dir.remove_room(&scheduler, &room)).await;
-            let _ = exited.send(true);
-            let (scheduler, room) = key.clone();
-            let mut state = runtime.lock();
-            let Some(process) = state.processes.get_mut(&key) else {
-                return;
-            };
-            if process.stopping {
-                let process = state.processes.remove(&key);
-                for port in process
-                    .iter()
-                    .flat_map(|p| p.instance.address.iter())
-                    .flat_map(|a| &a.ports)
-                {
-                    state.ports.remove(&port.port);
-                }
-                drop(state);
-                runtime.emit(InstanceEvent::Gone { scheduler, room });
-            } else {
-                let reason = match status {
-                    Ok(status) => format!("process exited: {status}"),
-                    Err(err) => format!("process lost: {err}"),
-                };
-                process.instance.crashed = Some(reason.clone());
-                drop(state);
-                runtime.emit(InstanceEvent::Crashed {
-                    scheduler,
-                    room,
-                    reason,
-                });
-            }
-        });
-    }
-
-    /// Stops one process: SIGTERM, then SIGKILL after the grace period. Returns once it is gone.
-    async fn stop(&self, key: &(String, String), grace: Duration) {
-        let (pid, mut exited, already_dead) = {
-            let mut state = self.lock();
-            let Some(process) = state.processes.get_mut(key) else {
-                return;
-            };
-            process.stopping = true;
-            (
-                process.pid,
-                process.exited.clone(),
-                *process.exited.borrow(),
-            )
-        };
-        if already_dead {
-            // A crashed process: nothing to signal, just forget it.
-            let mut state = self.lock();
-            if let Some(process) = state.processes.remove(key) {
-                for port in process.instance.address.iter().flat_map(|a| &a.ports) {
-                    state.ports.remove(&port.port);
-                }
-            }
-            drop(state);
-            self.emit(InstanceEvent::Gone {
-                scheduler: key.0.clone(),
-                room: key.1.clone(),
-            });
-            return;
-        }
-        signal(pid, libc::SIGTERM);
-        let graceful =
-            tokio::time::timeout(grace, async { exited.wait_for(|done| *done).await.is_ok() })
-                .await;
-        if graceful.is_err() {
-            signal(pid, libc::SIGKILL);
-            let _ = exited.wait_for(|done| *done).await;
-        }
-    }
-}
-
-/// Whether nothing else on this machine listens on `port` (TCP).
-fn port_is_free(port: u16) -> bool {
-    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 #[async_trait]
@@ -273,23 +124,60 @@ impl Runtime for LocalRuntime {
                 RuntimeError::Rejected("the local runtime needs a container with a command".into())
             })?;
         let key = (name.clone(), room.to_string());
+        if let Some(existing) = self.lock().processes.get(&key) {
+            return Ok(existing.instance.clone());
+        }
+        // A room another Baton process started, or host ports recorded rooms hold.
+        let (rooms_dir, scheduler_name, room_name) =
+            (self.rooms_dir.clone(), name.clone(), room.to_string());
+        let (adopted, recorded) = tokio::task::spawn_blocking(move || {
+            let adopted = record::read(&rooms_dir, &scheduler_name, &room_name)
+                .filter(InstanceRecord::is_alive);
+            (adopted, record::live_ports(&rooms_dir))
+        })
+        .await
+        .map_err(|err| RuntimeError::Unavailable(format!("reading room records: {err}")))?;
+        if let Some(adopted) = adopted {
+            return Ok(adopted::instance(adopted));
+        }
+        let recorded: HashSet<u16> = recorded.into_iter().collect();
         let ports = {
             let mut state = self.lock();
             if let Some(existing) = state.processes.get(&key) {
                 return Ok(existing.instance.clone());
             }
-            Self::allocate_ports(&mut state, scheduler)?
+            Self::allocate_ports(&mut state, scheduler, &recorded)?
         };
+        let held: Vec<u16> = ports.iter().map(|p| p.port).collect();
         let release_ports = |runtime: &Self| {
             let mut state = runtime.lock();
-            for port in &ports {
-                state.ports.remove(&port.port);
+            for port in &held {
+                state.ports.remove(port);
             }
         };
         let dir = match self.rooms_dir.create_room(&name, room) {
             Ok(dir) => dir,
             Err(err) => {
                 release_ports(self);
+                return Err(err);
+            }
+        };
+        let cleanup = |runtime: &Self| {
+            release_ports(runtime);
+            runtime.rooms_dir.remove_room(&name, room);
+            record::remove(&runtime.rooms_dir, &name, room);
+        };
+        // Output goes to a file of Baton's, not to pipes: the room outlives this process.
+        let output = record::create_log(&self.rooms_dir, &name, room).and_then(|log| {
+            let second = log
+                .try_clone()
+                .map_err(|err| RuntimeError::Unavailable(format!("opening a room's log: {err}")))?;
+            Ok((log, second))
+        });
+        let (stdout, stderr) = match output {
+            Ok(files) => files,
+            Err(err) => {
+                cleanup(self);
                 return Err(err);
             }
         };
@@ -309,36 +197,21 @@ impl Runtime for LocalRuntime {
             .envs(&environment.variables)
             .current_dir(&dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to SIGTERM the room
-        // when Baton itself dies, so no room outlives the orchestrator that tracks it.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let mut child = match command.spawn() {
+            .stdout(stdout)
+            .stderr(stderr)
+            // No kill on drop and no parent-death signal: the room outlives this Baton
+            // process (another one adopts it from its record).
+            .process_group(0);
+        let child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {
-                release_ports(self);
-                self.rooms_dir.remove_room(&name, room);
+                cleanup(self);
                 return Err(RuntimeError::Rejected(format!(
                     "cannot start {:?}: {err}",
                     container.command[0]
                 )));
             }
         };
-        let logs = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stdout) = child.stdout.take() {
-            keep_lines(stdout, logs.clone());
-        }
-        if let Some(stderr) = child.stderr.take() {
-            keep_lines(stderr, logs.clone());
-        }
         let address = RoomAddress {
             host: "127.0.0.1".to_string(),
             ports,
@@ -352,6 +225,8 @@ impl Runtime for LocalRuntime {
         };
         let (exited_tx, exited_rx) = watch::channel(false);
         let pid = child.id().map_or(0, |id| id as i32);
+        // Known as this process's own before its record appears, so that no listing takes a
+        // room that exits at once for a stale record of another process's.
         self.lock().processes.insert(
             key.clone(),
             Process {
@@ -359,10 +234,34 @@ impl Runtime for LocalRuntime {
                 pid,
                 exited: exited_rx,
                 stopping: false,
-                logs,
                 cpu_sample: None,
             },
         );
+        // Not reaped before `watch_exit`: the pid is still this child's.
+        let recorded = record::start_time(pid)
+            .ok_or_else(|| RuntimeError::Unavailable(format!("room process {pid} vanished")))
+            .and_then(|start_time| {
+                record::write(
+                    &self.rooms_dir,
+                    &InstanceRecord {
+                        scheduler: name.clone(),
+                        room: room.to_string(),
+                        version: scheduler.version.clone(),
+                        pid,
+                        start_time,
+                        address: address.clone(),
+                    },
+                )
+            });
+        if let Err(err) = recorded {
+            // A room no other Baton process could find is not started.
+            self.lock().processes.remove(&key);
+            signal(pid, libc::SIGKILL);
+            let mut child = child;
+            let _ = child.wait().await;
+            cleanup(self);
+            return Err(err);
+        }
         self.watch_exit(key, child, exited_tx);
         for event in [
             InstanceEvent::Created {
@@ -397,6 +296,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn instances(&self, scheduler: &str) -> Result<Vec<RoomInstance>, RuntimeError> {
+        let adopted = adopted::records(self, scheduler).await?;
         let state = self.lock();
         let mut instances: Vec<RoomInstance> = state
             .processes
@@ -404,6 +304,8 @@ impl Runtime for LocalRuntime {
             .filter(|((s, _), _)| s == scheduler)
             .map(|(_, p)| p.instance.clone())
             .collect();
+        drop(state);
+        instances.extend(adopted.into_iter().map(adopted::instance));
         instances.sort_by(|a, b| a.room.cmp(&b.room));
         Ok(instances)
     }
@@ -439,23 +341,31 @@ impl Runtime for LocalRuntime {
     }
 
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError> {
-        let keys: Vec<(String, String)> = self
+        let adopted = adopted::records(self, scheduler).await?;
+        let mut keys: Vec<(String, String)> = self
             .lock()
             .processes
             .keys()
             .filter(|(s, _)| s == scheduler)
             .cloned()
             .collect();
+        keys.extend(adopted.into_iter().map(|r| (r.scheduler, r.room)));
         let stops = keys
             .iter()
             .map(|key| self.stop(key, Duration::from_secs(10)));
         futures::future::join_all(stops).await;
         let rooms_dir = self.rooms_dir.clone();
         let scheduler = scheduler.to_string();
-        let _ = tokio::task::spawn_blocking(move || rooms_dir.remove_scheduler(&scheduler)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            rooms_dir.remove_scheduler(&scheduler);
+            record::remove_scheduler(&rooms_dir, &scheduler);
+        })
+        .await;
         Ok(())
     }
 }
 
+#[cfg(test)]
+mod adoption_tests;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,8 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // Rooms outlive their runtime: none may outlive the test.
+        kill_recorded_rooms(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -46,12 +48,12 @@ pub(super) fn scheduler(command: &[&str]) -> Scheduler {
     }
 }
 
-fn pid_of(runtime: &LocalRuntime, room: &str) -> i32 {
+pub(super) fn pid_of(runtime: &LocalRuntime, room: &str) -> i32 {
     runtime.lock().processes[&("local".to_string(), room.to_string())].pid
 }
 
 /// Waits until `path` is gone (the exit watcher removes a room's directory).
-async fn gone(path: &std::path::Path) -> bool {
+pub(super) async fn gone(path: &std::path::Path) -> bool {
     for _ in 0..250 {
         if !path.exists() {
             return true;
@@ -124,7 +126,7 @@ fn env(name: &str, value: &str) -> EnvironmentVariable {
     EnvironmentVariable::plain(name, value)
 }
 
-async fn wait_for_logs(runtime: &LocalRuntime, room: &str) -> Vec<String> {
+pub(super) async fn wait_for_logs(runtime: &LocalRuntime, room: &str) -> Vec<String> {
     for _ in 0..100 {
         let logs = runtime.logs("local", room);
         if !logs.is_empty() {

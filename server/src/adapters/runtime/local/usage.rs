@@ -2,6 +2,7 @@
 //! over each room's process group: CPU as the rate of `utime + stime` since the previous
 //! measurement of the room, memory as resident pages. A room's first measurement samples twice,
 //! `FIRST_SAMPLE_GAP` apart, so that a single call already gives every running room a value.
+//! Rooms another Baton process started are measured alike, from their records.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -103,20 +104,34 @@ pub(super) async fn measure(
     runtime: &LocalRuntime,
     scheduler: &str,
 ) -> Result<Vec<InstanceUsage>, RuntimeError> {
+    let adopted = super::adopted::records(runtime, scheduler).await?;
     // Running rooms: (room, process group, previous sample).
-    let rooms: Vec<(String, i32, Option<CpuSample>)> = runtime
-        .lock()
-        .processes
-        .iter()
-        .filter(|((s, _), p)| {
-            s == scheduler
-                && p.pid > 0
-                && !p.stopping
-                && p.instance.crashed.is_none()
-                && !*p.exited.borrow()
-        })
-        .map(|((_, room), p)| (room.clone(), p.pid, p.cpu_sample))
-        .collect();
+    let mut rooms: Vec<(String, i32, Option<CpuSample>)> = Vec::new();
+    {
+        let state = runtime.lock();
+        rooms.extend(
+            state
+                .processes
+                .iter()
+                .filter(|((s, _), p)| {
+                    s == scheduler
+                        && p.pid > 0
+                        && !p.stopping
+                        && p.instance.crashed.is_none()
+                        && !*p.exited.borrow()
+                })
+                .map(|((_, room), p)| (room.clone(), p.pid, p.cpu_sample)),
+        );
+        for record in adopted {
+            let key = (scheduler.to_string(), record.room.clone());
+            let previous = state
+                .adopted_cpu
+                .get(&key)
+                .filter(|(pid, _)| *pid == record.pid)
+                .map(|(_, sample)| *sample);
+            rooms.push((record.room, record.pid, previous));
+        }
+    }
     if rooms.is_empty() {
         return Ok(Vec::new());
     }
@@ -150,11 +165,16 @@ pub(super) async fn measure(
             continue;
         };
         let key = (scheduler.to_string(), room.clone());
-        if let Some(process) = state.processes.get_mut(&key).filter(|p| p.pid == pgid) {
-            process.cpu_sample = Some(CpuSample {
-                ticks: sample.ticks,
-                at,
-            });
+        let now = CpuSample {
+            ticks: sample.ticks,
+            at,
+        };
+        match state.processes.get_mut(&key) {
+            Some(process) if process.pid == pgid => process.cpu_sample = Some(now),
+            Some(_) => {}
+            None => {
+                state.adopted_cpu.insert(key, (pgid, now));
+            }
         }
         let Some(before) = previous.get(&pgid) else {
             continue;

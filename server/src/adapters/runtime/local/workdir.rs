@@ -44,7 +44,7 @@ fn resolved(path: &Path) -> PathBuf {
 }
 
 /// `name` as one plain path component (no `/`, `.`, `..`), or why not.
-fn component<'a>(what: &str, name: &'a str) -> Result<&'a OsStr, RuntimeError> {
+pub(super) fn component<'a>(what: &str, name: &'a str) -> Result<&'a OsStr, RuntimeError> {
     let mut components = Path::new(name).components();
     match (components.next(), components.next()) {
         (Some(Component::Normal(part)), None) if part == name => Ok(part),
@@ -102,6 +102,11 @@ impl RoomsDir {
 
     /// Where the rooms of `scheduler` live.
     fn scheduler_dir(&self, scheduler: &str) -> Result<PathBuf, RuntimeError> {
+        if scheduler == super::record::INSTANCES_DIR {
+            return Err(RuntimeError::Rejected(format!(
+                "scheduler {scheduler:?} cannot name a directory"
+            )));
+        }
         Ok(self.root.join(component("scheduler", scheduler)?))
     }
 
@@ -205,6 +210,7 @@ mod tests {
             ("a/b", "r"),
             ("s", "/etc"),
             ("", "r"),
+            (".instances", "r"),
         ] {
             assert!(
                 matches!(
