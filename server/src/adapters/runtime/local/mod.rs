@@ -340,6 +340,13 @@ impl Runtime for LocalRuntime {
         usage::measure(self, scheduler).await
     }
 
+    async fn logs(&self, scheduler: &str, room: &str) -> Vec<String> {
+        let (runtime, scheduler, room) = (self.clone(), scheduler.to_string(), room.to_string());
+        tokio::task::spawn_blocking(move || LocalRuntime::logs(&runtime, &scheduler, &room))
+            .await
+            .unwrap_or_default()
+    }
+
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError> {
         let adopted = adopted::records(self, scheduler).await?;
         let mut keys: Vec<(String, String)> = self
