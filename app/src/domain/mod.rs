@@ -7,6 +7,7 @@ pub mod history;
 pub mod maestro_json;
 pub mod merge_patch;
 pub mod quantity;
+pub mod rollout;
 pub mod room;
 pub mod scheduler;
 pub mod throttle;

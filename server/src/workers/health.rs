@@ -226,6 +226,7 @@ impl HealthController {
             now,
             timeouts: timeouts_of(&scheduler),
             grace_period: chrono::Duration::seconds(grace as i64),
+            keep: &[],
         });
         self.carry_out(&scheduler, &decided, &instance_ids).await?;
         let (state, seen) = scheduler_state(&StateInput {
