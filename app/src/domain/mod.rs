@@ -8,6 +8,7 @@ pub mod maestro_json;
 pub mod merge_patch;
 pub mod operation;
 pub mod quantity;
+pub mod rollout;
 pub mod room;
 pub mod scheduler;
 pub mod throttle;

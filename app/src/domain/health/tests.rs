@@ -1,0 +1,236 @@
+use super::*;
+use std::collections::BTreeMap;
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_000_000 + seconds, 0).unwrap()
+}
+
+fn room(id: &str, status: RoomStatus, created: i64, last_ping: Option<i64>) -> GameRoom {
+    GameRoom {
+        id: id.into(),
+        scheduler: "s".into(),
+        version: "v1".into(),
+        status,
+        created_at: at(created),
+        status_changed_at: at(last_ping.unwrap_or(created)),
+        last_ping_at: last_ping.map(at),
+        running_matches: 0,
+        metadata: BTreeMap::new(),
+        address: None,
+    }
+}
+
+fn run(desired: u32, rooms: &[GameRoom], now: i64) -> HealthPlan {
+    let instances: Vec<String> = rooms.iter().map(|r| r.id.clone()).collect();
+    plan(&HealthInput {
+        desired,
+        max_surge: MaxSurge::Count(5),
+        active_version: "v1",
+        rooms,
+        instances: &instances,
+        now: at(now),
+        timeouts: HealthTimeouts::default(),
+        grace_period: Duration::seconds(10),
+        keep: &[],
+    })
+}
+
+fn removed(plan: &HealthPlan) -> Vec<(&str, RemovalReason)> {
+    plan.remove
+        .iter()
+        .map(|r| (r.room.as_str(), r.reason))
+        .collect()
+}
+
+#[test]
+fn creates_up_to_the_surge_per_round() {
+    assert_eq!(run(3, &[], 0).create, 3);
+    assert_eq!(run(12, &[], 0).create, 5);
+    let pending: Vec<GameRoom> = (0..4)
+        .map(|i| room(&format!("p{i}"), RoomStatus::Pending, 0, None))
+        .collect();
+    // Four in flight, a surge of five: one more now.
+    assert_eq!(run(12, &pending, 1).create, 1);
+}
+
+#[test]
+fn steady_state_does_nothing() {
+    let rooms = [
+        room("a", RoomStatus::Ready, 0, Some(100)),
+        room("b", RoomStatus::Occupied, 0, Some(100)),
+    ];
+    assert!(run(2, &rooms, 110).is_empty());
+}
+
+#[test]
+fn removes_surplus_occupied_last() {
+    let rooms = [
+        room("occ", RoomStatus::Occupied, 0, Some(100)),
+        room("old-ready", RoomStatus::Ready, 0, Some(100)),
+        room("new-ready", RoomStatus::Ready, 50, Some(100)),
+        room("pending", RoomStatus::Pending, 95, None),
+    ];
+    let plan = run(1, &rooms, 101);
+    assert_eq!(plan.create, 0);
+    assert_eq!(
+        removed(&plan),
+        [
+            ("pending", RemovalReason::Surplus),
+            ("new-ready", RemovalReason::Surplus),
+            ("old-ready", RemovalReason::Surplus)
+        ]
+    );
+}
+
+#[test]
+fn replaces_rooms_that_fail_time_out_or_stop_pinging() {
+    let rooms = [
+        room("err", RoomStatus::Error, 0, None),
+        room("stuck", RoomStatus::Pending, 0, None),
+        room("silent", RoomStatus::Ready, 0, Some(10)),
+        room("fine", RoomStatus::Ready, 0, Some(190)),
+    ];
+    let plan = run(4, &rooms, 200);
+    assert_eq!(
+        removed(&plan),
+        [
+            ("err", RemovalReason::Error),
+            ("stuck", RemovalReason::InitializationTimeout),
+            ("silent", RemovalReason::PingTimeout)
+        ]
+    );
+    assert_eq!(plan.create, 3);
+}
+
+#[test]
+fn reconciles_store_and_runtime_both_ways() {
+    let rooms = [
+        room("no-instance", RoomStatus::Ready, 0, Some(95)),
+        room("just-created", RoomStatus::Pending, 98, None),
+        room("done", RoomStatus::Terminating, 0, Some(50)),
+    ];
+    let plan = plan(&HealthInput {
+        desired: 2,
+        max_surge: MaxSurge::Count(5),
+        active_version: "v1",
+        rooms: &rooms,
+        instances: &["orphan".to_string()],
+        now: at(100),
+        timeouts: HealthTimeouts::default(),
+        grace_period: Duration::seconds(10),
+        keep: &[],
+    });
+    assert_eq!(plan.forget, ["no-instance", "done"]);
+    assert_eq!(plan.orphans, ["orphan"]);
+    assert_eq!(plan.create, 1);
+}
+
+#[test]
+fn stuck_terminating_rooms_are_forgotten() {
+    let rooms = [room("t", RoomStatus::Terminating, 0, Some(0))];
+    assert!(run(0, &rooms, 30).forget.is_empty());
+    assert_eq!(run(0, &rooms, 41).forget, ["t"]);
+}
+
+fn crash_tick(
+    stored: SchedulerState,
+    streak: &CrashStreak,
+    rooms: &[GameRoom],
+) -> (SchedulerState, CrashStreak) {
+    let plan = run(1, rooms, 5);
+    scheduler_state(&StateInput {
+        stored,
+        streak,
+        active_version: "v1",
+        rooms,
+        plan: &plan,
+    })
+}
+
+#[test]
+fn rooms_that_keep_crashing_put_the_scheduler_on_error() {
+    let crashed = [room("c", RoomStatus::Error, 0, None)];
+    let mut streak = CrashStreak::default();
+    let mut state = SchedulerState::Creating;
+    let mut seen = Vec::new();
+    for _ in 0..CRASHES_BEFORE_ON_ERROR {
+        (state, streak) = crash_tick(state, &streak, &crashed);
+        seen.push(state);
+    }
+    assert_eq!(
+        seen,
+        [
+            SchedulerState::PendingSync,
+            SchedulerState::PendingSync,
+            SchedulerState::OnError
+        ]
+    );
+    // Still none ready, nothing crashed this tick (a new room is pending): still on error,
+    // also for a controller that starts afresh.
+    let pending = [room("p", RoomStatus::Pending, 4, None)];
+    assert_eq!(
+        crash_tick(state, &streak, &pending).0,
+        SchedulerState::OnError
+    );
+    let fresh = CrashStreak::default();
+    assert_eq!(
+        crash_tick(state, &fresh, &pending).0,
+        SchedulerState::OnError
+    );
+    // A ready room of the active version: back to normal, the count starts again.
+    let ready = [room("r", RoomStatus::Ready, 4, Some(5))];
+    let (state, streak) = crash_tick(state, &streak, &ready);
+    assert_eq!(state, SchedulerState::InSync);
+    assert_eq!(streak.crashes, 0);
+}
+
+#[test]
+fn crashes_of_old_versions_or_between_ready_rooms_do_not_count() {
+    let mut old = room("old", RoomStatus::Error, 0, None);
+    old.version = "v0".into();
+    let (state, streak) = crash_tick(
+        SchedulerState::InSync,
+        &CrashStreak {
+            version: "v1".into(),
+            crashes: 2,
+        },
+        &[old],
+    );
+    assert_eq!((state, streak.crashes), (SchedulerState::PendingSync, 2));
+    // A crash while another room of the version is ready resets the count.
+    let rooms = [
+        room("c", RoomStatus::Error, 0, None),
+        room("r", RoomStatus::Ready, 0, Some(5)),
+    ];
+    let streak = CrashStreak {
+        version: "v1".into(),
+        crashes: 2,
+    };
+    let (state, streak) = crash_tick(SchedulerState::InSync, &streak, &rooms);
+    assert_eq!((state, streak.crashes), (SchedulerState::PendingSync, 0));
+    // Another active version starts from zero.
+    let streak = CrashStreak {
+        version: "v0".into(),
+        crashes: 2,
+    };
+    let crashed = [room("c", RoomStatus::Error, 0, None)];
+    let (state, streak) = crash_tick(SchedulerState::PendingSync, &streak, &crashed);
+    assert_eq!((state, streak.crashes), (SchedulerState::PendingSync, 1));
+    // Even when the old version's on-error was stored after the new version was.
+    let old = CrashStreak {
+        version: "v0".into(),
+        crashes: 5,
+    };
+    let pending = [room("p", RoomStatus::Pending, 4, None)];
+    let (state, _) = crash_tick(SchedulerState::OnError, &old, &pending);
+    assert_eq!(state, SchedulerState::PendingSync);
+}
+
+#[test]
+fn settled_schedulers_are_in_sync() {
+    let rooms = [room("r", RoomStatus::Ready, 0, Some(5))];
+    let (state, _) = crash_tick(SchedulerState::Creating, &CrashStreak::default(), &rooms);
+    assert_eq!(state, SchedulerState::InSync);
+    let (state, _) = crash_tick(SchedulerState::Creating, &CrashStreak::default(), &[]);
+    assert_eq!(state, SchedulerState::PendingSync);
+}
