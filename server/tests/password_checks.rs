@@ -84,6 +84,39 @@ async fn a_burst_of_wrong_passwords_runs_a_bounded_number_of_argon2_checks() {
     assert_eq!(auth.most_hashes_at_once(), HASHING_LIMIT);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_given_up_mid_hash_keep_their_slot_until_the_hash_ends() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let auth = authenticator(&db, 24).await;
+    let mut first = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        wrong_check(&mut first, &auth, i);
+    }
+    // Once every slot runs a hash, the callers go away (their requests were dropped)...
+    let started = Instant::now();
+    while auth.most_hashes_at_once() < HASHING_LIMIT {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no hash started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    first.abort_all();
+    // ...and new checks come at once: they wait for the abandoned hashes to end.
+    let mut second = tokio::task::JoinSet::new();
+    for i in 12..24 {
+        wrong_check(&mut second, &auth, i);
+    }
+    while let Some(outcome) = second.join_next().await {
+        let outcome = outcome.expect("a check");
+        assert!(
+            matches!(outcome, Err(ApiError::Unauthorized)),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(auth.most_hashes_at_once(), HASHING_LIMIT);
+}
+
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(IpAddr::V4(Ipv4Addr::from(ip)))

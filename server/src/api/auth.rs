@@ -8,7 +8,8 @@
 //!   from the cache;
 //! - every check is counted before it runs, per client address and per user
 //!   (`domain::throttle`, in Redis when configured so replicas count together);
-//! - at most one argon2 run per CPU core is in progress; others wait their turn.
+//! - at most one argon2 run per CPU core is in progress; others wait their turn. A run keeps its
+//!   turn until it ends, even when the request that started it is given up.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,8 +60,9 @@ pub struct Authenticator {
     verified: Mutex<HashMap<CredentialKey, (User, Instant)>>,
     /// One gate per credential being checked now (single flight).
     in_flight: Mutex<HashMap<CredentialKey, Arc<tokio::sync::Mutex<()>>>>,
-    /// Argon2 runs in progress at most: one per core.
-    hashing: Semaphore,
+    /// Argon2 runs in progress at most: one per core. A run holds its permit until it ends,
+    /// also when the check that started it was given up (its request dropped).
+    hashing: Arc<Semaphore>,
     /// How many argon2 runs are in progress, and the most there have been at once.
     hashes: Arc<HashGauge>,
     /// A hash to verify against when the user does not exist, so timing does not tell.
@@ -131,7 +133,7 @@ impl Authenticator {
             throttle,
             verified: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
-            hashing: Semaphore::new(hashing_limit.max(1)),
+            hashing: Arc::new(Semaphore::new(hashing_limit.max(1))),
             hashes: Arc::default(),
             decoy_hash: hash_password("decoy password that matches nothing")?,
         })
@@ -186,13 +188,17 @@ impl Authenticator {
             .map_or(self.decoy_hash.clone(), |(_, hash)| hash.clone());
         let password = password.to_string();
         let matches = {
-            let _permit = self
+            let permit = self
                 .hashing
-                .acquire()
+                .clone()
+                .acquire_owned()
                 .await
                 .map_err(|e| ApiError::Internal(format!("password checks closed: {e}")))?;
             let hashes = self.hashes.clone();
+            // The permit goes with the hash: a blocking task runs to its end even when this
+            // future is dropped, and its slot is not free before.
             tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 hashes.measure(|| verify_password(&password, &hash))
             })
             .await
