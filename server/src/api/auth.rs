@@ -8,9 +8,11 @@
 //!   from the cache;
 //! - every check is counted before it runs, per client address and per user
 //!   (`domain::throttle`, in Redis when configured so replicas count together);
-//! - at most one argon2 run per CPU core is in progress; others wait their turn.
+//! - at most one argon2 run per CPU core is in progress; others wait their turn. A run keeps its
+//!   turn until it ends, even when the request that started it is given up.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,8 +60,11 @@ pub struct Authenticator {
     verified: Mutex<HashMap<CredentialKey, (User, Instant)>>,
     /// One gate per credential being checked now (single flight).
     in_flight: Mutex<HashMap<CredentialKey, Arc<tokio::sync::Mutex<()>>>>,
-    /// Argon2 runs in progress at most: one per core.
-    hashing: Semaphore,
+    /// Argon2 runs in progress at most: one per core. A run holds its permit until it ends,
+    /// also when the check that started it was given up (its request dropped).
+    hashing: Arc<Semaphore>,
+    /// How many argon2 runs are in progress, and the most there have been at once.
+    hashes: Arc<HashGauge>,
     /// A hash to verify against when the user does not exist, so timing does not tell.
     decoy_hash: String,
 }
@@ -81,22 +86,62 @@ impl Drop for Gate<'_> {
     }
 }
 
+/// Argon2 runs in progress now, and the most there have been at once.
+#[derive(Default)]
+struct HashGauge {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl HashGauge {
+    /// Runs `hash`, counted as in progress while it runs.
+    fn measure<T>(&self, hash: impl FnOnce() -> T) -> T {
+        struct Running<'a>(&'a AtomicUsize);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        let _running = Running(&self.now);
+        self.most.fetch_max(now, Ordering::SeqCst);
+        hash()
+    }
+}
+
 impl Authenticator {
+    /// At most one argon2 run per CPU core at once.
     pub fn new(
         users: Arc<dyn UserStore>,
         attempts: Arc<dyn AttemptCounter>,
         throttle: Throttle,
     ) -> Result<Self, ApiError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_hashing_limit(users, attempts, throttle, cores)
+    }
+
+    /// At most `hashing_limit` argon2 runs at once (at least one).
+    pub fn with_hashing_limit(
+        users: Arc<dyn UserStore>,
+        attempts: Arc<dyn AttemptCounter>,
+        throttle: Throttle,
+        hashing_limit: usize,
+    ) -> Result<Self, ApiError> {
         Ok(Self {
             users,
             attempts,
             throttle,
             verified: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
-            hashing: Semaphore::new(cores),
+            hashing: Arc::new(Semaphore::new(hashing_limit.max(1))),
+            hashes: Arc::default(),
             decoy_hash: hash_password("decoy password that matches nothing")?,
         })
+    }
+
+    /// The most argon2 password checks that have run at once since this authenticator was made.
+    pub fn most_hashes_at_once(&self) -> usize {
+        self.hashes.most.load(Ordering::SeqCst)
     }
 
     /// The user these credentials belong to, `Unauthorized`, or `TooManyRequests` when the
@@ -143,14 +188,21 @@ impl Authenticator {
             .map_or(self.decoy_hash.clone(), |(_, hash)| hash.clone());
         let password = password.to_string();
         let matches = {
-            let _permit = self
+            let permit = self
                 .hashing
-                .acquire()
+                .clone()
+                .acquire_owned()
                 .await
                 .map_err(|e| ApiError::Internal(format!("password checks closed: {e}")))?;
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                .await
-                .map_err(|e| ApiError::Internal(format!("password check panicked: {e}")))?
+            let hashes = self.hashes.clone();
+            // The permit goes with the hash: a blocking task runs to its end even when this
+            // future is dropped, and its slot is not free before.
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                hashes.measure(|| verify_password(&password, &hash))
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("password check panicked: {e}")))?
         };
         match found {
             Some((user, _)) if matches && !user.disabled => {

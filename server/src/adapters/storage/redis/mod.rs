@@ -1,0 +1,135 @@
+//! Redis room store: the production adapter of the `RoomStore` port.
+//!
+//! Key space, per scheduler (`P` is the key prefix, `baton` in production; the scheduler name is
+//! a hash tag so that one scheduler's keys share a Redis Cluster slot):
+//!
+//! - `P:{S}:room:ID`: a hash, one field per `GameRoom` field (timestamps in RFC 3339, metadata
+//!   and address as JSON);
+//! - `P:{S}:rooms`: the set of the scheduler's room ids;
+//! - `P:{S}:status:STATUS`: the set of the ids of the rooms in that status, so that `counts` is
+//!   one pipelined `SCARD` per status.
+//!
+//! Every change to one room is a Lua script or a `MULTI` block, hence atomic. Pings are batched
+//! (group commit): while a batch is in flight, the pings that arrive wait for the next one, which
+//! carries them all, one scheduler's rooms per `EVALSHA`. For each ping the script checks the
+//! transition against `RoomStatus::allowed_before` (passed by Rust, so the rule stays in the
+//! domain), applies it with one `HSET` (and one `SMOVE` when the status changes) and answers only
+//! the status the room was in; nothing is read back. A ping alone goes at once; under load, one
+//! Lua call and one round trip serve many rooms.
+
+mod codec;
+mod ping_batch;
+mod room_store;
+mod scripts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::domain::room::RoomStatus;
+use app::ports::StoreError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, FromRedisValue, ScriptInvocation};
+use tokio::sync::mpsc;
+
+use self::codec::backend;
+use self::ping_batch::{PING_QUEUE, QueuedPing, batch_pings};
+use self::scripts::{MAX_SCRIPT_RELOADS, Scripts, lost_script};
+use crate::config::mask_password;
+
+/// Operations on a connection that does not answer within this time fail (and are retried by
+/// the caller, e.g. the room's next heartbeat).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reconnection attempts before an operation fails (exponential backoff from 100 ms).
+const CONNECTION_RETRIES: usize = 3;
+
+/// Game rooms in Redis; cheap to clone (one multiplexed connection, re-established on failure).
+#[derive(Clone)]
+pub struct RedisRoomStore {
+    connection: ConnectionManager,
+    prefix: String,
+    scripts: Arc<Scripts>,
+    /// Pings waiting for their batch (see `batch_pings`).
+    pings: mpsc::Sender<QueuedPing>,
+}
+
+impl RedisRoomStore {
+    /// Connects to `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`, `rediss://` is not enabled) and
+    /// loads the scripts; every key starts with `key_prefix:` (`baton` in production).
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        let unreachable = |e: redis::RedisError| {
+            StoreError::Backend(format!("redis at {}: {e}", mask_password(url)))
+        };
+        let client = Client::open(url).map_err(unreachable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_number_of_retries(CONNECTION_RETRIES);
+        let mut connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unreachable)?;
+        let scripts = Scripts::new();
+        // Loaded once here; operations send EVALSHA and load a script again only when the
+        // server lost it (restart, failover, SCRIPT FLUSH).
+        scripts.load(&mut connection).await.map_err(unreachable)?;
+        let scripts = Arc::new(scripts);
+        let prefix = key_prefix.to_string();
+        let (pings, queue) = mpsc::channel(PING_QUEUE);
+        tokio::spawn(batch_pings(
+            queue,
+            connection.clone(),
+            prefix.clone(),
+            scripts.clone(),
+        ));
+        Ok(Self {
+            connection,
+            prefix,
+            scripts,
+            pings,
+        })
+    }
+
+    /// The key prefix every key of this store starts with (followed by `:`).
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Runs a script (EVALSHA, loading it again if the server lost it).
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut reloads = 0;
+        loop {
+            match invocation.invoke_async(&mut connection).await {
+                Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => reloads += 1,
+                result => return result.map_err(backend),
+            }
+        }
+    }
+
+    fn scheduler_key(&self, scheduler: &str) -> String {
+        format!("{}:{{{scheduler}}}", self.prefix)
+    }
+
+    fn room_key(&self, scheduler: &str, id: &str) -> String {
+        format!("{}:room:{id}", self.scheduler_key(scheduler))
+    }
+
+    fn rooms_key(&self, scheduler: &str) -> String {
+        format!("{}:rooms", self.scheduler_key(scheduler))
+    }
+
+    fn status_key(&self, scheduler: &str, status: RoomStatus) -> String {
+        format!("{}:status:{status}", self.scheduler_key(scheduler))
+    }
+
+    /// The status set keys in `RoomStatus::ALL` order (`KEYS[2..]` of the status scripts).
+    fn status_keys(&self, scheduler: &str) -> impl Iterator<Item = String> + '_ {
+        let base = self.scheduler_key(scheduler);
+        RoomStatus::ALL
+            .into_iter()
+            .map(move |s| format!("{base}:status:{s}"))
+    }
+}

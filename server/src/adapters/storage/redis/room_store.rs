@@ -1,0 +1,215 @@
+//! `RoomStore` on Redis: each operation one script, pipeline or `MULTI` block.
+
+use std::collections::HashMap;
+
+use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
+use app::ports::{RoomStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+use super::RedisRoomStore;
+use super::codec::{backend, corrupt, decode_room, field, room_not_found, timestamp, to_json};
+use super::ping_batch::QueuedPing;
+
+#[async_trait]
+impl RoomStore for RedisRoomStore {
+    async fn insert(&self, room: &GameRoom) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.insert.prepare_invoke();
+        invocation
+            .key(self.room_key(&room.scheduler, &room.id))
+            .key(self.rooms_key(&room.scheduler))
+            .key(self.status_key(&room.scheduler, room.status))
+            .arg(&room.id)
+            .arg(field::ID)
+            .arg(&room.id)
+            .arg(field::SCHEDULER)
+            .arg(&room.scheduler)
+            .arg(field::VERSION)
+            .arg(&room.version)
+            .arg(field::STATUS)
+            .arg(room.status.as_str())
+            .arg(field::CREATED_AT)
+            .arg(timestamp(room.created_at))
+            .arg(field::STATUS_CHANGED_AT)
+            .arg(timestamp(room.status_changed_at))
+            .arg(field::RUNNING_MATCHES)
+            .arg(room.running_matches)
+            .arg(field::METADATA)
+            .arg(to_json(&room.metadata)?);
+        if let Some(t) = room.last_ping_at {
+            invocation.arg(field::LAST_PING_AT).arg(timestamp(t));
+        }
+        if let Some(address) = &room.address {
+            invocation.arg(field::ADDRESS).arg(to_json(address)?);
+        }
+        let inserted: i64 = self.invoke(&invocation).await?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "room {} already exists",
+                room.id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, scheduler: &str, id: &str) -> Result<GameRoom, StoreError> {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.room_key(scheduler, id))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        if fields.is_empty() {
+            return Err(room_not_found(scheduler, id));
+        }
+        decode_room(scheduler, id, fields)
+    }
+
+    async fn list(&self, scheduler: &str) -> Result<Vec<GameRoom>, StoreError> {
+        let mut connection = self.connection.clone();
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.rooms_key(scheduler))
+            .query_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HGETALL").arg(self.room_key(scheduler, id));
+        }
+        let all: Vec<HashMap<String, String>> =
+            pipe.query_async(&mut connection).await.map_err(backend)?;
+        let mut rooms = Vec::with_capacity(ids.len());
+        for (id, fields) in ids.iter().zip(all) {
+            // Removed between the two round trips.
+            if fields.is_empty() {
+                continue;
+            }
+            rooms.push(decode_room(scheduler, id, fields)?);
+        }
+        rooms.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(rooms)
+    }
+
+    async fn ping(
+        &self,
+        scheduler: &str,
+        id: &str,
+        ping: &Ping,
+        now: DateTime<Utc>,
+    ) -> Result<Result<RoomStatus, PingError>, StoreError> {
+        if !ping.status.reportable() {
+            return Ok(Err(PingError::OrchestratorOnly));
+        }
+        let metadata = match &ping.metadata {
+            Some(metadata) => to_json(metadata)?,
+            None => String::new(),
+        };
+        let (reply, answer) = oneshot::channel();
+        let queued = QueuedPing {
+            scheduler: scheduler.to_string(),
+            id: id.to_string(),
+            to: ping.status,
+            now: timestamp(now),
+            metadata,
+            running_matches: ping
+                .running_matches
+                .map_or(String::new(), |n| n.to_string()),
+            reply,
+        };
+        let stopped = || StoreError::Backend("redis: the ping batcher stopped".to_string());
+        self.pings.send(queued).await.map_err(|_| stopped())?;
+        let reply = answer.await.map_err(|_| stopped())??;
+        if reply.is_empty() {
+            return Err(room_not_found(scheduler, id));
+        }
+        let (refused, current) = match reply.strip_prefix('!') {
+            Some(current) => (true, current),
+            None => (false, reply.as_str()),
+        };
+        let from = RoomStatus::parse(current)
+            .ok_or_else(|| corrupt(scheduler, id, format!("status {current}")))?;
+        Ok(if refused {
+            Err(PingError::Transition {
+                from,
+                to: ping.status,
+            })
+        } else {
+            Ok(from)
+        })
+    }
+
+    async fn set_status(
+        &self,
+        scheduler: &str,
+        id: &str,
+        status: RoomStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.set_status.prepare_invoke();
+        invocation.key(self.room_key(scheduler, id));
+        for key in self.status_keys(scheduler) {
+            invocation.key(key);
+        }
+        invocation.arg(id).arg(status.as_str()).arg(timestamp(now));
+        let found: i64 = self.invoke(&invocation).await?;
+        if found == 0 {
+            return Err(room_not_found(scheduler, id));
+        }
+        Ok(())
+    }
+
+    async fn set_address(
+        &self,
+        scheduler: &str,
+        id: &str,
+        address: &RoomAddress,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.set_address.prepare_invoke();
+        invocation
+            .key(self.room_key(scheduler, id))
+            .arg(to_json(address)?);
+        let found: i64 = self.invoke(&invocation).await?;
+        if found == 0 {
+            return Err(room_not_found(scheduler, id));
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("DEL")
+            .arg(self.room_key(scheduler, id))
+            .ignore()
+            .cmd("SREM")
+            .arg(self.rooms_key(scheduler))
+            .arg(id)
+            .ignore();
+        // From every status set: cheap, and it leaves nothing behind whatever the room's status.
+        for key in self.status_keys(scheduler) {
+            pipe.cmd("SREM").arg(key).arg(id).ignore();
+        }
+        pipe.query_async::<()>(&mut self.connection.clone())
+            .await
+            .map_err(backend)
+    }
+
+    async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError> {
+        let mut pipe = redis::pipe();
+        for key in self.status_keys(scheduler) {
+            pipe.cmd("SCARD").arg(key);
+        }
+        let sizes: Vec<u64> = pipe
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        let mut counts = RoomCounts::default();
+        for (status, n) in RoomStatus::ALL.into_iter().zip(sizes) {
+            counts.add_many(status, n);
+        }
+        Ok(counts)
+    }
+}
