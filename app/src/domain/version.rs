@@ -40,7 +40,6 @@ pub fn needs_new_rooms(old: &SchedulerConfig, new: &SchedulerConfig) -> bool {
         || old.port_range != new.port_range
         || old.annotations != new.annotations
         || old.labels != new.labels
-        || old.match_allocation != new.match_allocation
 }
 
 /// The version a change from the active configuration gets, given every version that exists:
