@@ -206,6 +206,9 @@ mod tests {
         ) -> Result<SchedulerVersion, StoreError> {
             unreachable!("not used by tokenless lookups")
         }
+        async fn remove_version(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            unreachable!("not used by tokenless lookups")
+        }
         async fn switch_active(&self, _: &str, _: &str) -> Result<Scheduler, StoreError> {
             unreachable!("not used by tokenless lookups")
         }

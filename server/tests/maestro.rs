@@ -202,9 +202,17 @@ async fn responses_answer_every_field_of_maestros_shapes(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin();
 
-    // POST /schedulers: {scheduler}.
+    // POST /schedulers: Maestro's {scheduler}, and the operation that brings its rooms up;
+    // with `?wait=` (the harness's default), the operation as it ended too.
+    let queued = admin
+        .clone()
+        .queued()
+        .post("/schedulers", &seed("queued", "elsewhere"))
+        .await;
+    assert_keys(queued.ok(), &["operationId", "scheduler"]);
     let created = admin.post("/schedulers", &seed("shaped", "shapes")).await;
-    assert_keys(created.ok(), &["scheduler"]);
+    assert_keys(created.ok(), &["operationId", "operation", "scheduler"]);
+    assert_eq!(created.json["operation"]["status"], "finished");
     let created_at = created.json["scheduler"]["createdAt"].clone();
     assert!(is_rfc3339(&created_at), "{created_at}");
     assert_eq!(
@@ -224,7 +232,7 @@ async fn responses_answer_every_field_of_maestros_shapes(backend: Backend) {
     let mut v2 = seed("shaped", "shapes");
     v2["spec"]["toleration"] = json!("pool");
     let posted = admin.post("/schedulers/shaped", &v2).await;
-    assert_keys(posted.ok(), &["operationId", "scheduler"]);
+    assert_keys(posted.ok(), &["operationId", "operation", "scheduler"]);
     assert_operation_id(&posted.json);
     assert_eq!(posted.json["scheduler"]["version"], "v2");
     assert_eq!(posted.json["scheduler"]["spec"]["version"], "v2");
@@ -232,14 +240,14 @@ async fn responses_answer_every_field_of_maestros_shapes(backend: Backend) {
     let patched = admin
         .patch("/schedulers/shaped", &json!({"roomsReplicas": 2}))
         .await;
-    assert_keys(patched.ok(), &["operationId", "scheduler"]);
+    assert_keys(patched.ok(), &["operationId", "operation", "scheduler"]);
     assert_operation_id(&patched.json);
     assert_eq!(patched.json["scheduler"]["spec"]["version"], "v2.1");
     assert_ne!(patched.json["operationId"], posted.json["operationId"]);
     let switched = admin
         .put("/schedulers/shaped", &json!({"version": "v1"}))
         .await;
-    assert_keys(switched.ok(), &["operationId", "scheduler"]);
+    assert_keys(switched.ok(), &["operationId", "operation", "scheduler"]);
     assert_operation_id(&switched.json);
     let mut expected = answered_seed("shaped", "v1", "pending-sync", &created_at);
     expected["createdAt"] = switched.json["scheduler"]["createdAt"].clone();
@@ -334,7 +342,7 @@ async fn responses_answer_every_field_of_maestros_shapes(backend: Backend) {
 
     // DELETE answers an operation id too.
     let deleted = admin.delete("/schedulers/shaped").await;
-    assert_keys(deleted.ok(), &["operationId", "scheduler"]);
+    assert_keys(deleted.ok(), &["operationId", "operation", "scheduler"]);
     assert_operation_id(&deleted.json);
 }
 

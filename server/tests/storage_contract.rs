@@ -22,6 +22,7 @@ on_databases!(
     add_version_conflicts_on_an_existing_version,
     versions_are_oldest_first_with_the_active_one_marked,
     switch_active_changes_what_get_and_list_return,
+    stored_versions_wait_inactive_and_only_inactive_ones_are_removed,
     set_state_round_trips_every_state,
     delete_removes_the_scheduler_and_all_its_versions,
     concurrent_creates_of_one_name,
@@ -658,4 +659,40 @@ async fn expired_sessions_are_neither_loaded_nor_kept(backend: Backend) {
         SessionStore::load(&store, &expired.id).await.unwrap(),
         Some(revived)
     );
+}
+
+async fn stored_versions_wait_inactive_and_only_inactive_ones_are_removed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    SchedulerStore::create(&store, &config("s", "g")).await.unwrap();
+    let mut next = config("s", "g");
+    next.rooms_replicas = 9;
+    let stored = store.store_version(&next, "v2").await.unwrap();
+    assert_eq!(stored.version, "v2");
+    assert!(!stored.is_active);
+    // Not active: get answers v1 still, and v2 on request.
+    assert_eq!(store.get("s", None).await.unwrap().version, "v1");
+    assert_eq!(store.get("s", Some("v2")).await.unwrap().config.rooms_replicas, 9);
+    assert!(matches!(
+        store.store_version(&next, "v2").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.store_version(&config("nope", "g"), "v2").await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The active version is never removed; an inactive one is, and unknown ones are fine.
+    assert!(matches!(
+        store.remove_version("s", "v1").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.remove_version("s", "v2").await.unwrap();
+    store.remove_version("s", "v9").await.unwrap();
+    let versions: Vec<String> = store
+        .versions("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, ["v1"]);
 }

@@ -56,6 +56,9 @@ pub trait SchedulerStore: Send + Sync {
         config: &SchedulerConfig,
         version: &str,
     ) -> Result<SchedulerVersion, StoreError>;
+    /// Removes a version that is not active (one whose operation was refused); removing an
+    /// unknown version is fine, the active one is a `Conflict`.
+    async fn remove_version(&self, name: &str, version: &str) -> Result<(), StoreError>;
     async fn switch_active(&self, name: &str, version: &str) -> Result<Scheduler, StoreError>;
     async fn set_state(&self, name: &str, state: SchedulerState) -> Result<(), StoreError>;
     /// Removes the scheduler and all its versions.

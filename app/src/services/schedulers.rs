@@ -164,9 +164,9 @@ impl SchedulerService {
         })
     }
 
-    /// Stores `config` as the next version of scheduler `name`: a minor version (nothing in the
-    /// rooms changes) is active at once; a major one becomes active once an operation has seen
-    /// one room of it ready, and then replaces the rooms. The active configuration again
+    /// Stores `config` as the next version of scheduler `name`, for an operation to make active:
+    /// a minor version (nothing in the rooms changes) at its first step; a major one once one
+    /// room of it turned ready, and then it replaces the rooms. The active configuration again
     /// changes nothing. An empty `config.name` means `name`.
     pub async fn save_version(
         &self,
@@ -212,17 +212,19 @@ impl SchedulerService {
             major: needs_new_rooms(&current.config, &config),
         };
         self.check_queue(name, &definition).await?;
-        let scheduler = if needs_new_rooms(&current.config, &config) {
-            self.schedulers.store_version(&config, &version).await?;
-            current
-        } else {
-            self.schedulers.add_version(&config, &version).await?
+        // Stored inactive; the operation makes it active (a minor one at its first step).
+        self.schedulers.store_version(&config, &version).await?;
+        let operation = match self.queue(user, name, definition).await {
+            Ok(operation) => operation,
+            Err(refused) => {
+                // Another change was queued meanwhile: this version is nobody's.
+                self.schedulers.remove_version(name, &version).await?;
+                return Err(refused);
+            }
         };
-        self.changed(name);
         tracing::info!(scheduler = %name, %version, user = %user.username, "scheduler version stored");
-        let operation = self.queue(user, name, definition).await?;
         Ok(Change {
-            scheduler: Self::shown(user, scheduler),
+            scheduler: Self::shown(user, current),
             operation: Some(operation),
         })
     }

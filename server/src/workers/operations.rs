@@ -164,15 +164,25 @@ impl HealthController {
                 major,
             } => {
                 let active = self.schedulers.get(&name, None).await?;
-                if active.version == version {
-                    if !major {
-                        return Ok(Step::Finished(format!(
-                            "Minor version {version} is active; rooms are kept"
-                        )));
-                    }
+                if major && active.version == version {
                     return self.roll_out(operation, &active, &previous).await;
                 }
-                self.validate(operation, &active, &version, &previous).await
+                if major {
+                    return self.validate(operation, &active, &version, &previous).await;
+                }
+                if active.version != version {
+                    if operation.cancel_requested {
+                        return Ok(Step::Canceled(format!(
+                            "Canceled; {} stays active",
+                            active.version
+                        )));
+                    }
+                    self.schedulers.switch_active(&name, &version).await?;
+                    self.changed(&name);
+                }
+                Ok(Step::Finished(format!(
+                    "Minor version {version} is active; rooms are kept"
+                )))
             }
             OperationDefinition::SwitchActiveVersion { version, previous } => {
                 let active = self.schedulers.get(&name, None).await?;

@@ -230,6 +230,25 @@ impl SchedulerStore for SqlStore {
         })
     }
 
+    async fn remove_version(&self, name: &str, version: &str) -> Result<(), StoreError> {
+        let txn = self.write_transaction().await?;
+        let active = rows::Entity::find_by_id(name.to_string())
+            .one(&txn)
+            .await
+            .map_err(backend)?
+            .map(|row| row.active_version);
+        if active.as_deref() == Some(version) {
+            return Err(StoreError::Conflict(format!(
+                "version {version} of scheduler {name} is active"
+            )));
+        }
+        version_rows::Entity::delete_by_id((name.to_string(), version.to_string()))
+            .exec(&txn)
+            .await
+            .map_err(backend)?;
+        txn.commit().await.map_err(backend)
+    }
+
     async fn versions(&self, name: &str) -> Result<Vec<SchedulerVersion>, StoreError> {
         let row = rows::Entity::find_by_id(name.to_string())
             .one(&self.db)
