@@ -69,7 +69,10 @@ async fn operations_are_listed_and_read_in_maestros_shapes(backend: Backend) {
         .await;
     let id = created.ok()["operationId"].as_str().unwrap().to_string();
     // The scheduler is readable as soon as its create is accepted.
-    assert_eq!(admin.get("/schedulers/ops").await.ok()["scheduler"]["name"], "ops");
+    assert_eq!(
+        admin.get("/schedulers/ops").await.ok()["scheduler"]["name"],
+        "ops"
+    );
 
     let operation = wait_operation(&admin, "ops", &id, "the create to finish", |o| {
         o["status"] == "finished"
@@ -79,11 +82,18 @@ async fn operations_are_listed_and_read_in_maestros_shapes(backend: Backend) {
     assert_eq!(operation["definitionName"], "create_scheduler");
     assert_eq!(operation["schedulerName"], "ops");
     assert!(operation["createdAt"].is_string());
-    assert_eq!(operation["lease"], Value::Null, "a final operation has no lease");
+    assert_eq!(
+        operation["lease"],
+        Value::Null,
+        "a final operation has no lease"
+    );
     assert_eq!(operation["input"], json!({}));
     let history = events(&operation);
     assert_eq!(history.first().map(String::as_str), Some("Accepted"));
-    assert!(history.iter().any(|e| e.starts_with("Started by")), "{history:?}");
+    assert!(
+        history.iter().any(|e| e.starts_with("Started by")),
+        "{history:?}"
+    );
     assert!(operation["executionHistory"][0]["createdAt"].is_string());
 
     // Room counts: each is an operation, and a minor version.
@@ -104,7 +114,10 @@ async fn operations_are_listed_and_read_in_maestros_shapes(backend: Backend) {
         .await
         .expect_invalid(&["amount"]);
     admin
-        .post("/schedulers/ops/add-rooms", &json!({"amount": 1, "extra": true}))
+        .post(
+            "/schedulers/ops/add-rooms",
+            &json!({"amount": 1, "extra": true}),
+        )
         .await
         .expect(StatusCode::BAD_REQUEST);
     admin
@@ -127,10 +140,20 @@ async fn operations_are_listed_and_read_in_maestros_shapes(backend: Backend) {
     assert_eq!(names, ["remove_rooms", "add_rooms", "create_scheduler"]);
     let item = &list["operations"][2];
     assert_eq!(item["id"], id.as_str());
-    for field in ["id", "status", "definitionName", "lease", "schedulerName", "createdAt"] {
+    for field in [
+        "id",
+        "status",
+        "definitionName",
+        "lease",
+        "schedulerName",
+        "createdAt",
+    ] {
         assert!(item.get(field).is_some(), "{field} missing in {item}");
     }
-    assert!(item.get("executionHistory").is_none(), "the list has no history");
+    assert!(
+        item.get("executionHistory").is_none(),
+        "the list has no history"
+    );
     let page = admin
         .get("/schedulers/ops/operations?page=2&perPage=1")
         .await;
@@ -140,7 +163,10 @@ async fn operations_are_listed_and_read_in_maestros_shapes(backend: Backend) {
     let oldest = admin
         .get("/schedulers/ops/operations?orderBy=createdAt%20asc&perPage=1")
         .await;
-    assert_eq!(oldest.ok()["operations"][0]["definitionName"], "create_scheduler");
+    assert_eq!(
+        oldest.ok()["operations"][0]["definitionName"],
+        "create_scheduler"
+    );
     let finals = admin.get("/schedulers/ops/operations?stage=final").await;
     assert_eq!(finals.ok()["total"], 3);
     let pending = admin.get("/schedulers/ops/operations?stage=pending").await;
@@ -191,9 +217,15 @@ async fn operations_are_listed_and_read_in_maestros_shapes(backend: Backend) {
         .await
         .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
     let watcher = server.user("watcher", "watcher-password");
-    assert_eq!(watcher.get("/schedulers/ops/operations").await.ok()["total"], 3);
+    assert_eq!(
+        watcher.get("/schedulers/ops/operations").await.ok()["total"],
+        3
+    );
     watcher
-        .post(&format!("/schedulers/ops/operations/{id}/cancel"), &json!({}))
+        .post(
+            &format!("/schedulers/ops/operations/{id}/cancel"),
+            &json!({}),
+        )
         .await
         .expect_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED");
     watcher
@@ -208,7 +240,10 @@ async fn operations_are_listed_and_read_in_maestros_shapes(backend: Backend) {
 
     // Canceling a finished operation changes nothing.
     let canceled = admin
-        .post(&format!("/schedulers/ops/operations/{id}/cancel"), &json!({}))
+        .post(
+            &format!("/schedulers/ops/operations/{id}/cancel"),
+            &json!({}),
+        )
         .await;
     assert_eq!(canceled.ok()["operation"]["status"], "finished");
 }
@@ -225,8 +260,7 @@ fn silent(name: &str) -> Value {
 }
 
 async fn a_running_operation_blocks_versions_and_cancels_with_rollback(backend: Backend) {
-    let server =
-        TestServer::start_with(backend, |config| config.validation_attempts = 1).await;
+    let server = TestServer::start_with(backend, |config| config.validation_attempts = 1).await;
     let admin = server.admin();
     admin.post("/schedulers", &silent("busy")).await.ok();
 
@@ -234,7 +268,11 @@ async fn a_running_operation_blocks_versions_and_cancels_with_rollback(backend: 
     let mut v2 = silent("busy");
     v2["spec"]["containers"][0]["image"] = json!("silent:2");
     let queued = admin.clone().queued().post("/schedulers/busy", &v2).await;
-    assert_eq!(queued.ok()["scheduler"]["version"], "v1", "v2 is not active yet");
+    assert_eq!(
+        queued.ok()["scheduler"]["version"],
+        "v1",
+        "v2 is not active yet"
+    );
     let running_id = queued.ok()["operationId"].as_str().unwrap().to_string();
     let running = wait_operation(&admin, "busy", &running_id, "the validation room", |o| {
         o["status"] == "in_progress" && has_event(o, "starting validation room")
@@ -252,14 +290,21 @@ async fn a_running_operation_blocks_versions_and_cancels_with_rollback(backend: 
     let refused = admin.post("/schedulers/busy", &v3).await;
     refused.expect_error(StatusCode::CONFLICT, "FAILED_PRECONDITION");
     assert_eq!(refused.json["operationId"], running_id.as_str());
-    let refused = admin.put("/schedulers/busy", &json!({"version": "v2"})).await;
+    let refused = admin
+        .put("/schedulers/busy", &json!({"version": "v2"}))
+        .await;
     refused.expect_error(StatusCode::CONFLICT, "FAILED_PRECONDITION");
     assert_eq!(refused.json["operationId"], running_id.as_str());
     // The active version again is no change at all: no operation.
-    let same = admin.put("/schedulers/busy", &json!({"version": "v1"})).await;
+    let same = admin
+        .put("/schedulers/busy", &json!({"version": "v1"}))
+        .await;
     assert!(same.ok().get("operationId").is_none());
     admin
-        .patch("/schedulers/busy", &json!({"spec": {"terminationGracePeriod": "2s"}}))
+        .patch(
+            "/schedulers/busy",
+            &json!({"spec": {"terminationGracePeriod": "2s"}}),
+        )
         .await
         .expect_error(StatusCode::CONFLICT, "FAILED_PRECONDITION");
     let versions = admin.get("/schedulers/busy/versions").await;
@@ -300,7 +345,10 @@ async fn a_running_operation_blocks_versions_and_cancels_with_rollback(backend: 
     })
     .await;
     assert_eq!(ended["status"], "canceled", "{ended:#}");
-    assert!(has_event(&ended, "Canceled before version v2 became active"));
+    assert!(has_event(
+        &ended,
+        "Canceled before version v2 became active"
+    ));
     let scheduler = admin.get("/schedulers/busy").await;
     assert_eq!(scheduler.ok()["scheduler"]["version"], "v1");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -343,15 +391,23 @@ async fn a_major_version_whose_validation_room_crashes_is_refused() {
             && ids_with_status(rooms, "ready").len() == 2
             && rooms.iter().all(|r| r["version"] == "v1")
     };
-    wait_for(&server, "crashy", "2 ready rooms", Duration::from_secs(30), ready).await;
+    wait_for(
+        &server,
+        "crashy",
+        "2 ready rooms",
+        Duration::from_secs(30),
+        ready,
+    )
+    .await;
 
     let mut broken = live("crashy", 2, "50%", (44000, 44100));
-    broken["spec"]["containers"][0]["command"] = json!([
-        "/bin/sh",
-        "-c",
-        "echo 'cannot load map de_dust'; exit 3"
-    ]);
-    let queued = admin.clone().queued().post("/schedulers/crashy", &broken).await;
+    broken["spec"]["containers"][0]["command"] =
+        json!(["/bin/sh", "-c", "echo 'cannot load map de_dust'; exit 3"]);
+    let queued = admin
+        .clone()
+        .queued()
+        .post("/schedulers/crashy", &broken)
+        .await;
     let id = queued.ok()["operationId"].as_str().unwrap().to_string();
     let started = Instant::now();
     let mut lowest_ready = usize::MAX;
@@ -382,7 +438,14 @@ async fn a_major_version_whose_validation_room_crashes_is_refused() {
     assert_eq!(lowest_ready, 2, "the old version kept serving throughout");
     let scheduler = admin.get("/schedulers/crashy").await;
     assert_eq!(scheduler.ok()["scheduler"]["version"], "v1");
-    wait_for(&server, "crashy", "v1 rooms only", Duration::from_secs(20), ready).await;
+    wait_for(
+        &server,
+        "crashy",
+        "v1 rooms only",
+        Duration::from_secs(20),
+        ready,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,7 +467,14 @@ async fn a_rollout_of_20_rooms_with_max_surge_25_percent_keeps_the_ready_pool() 
                 && rooms.iter().all(|r| r["version"] == version)
         }
     };
-    wait_for(&server, "pool", "20 ready rooms", Duration::from_secs(60), all_ready("v1")).await;
+    wait_for(
+        &server,
+        "pool",
+        "20 ready rooms",
+        Duration::from_secs(60),
+        all_ready("v1"),
+    )
+    .await;
 
     let mut v2 = live("pool", 20, "25%", (45000, 45100));
     v2["spec"]["containers"][0]["environment"][0]["value"] = json!("0.25");
@@ -430,12 +500,18 @@ async fn a_rollout_of_20_rooms_with_max_surge_25_percent_keeps_the_ready_pool() 
         if operation["status"] != "in_progress" && operation["status"] != "pending" {
             break operation;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "{operation:#}");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{operation:#}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(ended["status"], "finished", "{ended:#}");
     assert!(has_event(&ended, "Validation room"), "{ended:#}");
-    assert!(has_event(&ended, "Rolling update to v2 finished"), "{ended:#}");
+    assert!(
+        has_event(&ended, "Rolling update to v2 finished"),
+        "{ended:#}"
+    );
     println!(
         "rollout of 20 rooms, maxSurge 25%: {:.1} s, lowest ready count {lowest_ready}, most live rooms {most_rooms}",
         started.elapsed().as_secs_f64()
@@ -443,5 +519,12 @@ async fn a_rollout_of_20_rooms_with_max_surge_25_percent_keeps_the_ready_pool() 
     assert!(lowest_ready >= 20, "ready rooms fell to {lowest_ready}");
     // 20 wanted, plus the validation room and one wave of 25% (5 rooms).
     assert!(most_rooms <= 26, "at most one wave over: {most_rooms}");
-    wait_for(&server, "pool", "20 ready v2 rooms", Duration::from_secs(30), all_ready("v2")).await;
+    wait_for(
+        &server,
+        "pool",
+        "20 ready v2 rooms",
+        Duration::from_secs(30),
+        all_ready("v2"),
+    )
+    .await;
 }

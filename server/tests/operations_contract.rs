@@ -348,7 +348,12 @@ async fn update_is_for_the_holder_of_a_running_operation_only(backend: Backend) 
     let pending = op("pending", "s", add_rooms(1));
     enqueued(&store, &pending).await;
     // Not in progress yet: not updated.
-    assert!(!store.update(&running(&pending, "me"), "me", at(1)).await.unwrap());
+    assert!(
+        !store
+            .update(&running(&pending, "me"), "me", at(1))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get("s", "pending").await.unwrap(), pending);
 
     let mut ours = started(&store, &op("run", "s", add_rooms(1)), "me").await;
@@ -390,8 +395,17 @@ async fn update_is_for_the_holder_of_a_running_operation_only(backend: Backend) 
     // An expired lease is taken over by whoever runs the scheduler now.
     let mut stale = started(&store, &op("stale", "s", add_rooms(1)), "gone").await;
     stale.history.push(event(7, "Resumed"));
-    assert!(!store.update(&stale, "heir", at(3)).await.unwrap(), "not before it expires");
-    let expiry = store.get("s", "stale").await.unwrap().lease.unwrap().expires_at;
+    assert!(
+        !store.update(&stale, "heir", at(3)).await.unwrap(),
+        "not before it expires"
+    );
+    let expiry = store
+        .get("s", "stale")
+        .await
+        .unwrap()
+        .lease
+        .unwrap()
+        .expires_at;
     stale.lease = Some(OperationLease {
         holder: "heir".into(),
         expires_at: expiry + chrono::Duration::seconds(60),

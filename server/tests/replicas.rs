@@ -80,7 +80,13 @@ impl Cluster {
         }
     }
 
-    async fn call(&self, replica: &Replica, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        replica: &Replica,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .request(method, format!("{}{path}", replica.url))
@@ -105,8 +111,17 @@ impl Cluster {
 
     async fn wait_up(&self, replica: &Replica) {
         let started = Instant::now();
-        while self.call(replica, reqwest::Method::GET, "/schedulers", None).await.0 != 200 {
-            assert!(started.elapsed() < Duration::from_secs(30), "{} did not start", replica.url);
+        while self
+            .call(replica, reqwest::Method::GET, "/schedulers", None)
+            .await
+            .0
+            != 200
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{} did not start",
+                replica.url
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -115,7 +130,9 @@ impl Cluster {
 /// A TCP proxy that sends each connection to the first backend that accepts it: what a load
 /// balancer in front of the replicas does for the rooms' pings.
 async fn failover_proxy(backends: Vec<SocketAddr>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a proxy port");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a proxy port");
     let addr = listener.local_addr().expect("the proxy address");
     tokio::spawn(async move {
         while let Ok((mut inbound, _)) = listener.accept().await {
@@ -152,7 +169,10 @@ fn events(operation: &Value) -> Vec<(DateTime<Utc>, String)> {
         .flatten()
         .map(|e| {
             (
-                e["createdAt"].as_str().and_then(|t| t.parse().ok()).unwrap_or_default(),
+                e["createdAt"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or_default(),
                 e["event"].as_str().unwrap_or_default().to_string(),
             )
         })
@@ -170,7 +190,8 @@ async fn a_replica_killed_mid_rollout_is_taken_over_and_the_rollout_finishes_exa
     let cluster = Cluster {
         db: TestDb::new(Backend::Postgres).await,
         redis: RedisKeys::new(),
-        rooms_dir: std::env::temp_dir().join(format!("baton-replicas-{}", uuid::Uuid::new_v4().simple())),
+        rooms_dir: std::env::temp_dir()
+            .join(format!("baton-replicas-{}", uuid::Uuid::new_v4().simple())),
         api_url: format!("http://{proxy}"),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -186,14 +207,24 @@ async fn a_replica_killed_mid_rollout_is_taken_over_and_the_rollout_finishes_exa
 
     // Schedulers are created through either replica.
     let (status, created) = cluster
-        .call(&replicas[0], reqwest::Method::POST, "/schedulers?wait=10s", Some(&fleet(10)))
+        .call(
+            &replicas[0],
+            reqwest::Method::POST,
+            "/schedulers?wait=10s",
+            Some(&fleet(10)),
+        )
         .await;
     assert_eq!(status, 200, "{created}");
     let mut bystander = fleet(1);
     bystander["name"] = json!("bystander");
     bystander["portRange"] = json!({"start": 46200, "end": 46300});
     let (status, body) = cluster
-        .call(&replicas[1], reqwest::Method::POST, "/schedulers?wait=10s", Some(&bystander))
+        .call(
+            &replicas[1],
+            reqwest::Method::POST,
+            "/schedulers?wait=10s",
+            Some(&bystander),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
@@ -213,7 +244,10 @@ async fn a_replica_killed_mid_rollout_is_taken_over_and_the_rollout_finishes_exa
         if rooms.len() == 10 && rooms.iter().all(|r| r["status"] == "ready") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "10 ready rooms: {rooms:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "10 ready rooms: {rooms:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -222,7 +256,12 @@ async fn a_replica_killed_mid_rollout_is_taken_over_and_the_rollout_finishes_exa
     let mut v2 = fleet(10);
     v2["spec"]["containers"][0]["environment"][0]["value"] = json!("1.0");
     let (status, queued) = cluster
-        .call(&replicas[1], reqwest::Method::POST, "/schedulers/fleet", Some(&v2))
+        .call(
+            &replicas[1],
+            reqwest::Method::POST,
+            "/schedulers/fleet",
+            Some(&v2),
+        )
         .await;
     assert_eq!(status, 200, "{queued}");
     let id = queued["operationId"].as_str().unwrap().to_string();
@@ -302,7 +341,9 @@ async fn a_replica_killed_mid_rollout_is_taken_over_and_the_rollout_finishes_exa
             .map(|r| r["id"].as_str().unwrap_or_default().to_string())
             .collect();
         let exact = rooms.len() == 10
-            && rooms.iter().all(|r| r["status"] == "ready" && r["version"] == "v2");
+            && rooms
+                .iter()
+                .all(|r| r["status"] == "ready" && r["version"] == "v2");
         let processes = processes_with("MAESTRO_SCHEDULER_NAME", "fleet");
         let one_each = ids
             .iter()

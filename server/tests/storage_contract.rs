@@ -663,7 +663,9 @@ async fn expired_sessions_are_neither_loaded_nor_kept(backend: Backend) {
 
 async fn stored_versions_wait_inactive_and_only_inactive_ones_are_removed(backend: Backend) {
     let (_db, store) = open(backend).await;
-    SchedulerStore::create(&store, &config("s", "g")).await.unwrap();
+    SchedulerStore::create(&store, &config("s", "g"))
+        .await
+        .unwrap();
     let mut next = config("s", "g");
     next.rooms_replicas = 9;
     let stored = store.store_version(&next, "v2").await.unwrap();
@@ -671,7 +673,15 @@ async fn stored_versions_wait_inactive_and_only_inactive_ones_are_removed(backen
     assert!(!stored.is_active);
     // Not active: get answers v1 still, and v2 on request.
     assert_eq!(store.get("s", None).await.unwrap().version, "v1");
-    assert_eq!(store.get("s", Some("v2")).await.unwrap().config.rooms_replicas, 9);
+    assert_eq!(
+        store
+            .get("s", Some("v2"))
+            .await
+            .unwrap()
+            .config
+            .rooms_replicas,
+        9
+    );
     assert!(matches!(
         store.store_version(&next, "v2").await,
         Err(StoreError::Conflict(_))

@@ -8,9 +8,7 @@ use chrono::Utc;
 
 use super::{SchedulerService, ServiceError};
 use crate::domain::access;
-use crate::domain::operation::{
-    Operation, OperationDefinition, OperationOrder, Stage, may_queue,
-};
+use crate::domain::operation::{Operation, OperationDefinition, OperationOrder, Stage, may_queue};
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
 use crate::ports::OperationPage;
@@ -112,7 +110,12 @@ impl SchedulerService {
     ) -> Result<Change> {
         let scheduler = self.readable(user, name, None).await?;
         access::may_configure(user, &scheduler.config.game, &self.host)?;
-        if scheduler.config.autoscaling.as_ref().is_some_and(|a| a.enabled) {
+        if scheduler
+            .config
+            .autoscaling
+            .as_ref()
+            .is_some_and(|a| a.enabled)
+        {
             return Err(ServiceError::invalid(
                 "autoscaling",
                 "is enabled: the policy decides the room count; change its limits instead",
@@ -161,24 +164,20 @@ impl SchedulerService {
     /// back what it must and ends `canceled`).
     pub async fn cancel(&self, user: &User, name: &str, id: &str) -> Result<Operation> {
         let scheduler = self.readable(user, name, None).await?;
-        access::may_configure(user, &scheduler.config.game, &self.host)
-            .or_else(|_| {
-                // Deleting is an editor's right even where configuring is not; so is stopping
-                // the delete.
-                if access::can_edit(user, &scheduler.config.game) {
-                    Ok(())
-                } else {
-                    Err(access::Denied::NotEditor {
-                        user: user.username.clone(),
-                        game: scheduler.config.game.clone(),
-                    })
-                }
-            })?;
+        access::may_configure(user, &scheduler.config.game, &self.host).or_else(|_| {
+            // Deleting is an editor's right even where configuring is not; so is stopping
+            // the delete.
+            if access::can_edit(user, &scheduler.config.game) {
+                Ok(())
+            } else {
+                Err(access::Denied::NotEditor {
+                    user: user.username.clone(),
+                    game: scheduler.config.game.clone(),
+                })
+            }
+        })?;
         let event = format!("Canceled by {}", user.username);
-        let operation = self
-            .operations
-            .cancel(name, id, &event, Utc::now())
-            .await?;
+        let operation = self.operations.cancel(name, id, &event, Utc::now()).await?;
         tracing::info!(scheduler = %name, operation = %id, user = %user.username, "operation cancel requested");
         self.wake(name);
         Ok(operation)

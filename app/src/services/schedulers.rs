@@ -44,7 +44,12 @@ fn not_found(name: &str) -> ServiceError {
 impl SchedulerService {
     /// The stored scheduler, if `user` may read its game (else `NotFound`, as if it did not
     /// exist), unredacted: for internal use before a check or a change.
-    pub(super) async fn readable(&self, user: &User, name: &str, version: Option<&str>) -> Result<Scheduler> {
+    pub(super) async fn readable(
+        &self,
+        user: &User,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Scheduler> {
         match self.schedulers.get(name, version).await {
             Ok(scheduler) if access::can_read(user, &scheduler.config.game) => Ok(scheduler),
             Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found(name)),

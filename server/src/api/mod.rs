@@ -49,7 +49,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/schedulers/{name}/versions", get(schedulers::versions))
         .route("/schedulers/{name}/add-rooms", post(operations::add_rooms))
-        .route("/schedulers/{name}/remove-rooms", post(operations::remove_rooms))
+        .route(
+            "/schedulers/{name}/remove-rooms",
+            post(operations::remove_rooms),
+        )
         .route("/schedulers/{name}/operations", get(operations::list))
         .route("/schedulers/{name}/operations/{id}", get(operations::get))
         .route(

@@ -58,7 +58,11 @@ pub async fn answer(
             .wait(&operation.scheduler, &operation.id, timeout)
             .await?;
         // The scheduler as the operation left it (as it was, once deleted).
-        match state.schedulers.get(&user.0, &operation.scheduler, None).await {
+        match state
+            .schedulers
+            .get(&user.0, &operation.scheduler, None)
+            .await
+        {
             Ok(scheduler) => change.scheduler = scheduler,
             Err(app::services::ServiceError::NotFound(_)) => {}
             Err(other) => return Err(other.into()),
@@ -97,9 +101,10 @@ pub async fn list(
 ) -> Result<Json<OperationList>, ApiError> {
     let stage = match query.stage.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(Stage::parse(text).ok_or_else(|| {
-            ApiError::invalid("stage", "must be pending, active or final")
-        })?),
+        Some(text) => Some(
+            Stage::parse(text)
+                .ok_or_else(|| ApiError::invalid("stage", "must be pending, active or final"))?,
+        ),
     };
     let order = match query.order_by.as_deref() {
         None | Some("") => OperationOrder::default(),

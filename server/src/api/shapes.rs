@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use app::domain::autoscaling::Autoscaling;
+use app::domain::operation::Operation;
 use app::domain::scheduler::{
     Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
     SchedulerState, SchedulerSummary, SchedulerVersion,
 };
-use app::domain::operation::Operation;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -172,7 +172,8 @@ impl HealthController {
             let _guard = AbortOnDrop(watcher);
             let mut streak = CrashStreak::default();
             let lease = lease_name(&name);
-            let ttl = chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(10));
+            let ttl =
+                chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(10));
             let mut leading = false;
             let wakeup = self.wakeups.register(&name);
             let _registered = Unregister(&self.wakeups, &name);
@@ -199,11 +200,15 @@ impl HealthController {
                                         tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
                                     }
                                     Ok(_) => {}
-                                    Err(err) => tracing::warn!(scheduler = %name, %err, "health tick failed"),
+                                    Err(err) => {
+                                        tracing::warn!(scheduler = %name, %err, "health tick failed")
+                                    }
                                 }
                             }
                             Ok(_) => {}
-                            Err(err) => tracing::warn!(scheduler = %name, %err, "operation step failed; health tick skipped"),
+                            Err(err) => {
+                                tracing::warn!(scheduler = %name, %err, "operation step failed; health tick skipped")
+                            }
                         }
                     }
                     Ok(false) => leading = false,

@@ -90,10 +90,7 @@ impl HealthController {
                 }
             }
             _ => {
-                if let Some(previous) = operation
-                    .lease
-                    .as_ref()
-                    .filter(|l| l.holder != self.holder)
+                if let Some(previous) = operation.lease.as_ref().filter(|l| l.holder != self.holder)
                 {
                     let text = format!(
                         "Resumed by {} after {} stopped renewing its lease",
@@ -318,15 +315,17 @@ impl HealthController {
                 self.changed(&name);
                 note(
                     operation,
-                    format!("Validation room {} is ready; version {version} is active", room.id),
+                    format!(
+                        "Validation room {} is ready; version {version} is active",
+                        room.id
+                    ),
                 );
                 return self.roll_out(operation, &switched, previous).await;
             }
             RoomStatus::Error => "crashed".to_string(),
-            _ if Utc::now() - room.created_at > timeout => format!(
-                "did not turn ready within {} s",
-                timeout.num_seconds()
-            ),
+            _ if Utc::now() - room.created_at > timeout => {
+                format!("did not turn ready within {} s", timeout.num_seconds())
+            }
             _ => return Ok(Step::Wait(vec![room.id])),
         };
         let reason = self
@@ -339,7 +338,13 @@ impl HealthController {
             .map(|reason| format!(" ({reason})"))
             .unwrap_or_default();
         let logs = self.runtime.logs(&name, &room.id).await;
-        let tail: Vec<&str> = logs.iter().rev().take(10).rev().map(String::as_str).collect();
+        let tail: Vec<&str> = logs
+            .iter()
+            .rev()
+            .take(10)
+            .rev()
+            .map(String::as_str)
+            .collect();
         self.stop_room(&target, &room.id).await?;
         note(
             operation,
@@ -417,10 +422,17 @@ impl HealthController {
             return Ok(Step::Finished(done.event.clone()));
         }
         if operation.cancel_requested {
-            return Ok(Step::Canceled("Canceled; the room count is unchanged".into()));
+            return Ok(Step::Canceled(
+                "Canceled; the room count is unchanged".into(),
+            ));
         }
         let current = self.schedulers.get(name, None).await?;
-        if current.config.autoscaling.as_ref().is_some_and(|a| a.enabled) {
+        if current
+            .config
+            .autoscaling
+            .as_ref()
+            .is_some_and(|a| a.enabled)
+        {
             return Ok(Step::Failed(
                 "The scheduler is autoscaled: its policy decides the room count".into(),
             ));
@@ -431,7 +443,10 @@ impl HealthController {
         let after = config.rooms_replicas;
         let stored = store_new_version(self.schedulers.as_ref(), current, &config).await?;
         self.changed(name);
-        let text = format!("{ROOMS_WANTED} {before} -> {after} (version {})", stored.version);
+        let text = format!(
+            "{ROOMS_WANTED} {before} -> {after} (version {})",
+            stored.version
+        );
         note(operation, text.clone());
         Ok(Step::Finished(text))
     }
