@@ -205,13 +205,12 @@ impl HealthController {
                     .await
             }
             OperationDefinition::RemoveRooms { amount, room_ids } => {
-                if amount > 0 {
-                    if let Step::Failed(text) = self
+                if amount > 0
+                    && let Step::Failed(text) = self
                         .change_replicas(operation, &name, -i64::from(amount))
                         .await?
-                    {
-                        return Ok(Step::Failed(text));
-                    }
+                {
+                    return Ok(Step::Failed(text));
                 }
                 let scheduler = self.schedulers.get(&name, None).await?;
                 let rooms = self.rooms.list(&name).await?;
