@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::ports::{InstanceEvent, RoomInstance, RuntimeError};
 
 use super::record::{self, InstanceRecord};
-use super::{LocalRuntime, signal};
+use super::{LocalRuntime, orphans, signal};
 
 /// Between two looks at `/proc` while a room stops.
 const POLL: Duration = Duration::from_millis(50);
@@ -27,7 +27,7 @@ pub(super) fn instance(record: InstanceRecord) -> RoomInstance {
 
 /// The recorded rooms of `scheduler` that run and that this process did not start. Records of
 /// rooms whose process is gone (or whose pid another process has now) are removed, with the
-/// room's directory.
+/// room's directory. Rooms left without a record are recorded first (`orphans`).
 pub(super) async fn records(
     runtime: &LocalRuntime,
     scheduler: &str,
@@ -41,6 +41,7 @@ pub(super) async fn records(
         .collect();
     let (rooms_dir, name) = (runtime.rooms_dir.clone(), scheduler.to_string());
     let (live, stale) = tokio::task::spawn_blocking(move || {
+        orphans::adopt(&rooms_dir, &name, &own);
         let (live, stale): (Vec<_>, Vec<_>) = record::read_scheduler(&rooms_dir, &name)
             .into_iter()
             .filter(|r| !own.contains(&r.room))

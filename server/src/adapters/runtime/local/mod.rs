@@ -11,10 +11,12 @@
 //! replica): each is recorded under the rooms dir with its output in a log file there
 //! (`record`), so that any Baton process sharing the rooms dir lists, measures and stops it
 //! (`adopted`). Only the process that started a room learns at once that it exited (and
-//! reports it crashed); another one finds it gone at its next listing.
+//! reports it crashed); another one finds it gone at its next listing. A room whose Baton
+//! process died before recording it is found from `/proc` (`orphans`).
 
 mod adopted;
 mod environment;
+mod orphans;
 mod own;
 mod ports;
 mod record;
@@ -127,6 +129,14 @@ impl Runtime for LocalRuntime {
         if let Some(existing) = self.lock().processes.get(&key) {
             return Ok(existing.instance.clone());
         }
+        // Held until the room's record is written (dropped on every return): see `orphans`.
+        let (rooms_dir, scheduler_name) = (self.rooms_dir.clone(), name.clone());
+        let _creating =
+            tokio::task::spawn_blocking(move || orphans::creating(&rooms_dir, &scheduler_name))
+                .await
+                .map_err(|err| {
+                    RuntimeError::Unavailable(format!("locking room records: {err}"))
+                })??;
         // A room another Baton process started, or host ports recorded rooms hold.
         let (rooms_dir, scheduler_name, room_name) =
             (self.rooms_dir.clone(), name.clone(), room.to_string());

@@ -94,7 +94,10 @@ fn file(rooms: &RoomsDir, scheduler: &str, room: &str, ext: &str) -> Result<Path
 }
 
 /// Creates `<rooms dir>/.instances/<scheduler>` (mode 0700) when absent.
-fn ensure_scheduler_dir(rooms: &RoomsDir, scheduler: &str) -> Result<PathBuf, RuntimeError> {
+pub(super) fn ensure_scheduler_dir(
+    rooms: &RoomsDir,
+    scheduler: &str,
+) -> Result<PathBuf, RuntimeError> {
     let dir = scheduler_dir(rooms, scheduler)?;
     DirBuilder::new()
         .recursive(true)
@@ -168,6 +171,11 @@ fn decode(path: &Path) -> Option<InstanceRecord> {
             None
         }
     }
+}
+
+/// Whether a record file of the room exists, readable or not.
+pub fn exists(rooms: &RoomsDir, scheduler: &str, room: &str) -> bool {
+    file(rooms, scheduler, room, "json").is_ok_and(|path| std::fs::symlink_metadata(path).is_ok())
 }
 
 /// Every readable record of `scheduler`.

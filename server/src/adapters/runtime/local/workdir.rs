@@ -139,6 +139,21 @@ impl RoomsDir {
         Ok(dir)
     }
 
+    /// The rooms of `scheduler` that have a directory.
+    pub fn room_names(&self, scheduler: &str) -> Vec<String> {
+        let Ok(entries) = self.scheduler_dir(scheduler).and_then(|dir| {
+            std::fs::read_dir(&dir)
+                .map_err(|err| RuntimeError::Unavailable(format!("{}: {err}", dir.display())))
+        }) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .collect()
+    }
+
     /// Removes a room's directory and everything in it.
     pub fn remove_room(&self, scheduler: &str, room: &str) {
         if let Ok(dir) = self.room_dir(scheduler, room) {
