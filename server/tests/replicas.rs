@@ -344,10 +344,14 @@ async fn a_replica_killed_mid_rollout_is_taken_over_and_the_rollout_finishes_exa
             && rooms
                 .iter()
                 .all(|r| r["status"] == "ready" && r["version"] == "v2");
-        let processes = processes_with("MAESTRO_SCHEDULER_NAME", "fleet");
+        // This test's room processes (their HOME is under its rooms folder).
+        let processes: Vec<i32> = processes_with("MAESTRO_SCHEDULER_NAME", "fleet")
+            .into_iter()
+            .filter(|pid| home_of(*pid).starts_with(&cluster.rooms_dir))
+            .collect();
         let one_each = ids
             .iter()
-            .all(|id| processes_with("MAESTRO_ROOM_ID", id).len() == 1);
+            .all(|id| processes.iter().filter(|pid| room_of(**pid) == *id).count() == 1);
         if exact && one_each && processes.len() == 10 {
             break;
         }
@@ -381,6 +385,16 @@ fn room_of(pid: i32) -> String {
         .split(|b| *b == 0)
         .find_map(|kv| kv.strip_prefix(b"MAESTRO_ROOM_ID="))
         .map(|id| String::from_utf8_lossy(id).into_owned())
+        .unwrap_or_default()
+}
+
+/// A process's `HOME`.
+fn home_of(pid: i32) -> PathBuf {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"HOME="))
+        .map(|home| PathBuf::from(String::from_utf8_lossy(home).into_owned()))
         .unwrap_or_default()
 }
 
