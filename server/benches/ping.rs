@@ -669,7 +669,6 @@ fn serve(settings: &Settings) {
             schedulers,
             rooms: rooms.clone(),
             autoscaling: Arc::new(MemoryAutoscalerStore::default()),
-            history: Default::default(),
             host: HostCommands::elsewhere(),
             operations,
             caches: Vec::new(),

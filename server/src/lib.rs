@@ -7,5 +7,6 @@ pub mod config;
 pub mod dashboard;
 pub mod room_tokens;
 pub mod same_origin;
+pub mod scheduler_changes;
 pub mod startup;
 pub mod workers;

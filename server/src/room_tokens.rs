@@ -58,7 +58,8 @@ impl RoomTokens {
 /// `ttl`, so that such rooms do not cost a database read per ping. Unknown schedulers are
 /// remembered too (as not accepting), so that a flood of tokenless pings to made-up names costs
 /// no database reads either. This process forgets a scheduler as soon as it changes it (the
-/// scheduler service tells it); a change made by another instance takes effect within `ttl`.
+/// scheduler service tells it), and, with Redis, as soon as another replica publishes a change
+/// (`RedisSchedulerChanges`); a change nobody was told of takes effect within `ttl`.
 /// Names that cannot be schedulers are refused without a lookup, and at most [`KNOWN_KEPT`]
 /// answers are kept, so the memory is bounded whatever names pings carry.
 pub struct TokenlessSchedulers {
@@ -122,6 +123,10 @@ impl SchedulerCache for TokenlessSchedulers {
     /// Forgets what is known of `scheduler` (it was just created, changed or deleted).
     fn forget(&self, scheduler: &str) {
         self.lock().remove(scheduler);
+    }
+
+    fn forget_all(&self) {
+        self.lock().clear();
     }
 }
 

@@ -29,12 +29,14 @@ use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use crate::adapters::storage::redis::RedisRoomStore;
 use crate::adapters::storage::redis_attempts::RedisAttemptCounter;
 use crate::adapters::storage::redis_autoscaler::RedisAutoscalerStore;
+use crate::adapters::storage::redis_changes::RedisSchedulerChanges;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeKind, sqlite_folder};
 use crate::dashboard;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 use crate::same_origin;
+use crate::scheduler_changes::PublishChanges;
 
 /// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
 /// `allowTokenlessPings` made outside this process's API takes to apply.
@@ -42,7 +44,6 @@ const TOKENLESS_TTL: Duration = Duration::from_secs(5);
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
 use crate::workers::wakeups::Wakeups;
-use app::domain::history::RoomHistory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -59,9 +60,9 @@ pub enum StartError {
 }
 
 /// Aborts its tasks when dropped.
-struct AbortOnDrop<const N: usize>([JoinHandle<()>; N]);
+struct AbortOnDrop(Vec<JoinHandle<()>>);
 
-impl<const N: usize> Drop for AbortOnDrop<N> {
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         for task in &self.0 {
             task.abort();
@@ -204,20 +205,31 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         auth::Authenticator::new(users.clone(), attempts, Throttle::default())
             .map_err(|e| StartError::Admin(e.to_string()))?,
     );
-    let history = Arc::new(RoomHistory::default());
     let tokenless = Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL));
+    // This process's caches; with Redis, every replica's are told of every change.
+    let local_caches = vec![tokenless.clone() as Arc<dyn SchedulerCache>];
+    let (caches, changes_task) = match &config.redis_url {
+        Some(url) => {
+            let changes = RedisSchedulerChanges::connect(url, &config.redis_prefix).await?;
+            let task = changes.subscribe(local_caches.clone()).await;
+            let publish = Arc::new(PublishChanges::new(Arc::new(changes)));
+            let mut caches = local_caches;
+            caches.push(publish as Arc<dyn SchedulerCache>);
+            (caches, Some(task))
+        }
+        None => (local_caches, None),
+    };
     let wakeups = Arc::new(Wakeups::default());
     let service = Arc::new(SchedulerService {
         schedulers: schedulers.clone(),
         rooms: rooms.clone(),
         autoscaling: autoscaling.clone(),
-        history: history.clone(),
         host: match config.runtime {
             RuntimeKind::Local => HostCommands::on_host(config.local_runtime_editor_games.clone()),
             RuntimeKind::Kubernetes => HostCommands::elsewhere(),
         },
         operations: operations.clone(),
-        caches: vec![tokenless.clone() as Arc<dyn SchedulerCache>],
+        caches,
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
     });
     let service_caches = service.caches.clone();
@@ -256,7 +268,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         rooms,
         runtime,
         autoscaler,
-        history,
         tokens: room_tokens,
         api_url: config
             .api_url
@@ -274,6 +285,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     });
     let controller_task = controller.spawn();
     let cleanup_task = dashboard::spawn_session_cleanup(sessions.clone());
+    let workers: Vec<JoinHandle<()>> = [Some(controller_task), Some(cleanup_task), changes_task]
+        .into_iter()
+        .flatten()
+        .collect();
     let pages = dashboard::router(
         leptos_options(&config, addr),
         dashboard,
@@ -283,7 +298,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let app = router(state, pages).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         // The workers stop with the server, also when its task is aborted.
-        let _workers = AbortOnDrop([controller_task, cleanup_task]);
+        let _workers = AbortOnDrop(workers);
         axum::serve(listener, app).await
     });
     Ok(Running {

@@ -16,6 +16,13 @@ use serde_json::json;
 use server::adapters::storage::memory::MemoryRoomStore;
 use server::adapters::storage::redis::RedisRoomStore;
 
+#[path = "room_store_contract/history.rs"]
+mod history;
+use history::{
+    count_history_is_bounded_per_tier, count_history_keeps_what_each_tier_takes,
+    count_history_reads_a_window, forget_counts_forgets_only_that_scheduler,
+};
+
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 fn redis_url() -> String {
@@ -58,6 +65,10 @@ contract!(
     schedulers_are_isolated,
     concurrent_pings_keep_every_room_counted_once,
     concurrent_pings_to_many_schedulers_each_get_their_own_answer,
+    count_history_keeps_what_each_tier_takes,
+    count_history_is_bounded_per_tier,
+    count_history_reads_a_window,
+    forget_counts_forgets_only_that_scheduler,
 );
 
 /// Scenarios that only make sense for Redis.

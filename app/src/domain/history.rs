@@ -1,13 +1,13 @@
-//! Room status history: counts sampled over time, kept in a bounded in-process store, and how a
-//! window of them is shown.
+//! Room status history: counts sampled over time, which samples a bounded history keeps, and how
+//! a window of them is shown. Pure: the room store keeps the samples (shared by every replica),
+//! these functions decide what it takes, what it drops and what is shown.
 //!
 //! The health controller records each scheduler's room counts as it checks them. Two tiers keep
-//! memory bounded: a sample every 5 seconds, or at each health tick while the counts change, for
-//! the last hour (3,600 at most with the default 1 s tick), and one a minute for the last day
+//! the history bounded: a sample every 5 seconds, or at each health tick while the counts change,
+//! for the last hour (3,600 at most with the default 1 s tick), and one a minute for the last day
 //! (1,440).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,93 +55,143 @@ pub fn window(
     out
 }
 
-struct Tier {
-    every: Duration,
-    keep: Duration,
+/// One of the two series a scheduler's counts are kept in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Every 5 seconds, or at once when the counts change; the last hour.
+    Fine,
+    /// Once a minute; the last day.
+    Coarse,
 }
 
-const FINE: Tier = Tier {
-    every: Duration::seconds(5),
-    keep: Duration::hours(1),
-};
-const COARSE: Tier = Tier {
-    every: Duration::minutes(1),
-    keep: Duration::days(1),
-};
 /// A change of counts is recorded at once, but not more often than this.
 const CHANGE_EVERY: Duration = Duration::milliseconds(150);
 
-#[derive(Default)]
-struct Samples {
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Fine, Tier::Coarse];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Fine => "fine",
+            Tier::Coarse => "coarse",
+        }
+    }
+
+    /// How often the tier takes a sample of unchanged counts.
+    fn every(self) -> Duration {
+        match self {
+            Tier::Fine => Duration::seconds(5),
+            Tier::Coarse => Duration::minutes(1),
+        }
+    }
+
+    /// How long the tier keeps a sample.
+    pub fn keep(self) -> Duration {
+        match self {
+            Tier::Fine => Duration::hours(1),
+            Tier::Coarse => Duration::days(1),
+        }
+    }
+
+    /// The tier a window of `span` is read from.
+    pub fn for_span(span: Duration) -> Tier {
+        if span <= Tier::Fine.keep() {
+            Tier::Fine
+        } else {
+            Tier::Coarse
+        }
+    }
+
+    /// The oldest moment the tier still keeps once a sample taken at `at` is recorded: older
+    /// samples are dropped.
+    pub fn kept_since(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at - self.keep()
+    }
+
+    /// Whether the tier takes `sample`, after `last` (its latest sample). `changed`: the
+    /// counts differ from the latest fine sample (only the fine tier records changes early).
+    fn takes(
+        self,
+        last: Option<&RoomCountSample>,
+        sample: &RoomCountSample,
+        changed: bool,
+    ) -> bool {
+        last.is_none_or(|last| {
+            let since = sample.at - last.at;
+            since >= self.every() || (self == Tier::Fine && changed && since >= CHANGE_EVERY)
+        })
+    }
+}
+
+/// The latest sample of each tier of one scheduler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latest {
+    pub fine: Option<RoomCountSample>,
+    pub coarse: Option<RoomCountSample>,
+}
+
+/// The tiers that take `sample`, given the latest of each.
+pub fn tiers_taking(latest: &Latest, sample: &RoomCountSample) -> Vec<Tier> {
+    let changed = latest.fine.is_some_and(|last| last.counts != sample.counts);
+    Tier::ALL
+        .into_iter()
+        .filter(|tier| {
+            let last = match tier {
+                Tier::Fine => latest.fine.as_ref(),
+                Tier::Coarse => latest.coarse.as_ref(),
+            };
+            tier.takes(last, sample, changed)
+        })
+        .collect()
+}
+
+/// One scheduler's history held in memory (the in-process room store's), both tiers oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct CountSeries {
     fine: VecDeque<RoomCountSample>,
     coarse: VecDeque<RoomCountSample>,
 }
 
-fn push(
-    series: &mut VecDeque<RoomCountSample>,
-    tier: &Tier,
-    sample: RoomCountSample,
-    changed: bool,
-) {
-    let due = series.back().is_none_or(|last| {
-        let since = sample.at - last.at;
-        since >= tier.every || (changed && since >= CHANGE_EVERY)
-    });
-    if due {
-        series.push_back(sample);
-    }
-    while series.front().is_some_and(|s| sample.at - s.at > tier.keep) {
-        series.pop_front();
-    }
-}
-
-#[derive(Default)]
-pub struct RoomHistory {
-    schedulers: Mutex<HashMap<String, Samples>>,
-}
-
-impl RoomHistory {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Samples>> {
-        self.schedulers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl CountSeries {
+    fn series(&mut self, tier: Tier) -> &mut VecDeque<RoomCountSample> {
+        match tier {
+            Tier::Fine => &mut self.fine,
+            Tier::Coarse => &mut self.coarse,
+        }
     }
 
-    pub fn record(&self, scheduler: &str, counts: RoomCounts, at: DateTime<Utc>) {
-        let mut all = self.lock();
-        let samples = all.entry(scheduler.to_string()).or_default();
-        let changed = samples
-            .fine
-            .back()
-            .is_some_and(|last| last.counts != counts);
-        let sample = RoomCountSample { at, counts };
-        push(&mut samples.fine, &FINE, sample, changed);
-        push(&mut samples.coarse, &COARSE, sample, false);
+    pub fn latest(&self) -> Latest {
+        Latest {
+            fine: self.fine.back().copied(),
+            coarse: self.coarse.back().copied(),
+        }
     }
 
-    /// The last `span` before `now`, at most `buckets` samples.
-    pub fn window(
-        &self,
-        scheduler: &str,
-        now: DateTime<Utc>,
-        span: Duration,
-        buckets: usize,
-    ) -> Vec<RoomCountSample> {
-        let all = self.lock();
-        let Some(samples) = all.get(scheduler) else {
-            return Vec::new();
+    /// Adds the sample to the tiers that take it and drops what they no longer keep.
+    pub fn record(&mut self, sample: RoomCountSample) {
+        for tier in tiers_taking(&self.latest(), &sample) {
+            self.series(tier).push_back(sample);
+        }
+        for tier in Tier::ALL {
+            let oldest = tier.kept_since(sample.at);
+            let series = self.series(tier);
+            while series.front().is_some_and(|s| s.at < oldest) {
+                series.pop_front();
+            }
+        }
+    }
+
+    /// The samples of `tier` from `since` on, oldest first.
+    pub fn since(&self, tier: Tier, since: DateTime<Utc>) -> Vec<RoomCountSample> {
+        let series = match tier {
+            Tier::Fine => &self.fine,
+            Tier::Coarse => &self.coarse,
         };
-        let series = if span <= FINE.keep {
-            &samples.fine
-        } else {
-            &samples.coarse
-        };
-        let samples: Vec<RoomCountSample> = series.iter().copied().collect();
-        window(&samples, now, span, buckets)
+        series.iter().filter(|s| s.at >= since).copied().collect()
     }
 
-    pub fn forget(&self, scheduler: &str) {
-        self.lock().remove(scheduler);
+    pub fn is_empty(&self) -> bool {
+        self.fine.is_empty() && self.coarse.is_empty()
     }
 }
 
@@ -181,24 +231,72 @@ mod tests {
         }
     }
 
+    /// What the history endpoint shows: the tier that covers the span, then the window.
+    fn shown(series: &CountSeries, now: DateTime<Utc>, span: Duration) -> Vec<RoomCountSample> {
+        let samples = series.since(Tier::for_span(span), now - span);
+        window(&samples, now, span, 10_000)
+    }
+
     #[test]
     fn samples_every_five_seconds_or_on_change_and_forgets_old_ones() {
-        let history = RoomHistory::default();
+        let mut series = CountSeries::default();
         let t0 = DateTime::UNIX_EPOCH + Duration::days(1);
         // Ticks every second for two hours; the counts change once a minute.
         for s in 0..7200 {
-            history.record("s", counts((s / 60) as u64), t0 + Duration::seconds(s));
+            series.record(RoomCountSample {
+                at: t0 + Duration::seconds(s),
+                counts: counts((s / 60) as u64),
+            });
         }
         let now = t0 + Duration::seconds(7199);
-        let hour = history.window("s", now, Duration::hours(1), 10_000);
+        let hour = shown(&series, now, Duration::hours(1));
         // 720 regular samples plus one per change (60 changes in the hour), give or take the edge.
         assert!((720..=790).contains(&hour.len()), "{}", hour.len());
         assert!(hour.iter().all(|s| now - s.at <= Duration::hours(1)));
         assert_eq!(hour.last().map(|s| s.counts.ready), Some(119));
         // The day window reads the coarse tier: one a minute.
-        let day = history.window("s", now, Duration::days(1), 10_000);
+        let day = shown(&series, now, Duration::days(1));
         assert_eq!(day.len(), 120);
-        history.forget("s");
-        assert!(history.window("s", now, Duration::hours(1), 100).is_empty());
+        // Nothing older than an hour is left in the fine tier.
+        assert!(
+            series
+                .since(Tier::Fine, DateTime::UNIX_EPOCH)
+                .iter()
+                .all(|s| now - s.at <= Duration::hours(1))
+        );
+    }
+
+    #[test]
+    fn a_change_is_taken_early_by_the_fine_tier_only() {
+        let t0 = DateTime::UNIX_EPOCH + Duration::days(1);
+        let first = RoomCountSample {
+            at: t0,
+            counts: counts(1),
+        };
+        let latest = Latest {
+            fine: Some(first),
+            coarse: Some(first),
+        };
+        let same = RoomCountSample {
+            at: t0 + Duration::seconds(1),
+            counts: counts(1),
+        };
+        assert!(tiers_taking(&latest, &same).is_empty());
+        let changed = RoomCountSample {
+            at: t0 + Duration::seconds(1),
+            counts: counts(2),
+        };
+        assert_eq!(tiers_taking(&latest, &changed), vec![Tier::Fine]);
+        let too_soon = RoomCountSample {
+            at: t0 + Duration::milliseconds(100),
+            counts: counts(2),
+        };
+        assert!(tiers_taking(&latest, &too_soon).is_empty());
+        let minute = RoomCountSample {
+            at: t0 + Duration::minutes(1),
+            counts: counts(1),
+        };
+        assert_eq!(tiers_taking(&latest, &minute), Tier::ALL.to_vec());
+        assert_eq!(tiers_taking(&Latest::default(), &first), Tier::ALL.to_vec());
     }
 }

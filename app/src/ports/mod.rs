@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
 use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
+use crate::domain::history::{RoomCountSample, Tier};
 use crate::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use crate::domain::scheduler::{
     EnvironmentVariable, Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion,
@@ -91,6 +92,16 @@ pub async fn store_new_version(
 /// must forget one as soon as it is changed or deleted here.
 pub trait SchedulerCache: Send + Sync {
     fn forget(&self, scheduler: &str);
+    /// Forgets every scheduler (changes may have been missed, e.g. while the connection that
+    /// tells of other processes' changes was down).
+    fn forget_all(&self);
+}
+
+/// Tells every process that a scheduler changed, so that each forgets what its
+/// [`SchedulerCache`]s remember of it (Redis pub/sub when several replicas share a store).
+#[async_trait]
+pub trait SchedulerChanges: Send + Sync {
+    async fn publish(&self, scheduler: &str) -> Result<(), StoreError>;
 }
 
 /// Whoever runs schedulers' operations in this process: told at once when one has new work
@@ -208,6 +219,24 @@ pub trait RoomStore: Send + Sync {
     /// Forgets a room; removing an unknown room is not an error.
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError>;
     async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError>;
+    /// Records the scheduler's room counts at `at` in the history tiers that take them
+    /// (`history::tiers_taking`) and drops, in the same step, the samples a tier no longer keeps
+    /// (`Tier::kept_since`). Only the scheduler's controller (the lease holder) records.
+    async fn record_counts(
+        &self,
+        scheduler: &str,
+        counts: RoomCounts,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The samples of `tier` taken at `since` or later, oldest first.
+    async fn count_history(
+        &self,
+        scheduler: &str,
+        tier: Tier,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RoomCountSample>, StoreError>;
+    /// Forgets the scheduler's count history (it was deleted).
+    async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError>;
 }
 
 /// How many decisions a scheduler keeps.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::{Change, ServiceError};
 use crate::domain::access::{self, HostCommands};
 use crate::domain::autoscaling::Decision;
-use crate::domain::history::{RoomCountSample, RoomHistory};
+use crate::domain::history::{self, RoomCountSample, Tier};
 use crate::domain::operation::OperationDefinition;
 use crate::domain::room::{GameRoom, RoomCounts};
 use crate::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerVersion};
@@ -25,7 +25,6 @@ pub struct SchedulerService {
     pub autoscaling: Arc<dyn AutoscalerStore>,
     /// The durable queue every change goes through.
     pub operations: Arc<dyn OperationStore>,
-    pub history: Arc<RoomHistory>,
     /// Where rooms run, for the host-command rule.
     pub host: HostCommands,
     /// What remembers schedulers in this process (e.g. which accept tokenless pings): told
@@ -148,7 +147,11 @@ impl SchedulerService {
         points: usize,
     ) -> Result<Vec<RoomCountSample>> {
         self.readable(user, name, None).await?;
-        Ok(self.history.window(name, now, window, points))
+        let samples = self
+            .rooms
+            .count_history(name, Tier::for_span(window), now - window)
+            .await?;
+        Ok(history::window(&samples, now, window, points))
     }
 
     /// Creates a scheduler at `v1`: readable at once; its rooms follow as an operation.

@@ -24,7 +24,6 @@ use tokio::task::JoinHandle;
 use super::autoscaler::Autoscaler;
 use super::wakeups::Wakeups;
 use crate::room_tokens::RoomTokens;
-use app::domain::history::RoomHistory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TickError {
@@ -40,8 +39,6 @@ pub struct HealthController {
     pub runtime: Arc<dyn Runtime>,
     /// Answers how many rooms each scheduler wants.
     pub autoscaler: Arc<Autoscaler>,
-    /// Where each tick's room counts are recorded.
-    pub history: Arc<RoomHistory>,
     pub tokens: Arc<RoomTokens>,
     /// The base URL rooms call back (`BATON_API_URL`).
     pub api_url: String,
@@ -157,7 +154,9 @@ impl HealthController {
             }
             Err(err) => tracing::warn!(scheduler = %name, %err, "forgetting rooms failed"),
         }
-        self.history.forget(name);
+        if let Err(err) = self.rooms.forget_counts(name).await {
+            tracing::warn!(scheduler = %name, %err, "forgetting the room count history failed");
+        }
         if let Err(err) = self.autoscaler.forget(name).await {
             tracing::warn!(scheduler = %name, %err, "forgetting autoscaling history failed");
         }
@@ -291,7 +290,10 @@ impl HealthController {
         for room in &rooms {
             counts.add(room.status);
         }
-        self.history.record(name, counts, now);
+        // The history is for people watching: a failed record does not stop the tick.
+        if let Err(err) = self.rooms.record_counts(name, counts, now).await {
+            tracing::warn!(scheduler = %name, %err, "recording room counts failed");
+        }
         let desired = self.autoscaler.desired(&scheduler, &rooms).await?;
         let decided = plan(&HealthInput {
             desired,

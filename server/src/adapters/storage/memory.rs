@@ -1,17 +1,20 @@
 //! In-process room store: the embedded default, lost on restart like the local rooms it tracks.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
+use app::domain::history::{CountSeries, RoomCountSample, Tier};
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// Rooms by scheduler, then by id; one lock makes every change atomic.
+/// Rooms by scheduler, then by id; one lock makes every change atomic. Room count histories
+/// by scheduler, behind their own lock.
 #[derive(Default)]
 pub struct MemoryRoomStore {
     rooms: RwLock<HashMap<String, HashMap<String, GameRoom>>>,
+    history: Mutex<HashMap<String, CountSeries>>,
 }
 
 fn room_not_found(scheduler: &str, id: &str) -> StoreError {
@@ -31,6 +34,10 @@ impl MemoryRoomStore {
             .and_then(|r| r.get_mut(id))
             .ok_or_else(|| room_not_found(scheduler, id))?;
         change(room)
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, HashMap<String, CountSeries>> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -130,5 +137,36 @@ impl RoomStore for MemoryRoomStore {
             counts.add(room.status);
         }
         Ok(counts)
+    }
+
+    async fn record_counts(
+        &self,
+        scheduler: &str,
+        counts: RoomCounts,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.history()
+            .entry(scheduler.to_string())
+            .or_default()
+            .record(RoomCountSample { at, counts });
+        Ok(())
+    }
+
+    async fn count_history(
+        &self,
+        scheduler: &str,
+        tier: Tier,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RoomCountSample>, StoreError> {
+        Ok(self
+            .history()
+            .get(scheduler)
+            .map(|series| series.since(tier, since))
+            .unwrap_or_default())
+    }
+
+    async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
+        self.history().remove(scheduler);
+        Ok(())
     }
 }

@@ -6,4 +6,5 @@ pub mod memory_autoscaler;
 pub mod redis;
 pub mod redis_attempts;
 pub mod redis_autoscaler;
+pub mod redis_changes;
 pub mod sql;

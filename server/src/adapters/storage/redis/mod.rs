@@ -7,7 +7,8 @@
 //!   and address as JSON);
 //! - `P:{S}:rooms`: the set of the scheduler's room ids;
 //! - `P:{S}:status:STATUS`: the set of the ids of the rooms in that status, so that `counts` is
-//!   one pipelined `SCARD` per status.
+//!   one pipelined `SCARD` per status;
+//! - `P:{S}:history:TIER`: the room count history, a sorted set per tier (see `history`).
 //!
 //! Every change to one room is a Lua script or a `MULTI` block, hence atomic. Pings are batched
 //! (group commit): while a batch is in flight, the pings that arrive wait for the next one, which
@@ -18,6 +19,7 @@
 //! Lua call and one round trip serve many rooms.
 
 mod codec;
+mod history;
 mod ping_batch;
 mod room_store;
 mod scripts;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use app::domain::history::{RoomCountSample, Tier};
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
@@ -211,5 +212,27 @@ impl RoomStore for RedisRoomStore {
             counts.add_many(status, n);
         }
         Ok(counts)
+    }
+
+    async fn record_counts(
+        &self,
+        scheduler: &str,
+        counts: RoomCounts,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_history(scheduler, counts, at).await
+    }
+
+    async fn count_history(
+        &self,
+        scheduler: &str,
+        tier: Tier,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RoomCountSample>, StoreError> {
+        self.history_since(scheduler, tier, since).await
+    }
+
+    async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
+        self.forget_history(scheduler).await
     }
 }
