@@ -226,7 +226,8 @@ mod tests {
         let scratch = Scratch::new();
         let runtime = runtime(&scratch);
         // Two busy loops: the shell and its background child, both in the room's group (so
-        // the room keeps above half a core even on a loaded two-core machine).
+        // the room keeps above a quarter of a core even on a two-core machine loaded with
+        // a parallel build: measured 0.46 cores at a load average of 9.5).
         let busy = scheduler(&["sh", "-c", "while :; do :; done & while :; do :; done"]);
         runtime.create_instance(&busy, "busy", &[]).await.unwrap();
         runtime
@@ -244,7 +245,7 @@ mod tests {
             assert_eq!(usages.len(), 2, "{usages:?}");
             let busy = usage_of(usages, "busy");
             assert!(
-                busy.cpu_cores > 0.5 && busy.cpu_cores < cores + 0.5,
+                busy.cpu_cores > 0.25 && busy.cpu_cores < cores + 0.5,
                 "{usages:?}"
             );
             assert!(busy.memory_bytes > 0.0, "{usages:?}");
