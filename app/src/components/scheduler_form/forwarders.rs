@@ -1,0 +1,93 @@
+//! The forwarder rows of the scheduler form.
+
+use leptos::prelude::*;
+
+use super::Form;
+use super::inputs::{Messages, number, text};
+use crate::domain::scheduler::{Forwarder, ForwarderOptions, SchedulerConfig};
+
+pub(super) fn new_forwarder() -> Forwarder {
+    Forwarder {
+        name: String::new(),
+        enable: true,
+        r#type: "gRPC".to_string(),
+        address: String::new(),
+        options: ForwarderOptions::default(),
+    }
+}
+pub(super) fn forwarder_fields(form: Form, i: usize) -> AnyView {
+    let path = format!("forwarders[{i}]");
+    let get = move |c: &SchedulerConfig| c.forwarders.get(i).cloned();
+    let enabled = form
+        .config
+        .with_untracked(|c| c.forwarders.get(i).is_some_and(|f| f.enable));
+    view! {
+        <div class="row item" data-forwarder=i>
+            {text(
+                form,
+                "Name",
+                format!("{path}.name"),
+                move |c| get(c).map(|f| f.name).unwrap_or_default(),
+                move |c, v| {
+                    if let Some(f) = c.forwarders.get_mut(i) {
+                        f.name = v
+                    }
+                },
+            )}
+            {text(
+                form,
+                "Address",
+                format!("{path}.address"),
+                move |c| get(c).map(|f| f.address).unwrap_or_default(),
+                move |c, v| {
+                    if let Some(f) = c.forwarders.get_mut(i) {
+                        f.address = v
+                    }
+                },
+            )}
+            {number(
+                form,
+                "Timeout (ms)",
+                format!("{path}.options.timeout"),
+                move |c| get(c).map_or(0, |f| f.options.timeout),
+                move |c, v| {
+                    if let Some(f) = c.forwarders.get_mut(i) {
+                        f.options.timeout = v
+                    }
+                },
+            )}
+            <label class="field check">
+                <input
+                    type="checkbox"
+                    name=format!("{path}.enable")
+                    checked=enabled
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        form.set(|c| {
+                            if let Some(f) = c.forwarders.get_mut(i) {
+                                f.enable = on
+                            }
+                        })
+                    }
+                />
+                <span>"Enabled"</span>
+            </label>
+            <button
+                type="button"
+                class="button link remove"
+                title="Remove forwarder"
+                on:click=move |_| {
+                    form.set(|c| {
+                        if i < c.forwarders.len() {
+                            c.forwarders.remove(i);
+                        }
+                    })
+                }
+            >
+                "Remove"
+            </button>
+            <Messages form path=format!("{path}.type")/>
+        </div>
+    }
+    .into_any()
+}
