@@ -4,8 +4,6 @@
 //! and the lease expired) resumes it where the stores say it is: nothing is done twice and
 //! nothing is dropped.
 
-use std::time::Duration;
-
 use app::domain::operation::{
     Operation, OperationDefinition, OperationEvent, OperationLease, OperationStatus, push_event,
 };
@@ -15,7 +13,9 @@ use app::domain::version::VersionNumber;
 use app::ports::{StoreError, store_new_version};
 use chrono::{DateTime, Utc};
 
-use super::health::{HealthController, TickError, timeouts_of};
+use super::health::{HealthController, TickError};
+
+mod versions;
 
 /// What the health controller must know from the running operation this tick.
 #[derive(Debug, Default)]
@@ -27,7 +27,7 @@ pub struct Guidance {
 }
 
 /// Where one step left the operation.
-enum Step {
+pub(super) enum Step {
     /// Not done yet; look again next tick.
     Wait(Vec<String>),
     Finished(String),
@@ -37,15 +37,15 @@ enum Step {
     Deleted(String),
 }
 
-const VALIDATION_STARTED: &str = "starting validation room";
+pub(super) const VALIDATION_STARTED: &str = "starting validation room";
 const ROOMS_WANTED: &str = "Rooms wanted:";
 
-fn major(version: &str) -> u32 {
+pub(super) fn major(version: &str) -> u32 {
     VersionNumber::parse(version).map_or(0, |v| v.major)
 }
 
 /// Appends `text` unless it repeats the latest line (progress is written when it changes).
-fn note(operation: &mut Operation, text: String) {
+pub(super) fn note(operation: &mut Operation, text: String) {
     if operation.history.last().is_some_and(|e| e.event == text) {
         return;
     }
@@ -58,7 +58,7 @@ fn note(operation: &mut Operation, text: String) {
     );
 }
 
-fn live(rooms: &[GameRoom]) -> impl Iterator<Item = &GameRoom> {
+pub(super) fn live(rooms: &[GameRoom]) -> impl Iterator<Item = &GameRoom> {
     rooms
         .iter()
         .filter(|r| !matches!(r.status, RoomStatus::Terminating | RoomStatus::Terminated))
@@ -246,165 +246,6 @@ impl HealthController {
         }
     }
 
-    /// A major version not active yet: one room of it must turn ready within the
-    /// initialization timeout (in at most `validation_attempts` rooms) before it becomes active.
-    async fn validate(
-        &self,
-        operation: &mut Operation,
-        active: &Scheduler,
-        version: &str,
-        previous: &str,
-    ) -> Result<Step, TickError> {
-        let name = active.config.name.clone();
-        let candidates: Vec<GameRoom> = self
-            .rooms
-            .list(&name)
-            .await?
-            .into_iter()
-            .filter(|r| r.version == version)
-            .collect();
-        let candidate = live(&candidates).next().cloned();
-        if operation.cancel_requested {
-            let target = self.schedulers.get(&name, Some(version)).await?;
-            for room in live(&candidates) {
-                self.stop_room(&target, &room.id).await?;
-            }
-            return Ok(Step::Canceled(format!(
-                "Canceled before version {version} became active; {} keeps serving",
-                active.version
-            )));
-        }
-        if self.validation_attempts == 0 {
-            let switched = self.schedulers.switch_active(&name, version).await?;
-            self.changed(&name);
-            note(
-                operation,
-                format!("Version {version} is active, unvalidated (validation is off)"),
-            );
-            return self.roll_out(operation, &switched, previous).await;
-        }
-        let target = self.schedulers.get(&name, Some(version)).await?;
-        let started = operation
-            .history
-            .iter()
-            .filter(|e| e.event.contains(VALIDATION_STARTED))
-            .count() as u32;
-        let Some(room) = candidate else {
-            if started >= self.validation_attempts {
-                return Ok(Step::Failed(format!(
-                    "Version {version} refused: no validation room turned ready in {started} attempts; {previous} keeps serving"
-                )));
-            }
-            let id = self.create_room(&target).await?;
-            note(
-                operation,
-                format!(
-                    "Major version {version} detected, {VALIDATION_STARTED} {id} (attempt {} of {})",
-                    started + 1,
-                    self.validation_attempts
-                ),
-            );
-            return Ok(Step::Wait(vec![id]));
-        };
-        let timeout = timeouts_of(&target).initialization;
-        let failure = match room.status {
-            RoomStatus::Ready | RoomStatus::Occupied => {
-                // The room stays: it is the first room of the new active version.
-                let switched = self.schedulers.switch_active(&name, version).await?;
-                self.changed(&name);
-                note(
-                    operation,
-                    format!(
-                        "Validation room {} is ready; version {version} is active",
-                        room.id
-                    ),
-                );
-                return self.roll_out(operation, &switched, previous).await;
-            }
-            RoomStatus::Error => "crashed".to_string(),
-            _ if Utc::now() - room.created_at > timeout => {
-                format!("did not turn ready within {} s", timeout.num_seconds())
-            }
-            _ => return Ok(Step::Wait(vec![room.id])),
-        };
-        let reason = self
-            .runtime
-            .instances(&name)
-            .await?
-            .into_iter()
-            .find(|i| i.room == room.id)
-            .and_then(|i| i.crashed)
-            .map(|reason| format!(" ({reason})"))
-            .unwrap_or_default();
-        let logs = self.runtime.logs(&name, &room.id).await;
-        let tail: Vec<&str> = logs
-            .iter()
-            .rev()
-            .take(10)
-            .rev()
-            .map(String::as_str)
-            .collect();
-        self.stop_room(&target, &room.id).await?;
-        note(
-            operation,
-            format!(
-                "Validation room {} {failure}{reason}; its last log lines: {}",
-                room.id,
-                if tail.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    tail.join(" | ")
-                }
-            ),
-        );
-        if started >= self.validation_attempts {
-            return Ok(Step::Failed(format!(
-                "Version {version} refused: its validation room {failure}{reason}; {previous} keeps serving"
-            )));
-        }
-        Ok(Step::Wait(Vec::new()))
-    }
-
-    /// The active version is in place; its rooms replace the older ones (the health plan does
-    /// it in safe waves). Done when no room of another major version is left.
-    async fn roll_out(
-        &self,
-        operation: &mut Operation,
-        active: &Scheduler,
-        previous: &str,
-    ) -> Result<Step, TickError> {
-        let name = &active.config.name;
-        if operation.cancel_requested {
-            if previous != active.version {
-                self.schedulers.switch_active(name, previous).await?;
-                self.changed(name);
-            }
-            return Ok(Step::Canceled(format!(
-                "Canceled during the rolling update: {previous} is active again"
-            )));
-        }
-        let rooms = self.rooms.list(name).await?;
-        let active_major = major(&active.version);
-        let outdated = live(&rooms)
-            .filter(|r| major(&r.version) != active_major)
-            .count();
-        if outdated == 0 {
-            let current = live(&rooms).count();
-            return Ok(Step::Finished(format!(
-                "Rolling update to {} finished: {current} rooms of it",
-                active.version
-            )));
-        }
-        note(
-            operation,
-            format!(
-                "Rolling update to {}: {outdated} rooms of older versions left to replace",
-                active.version
-            ),
-        );
-        Ok(Step::Wait(Vec::new()))
-    }
-
     /// Adds `delta` rooms to the wanted count as a minor version, once (a resumed operation
     /// finds its own record and does not add them again).
     async fn change_replicas(
@@ -450,14 +291,18 @@ impl HealthController {
         Ok(Step::Finished(text))
     }
 
-    fn changed(&self, name: &str) {
+    pub(super) fn changed(&self, name: &str) {
         for cache in &self.caches {
             cache.forget(name);
         }
     }
 
     /// Turns a room terminating and stops its instance in the background.
-    async fn stop_room(&self, scheduler: &Scheduler, room: &str) -> Result<(), TickError> {
+    pub(super) async fn stop_room(
+        &self,
+        scheduler: &Scheduler,
+        room: &str,
+    ) -> Result<(), TickError> {
         self.rooms
             .set_status(
                 &scheduler.config.name,
@@ -470,6 +315,3 @@ impl HealthController {
         Ok(())
     }
 }
-
-/// How long a scheduler's lease lasts unless renewed, by default.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
