@@ -361,6 +361,39 @@ async fn a_running_operation_blocks_versions_and_cancels_with_rollback(backend: 
     assert!(accepted.ok()["operationId"].is_string());
 }
 
+/// Polls the scheduler's rooms and operation `id` until the operation ends; answers it, the
+/// fewest ready rooms seen and the most rooms seen that were not terminating.
+async fn follow(
+    server: &TestServer,
+    scheduler: &str,
+    id: &str,
+    within: Duration,
+) -> (Value, usize, usize) {
+    let started = Instant::now();
+    let (mut lowest_ready, mut most_live) = (usize::MAX, 0);
+    loop {
+        let current = rooms(server, scheduler).await;
+        lowest_ready = lowest_ready.min(ids_with_status(&current, "ready").len());
+        most_live = most_live.max(
+            current
+                .iter()
+                .filter(|r| r["status"] != "terminating")
+                .count(),
+        );
+        let operation = server
+            .admin()
+            .get(&format!("/schedulers/{scheduler}/operations/{id}"))
+            .await
+            .ok()["operation"]
+            .clone();
+        if operation["status"] != "in_progress" && operation["status"] != "pending" {
+            return (operation, lowest_ready, most_live);
+        }
+        assert!(started.elapsed() < within, "{operation:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The example room, pinging often, `replicas` of them.
 fn live(name: &str, replicas: u32, surge: &str, ports: (u16, u16)) -> Value {
     json!({
@@ -409,27 +442,7 @@ async fn a_major_version_whose_validation_room_crashes_is_refused() {
         .post("/schedulers/crashy", &broken)
         .await;
     let id = queued.ok()["operationId"].as_str().unwrap().to_string();
-    let started = Instant::now();
-    let mut lowest_ready = usize::MAX;
-    let ended = loop {
-        let current = rooms(&server, "crashy").await;
-        lowest_ready = lowest_ready.min(
-            current
-                .iter()
-                .filter(|r| r["version"] == "v1" && r["status"] == "ready")
-                .count(),
-        );
-        let operation = admin
-            .get(&format!("/schedulers/crashy/operations/{id}"))
-            .await
-            .ok()["operation"]
-            .clone();
-        if operation["status"] != "in_progress" && operation["status"] != "pending" {
-            break operation;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{operation:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (ended, lowest_ready, _) = follow(&server, "crashy", &id, Duration::from_secs(60)).await;
     assert_eq!(ended["status"], "error", "{ended:#}");
     assert!(has_event(&ended, "cannot load map de_dust"), "{ended:#}");
     assert!(has_event(&ended, "exit"), "the exit reason: {ended:#}");
@@ -481,31 +494,8 @@ async fn a_rollout_of_20_rooms_with_max_surge_25_percent_keeps_the_ready_pool() 
     let queued = admin.clone().queued().post("/schedulers/pool", &v2).await;
     let id = queued.ok()["operationId"].as_str().unwrap().to_string();
     let started = Instant::now();
-    let mut lowest_ready = usize::MAX;
-    let mut most_rooms = 0;
-    let ended = loop {
-        let current = rooms(&server, "pool").await;
-        lowest_ready = lowest_ready.min(ids_with_status(&current, "ready").len());
-        most_rooms = most_rooms.max(
-            current
-                .iter()
-                .filter(|r| r["status"] != "terminating")
-                .count(),
-        );
-        let operation = admin
-            .get(&format!("/schedulers/pool/operations/{id}"))
-            .await
-            .ok()["operation"]
-            .clone();
-        if operation["status"] != "in_progress" && operation["status"] != "pending" {
-            break operation;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{operation:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (ended, lowest_ready, most_rooms) =
+        follow(&server, "pool", &id, Duration::from_secs(120)).await;
     assert_eq!(ended["status"], "finished", "{ended:#}");
     assert!(has_event(&ended, "Validation room"), "{ended:#}");
     assert!(
