@@ -126,10 +126,13 @@ async fn maestro_documents_are_accepted_with_maestros_defaults(backend: Backend)
     );
     unreserved["name"] = json!("unreserved-rooms-two");
     unreserved["autoscaling"]["policy"]["parameters"] = json!({"unreservedRooms": {"max": -1}});
-    admin.post("/schedulers", &unreserved).await.expect_invalid(&[
-        "autoscaling.policy.parameters.unreservedRooms.min",
-        "autoscaling.policy.parameters.unreservedRooms.max",
-    ]);
+    admin
+        .post("/schedulers", &unreserved)
+        .await
+        .expect_invalid(&[
+            "autoscaling.policy.parameters.unreservedRooms.min",
+            "autoscaling.policy.parameters.unreservedRooms.max",
+        ]);
 
     // A scheduler as GET answers it, posted back as a new version, changes nothing.
     let reply = admin
