@@ -1800,6 +1800,28 @@ async fn yaml_schedulers_like_the_seed(backend: Backend) {
         .expect_invalid(&["body"]);
     let list = server.admin().get("/schedulers?game=yaml-game").await;
     assert_eq!(list.ok()["schedulers"].as_array().map(Vec::len), Some(1));
+
+    // zeuz's unreserved-payload rule as a policy, in zeuz's names, is answered in Baton's; a
+    // minimum above the maximum is refused at the maximum.
+    let (head, _) = SEED_YAML.split_once("autoscaling:\n").unwrap();
+    let zeuz = format!(
+        "{}autoscaling:\n  enabled: true\n  min: 1\n  max: 50\n  policy:\n    type: unreservedRooms\n    parameters:\n      unreservedRooms: {{MinUnreservedPayloads: 4, MaxUnreservedPayloads: 6}}\n",
+        head.replace("name: yaml-scheduler", "name: yaml-zeuz")
+            .replace("roomsReplicas: 100", "roomsReplicas: 2")
+    );
+    let reply = post_yaml(&server, &zeuz).await;
+    assert_eq!(
+        reply.ok()["scheduler"]["autoscaling"]["policy"],
+        json!({"type": "unreservedRooms", "parameters": {"unreservedRooms": {"min": 4, "max": 6}}})
+    );
+    post_yaml(
+        &server,
+        &zeuz
+            .replace("name: yaml-zeuz", "name: yaml-zeuz-two")
+            .replace("MinUnreservedPayloads: 4", "MinUnreservedPayloads: 8"),
+    )
+    .await
+    .expect_invalid(&["autoscaling.policy.parameters.unreservedRooms.max"]);
 }
 
 /// The rooms API as a game room sees it: a room created by the health controller pings with its

@@ -448,6 +448,25 @@ async fn the_server_validates_what_the_form_sends(backend: Backend) {
     assert_eq!(reply.json["Invalid"][0]["field"], "name", "{}", reply.text);
     let reply = admin.call("scheduler_detail", &[("name", "nope")]).await;
     assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
+
+    // The autoscaling page shows an unreservedRooms policy selected, its fields and the preview.
+    let mut zeuz = seed("zeuz", "g1");
+    zeuz["autoscaling"] = json!({"enabled": true, "min": 1, "max": 0, "cooldown": 0,
+        "policy": {"type": "unreservedRooms", "parameters": {"unreservedRooms": {"min": 4, "max": 6}}}});
+    admin
+        .call_json("save_scheduler", &json!({"config": zeuz, "create": true}))
+        .await
+        .ok();
+    let page = admin.get("/ui/schedulers/zeuz/autoscaling").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for expected in [
+        r#"<option value="unreservedRooms" selected"#,
+        r#"name="autoscaling.policy.parameters.unreservedRooms.min" value="4""#,
+        r#"name="autoscaling.policy.parameters.unreservedRooms.max" value="6""#,
+        "never ran out of ready rooms",
+    ] {
+        assert!(page.text.contains(expected), "{expected} in {}", page.text);
+    }
 }
 
 async fn admins_manage_users(backend: Backend) {

@@ -114,6 +114,25 @@ async fn maestro_documents_are_accepted_with_maestros_defaults(backend: Backend)
         json!({"enabled": false, "min": 2, "max": 20, "cooldown": 0,
             "policy": {"type": "fixedBuffer", "parameters": {"fixedBuffer": {"amount": 3}}}})
     );
+    // zeuz's unreserved-payload rule: free rooms between min and max.
+    let mut unreserved = seed("unreserved-rooms", "maestro-game");
+    unreserved["autoscaling"] = json!({"enabled": true, "min": 1, "max": 20,
+        "policy": {"type": "unreservedRooms", "parameters": {"unreservedRooms": {"min": 2, "max": 5}}}});
+    let reply = admin.post("/schedulers", &unreserved).await;
+    assert_eq!(
+        reply.ok()["scheduler"]["autoscaling"],
+        json!({"enabled": true, "min": 1, "max": 20, "cooldown": 0,
+            "policy": {"type": "unreservedRooms", "parameters": {"unreservedRooms": {"min": 2, "max": 5}}}})
+    );
+    unreserved["name"] = json!("unreserved-rooms-two");
+    unreserved["autoscaling"]["policy"]["parameters"] = json!({"unreservedRooms": {"max": -1}});
+    admin
+        .post("/schedulers", &unreserved)
+        .await
+        .expect_invalid(&[
+            "autoscaling.policy.parameters.unreservedRooms.min",
+            "autoscaling.policy.parameters.unreservedRooms.max",
+        ]);
 
     // A scheduler as GET answers it, posted back as a new version, changes nothing.
     let reply = admin

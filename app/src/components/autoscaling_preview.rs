@@ -191,4 +191,31 @@ mod tests {
         assert!(large.peak_rooms > small.peak_rooms, "{small:?} {large:?}");
         assert_eq!(clock(17.0 * 3600.0 + 5.0 * 60.0), "17:05");
     }
+
+    #[test]
+    fn unreserved_rooms_keep_the_free_rooms_in_range_all_day() {
+        let range = |min, max| Autoscaling {
+            enabled: true,
+            min: 1,
+            max: 0,
+            cooldown: 0,
+            policy: Some(PolicyConfig {
+                r#type: "unreservedRooms".into(),
+                parameters: PolicyParameters::unreserved_rooms(min, max),
+            }),
+            up: None,
+            down: None,
+            enable_panic_scale: false,
+            requests: None,
+        };
+        // Ten busy rooms at night, a hundred at the peak.
+        for (min, max) in [(5, 10), (20, 30)] {
+            let steps = preview(&range(min, max), 10, 100.0);
+            assert_eq!(summarize(&steps).short_minutes, 0, "{min}..{max}");
+            for s in &steps {
+                let free = i64::from(s.desired) - s.occupied as i64;
+                assert!((min..=max).contains(&free), "{min}..{max}: {s:?}");
+            }
+        }
+    }
 }

@@ -10,123 +10,14 @@ use crate::auth::AppError;
 use crate::components::autoscaling_preview::AutoscalingPreview;
 use crate::components::common::ErrorBox;
 use crate::domain::autoscaling::{
-    Autoscaling, DEFAULT_DOWN_THRESHOLD, MetricsTrigger, PolicyConfig, PolicyParameters,
-    RoomOccupancyParameters, ScalingDirection, trigger_types,
+    Autoscaling, DEFAULT_DOWN_THRESHOLD, MetricsTrigger, PolicyConfig, RoomOccupancyParameters,
+    ScalingDirection, UnreservedRoomsParameters, trigger_types,
 };
 use crate::domain::scheduler::{Resources, SchedulerConfig};
 use crate::domain::validation::FieldError;
+use modes::{MODES, POLICY_MODES, mode_of, output, trigger, working_copy};
 
-const MODES: &[(&str, &str)] = &[
-    ("off", "Off: keep roomsReplicas"),
-    ("triggers", "Triggers (room, cpu, mem)"),
-    ("roomOccupancy", "Room occupancy"),
-    ("fixedBuffer", "Fixed buffer"),
-];
-
-fn mode_of(autoscaling: &Option<Autoscaling>) -> &'static str {
-    match autoscaling {
-        None => "off",
-        Some(a) if !a.enabled => "off",
-        Some(a) => match a.policy.as_ref().map(|p| p.r#type.as_str()) {
-            Some("roomOccupancy") => "roomOccupancy",
-            Some("fixedBuffer") => "fixedBuffer",
-            _ => "triggers",
-        },
-    }
-}
-
-fn trigger(usage: i64) -> MetricsTrigger {
-    MetricsTrigger {
-        r#type: "room".into(),
-        usage,
-        threshold: 80,
-        time: 300,
-        limit: None,
-    }
-}
-
-/// A working copy with every part filled in, so switching modes keeps what was typed.
-fn working_copy(initial: &Option<Autoscaling>) -> Autoscaling {
-    let mut a = initial.clone().unwrap_or(Autoscaling {
-        enabled: true,
-        min: 1,
-        max: 0,
-        cooldown: 0,
-        policy: None,
-        up: None,
-        down: None,
-        enable_panic_scale: false,
-        requests: None,
-    });
-    a.enabled = true;
-    // The seed's best practice: up at 60%, down at 50%.
-    a.up.get_or_insert(ScalingDirection {
-        metrics_trigger: vec![trigger(60)],
-        cooldown: 120,
-    });
-    a.down.get_or_insert(ScalingDirection {
-        metrics_trigger: vec![trigger(50)],
-        cooldown: 300,
-    });
-    if a.cooldown == 0 {
-        a.cooldown = 300;
-    }
-    let params = &mut a
-        .policy
-        .get_or_insert(PolicyConfig {
-            r#type: String::new(),
-            parameters: PolicyParameters::default(),
-        })
-        .parameters;
-    let occupancy = params.room_occupancy.get_or_insert_with(Default::default);
-    occupancy.ready_target.get_or_insert(0.3);
-    params
-        .fixed_buffer
-        .get_or_insert_with(Default::default)
-        .amount
-        .get_or_insert(5);
-    a
-}
-
-/// What the form means in `mode`: the working copy reduced to that form.
-fn output(mode: &str, work: &Autoscaling) -> Option<Autoscaling> {
-    let mut a = work.clone();
-    match mode {
-        "triggers" => {
-            a.policy = None;
-            a.cooldown = 0;
-            if a.requests
-                .as_ref()
-                .is_some_and(|r| r.cpu.is_empty() && r.memory.is_empty())
-            {
-                a.requests = None;
-            }
-        }
-        "roomOccupancy" | "fixedBuffer" => {
-            a.up = None;
-            a.down = None;
-            a.enable_panic_scale = false;
-            a.requests = None;
-            let parameters = a.policy.take().map(|p| p.parameters).unwrap_or_default();
-            a.policy = Some(PolicyConfig {
-                r#type: mode.to_string(),
-                parameters: if mode == "roomOccupancy" {
-                    PolicyParameters {
-                        room_occupancy: parameters.room_occupancy,
-                        fixed_buffer: None,
-                    }
-                } else {
-                    PolicyParameters {
-                        room_occupancy: None,
-                        fixed_buffer: parameters.fixed_buffer,
-                    }
-                },
-            });
-        }
-        _ => return None,
-    }
-    Some(a)
-}
+mod modes;
 
 #[derive(Clone, Copy)]
 struct Form {
@@ -194,6 +85,14 @@ fn number_field(
 
 fn whole(v: Option<f64>) -> i64 {
     v.map_or(0, |v| v.round() as i64)
+}
+
+fn unreserved(a: &mut Autoscaling) -> &mut UnreservedRoomsParameters {
+    a.policy
+        .get_or_insert_with(PolicyConfig::default)
+        .parameters
+        .unreserved_rooms
+        .get_or_insert_with(Default::default)
 }
 
 fn occupancy(a: &mut Autoscaling) -> &mut RoomOccupancyParameters {
@@ -490,7 +389,19 @@ fn AutoscalingForm(base: SchedulerConfig) -> impl IntoView {
                         fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.amount()).unwrap_or_default().to_string()),
                         |a, v| a.policy.get_or_insert_with(PolicyConfig::default).parameters.fixed_buffer.get_or_insert_with(Default::default).amount = v.map(|v| v.round() as i64))}
                 </fieldset>
-                <fieldset class="card" class:hidden=move || !matches!(mode.get().as_str(), "roomOccupancy" | "fixedBuffer")>
+                <fieldset class="card" class:hidden=move || mode.get() != "unreservedRooms">
+                    <legend>"Free rooms between min and max (zeuz's unreserved payloads)"</legend>
+                    <p class="hint">"Rooms that can still take a match: below min the scheduler grows by the shortfall, above max it shrinks by the excess."</p>
+                    <div class="row">
+                        {number_field(form, "Min free rooms", "autoscaling.policy.parameters.unreservedRooms.min".into(),
+                            fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.unreserved_rooms.as_ref()?.min).unwrap_or_default().to_string()),
+                            |a, v| unreserved(a).min = v.map(|v| v.round() as i64))}
+                        {number_field(form, "Max free rooms", "autoscaling.policy.parameters.unreservedRooms.max".into(),
+                            fixed(|a| a.policy.as_ref().and_then(|p| p.parameters.unreserved_rooms.as_ref()?.max).unwrap_or_default().to_string()),
+                            |a, v| unreserved(a).max = v.map(|v| v.round() as i64))}
+                    </div>
+                </fieldset>
+                <fieldset class="card" class:hidden=move || !POLICY_MODES.contains(&mode.get().as_str())>
                     {number_field(form, "Cooldown before a downscale (s)", "autoscaling.cooldown".into(),
                         fixed(|a| a.cooldown.to_string()),
                         |a, v| a.cooldown = whole(v))}
@@ -542,35 +453,5 @@ pub fn SchedulerAutoscalingPage() -> impl IntoView {
                     })
             }}
         </Suspense>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_round_trip_through_the_working_copy() {
-        for mode in ["triggers", "roomOccupancy", "fixedBuffer"] {
-            let out = output(mode, &working_copy(&None));
-            assert_eq!(mode_of(&out), mode);
-            let mut config = SchedulerConfig {
-                autoscaling: out.clone(),
-                ..SchedulerConfig::default()
-            };
-            config.autoscaling = out;
-            let autoscaling_errors: Vec<_> = config
-                .validate()
-                .err()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.field.starts_with("autoscaling"))
-                .collect();
-            assert!(
-                autoscaling_errors.is_empty(),
-                "{mode}: {autoscaling_errors:?}"
-            );
-        }
-        assert_eq!(output("off", &working_copy(&None)), None);
     }
 }

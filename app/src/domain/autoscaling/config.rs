@@ -7,7 +7,7 @@ use crate::domain::maestro_json::null_as_default;
 use crate::domain::scheduler::Resources;
 
 /// Policy types of the policy form.
-pub const POLICY_TYPES: &[&str] = &["roomOccupancy", "fixedBuffer"];
+pub const POLICY_TYPES: &[&str] = &["roomOccupancy", "fixedBuffer", "unreservedRooms"];
 
 /// Autoscaling as written (Maestro v10's `{enabled, min, max, cooldown, policy}`, or the seed's
 /// trigger lists). Read through [`AutoscalingDocument`], which applies the defaults.
@@ -82,7 +82,7 @@ impl<'de> Deserialize<'de> for Autoscaling {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyConfig {
-    /// `roomOccupancy` or `fixedBuffer`.
+    /// `roomOccupancy`, `fixedBuffer` or `unreservedRooms`.
     pub r#type: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub parameters: PolicyParameters,
@@ -98,6 +98,8 @@ pub struct PolicyParameters {
     pub room_occupancy: Option<RoomOccupancyParameters>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_buffer: Option<FixedBufferParameters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreserved_rooms: Option<UnreservedRoomsParameters>,
 }
 
 /// Down threshold of `roomOccupancy` when it is left out (or `0`), as in Maestro.
@@ -131,6 +133,28 @@ pub struct FixedBufferParameters {
     pub amount: Option<i64>,
 }
 
+/// zeuz's `MinUnreservedPayloads` / `MaxUnreservedPayloads`: the rooms that can still take a
+/// match (every live room not occupied; for multi-match rooms, the spare match capacity in whole
+/// rooms) are kept between `min` and `max`. zeuz's names are read too.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UnreservedRoomsParameters {
+    /// Fewest free rooms; below it the scheduler grows by the shortfall. Required, 0 or more.
+    #[serde(
+        default,
+        alias = "minUnreservedPayloads",
+        alias = "MinUnreservedPayloads"
+    )]
+    pub min: Option<i64>,
+    /// Most free rooms; above it the scheduler shrinks by the excess. Required, at least `min`.
+    #[serde(
+        default,
+        alias = "maxUnreservedPayloads",
+        alias = "MaxUnreservedPayloads"
+    )]
+    pub max: Option<i64>,
+}
+
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OccupancyDocument {
@@ -147,6 +171,8 @@ struct ParametersDocument {
     room_occupancy: Option<OccupancyDocument>,
     #[serde(default)]
     fixed_buffer: Option<FixedBufferParameters>,
+    #[serde(default)]
+    unreserved_rooms: Option<UnreservedRoomsParameters>,
     // Baton's earlier flat form.
     #[serde(default)]
     ready_target: Option<f64>,
@@ -184,6 +210,7 @@ impl<'de> Deserialize<'de> for PolicyParameters {
         Ok(Self {
             room_occupancy,
             fixed_buffer,
+            unreserved_rooms: doc.unreserved_rooms,
         })
     }
 }
@@ -196,17 +223,28 @@ impl PolicyParameters {
                 ready_target: Some(ready_target),
                 down_threshold,
             }),
-            fixed_buffer: None,
+            ..Self::default()
         }
     }
 
     /// `fixedBuffer` parameters.
     pub fn fixed_buffer(amount: i64) -> Self {
         Self {
-            room_occupancy: None,
             fixed_buffer: Some(FixedBufferParameters {
                 amount: Some(amount),
             }),
+            ..Self::default()
+        }
+    }
+
+    /// `unreservedRooms` parameters.
+    pub fn unreserved_rooms(min: i64, max: i64) -> Self {
+        Self {
+            unreserved_rooms: Some(UnreservedRoomsParameters {
+                min: Some(min),
+                max: Some(max),
+            }),
+            ..Self::default()
         }
     }
 
@@ -221,6 +259,12 @@ impl PolicyParameters {
 
     pub fn amount(&self) -> Option<i64> {
         self.fixed_buffer.as_ref()?.amount
+    }
+
+    /// `unreservedRooms`' `(min, max)`, when both are given.
+    pub fn unreserved_range(&self) -> Option<(i64, i64)> {
+        let p = self.unreserved_rooms.as_ref()?;
+        Some((p.min?, p.max?))
     }
 }
 
@@ -293,6 +337,21 @@ mod tests {
         let flat = read(json!({"policy": {"type": "fixedBuffer", "parameters": {"amount": 4}}}));
         assert_eq!(nested, flat);
         assert_eq!(nested.policy.unwrap().parameters.amount(), Some(4));
+    }
+
+    #[test]
+    fn unreserved_rooms_reads_baton_and_zeuz_names_and_answers_batons() {
+        let baton = read(json!({"policy": {"type": "unreservedRooms",
+            "parameters": {"unreservedRooms": {"min": 4, "max": 6}}}}));
+        let zeuz = read(json!({"policy": {"type": "unreservedRooms",
+            "parameters": {"unreservedRooms": {"MinUnreservedPayloads": 4, "maxUnreservedPayloads": 6}}}}));
+        assert_eq!(baton, zeuz);
+        let parameters = &baton.policy.as_ref().unwrap().parameters;
+        assert_eq!(parameters.unreserved_range(), Some((4, 6)));
+        assert_eq!(
+            serde_json::to_value(&zeuz).unwrap()["policy"]["parameters"],
+            json!({"unreservedRooms": {"min": 4, "max": 6}})
+        );
     }
 
     #[test]

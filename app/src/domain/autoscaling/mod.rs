@@ -4,8 +4,8 @@
 //! - the trigger autoscaler of the seed (`up` / `down` lists of `room`, `cpu` and `mem` triggers,
 //!   judged on usage points recorded every autoscaling period), whose trigger types are
 //!   [`ScalingPolicy`] implementations found in [`policy::TRIGGER_POLICIES`];
-//! - target policies (`policy{type: roomOccupancy | fixedBuffer}`), Maestro v10's and Agones' form,
-//!   which compute the desired count directly.
+//! - target policies (`policy{type: roomOccupancy | fixedBuffer | unreservedRooms}`), Maestro
+//!   v10's, Agones' and zeuz's forms, which compute the desired count directly.
 //!
 //! Everything here is pure and compiles to wasm32: the server runs it every period and the
 //! dashboard runs it to preview a configuration against a load curve.
@@ -17,6 +17,7 @@ mod resource;
 mod room;
 pub mod simulation;
 mod target;
+mod unreserved;
 mod validation;
 
 pub use config::*;

@@ -269,6 +269,30 @@ mod tests {
     }
 
     #[test]
+    fn a_day_through_unreserved_rooms() {
+        let steps = day(policy(
+            "unreservedRooms",
+            PolicyParameters::unreserved_rooms(10, 20),
+        ));
+        check_day("unreservedRooms 10..20", &steps);
+        let free = |s: &SimulationStep| u64::from(s.desired) - s.occupied;
+        // Once settled, at least 10 rooms can take a match after each decision (upscales are
+        // immediate; the cooldown of 600 s holds back only downscales, so above 20 happens).
+        assert!(steps[60..].iter().all(|s| free(s) >= 10));
+        // Without a cooldown, the free rooms stay within the range (the scheduler's min of 5
+        // is below it and never binds).
+        let mut no_cooldown = policy(
+            "unreservedRooms",
+            PolicyParameters::unreserved_rooms(10, 20),
+        );
+        no_cooldown.cooldown = 0;
+        let steps = day(no_cooldown);
+        for s in &steps[60..] {
+            assert!((10..=20).contains(&free(s)), "{s:?}");
+        }
+    }
+
+    #[test]
     fn the_day_curve_has_a_quiet_night_and_an_evening_peak() {
         let curve = day_curve(24, 10.0, 100.0);
         assert!(curve[5] < 12.0);

@@ -1,8 +1,10 @@
-//! Target policies: Maestro v10's `roomOccupancy` and Agones' `fixedBuffer`. They compute the
-//! desired number of rooms directly from the load, with no usage points.
+//! Target policies: Maestro v10's `roomOccupancy`, Agones' `fixedBuffer` and zeuz's
+//! `unreservedRooms` (in [`super::unreserved`]). They compute the desired number of rooms
+//! directly from the load, with no usage points.
 
 use super::config::PolicyConfig;
 use super::policy::Load;
+use super::unreserved::unreserved_target;
 
 /// A target policy's answer.
 pub(super) struct Target {
@@ -52,6 +54,10 @@ pub(super) fn target(policy: &PolicyConfig, load: &Load) -> Option<Target> {
                 may_scale_down: true,
                 summary: format!("fixedBuffer: {occupied} occupied + {amount} buffer -> {desired}"),
             })
+        }
+        "unreservedRooms" => {
+            let (min, max) = policy.parameters.unreserved_range()?;
+            unreserved_target(min, max, load)
         }
         _ => None,
     }

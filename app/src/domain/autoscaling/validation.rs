@@ -1,6 +1,9 @@
 //! Validation of a scheduler's autoscaling (part of `SchedulerConfig::validate`).
 
-use super::{Autoscaling, POLICY_TYPES, ScalingDirection, trigger_policy, trigger_types};
+use super::{
+    Autoscaling, POLICY_TYPES, ScalingDirection, UnreservedRoomsParameters, trigger_policy,
+    trigger_types,
+};
 use crate::domain::scheduler::{Container, Resources};
 use crate::domain::validation::{Errors, validate_resources};
 
@@ -60,6 +63,7 @@ pub(crate) fn validate_autoscaling(
                         Some(amount) => errors.check(amount >= 1, field, "must be at least 1"),
                     }
                 }
+                "unreservedRooms" => validate_unreserved(params.unreserved_rooms.as_ref(), errors),
                 _ => errors.add(
                     "autoscaling.policy.type",
                     format!("must be one of {}", POLICY_TYPES.join(", ")),
@@ -75,6 +79,25 @@ pub(crate) fn validate_autoscaling(
         if let Some(direction) = direction {
             validate_direction(direction, name, autoscaling, containers, errors);
         }
+    }
+}
+
+/// `unreservedRooms`: `min` and `max` required, `0 <= min <= max`.
+fn validate_unreserved(params: Option<&UnreservedRoomsParameters>, errors: &mut Errors) {
+    let path = "autoscaling.policy.parameters.unreservedRooms";
+    let params = params.cloned().unwrap_or_default();
+    for (field, value) in [("min", params.min), ("max", params.max)] {
+        match value {
+            None => errors.add(format!("{path}.{field}"), "is required for unreservedRooms"),
+            Some(v) => errors.check(v >= 0, format!("{path}.{field}"), "must be 0 or more"),
+        }
+    }
+    if let (Some(min), Some(max)) = (params.min, params.max) {
+        errors.check(
+            max >= min || min < 0,
+            format!("{path}.max"),
+            "must be at least min",
+        );
     }
 }
 

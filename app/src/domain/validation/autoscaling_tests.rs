@@ -107,7 +107,7 @@ fn autoscaling_policies() {
                 ready_target: Some(1.5),
                 down_threshold: 1.0,
             }),
-            fixed_buffer: None,
+            ..PolicyParameters::default()
         },
     ));
     assert_eq!(
@@ -126,6 +126,43 @@ fn autoscaling_policies() {
     assert_eq!(
         fields(&c),
         ["autoscaling.policy.parameters.fixedBuffer.amount"]
+    );
+    c.autoscaling = Some(policy(
+        "unreservedRooms",
+        PolicyParameters::unreserved_rooms(4, 6),
+    ));
+    assert_eq!(fields(&c), Vec::<String>::new());
+    c.autoscaling = Some(policy(
+        "unreservedRooms",
+        PolicyParameters::unreserved_rooms(0, 0),
+    ));
+    assert_eq!(fields(&c), Vec::<String>::new());
+    c.autoscaling = Some(policy("unreservedRooms", PolicyParameters::default()));
+    assert_eq!(
+        fields(&c),
+        [
+            "autoscaling.policy.parameters.unreservedRooms.min",
+            "autoscaling.policy.parameters.unreservedRooms.max"
+        ]
+    );
+    c.autoscaling = Some(policy(
+        "unreservedRooms",
+        PolicyParameters::unreserved_rooms(6, 4),
+    ));
+    assert_eq!(
+        fields(&c),
+        ["autoscaling.policy.parameters.unreservedRooms.max"]
+    );
+    c.autoscaling = Some(policy(
+        "unreservedRooms",
+        PolicyParameters::unreserved_rooms(-1, -2),
+    ));
+    assert_eq!(
+        fields(&c),
+        [
+            "autoscaling.policy.parameters.unreservedRooms.min",
+            "autoscaling.policy.parameters.unreservedRooms.max"
+        ]
     );
     c.autoscaling = Some(policy("magic", PolicyParameters::default()));
     assert_eq!(fields(&c), ["autoscaling.policy.type"]);
