@@ -16,6 +16,15 @@ use serde_json::json;
 use server::adapters::storage::memory::MemoryRoomStore;
 use server::adapters::storage::redis::RedisRoomStore;
 
+#[path = "room_store_contract/allocation.rs"]
+mod allocation;
+use allocation::{
+    concurrent_allocations_hand_each_room_out_once, expiry_frees_unconfirmed_claims,
+    multi_match_rooms_take_claims_up_to_max_matches, pings_confirm_claims,
+    release_returns_the_room_at_once, removed_or_terminating_rooms_are_never_allocated,
+    reserve_claims_that_room_or_refuses,
+};
+
 #[path = "room_store_contract/history.rs"]
 mod history;
 use history::{
@@ -69,6 +78,13 @@ contract!(
     count_history_is_bounded_per_tier,
     count_history_reads_a_window,
     forget_counts_forgets_only_that_scheduler,
+    concurrent_allocations_hand_each_room_out_once,
+    multi_match_rooms_take_claims_up_to_max_matches,
+    release_returns_the_room_at_once,
+    reserve_claims_that_room_or_refuses,
+    expiry_frees_unconfirmed_claims,
+    pings_confirm_claims,
+    removed_or_terminating_rooms_are_never_allocated,
 );
 
 /// Scenarios that only make sense for Redis.

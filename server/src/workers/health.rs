@@ -294,6 +294,21 @@ impl HealthController {
         if let Err(err) = self.rooms.record_counts(name, counts, now).await {
             tracing::warn!(scheduler = %name, %err, "recording room counts failed");
         }
+        // The sweeper: claims their rooms did not confirm in time free their capacity.
+        match self.rooms.expire_claims(name, now).await {
+            Ok(expired) if !expired.is_empty() => {
+                tracing::info!(scheduler = %name, count = expired.len(), "allocation claims expired")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(scheduler = %name, %err, "expiring claims failed"),
+        }
+        let claimed: Vec<String> = self
+            .rooms
+            .claims(name, None)
+            .await?
+            .into_iter()
+            .map(|claim| claim.room)
+            .collect();
         let desired = self.autoscaler.desired(&scheduler, &rooms).await?;
         let decided = plan(&HealthInput {
             desired,
@@ -306,6 +321,7 @@ impl HealthController {
             timeouts: timeouts_of(&scheduler),
             grace_period: chrono::Duration::seconds(grace as i64),
             keep,
+            claimed: &claimed,
         });
         self.carry_out(&scheduler, &decided, &instance_ids).await?;
         let (state, seen) = scheduler_state(&StateInput {
