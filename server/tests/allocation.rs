@@ -10,13 +10,15 @@ use std::time::Duration;
 use app::domain::user::Role;
 use axum::http::StatusCode;
 use common::rooms::{example_room, wait_for};
-use common::{Backend, TestServer};
+use common::{Backend, TestServer, send};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 on_both_backends!(
     allocate_release_and_reserve,
     only_editors_of_the_game_allocate,
     claimed_rooms_survive_scale_down_until_released,
+    rooms_see_and_confirm_their_claims_and_the_sweeper_expires_the_rest,
 );
 
 const NAME: &str = "alloc";
@@ -267,5 +269,86 @@ async fn claimed_rooms_survive_scale_down_until_released(backend: Backend) {
         rooms.is_empty()
     })
     .await;
+    admin.delete(&format!("/schedulers/{NAME}")).await.ok();
+}
+
+/// A room reads its claims with its own token; reporting `occupied` (here through Maestro's
+/// older `status` call) confirms and closes them; a claim left unconfirmed expires by the
+/// controller's sweep, and its room can be allocated again.
+async fn rooms_see_and_confirm_their_claims_and_the_sweeper_expires_the_rest(backend: Backend) {
+    let server = server_with_ready_rooms(backend, 3).await;
+    let admin = server.admin();
+    let allocations = format!("/schedulers/{NAME}/allocations");
+    let confirmed = admin
+        .post(&allocations, &json!({"metadata": {"matchId": "m1"}}))
+        .await
+        .expect(StatusCode::CREATED)
+        .clone();
+    let room = room_id(&confirmed);
+    let secret = server
+        .db
+        .store()
+        .await
+        .setting_or_insert("room_token_secret", || unreachable!("the server made it"))
+        .await
+        .unwrap();
+    let token = server::room_tokens::RoomTokens::new(secret).issue(NAME, &room);
+    let own = format!("/scheduler/{NAME}/rooms/{room}");
+    let view = send(
+        server
+            .anonymous()
+            .request(Method::GET, &own)
+            .bearer_auth(&token),
+    )
+    .await;
+    let view = view.ok();
+    assert_eq!(view["room"]["id"], room.as_str());
+    assert_eq!(view["claims"][0]["id"], confirmed["claimId"]);
+    assert_eq!(view["claims"][0]["metadata"], json!({"matchId": "m1"}));
+    server
+        .anonymous()
+        .get(&own)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    send(
+        server
+            .anonymous()
+            .request(Method::PUT, &format!("{own}/status"))
+            .bearer_auth(&token)
+            .json(&json!({"status": "occupied"})),
+    )
+    .await
+    .ok();
+    let view = send(
+        server
+            .anonymous()
+            .request(Method::GET, &own)
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(view.ok()["claims"], json!([]), "confirmed and closed");
+
+    // The other room, claimed for one second and never confirmed, is free again soon after.
+    let lapsing = admin.post(&allocations, &json!({"ttl": 1})).await;
+    let lapsing = room_id(lapsing.expect(StatusCode::CREATED));
+    assert_ne!(lapsing, room);
+    let started = std::time::Instant::now();
+    let reserve = format!("/schedulers/{NAME}/rooms/{lapsing}/reserve");
+    loop {
+        let reply = admin.post(&reserve, &json!({})).await;
+        if reply.status == StatusCode::CREATED {
+            break;
+        }
+        reply.expect_error(StatusCode::CONFLICT, "NO_ROOM_AVAILABLE");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the claim never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "expired too soon"
+    );
     admin.delete(&format!("/schedulers/{NAME}")).await.ok();
 }

@@ -84,6 +84,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/scheduler/{scheduler}/rooms/{room}/ping", put(rooms::ping))
         .route(
+            "/scheduler/{scheduler}/rooms/{room}/status",
+            put(rooms::status),
+        )
+        .route("/scheduler/{scheduler}/rooms/{room}", get(rooms::get_room))
+        .route(
             "/scheduler/{scheduler}/rooms/{room}/roomevent",
             post(rooms::room_event),
         )

@@ -29,6 +29,8 @@ use super::{allocation, operations, rooms, schedulers};
         operations::remove_rooms,
         rooms::list,
         rooms::ping,
+        rooms::status,
+        rooms::get_room,
         rooms::room_event,
         rooms::player_event,
         rooms::address,
