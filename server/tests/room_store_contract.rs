@@ -22,7 +22,7 @@ use allocation::{
     concurrent_allocations_hand_each_room_out_once, expiry_frees_unconfirmed_claims,
     multi_match_rooms_take_claims_up_to_max_matches, pings_confirm_claims,
     release_returns_the_room_at_once, removed_or_terminating_rooms_are_never_allocated,
-    reserve_claims_that_room_or_refuses,
+    reserve_claims_that_room_or_refuses, two_stores_sharing_redis_hand_each_room_out_once,
 };
 
 #[path = "room_store_contract/history.rs"]
@@ -108,6 +108,15 @@ mod redis_only {
         super::run(
             super::Adapter::Redis,
             super::scripts_are_reloaded_after_the_server_lost_them,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_sharing_redis_hand_each_room_out_once() {
+        super::run(
+            super::Adapter::Redis,
+            super::two_stores_sharing_redis_hand_each_room_out_once,
         )
         .await
     }

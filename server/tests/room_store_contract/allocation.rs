@@ -298,3 +298,30 @@ pub(super) async fn removed_or_terminating_rooms_are_never_allocated(ctx: Ctx) {
         Some("flaky")
     );
 }
+
+/// Two Baton processes sharing one Redis (two stores, two connections): 1,000 allocations split
+/// between them against 200 rooms still give 200 successes, each room once.
+pub(super) async fn two_stores_sharing_redis_hand_each_room_out_once(ctx: Ctx) {
+    let redis = ctx.redis.expect("a Redis scenario");
+    let other: Arc<dyn RoomStore> = Arc::new(super::connect_redis(&redis.url, &redis.prefix).await);
+    let first: Arc<dyn RoomStore> = Arc::new(redis.store.clone());
+    ready_rooms(first.as_ref(), "s", 200).await;
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let store = if i % 2 == 0 { &first } else { &other }.clone();
+            tokio::spawn(async move {
+                store
+                    .allocate("s", 1, &new_claim(&format!("c{i}"), 60))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut rooms = Vec::new();
+    for task in tasks {
+        rooms.extend(task.await.unwrap().map(|claim| claim.room));
+    }
+    assert_eq!(rooms.len(), 200);
+    assert_eq!(rooms.iter().collect::<HashSet<_>>().len(), 200);
+    assert_eq!(other.claims("s", None).await.unwrap().len(), 200);
+}
