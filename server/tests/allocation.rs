@@ -352,3 +352,52 @@ async fn rooms_see_and_confirm_their_claims_and_the_sweeper_expires_the_rest(bac
     );
     admin.delete(&format!("/schedulers/{NAME}")).await.ok();
 }
+
+/// The autoscaler counts open claims as running matches: with `fixedBuffer` of one room, claiming
+/// the only ready room brings a second one up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_count_for_the_autoscaler() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.health_tick_ms = 200;
+        config.autoscaling_period_ms = 200;
+    })
+    .await;
+    let admin = server.admin();
+    let name = "buffered";
+    admin
+        .post(
+            "/schedulers",
+            &json!({
+                "name": name, "game": GAME, "roomsReplicas": 1, "maxSurge": "100%",
+                "portRange": {"start": 47900, "end": 47999},
+                "spec": {"terminationGracePeriod": "1s", "containers": [{
+                    "name": "game", "image": "example", "command": [example_room().to_string_lossy()],
+                    "environment": [{"name": "EXAMPLE_PING_SECONDS", "value": "0.3"}],
+                    "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]},
+                "autoscaling": {"enabled": true, "min": 1, "max": 4,
+                    "policy": {"type": "fixedBuffer", "parameters": {"fixedBuffer": {"amount": 1}}}}
+            }),
+        )
+        .await
+        .ok();
+    let within = Duration::from_secs(30);
+    wait_for(&server, name, "one ready room", within, |rooms| {
+        rooms.len() == 1 && rooms[0]["status"] == "ready"
+    })
+    .await;
+    // Nothing changes while nothing is claimed.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(common::rooms::rooms(&server, name).await.len(), 1);
+    admin
+        .post(
+            &format!("/schedulers/{name}/allocations"),
+            &json!({"ttl": 600}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    wait_for(&server, name, "a second ready room", within, |rooms| {
+        rooms.iter().filter(|r| r["status"] == "ready").count() == 2
+    })
+    .await;
+    admin.delete(&format!("/schedulers/{name}")).await.ok();
+}

@@ -153,6 +153,26 @@ pub fn confirmed_by_ping(
     }
 }
 
+/// The rooms as the autoscaler counts them: open claims count as running matches, and a ready
+/// room that its matches plus claims fill counts as occupied (so `fixedBuffer` keeps its buffer
+/// of rooms that can still take a match, and `roomOccupancy` sees claimed rooms as busy).
+pub fn with_claims(rooms: &[GameRoom], claims: &[Claim], max: u32) -> Vec<GameRoom> {
+    rooms
+        .iter()
+        .map(|room| {
+            let open = claims.iter().filter(|c| c.room == room.id).count() as u32;
+            let mut counted = room.clone();
+            if open > 0 {
+                counted.running_matches = room.running_matches.saturating_add(open);
+                if room.status == RoomStatus::Ready && counted.running_matches >= max {
+                    counted.status = RoomStatus::Occupied;
+                }
+            }
+            counted
+        })
+        .collect()
+}
+
 /// Whether a claim has lapsed at `now`.
 pub fn expired(claim: &Claim, now: DateTime<Utc>) -> bool {
     claim.expires_at <= now
@@ -267,6 +287,38 @@ mod tests {
             expires_at: expires,
         }
         .on("s", "r")
+    }
+
+    #[test]
+    fn the_autoscaler_counts_claims_as_matches() {
+        let rooms = [
+            room("a", Ready, 0),
+            room("b", Ready, 0),
+            room("c", Occupied, 1),
+        ];
+        let claims = [claim_on("a"), claim_on("c")];
+        let single = with_claims(&rooms, &claims, 1);
+        let seen: Vec<(RoomStatus, u32)> = single
+            .iter()
+            .map(|r| (r.status, r.running_matches))
+            .collect();
+        assert_eq!(seen, [(Occupied, 1), (Ready, 0), (Occupied, 2)]);
+        let multi = with_claims(&rooms, &claims, 3);
+        let seen: Vec<(RoomStatus, u32)> = multi
+            .iter()
+            .map(|r| (r.status, r.running_matches))
+            .collect();
+        assert_eq!(seen, [(Ready, 1), (Ready, 0), (Occupied, 2)]);
+    }
+
+    fn claim_on(room: &str) -> Claim {
+        NewClaim {
+            id: format!("claim-{room}"),
+            metadata: json!({}),
+            created_at: at(0),
+            expires_at: at(60),
+        }
+        .on("s", room)
     }
 
     #[test]

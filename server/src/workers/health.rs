@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::domain::allocation;
 use app::domain::health::{
     CrashStreak, HealthInput, HealthPlan, HealthTimeouts, StateInput, plan, scheduler_state,
 };
@@ -302,14 +303,12 @@ impl HealthController {
             Ok(_) => {}
             Err(err) => tracing::warn!(scheduler = %name, %err, "expiring claims failed"),
         }
-        let claimed: Vec<String> = self
-            .rooms
-            .claims(name, None)
-            .await?
-            .into_iter()
-            .map(|claim| claim.room)
-            .collect();
-        let desired = self.autoscaler.desired(&scheduler, &rooms).await?;
+        let claims = self.rooms.claims(name, None).await?;
+        let claimed: Vec<String> = claims.iter().map(|claim| claim.room.clone()).collect();
+        // The autoscaler counts open claims as running matches.
+        let max = allocation::max_matches(&scheduler.config.match_allocation);
+        let counted = allocation::with_claims(&rooms, &claims, max);
+        let desired = self.autoscaler.desired(&scheduler, &counted).await?;
         let decided = plan(&HealthInput {
             desired,
             max_surge: MaxSurge::parse(&scheduler.config.max_surge)
