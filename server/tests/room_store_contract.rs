@@ -22,7 +22,8 @@ use allocation::{
     concurrent_allocations_hand_each_room_out_once, expiry_frees_unconfirmed_claims,
     multi_match_rooms_take_claims_up_to_max_matches, pings_confirm_claims,
     release_returns_the_room_at_once, removed_or_terminating_rooms_are_never_allocated,
-    reserve_claims_that_room_or_refuses, two_stores_sharing_redis_hand_each_room_out_once,
+    reserve_claims_that_room_or_refuses, rooms_stored_before_the_index_are_allocatable,
+    two_stores_sharing_redis_hand_each_room_out_once,
 };
 
 #[path = "room_store_contract/history.rs"]
@@ -117,6 +118,15 @@ mod redis_only {
         super::run(
             super::Adapter::Redis,
             super::two_stores_sharing_redis_hand_each_room_out_once,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rooms_stored_before_the_index_are_allocatable() {
+        super::run(
+            super::Adapter::Redis,
+            super::rooms_stored_before_the_index_are_allocatable,
         )
         .await
     }

@@ -325,3 +325,21 @@ pub(super) async fn two_stores_sharing_redis_hand_each_room_out_once(ctx: Ctx) {
     assert_eq!(rooms.iter().collect::<HashSet<_>>().len(), 200);
     assert_eq!(other.claims("s", None).await.unwrap().len(), 200);
 }
+
+/// Rooms stored before the allocation index existed (an upgrade: no `free:*` keys) are
+/// allocatable at the scheduler's first allocation.
+pub(super) async fn rooms_stored_before_the_index_are_allocatable(ctx: Ctx) {
+    let redis = ctx.redis.expect("a Redis scenario");
+    let store: Arc<dyn RoomStore> = Arc::new(redis.store.clone());
+    ready_rooms(store.as_ref(), "s", 2).await;
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{}:{{s}}:free:ready", redis.prefix))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(allocate(store.as_ref(), 1, "c1").await.is_some());
+    assert!(allocate(store.as_ref(), 1, "c2").await.is_some());
+    assert_eq!(allocate(store.as_ref(), 1, "c3").await, None);
+}

@@ -14,8 +14,8 @@
 //! - `P:{S}:claims:of:ROOM`: a sorted set of the room's claim ids by creation (ms), so that a
 //!   ping confirms the oldest first; the room's hash counts them in its `claims` field.
 //!
-//! Rooms stored before this index existed enter it on their next status change or ping that
-//! reports running matches.
+//! - `P:{S}:free:built`: set once the index holds the rooms stored before it existed (the
+//!   scheduler's first allocation indexes its ready and occupied rooms, once).
 
 use app::domain::allocation::{Claim, NewClaim};
 use app::ports::StoreError;
@@ -31,6 +31,16 @@ use super::scripts::INDEX_LUA;
 /// that room) can take the claim, or '' when the room to reserve does not exist.
 const ALLOCATE_SCRIPT: &str = r#"
 INDEX_LUA
+-- Rooms stored before the index existed: the scheduler's first allocation indexes its ready and
+-- occupied rooms once (then every script keeps the index).
+local BUILT = (string.gsub(CLAIMS, 'claims:all$', 'free:built'))
+if redis.call('EXISTS', BUILT) == 0 then
+  for _, status in ipairs({'ready', 'occupied'}) do
+    local set = (string.gsub(CLAIMS, 'claims:all$', 'status:' .. status))
+    for _, id in ipairs(redis.call('SMEMBERS', set)) do reindex(id, ROOM_PREFIX .. id) end
+  end
+  redis.call('SET', BUILT, '1')
+end
 local max = tonumber(ARGV[1])
 local below = '(' .. max
 local id, set
