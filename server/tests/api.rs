@@ -1569,7 +1569,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
     let document = reply.ok();
     assert!(document["openapi"].is_string(), "{}", reply.text);
     let paths = document["paths"].as_object().expect("paths");
-    let expected: [(&str, &[&str]); 12] = [
+    let expected: [(&str, &[&str]); 15] = [
         ("/schedulers", &["get", "post"]),
         ("/schedulers/info", &["get"]),
         (
@@ -1585,6 +1585,9 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         ("/schedulers/{name}/operations", &["get"]),
         ("/schedulers/{name}/operations/{id}", &["get"]),
         ("/schedulers/{name}/operations/{id}/cancel", &["post"]),
+        ("/schedulers/{name}/allocations", &["post"]),
+        ("/schedulers/{name}/allocations/{claim}", &["delete"]),
+        ("/schedulers/{name}/rooms/{room}/reserve", &["post"]),
     ];
     for (path, methods) in expected {
         let item = paths

@@ -16,6 +16,16 @@ use serde_json::json;
 use server::adapters::storage::memory::MemoryRoomStore;
 use server::adapters::storage::redis::RedisRoomStore;
 
+#[path = "room_store_contract/allocation.rs"]
+mod allocation;
+use allocation::{
+    concurrent_allocations_hand_each_room_out_once, expiry_frees_unconfirmed_claims,
+    multi_match_rooms_take_claims_up_to_max_matches, pings_confirm_claims,
+    release_returns_the_room_at_once, removed_or_terminating_rooms_are_never_allocated,
+    reserve_claims_that_room_or_refuses, rooms_stored_before_the_index_are_allocatable,
+    two_stores_sharing_redis_hand_each_room_out_once,
+};
+
 #[path = "room_store_contract/history.rs"]
 mod history;
 use history::{
@@ -69,6 +79,13 @@ contract!(
     count_history_is_bounded_per_tier,
     count_history_reads_a_window,
     forget_counts_forgets_only_that_scheduler,
+    concurrent_allocations_hand_each_room_out_once,
+    multi_match_rooms_take_claims_up_to_max_matches,
+    release_returns_the_room_at_once,
+    reserve_claims_that_room_or_refuses,
+    expiry_frees_unconfirmed_claims,
+    pings_confirm_claims,
+    removed_or_terminating_rooms_are_never_allocated,
 );
 
 /// Scenarios that only make sense for Redis.
@@ -92,6 +109,24 @@ mod redis_only {
         super::run(
             super::Adapter::Redis,
             super::scripts_are_reloaded_after_the_server_lost_them,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_sharing_redis_hand_each_room_out_once() {
+        super::run(
+            super::Adapter::Redis,
+            super::two_stores_sharing_redis_hand_each_room_out_once,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rooms_stored_before_the_index_are_allocatable() {
+        super::run(
+            super::Adapter::Redis,
+            super::rooms_stored_before_the_index_are_allocatable,
         )
         .await
     }

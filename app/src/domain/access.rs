@@ -62,6 +62,12 @@ pub fn can_edit(user: &User, game: &str) -> bool {
     user.can_edit_game(game)
 }
 
+/// Whether `user` may allocate, reserve and release rooms of `game`'s schedulers: a matchmaker's
+/// credentials are an editor's (or an administrator's); viewers only read.
+pub fn can_allocate(user: &User, game: &str) -> bool {
+    can_edit(user, game)
+}
+
 /// Whether `user` may create or change (not delete) a scheduler of `game`, whose command runs
 /// where `host` says.
 pub fn may_configure(user: &User, game: &str, host: &HostCommands) -> Result<(), Denied> {
@@ -113,6 +119,14 @@ mod tests {
             games: games.iter().map(|g| g.to_string()).collect(),
             disabled: false,
         }
+    }
+
+    #[test]
+    fn editors_of_the_game_allocate_viewers_do_not() {
+        assert!(can_allocate(&user(Role::Admin, &[]), "g"));
+        assert!(can_allocate(&user(Role::Editor, &["g"]), "g"));
+        assert!(!can_allocate(&user(Role::Editor, &["h"]), "g"));
+        assert!(!can_allocate(&user(Role::Viewer, &["g"]), "g"));
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct HealthInput<'a> {
     /// never removed as outdated, surplus or timed out; still forgotten once their instance is
     /// gone, and still removed when in error.
     pub keep: &'a [String],
+    /// Rooms with open allocation claims: counted as usual, but never removed (as surplus,
+    /// outdated or timed out) while a matchmaker holds them; only an error removes them.
+    pub claimed: &'a [String],
 }
 
 pub fn plan(input: &HealthInput) -> HealthPlan {
@@ -107,6 +110,7 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
         timeouts,
         grace_period,
         keep,
+        claimed,
     } = *input;
     let instances: HashSet<&str> = instances.iter().map(String::as_str).collect();
     let known: HashSet<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
@@ -163,6 +167,12 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
     });
     plan.create = decided.create;
     plan.remove.extend(decided.remove);
+    if !claimed.is_empty() {
+        let claimed: HashSet<&str> = claimed.iter().map(String::as_str).collect();
+        plan.remove.retain(|removal| {
+            removal.reason == RemovalReason::Error || !claimed.contains(removal.room.as_str())
+        });
+    }
     plan
 }
 

@@ -1,6 +1,7 @@
 //! The pure domain: compiled for the server and for the browser alike.
 
 pub mod access;
+pub mod allocation;
 pub mod autoscaling;
 pub mod health;
 pub mod history;

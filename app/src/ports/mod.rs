@@ -8,6 +8,7 @@ pub use operations::{Leases, OperationPage, OperationStore};
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use crate::domain::allocation::{Claim, NewClaim};
 use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
 use crate::domain::history::{RoomCountSample, Tier};
 use crate::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
@@ -237,6 +238,35 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Vec<RoomCountSample>, StoreError>;
     /// Forgets the scheduler's count history (it was deleted).
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError>;
+    /// Claims capacity on one room that can take it (`allocation::can_take` with `max_matches`),
+    /// chosen by `allocation::pick`'s order, and records the claim, in one atomic step; `None`
+    /// when no room can. Removing a room drops its claims; a ping confirms them
+    /// (`allocation::confirmed_by_ping`) and closes them.
+    async fn allocate(
+        &self,
+        scheduler: &str,
+        max_matches: u32,
+        claim: &NewClaim,
+    ) -> Result<Option<Claim>, StoreError>;
+    /// Claims capacity on room `room`, atomically; `NotFound` for an unknown room, `Conflict`
+    /// when it cannot take a claim.
+    async fn reserve(
+        &self,
+        scheduler: &str,
+        room: &str,
+        max_matches: u32,
+        claim: &NewClaim,
+    ) -> Result<Claim, StoreError>;
+    /// Closes a claim, returning its capacity at once; `None` when there is no such open claim.
+    async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError>;
+    /// The open claims on `room` (or on every room), oldest first.
+    async fn claims(&self, scheduler: &str, room: Option<&str>) -> Result<Vec<Claim>, StoreError>;
+    /// Closes the claims that expired at `now` (not confirmed in time) and returns them.
+    async fn expire_claims(
+        &self,
+        scheduler: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>, StoreError>;
 }
 
 /// How many decisions a scheduler keeps.

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// Too many failed password checks from this client address lately.
     #[error("too many failed password checks from this address; retry in {} s", retry_after.as_secs().max(1))]
     TooManyRequests { retry_after: std::time::Duration },
+    /// No room can take an allocation claim (none free, or not the one asked for).
+    #[error("{0}")]
+    NoRoomAvailable(String),
     /// A body in a media type this API does not read (only JSON and YAML).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -42,7 +45,7 @@ pub enum ApiError {
 pub struct ErrorBody {
     /// Machine-readable kind: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
     /// `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION` (another operation runs),
-    /// `INVALID_STATUS_TRANSITION`, `RESOURCE_EXHAUSTED`,
+    /// `INVALID_STATUS_TRANSITION`, `NO_ROOM_AVAILABLE`, `RESOURCE_EXHAUSTED`,
     /// `UNSUPPORTED_MEDIA_TYPE` or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
@@ -104,6 +107,7 @@ impl IntoResponse for ApiError {
             Self::Conflict(_) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
             Self::Busy(_) => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
             Self::InvalidTransition { .. } => (StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION"),
+            Self::NoRoomAvailable(_) => (StatusCode::CONFLICT, "NO_ROOM_AVAILABLE"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")

@@ -1,5 +1,6 @@
 //! The JSON API: one module per resource, plus authentication, errors and the OpenAPI document.
 
+pub mod allocation;
 pub mod auth;
 pub mod error;
 pub mod json;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use app::ports::RoomStore;
 use app::services::SchedulerService;
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 
@@ -60,6 +61,19 @@ pub fn router(state: AppState) -> Router {
             post(operations::cancel),
         )
         .route("/schedulers/{name}/rooms", get(rooms::list))
+        .route("/schedulers/{name}/allocations", post(allocation::allocate))
+        .route(
+            "/schedulers/{name}/allocations/{claim}",
+            delete(allocation::release),
+        )
+        .route(
+            "/schedulers/{name}/rooms/{room}/reserve",
+            post(allocation::reserve),
+        )
+        .route(
+            "/scheduler/{scheduler}/rooms/allocate",
+            post(allocation::maestro_allocate),
+        )
         .route(
             "/schedulers/{name}/rooms/history",
             get(schedulers::room_history),
@@ -69,6 +83,11 @@ pub fn router(state: AppState) -> Router {
             get(schedulers::decisions),
         )
         .route("/scheduler/{scheduler}/rooms/{room}/ping", put(rooms::ping))
+        .route(
+            "/scheduler/{scheduler}/rooms/{room}/status",
+            put(rooms::status),
+        )
+        .route("/scheduler/{scheduler}/rooms/{room}", get(rooms::get_room))
         .route(
             "/scheduler/{scheduler}/rooms/{room}/roomevent",
             post(rooms::room_event),

@@ -5,7 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{operations, rooms, schedulers};
+use super::{allocation, operations, rooms, schedulers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,9 +29,15 @@ use super::{operations, rooms, schedulers};
         operations::remove_rooms,
         rooms::list,
         rooms::ping,
+        rooms::status,
+        rooms::get_room,
         rooms::room_event,
         rooms::player_event,
         rooms::address,
+        allocation::maestro_allocate,
+        allocation::allocate,
+        allocation::reserve,
+        allocation::release,
     ),
     modifiers(&BasicAuth),
     security(("basic" = [])),

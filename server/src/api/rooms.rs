@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
+use app::domain::allocation::Claim;
 use app::domain::room::{GameRoom, Ping, RoomPort};
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
@@ -135,6 +136,48 @@ pub async fn ping(
         .ping(&scheduler, &room, &ping, Utc::now())
         .await??;
     Ok(Succeeded)
+}
+
+/// Maestro's older status call (v9-era rooms): the same body and rule as a ping.
+#[utoipa::path(put, path = "/scheduler/{scheduler}/rooms/{room}/status",
+    params(("scheduler" = String, Path), ("room" = String, Path)), request_body = Ping, tag = "rooms",
+    security(("room_token" = [])),
+    responses((status = 200, body = Success), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn status(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    credentials: RoomCredentials,
+    body: Body<Ping>,
+) -> Result<Succeeded, ApiError> {
+    ping(state, path, credentials, body).await
+}
+
+/// What a room learns about itself: its record and its open allocation claims (claim id,
+/// match metadata, expiry), oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomView {
+    pub room: GameRoom,
+    pub claims: Vec<Claim>,
+}
+
+/// A room reads itself and its open claims, with its own token.
+#[utoipa::path(get, path = "/scheduler/{scheduler}/rooms/{room}",
+    params(("scheduler" = String, Path), ("room" = String, Path)), tag = "rooms",
+    security(("room_token" = [])),
+    responses((status = 200, body = RoomView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_room(
+    State(state): State<AppState>,
+    Path((scheduler, room)): Path<(String, String)>,
+    credentials: RoomCredentials,
+) -> Result<Json<RoomView>, ApiError> {
+    authorize_room(&state, &credentials, &scheduler, &room).await?;
+    let found = state.rooms.get(&scheduler, &room).await?;
+    let claims = state.rooms.claims(&scheduler, Some(&room)).await?;
+    Ok(Json(RoomView {
+        room: found,
+        claims,
+    }))
 }
 
 /// A room reports an event about itself.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::domain::allocation;
 use app::domain::health::{
     CrashStreak, HealthInput, HealthPlan, HealthTimeouts, StateInput, plan, scheduler_state,
 };
@@ -294,7 +295,20 @@ impl HealthController {
         if let Err(err) = self.rooms.record_counts(name, counts, now).await {
             tracing::warn!(scheduler = %name, %err, "recording room counts failed");
         }
-        let desired = self.autoscaler.desired(&scheduler, &rooms).await?;
+        // The sweeper: claims their rooms did not confirm in time free their capacity.
+        match self.rooms.expire_claims(name, now).await {
+            Ok(expired) if !expired.is_empty() => {
+                tracing::info!(scheduler = %name, count = expired.len(), "allocation claims expired")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(scheduler = %name, %err, "expiring claims failed"),
+        }
+        let claims = self.rooms.claims(name, None).await?;
+        let claimed: Vec<String> = claims.iter().map(|claim| claim.room.clone()).collect();
+        // The autoscaler counts open claims as running matches.
+        let max = allocation::max_matches(&scheduler.config.match_allocation);
+        let counted = allocation::with_claims(&rooms, &claims, max);
+        let desired = self.autoscaler.desired(&scheduler, &counted).await?;
         let decided = plan(&HealthInput {
             desired,
             max_surge: MaxSurge::parse(&scheduler.config.max_surge)
@@ -306,6 +320,7 @@ impl HealthController {
             timeouts: timeouts_of(&scheduler),
             grace_period: chrono::Duration::seconds(grace as i64),
             keep,
+            claimed: &claimed,
         });
         self.carry_out(&scheduler, &decided, &instance_ids).await?;
         let (state, seen) = scheduler_state(&StateInput {

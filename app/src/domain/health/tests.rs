@@ -32,6 +32,7 @@ fn run(desired: u32, rooms: &[GameRoom], now: i64) -> HealthPlan {
         timeouts: HealthTimeouts::default(),
         grace_period: Duration::seconds(10),
         keep: &[],
+        claimed: &[],
     })
 }
 
@@ -119,6 +120,7 @@ fn reconciles_store_and_runtime_both_ways() {
         timeouts: HealthTimeouts::default(),
         grace_period: Duration::seconds(10),
         keep: &[],
+        claimed: &[],
     });
     assert_eq!(plan.forget, ["no-instance", "done"]);
     assert_eq!(plan.orphans, ["orphan"]);
@@ -233,4 +235,72 @@ fn settled_schedulers_are_in_sync() {
     assert_eq!(state, SchedulerState::InSync);
     let (state, _) = crash_tick(SchedulerState::Creating, &CrashStreak::default(), &[]);
     assert_eq!(state, SchedulerState::PendingSync);
+}
+
+#[test]
+fn claimed_rooms_are_never_removed_but_for_errors() {
+    let rooms = [
+        room("a", RoomStatus::Ready, 0, Some(100)),
+        room("b", RoomStatus::Ready, 1, Some(100)),
+        room("stale", RoomStatus::Ready, 2, Some(10)),
+        room("broken", RoomStatus::Error, 3, Some(100)),
+    ];
+    let instances: Vec<String> = rooms.iter().map(|r| r.id.clone()).collect();
+    let claimed: Vec<String> = ["a", "b", "stale", "broken"].map(String::from).to_vec();
+    let input = |claimed: &'static [String]| HealthInput {
+        desired: 0,
+        max_surge: MaxSurge::Count(5),
+        active_version: "v1",
+        rooms: &rooms,
+        instances: &instances,
+        now: at(101),
+        timeouts: HealthTimeouts::default(),
+        grace_period: Duration::seconds(10),
+        keep: &[],
+        claimed,
+    };
+    let unclaimed = plan(&input(&[]));
+    assert_eq!(unclaimed.remove.len(), 4, "without claims all go");
+    let claimed: &'static [String] = Box::leak(claimed.into_boxed_slice());
+    let held = plan(&input(claimed));
+    assert_eq!(removed(&held), [("broken", RemovalReason::Error)]);
+}
+
+#[test]
+fn claimed_outdated_rooms_wait_for_their_claims_in_a_rolling_update() {
+    let mut rooms: Vec<GameRoom> = (0..3)
+        .map(|i| room(&format!("old{i}"), RoomStatus::Ready, i, Some(100)))
+        .collect();
+    for i in 0..3 {
+        let mut new = room(&format!("new{i}"), RoomStatus::Ready, 10 + i, Some(100));
+        new.version = "v2".into();
+        rooms.push(new);
+    }
+    let instances: Vec<String> = rooms.iter().map(|r| r.id.clone()).collect();
+    let claimed = vec!["old1".to_string()];
+    let input = |claimed: &[String]| {
+        plan(&HealthInput {
+            desired: 3,
+            max_surge: MaxSurge::Count(5),
+            active_version: "v2",
+            rooms: &rooms,
+            instances: &instances,
+            now: at(101),
+            timeouts: HealthTimeouts::default(),
+            grace_period: Duration::seconds(10),
+            keep: &[],
+            claimed,
+        })
+    };
+    let unclaimed = input(&[]);
+    let mut all: Vec<&str> = removed(&unclaimed).iter().map(|(id, _)| *id).collect();
+    all.sort_unstable();
+    assert_eq!(all, ["old0", "old1", "old2"]);
+    let held = input(&claimed);
+    assert!(
+        removed(&held)
+            .iter()
+            .all(|(id, reason)| *id != "old1" && *reason == RemovalReason::Outdated)
+    );
+    assert_eq!(held.remove.len(), 2);
 }

@@ -88,6 +88,7 @@ fn run(case: &Case, rooms: &[GameRoom], keep: &[String]) -> HealthPlan {
         timeouts: HealthTimeouts::default(),
         grace_period: Duration::seconds(10),
         keep,
+        claimed: &[],
     })
 }
 

@@ -98,6 +98,7 @@ impl Sim {
             timeouts: HealthTimeouts::default(),
             grace_period: Duration::seconds(10),
             keep: &[],
+            claimed: &[],
         });
         self.rooms
             .retain(|r| !decided.remove.iter().any(|removal| removal.room == r.id));

@@ -27,6 +27,7 @@ fn tick(desired: u32, surge: u32, active: &str, rooms: &[GameRoom], keep: &[&str
         timeouts: HealthTimeouts::default(),
         grace_period: Duration::seconds(10),
         keep: &keep,
+        claimed: &[],
     })
 }
 
@@ -190,6 +191,7 @@ fn kept_rooms_are_neither_counted_nor_removed_as_outdated_or_surplus() {
         timeouts: HealthTimeouts::default(),
         grace_period: Duration::seconds(10),
         keep: &["check".to_string()],
+        claimed: &[],
     });
     assert_eq!(gone.forget, ["check"]);
 }

@@ -3,17 +3,20 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
+use app::domain::allocation::{Claim, NewClaim};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// Rooms by scheduler, then by id; one lock makes every change atomic. Room count histories
-/// by scheduler, behind their own lock.
+use super::memory_allocation::Scheduled;
+
+/// Rooms and their claims by scheduler, then by id; one lock makes every change atomic
+/// (allocations included). Room count histories by scheduler, behind their own lock.
 #[derive(Default)]
 pub struct MemoryRoomStore {
-    rooms: RwLock<HashMap<String, HashMap<String, GameRoom>>>,
+    pub(super) rooms: RwLock<HashMap<String, Scheduled>>,
     history: Mutex<HashMap<String, CountSeries>>,
 }
 
@@ -31,7 +34,7 @@ impl MemoryRoomStore {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         let room = rooms
             .get_mut(scheduler)
-            .and_then(|r| r.get_mut(id))
+            .and_then(|r| r.rooms.get_mut(id))
             .ok_or_else(|| room_not_found(scheduler, id))?;
         change(room)
     }
@@ -46,13 +49,13 @@ impl RoomStore for MemoryRoomStore {
     async fn insert(&self, room: &GameRoom) -> Result<(), StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         let scheduler = rooms.entry(room.scheduler.clone()).or_default();
-        if scheduler.contains_key(&room.id) {
+        if scheduler.rooms.contains_key(&room.id) {
             return Err(StoreError::Conflict(format!(
                 "room {} already exists",
                 room.id
             )));
         }
-        scheduler.insert(room.id.clone(), room.clone());
+        scheduler.rooms.insert(room.id.clone(), room.clone());
         Ok(())
     }
 
@@ -60,7 +63,7 @@ impl RoomStore for MemoryRoomStore {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         rooms
             .get(scheduler)
-            .and_then(|r| r.get(id))
+            .and_then(|r| r.rooms.get(id))
             .cloned()
             .ok_or_else(|| room_not_found(scheduler, id))
     }
@@ -69,7 +72,7 @@ impl RoomStore for MemoryRoomStore {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         let mut list: Vec<GameRoom> = rooms
             .get(scheduler)
-            .map(|r| r.values().cloned().collect())
+            .map(|r| r.rooms.values().cloned().collect())
             .unwrap_or_default();
         list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(list)
@@ -82,13 +85,11 @@ impl RoomStore for MemoryRoomStore {
         ping: &Ping,
         now: DateTime<Utc>,
     ) -> Result<Result<RoomStatus, PingError>, StoreError> {
-        self.update(scheduler, id, |room| {
-            Ok(room.apply_ping(ping, now).map(|next| {
-                let previous = room.status;
-                *room = next;
-                previous
-            }))
-        })
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .get_mut(scheduler)
+            .ok_or_else(|| room_not_found(scheduler, id))?
+            .ping(scheduler, id, ping, now)
     }
 
     async fn set_status(
@@ -123,7 +124,7 @@ impl RoomStore for MemoryRoomStore {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         if let Some(scheduler_rooms) = rooms.get_mut(scheduler) {
             scheduler_rooms.remove(id);
-            if scheduler_rooms.is_empty() {
+            if scheduler_rooms.rooms.is_empty() {
                 rooms.remove(scheduler);
             }
         }
@@ -133,7 +134,11 @@ impl RoomStore for MemoryRoomStore {
     async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError> {
         let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
         let mut counts = RoomCounts::default();
-        for room in rooms.get(scheduler).into_iter().flat_map(|r| r.values()) {
+        for room in rooms
+            .get(scheduler)
+            .into_iter()
+            .flat_map(|r| r.rooms.values())
+        {
             counts.add(room.status);
         }
         Ok(counts)
@@ -168,5 +173,61 @@ impl RoomStore for MemoryRoomStore {
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
         self.history().remove(scheduler);
         Ok(())
+    }
+
+    async fn allocate(
+        &self,
+        scheduler: &str,
+        max_matches: u32,
+        claim: &NewClaim,
+    ) -> Result<Option<Claim>, StoreError> {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        Ok(rooms
+            .get_mut(scheduler)
+            .and_then(|r| r.allocate(scheduler, None, max_matches, claim)))
+    }
+
+    async fn reserve(
+        &self,
+        scheduler: &str,
+        room: &str,
+        max_matches: u32,
+        claim: &NewClaim,
+    ) -> Result<Claim, StoreError> {
+        let mut all = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        let rooms = all
+            .get_mut(scheduler)
+            .filter(|r| r.rooms.contains_key(room))
+            .ok_or_else(|| room_not_found(scheduler, room))?;
+        rooms
+            .allocate(scheduler, Some(room), max_matches, claim)
+            .ok_or_else(|| StoreError::Conflict(format!("room {room} cannot take a claim now")))
+    }
+
+    async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError> {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        Ok(rooms
+            .get_mut(scheduler)
+            .and_then(|r| r.claims.remove(claim)))
+    }
+
+    async fn claims(&self, scheduler: &str, room: Option<&str>) -> Result<Vec<Claim>, StoreError> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        Ok(rooms
+            .get(scheduler)
+            .map(|r| r.claims_on(room))
+            .unwrap_or_default())
+    }
+
+    async fn expire_claims(
+        &self,
+        scheduler: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        Ok(rooms
+            .get_mut(scheduler)
+            .map(|r| r.expire(now))
+            .unwrap_or_default())
     }
 }

@@ -1,6 +1,7 @@
 //! Storage adapters: SQL (sea-orm: SQLite and PostgreSQL), Redis (rooms, autoscaler) and in-process.
 
 pub mod memory;
+mod memory_allocation;
 pub mod memory_attempts;
 pub mod memory_autoscaler;
 pub mod redis;

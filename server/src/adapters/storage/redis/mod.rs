@@ -18,6 +18,7 @@
 //! the status the room was in; nothing is read back. A ping alone goes at once; under load, one
 //! Lua call and one round trip serve many rooms.
 
+mod allocation;
 mod codec;
 mod history;
 mod ping_batch;

@@ -8,8 +8,9 @@ use app::ports::StoreError;
 use redis::aio::ConnectionManager;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::allocation::index_keys;
 use super::codec::{Key, backend, status_index};
-use super::scripts::{MAX_SCRIPT_RELOADS, PING_ARGS, Scripts, lost_script};
+use super::scripts::{INDEX_KEYS, MAX_SCRIPT_RELOADS, PING_ARGS, Scripts, lost_script};
 
 /// Pings of one batch at most (one scheduler's share runs as one script call).
 const MAX_PING_BATCH: usize = 256;
@@ -78,15 +79,18 @@ async fn run_ping_batch(
 ) {
     let scheduler = group[0].scheduler.as_str();
     let mut script = redis::Cmd::with_capacity(
-        3 + RoomStatus::ALL.len() + group.len() * (1 + PING_ARGS),
+        3 + RoomStatus::ALL.len() + INDEX_KEYS + group.len() * (1 + PING_ARGS),
         256 + (prefix.len() + scheduler.len()) * 8 + group.len() * 160,
     );
     script
         .arg("EVALSHA")
         .arg(scripts.ping.get_hash())
-        .arg(RoomStatus::ALL.len() + group.len());
+        .arg(RoomStatus::ALL.len() + INDEX_KEYS + group.len());
     for status in RoomStatus::ALL {
         script.arg(Key::status(prefix, scheduler, status));
+    }
+    for key in index_keys(prefix, scheduler) {
+        script.arg(key);
     }
     for ping in &group {
         script.arg(Key::room(prefix, scheduler, &ping.id));

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use app::domain::allocation::{Claim, NewClaim};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
@@ -20,7 +21,11 @@ impl RoomStore for RedisRoomStore {
         invocation
             .key(self.room_key(&room.scheduler, &room.id))
             .key(self.rooms_key(&room.scheduler))
-            .key(self.status_key(&room.scheduler, room.status))
+            .key(self.status_key(&room.scheduler, room.status));
+        for key in self.index_keys(&room.scheduler) {
+            invocation.key(key);
+        }
+        invocation
             .arg(&room.id)
             .arg(field::ID)
             .arg(&room.id)
@@ -154,6 +159,9 @@ impl RoomStore for RedisRoomStore {
         for key in self.status_keys(scheduler) {
             invocation.key(key);
         }
+        for key in self.index_keys(scheduler) {
+            invocation.key(key);
+        }
         invocation.arg(id).arg(status.as_str()).arg(timestamp(now));
         let found: i64 = self.invoke(&invocation).await?;
         if found == 0 {
@@ -180,22 +188,7 @@ impl RoomStore for RedisRoomStore {
     }
 
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("DEL")
-            .arg(self.room_key(scheduler, id))
-            .ignore()
-            .cmd("SREM")
-            .arg(self.rooms_key(scheduler))
-            .arg(id)
-            .ignore();
-        // From every status set: cheap, and it leaves nothing behind whatever the room's status.
-        for key in self.status_keys(scheduler) {
-            pipe.cmd("SREM").arg(key).arg(id).ignore();
-        }
-        pipe.query_async::<()>(&mut self.connection.clone())
-            .await
-            .map_err(backend)
+        self.remove_room(scheduler, id).await
     }
 
     async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError> {
@@ -234,5 +227,43 @@ impl RoomStore for RedisRoomStore {
 
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
         self.forget_history(scheduler).await
+    }
+
+    async fn allocate(
+        &self,
+        scheduler: &str,
+        max_matches: u32,
+        claim: &NewClaim,
+    ) -> Result<Option<Claim>, StoreError> {
+        Ok(self
+            .claim_room(scheduler, None, max_matches, claim)
+            .await?
+            .ok())
+    }
+
+    async fn reserve(
+        &self,
+        scheduler: &str,
+        room: &str,
+        max_matches: u32,
+        claim: &NewClaim,
+    ) -> Result<Claim, StoreError> {
+        self.reserve_room(scheduler, room, max_matches, claim).await
+    }
+
+    async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError> {
+        self.release_claim(scheduler, claim).await
+    }
+
+    async fn claims(&self, scheduler: &str, room: Option<&str>) -> Result<Vec<Claim>, StoreError> {
+        self.open_claims(scheduler, room).await
+    }
+
+    async fn expire_claims(
+        &self,
+        scheduler: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.expire(scheduler, now).await
     }
 }

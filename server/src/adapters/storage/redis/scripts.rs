@@ -4,6 +4,8 @@ use app::domain::room::RoomStatus;
 use redis::aio::ConnectionManager;
 use redis::{ErrorKind, Script, ServerErrorKind};
 
+use super::allocation::AllocationScripts;
+
 /// Lua table from a status name to the index, in `KEYS`, of its status set, when the status
 /// sets are `KEYS[first..]` in `RoomStatus::ALL` order.
 fn status_set_index_table(first: usize) -> String {
@@ -18,20 +20,72 @@ fn status_set_index_table(first: usize) -> String {
 /// Arguments per ping in `PING_SCRIPT`.
 pub(super) const PING_ARGS: usize = 6;
 
+/// The keys of the allocation index every script that changes a room's status or load takes,
+/// in this order: the free-capacity sorted sets of ready and of occupied rooms (score: running
+/// matches plus open claims), the claims hash and the claims' expiry sorted set.
+pub(super) const INDEX_KEYS: usize = 4;
+
+/// Lua shared by the scripts that keep the allocation index: `IDX` is the index of the first
+/// index key in `KEYS`. A room is in `free:ready` or `free:occupied` (by its status) with its
+/// load as score, whatever the scheduler's `maxMatches` (allocation filters by score).
+pub(super) const INDEX_LUA: &str = r#"
+local FREE_READY, FREE_OCCUPIED, CLAIMS, EXPIRY = KEYS[IDX], KEYS[IDX + 1], KEYS[IDX + 2], KEYS[IDX + 3]
+local ROOM_PREFIX = (string.gsub(CLAIMS, 'claims:all$', 'room:'))
+local OF_PREFIX = (string.gsub(CLAIMS, 'all$', 'of:'))
+-- Forgets a claim's records (not the room's count); returns its stored value or false.
+local function drop_claim(claim)
+  local v = redis.call('HGET', CLAIMS, claim)
+  if not v then return false end
+  redis.call('HDEL', CLAIMS, claim)
+  redis.call('ZREM', EXPIRY, claim)
+  local room = string.match(v, '^([^\n]*)\n')
+  if room then redis.call('ZREM', OF_PREFIX .. room, claim) end
+  return v
+end
+-- Puts the room in the free set of its status with its load, or in none.
+local function reindex(id, room_key)
+  redis.call('ZREM', FREE_READY, id)
+  redis.call('ZREM', FREE_OCCUPIED, id)
+  local f = redis.call('HMGET', room_key, 'status', 'running_matches', 'claims')
+  local load = tonumber(f[2] or '0') + tonumber(f[3] or '0')
+  if f[1] == 'ready' then
+    redis.call('ZADD', FREE_READY, load, id)
+  elseif f[1] == 'occupied' then
+    redis.call('ZADD', FREE_OCCUPIED, load, id)
+  end
+end
+-- Closes a claim and returns its capacity to its room at once.
+local function close_claim(claim)
+  local v = drop_claim(claim)
+  if not v then return false end
+  local room = string.match(v, '^([^\n]*)\n')
+  local key = ROOM_PREFIX .. room
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, 'claims', -1)
+    reindex(room, key)
+  end
+  return v
+end
+"#;
+
 /// A batch of pings to one scheduler's rooms.
-/// KEYS: the scheduler's status sets (in `RoomStatus::ALL` order), then the room of each ping.
+/// KEYS: the scheduler's status sets (in `RoomStatus::ALL` order), the `INDEX_KEYS`, then the
+/// room of each ping.
 /// ARGV, `PING_ARGS` per ping: id, reported status, now, metadata JSON or '', running matches or
 /// '', then the statuses the room may be in for the ping to be accepted, each between commas
 /// (`,pending,ready,`, from `RoomStatus::allowed_before`).
 /// Returns, per ping, the status the room was in (applied), `!` and that status (refused,
 /// nothing changed) or '' (no such room). Nothing is read back: the caller needs no more.
 /// A plain heartbeat (same status, nothing else) is one `HGET` and one single-field `HSET`.
+/// A ping that changes the status or reports running matches also closes the claims it
+/// confirms (`allocation::confirmed_by_ping`, mirrored here) and updates the allocation index.
 const PING_SCRIPT: &str = r#"
 local SETS = STATUS_COUNT
 local SET = STATUS_TABLE
+INDEX_LUA
 local out = {}
-for i = 1, #KEYS - SETS do
-  local room = KEYS[SETS + i]
+for i = 1, #KEYS - SETS - INDEX_KEYS do
+  local room = KEYS[SETS + INDEX_KEYS + i]
   local b = (i - 1) * PING_ARGS
   local current = redis.call('HGET', room, 'status')
   if not current then
@@ -43,6 +97,8 @@ for i = 1, #KEYS - SETS do
     if current == to and metadata == '' and matches == '' then
       redis.call('HSET', room, 'last_ping_at', now)
     else
+      local before = 0
+      if matches ~= '' then before = tonumber(redis.call('HGET', room, 'running_matches') or '0') end
       local fields = {'last_ping_at', now}
       if current ~= to then
         fields[3] = 'status'
@@ -62,6 +118,26 @@ for i = 1, #KEYS - SETS do
         fields[#fields + 1] = matches
       end
       redis.call('HSET', room, unpack(fields))
+      if current ~= to or matches ~= '' then
+        local claims = tonumber(redis.call('HGET', room, 'claims') or '0')
+        if claims > 0 then
+          local after = before
+          if matches ~= '' then after = tonumber(matches) end
+          local k = 0
+          if after > before then
+            k = math.min(after - before, claims)
+          elseif to == 'occupied' and current ~= 'occupied' then
+            k = claims
+          end
+          if k > 0 then
+            for _, claim in ipairs(redis.call('ZRANGE', OF_PREFIX .. id, 0, k - 1)) do
+              if drop_claim(claim) then claims = claims - 1 end
+            end
+            redis.call('HSET', room, 'claims', claims)
+          end
+        end
+        reindex(id, room)
+      end
     end
     out[i] = current
   end
@@ -72,14 +148,18 @@ return out
 /// The ping script with its constants filled in.
 fn ping_script() -> String {
     PING_SCRIPT
+        .replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "(SETS + 1)"))
+        .replace("INDEX_KEYS", &INDEX_KEYS.to_string())
         .replace("STATUS_COUNT", &RoomStatus::ALL.len().to_string())
         .replace("STATUS_TABLE", &status_set_index_table(1))
         .replace("PING_ARGS", &PING_ARGS.to_string())
 }
 
-/// KEYS: the room, then the status sets. ARGV: id, status, now. Returns 0 for an unknown room.
+/// KEYS: the room, then the status sets, then the `INDEX_KEYS`. ARGV: id, status, now.
+/// Returns 0 for an unknown room.
 const SET_STATUS_SCRIPT: &str = r#"
 local SET = STATUS_TABLE
+INDEX_LUA
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return 0 end
 local to = ARGV[2]
@@ -87,17 +167,20 @@ if current ~= to then
   redis.call('HSET', KEYS[1], 'status', to, 'status_changed_at', ARGV[3])
   if SET[current] then redis.call('SREM', KEYS[SET[current]], ARGV[1]) end
   redis.call('SADD', KEYS[SET[to]], ARGV[1])
+  reindex(ARGV[1], KEYS[1])
 end
 return 1
 "#;
 
-/// KEYS: the room, the scheduler's id set, the room's status set.
+/// KEYS: the room, the scheduler's id set, the room's status set, then the `INDEX_KEYS`.
 /// ARGV: id, then the room's fields and values. Returns 0 when the id is taken.
 const INSERT_SCRIPT: &str = r#"
+INDEX_LUA
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
+reindex(ARGV[1], KEYS[1])
 return 1
 "#;
 
@@ -116,6 +199,7 @@ pub(super) struct Scripts {
     pub(super) set_status: Script,
     pub(super) insert: Script,
     pub(super) set_address: Script,
+    pub(super) allocation: AllocationScripts,
 }
 
 /// How many times one operation loads its script again when the server says it has none
@@ -132,9 +216,17 @@ impl Scripts {
         Self {
             ping: Script::new(&ping_script()),
             set_status: Script::new(
-                &SET_STATUS_SCRIPT.replace("STATUS_TABLE", &status_set_index_table(2)),
+                &SET_STATUS_SCRIPT
+                    .replace("STATUS_TABLE", &status_set_index_table(2))
+                    .replace(
+                        "INDEX_LUA",
+                        &INDEX_LUA.replace("IDX", &(2 + RoomStatus::ALL.len()).to_string()),
+                    ),
             ),
-            insert: Script::new(INSERT_SCRIPT),
+            insert: Script::new(
+                &INSERT_SCRIPT.replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "4")),
+            ),
+            allocation: AllocationScripts::new(),
             set_address: Script::new(SET_ADDRESS_SCRIPT),
             allowed_before: RoomStatus::ALL
                 .into_iter()
@@ -157,6 +249,10 @@ impl Scripts {
             &self.set_status,
             &self.insert,
             &self.set_address,
+            &self.allocation.allocate,
+            &self.allocation.release,
+            &self.allocation.expire,
+            &self.allocation.remove,
         ] {
             script.load_async(connection).await?;
         }
@@ -179,7 +275,14 @@ mod tests {
     #[test]
     fn the_ping_script_has_its_constants_filled_in() {
         let script = ping_script();
-        for placeholder in ["STATUS_COUNT", "STATUS_TABLE", "PING_ARGS"] {
+        for placeholder in [
+            "STATUS_COUNT",
+            "STATUS_TABLE",
+            "PING_ARGS",
+            "INDEX_LUA",
+            "INDEX_KEYS",
+            "IDX",
+        ] {
             assert!(
                 !script.contains(placeholder),
                 "{placeholder} left in the script"

@@ -1,0 +1,111 @@
+//! Allocation: handing a room's capacity to a matchmaker (allocate any room, reserve one) and
+//! giving it back (release). Callers need to be able to allocate for the scheduler's game
+//! (`access::can_allocate`); a scheduler they may not read is not found.
+
+use chrono::{DateTime, Utc};
+
+use super::{SchedulerService, ServiceError};
+use crate::domain::access;
+use crate::domain::allocation::{self, Claim, ClaimError, NewClaim};
+use crate::domain::room::GameRoom;
+use crate::domain::scheduler::Scheduler;
+use crate::domain::user::User;
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+/// What a matchmaker asks for along with a room.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClaimRequest {
+    /// Match metadata to attach (any JSON, at most `allocation::MAX_METADATA_BYTES`).
+    pub metadata: Option<serde_json::Value>,
+    /// How long the room has to confirm the claim (default `allocation::DEFAULT_TTL_SECONDS`).
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A claim and the room it is on (its address, when known).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Allocation {
+    pub claim: Claim,
+    pub room: GameRoom,
+}
+
+impl From<ClaimError> for ServiceError {
+    fn from(err: ClaimError) -> Self {
+        let field = match err {
+            ClaimError::MetadataTooLarge(_) => "metadata",
+            ClaimError::Ttl(_) => "ttl",
+        };
+        ServiceError::invalid(field, &err.to_string())
+    }
+}
+
+impl SchedulerService {
+    /// The scheduler, if `user` may allocate its rooms.
+    async fn allocatable(&self, user: &User, name: &str) -> Result<Scheduler> {
+        let scheduler = self.readable(user, name, None).await?;
+        if !access::can_allocate(user, &scheduler.config.game) {
+            return Err(ServiceError::Forbidden(format!(
+                "user {} may not allocate rooms of game {} (editors of the game may)",
+                user.username, scheduler.config.game
+            )));
+        }
+        Ok(scheduler)
+    }
+
+    fn new_claim(request: ClaimRequest, now: DateTime<Utc>) -> Result<NewClaim> {
+        let id = uuid::Uuid::new_v4().to_string();
+        Ok(allocation::new_claim(
+            id,
+            request.metadata,
+            request.ttl_seconds,
+            now,
+        )?)
+    }
+
+    async fn with_room(&self, claim: Claim) -> Result<Allocation> {
+        let room = self.rooms.get(&claim.scheduler, &claim.room).await?;
+        Ok(Allocation { claim, room })
+    }
+
+    /// Claims capacity on a room of the scheduler that has some; `None` when no room does.
+    pub async fn allocate(
+        &self,
+        user: &User,
+        name: &str,
+        request: ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Allocation>> {
+        let scheduler = self.allocatable(user, name).await?;
+        let claim = Self::new_claim(request, now)?;
+        let max = allocation::max_matches(&scheduler.config.match_allocation);
+        match self.rooms.allocate(name, max, &claim).await? {
+            Some(claim) => self.with_room(claim).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Claims capacity on room `room`; `Conflict` when it has none free.
+    pub async fn reserve(
+        &self,
+        user: &User,
+        name: &str,
+        room: &str,
+        request: ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Allocation> {
+        let scheduler = self.allocatable(user, name).await?;
+        let claim = Self::new_claim(request, now)?;
+        let max = allocation::max_matches(&scheduler.config.match_allocation);
+        let claim = self.rooms.reserve(name, room, max, &claim).await?;
+        self.with_room(claim).await
+    }
+
+    /// Closes a claim: its room's capacity is free again at once.
+    pub async fn release(&self, user: &User, name: &str, claim: &str) -> Result<Claim> {
+        self.allocatable(user, name).await?;
+        self.rooms
+            .release(name, claim)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("claim {claim} not found")))
+    }
+}
