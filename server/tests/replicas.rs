@@ -3,7 +3,7 @@
 //! on the process that holds the scheduler's lease; that process is killed with SIGKILL in the
 //! middle of it; the other one takes the scheduler over within the lease TTL plus a tick and
 //! finishes the operation: exactly the wanted rooms, no room made twice, no room process left
-//! behind.
+//! behind. And two processes sharing Redis never hand one room's capacity out twice.
 
 #[macro_use]
 mod common;
@@ -14,10 +14,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use app::domain::room::{GameRoom, RoomStatus};
+use app::ports::RoomStore;
 use chrono::{DateTime, Utc};
 use common::rooms::{example_room, processes_with};
 use common::{ADMIN_PASSWORD, Backend, RedisKeys, TestDb};
 use serde_json::{Value, json};
+use server::adapters::storage::redis::RedisRoomStore;
 use tokio::net::{TcpListener, TcpStream};
 
 const TICK_MS: u64 = 200;
@@ -53,6 +58,10 @@ struct Cluster {
 
 impl Cluster {
     fn start_replica(&self, port: u16, log: &str) -> Replica {
+        self.start_replica_ticking(port, log, TICK_MS)
+    }
+
+    fn start_replica_ticking(&self, port: u16, log: &str, tick_ms: u64) -> Replica {
         let log = std::fs::File::create(std::env::temp_dir().join(log)).expect("a log file");
         let child = Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -64,7 +73,7 @@ impl Cluster {
             .arg("--local-rooms-dir")
             .arg(&self.rooms_dir)
             .args(["--api-url", &self.api_url])
-            .args(["--health-tick-ms", &TICK_MS.to_string()])
+            .args(["--health-tick-ms", &tick_ms.to_string()])
             .args(["--lease-ttl-ms", &LEASE_TTL_MS.to_string()])
             .args(["--validation-attempts", "2"])
             .args(["--site-root", "target/site"])
@@ -376,6 +385,91 @@ async fn a_replica_killed_mid_rollout_is_taken_over_and_the_rollout_finishes_exa
     let rooms = cluster.get(&survivor, "/schedulers/bystander/rooms").await;
     assert_eq!(rooms["rooms"].as_array().map(Vec::len), Some(1));
     drop(survivor);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_redis_hand_each_room_out_once() {
+    let cluster = Cluster {
+        db: TestDb::new(Backend::Postgres).await,
+        redis: RedisKeys::new(),
+        rooms_dir: std::env::temp_dir()
+            .join(format!("baton-replicas-{}", uuid::Uuid::new_v4().simple())),
+        api_url: "http://127.0.0.1:9".into(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap(),
+    };
+    let _cleanup = KillRooms(cluster.rooms_dir.clone());
+    // No health ticks: the rooms below are put in the store, with no process behind them.
+    let a = cluster.start_replica_ticking(free_port(), "baton-alloc-a.log", 3_600_000);
+    let b = cluster.start_replica_ticking(free_port(), "baton-alloc-b.log", 3_600_000);
+    cluster.wait_up(&a).await;
+    cluster.wait_up(&b).await;
+    let mut pool = fleet(0);
+    pool["name"] = json!("pool");
+    let (status, body) = cluster
+        .call(
+            &a,
+            reqwest::Method::POST,
+            "/schedulers?wait=10s",
+            Some(&pool),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let store = RedisRoomStore::connect(&cluster.redis.url, &cluster.redis.prefix)
+        .await
+        .expect("the replicas' Redis");
+    let now = Utc::now();
+    for i in 0..200 {
+        let room = GameRoom {
+            id: format!("pool-{i:03}"),
+            scheduler: "pool".into(),
+            version: "v1".into(),
+            status: RoomStatus::Ready,
+            created_at: now,
+            status_changed_at: now,
+            last_ping_at: Some(now),
+            running_matches: 0,
+            metadata: Default::default(),
+            address: None,
+        };
+        store.insert(&room).await.expect("a ready room");
+    }
+
+    // 1,000 matchmaker calls at once, half through each process.
+    let replicas = Arc::new([a, b]);
+    let cluster = Arc::new(cluster);
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let (replicas, cluster) = (replicas.clone(), cluster.clone());
+        calls.spawn(async move {
+            cluster
+                .call(
+                    &replicas[i % 2],
+                    reqwest::Method::POST,
+                    "/scheduler/pool/rooms/allocate",
+                    Some(&json!({})),
+                )
+                .await
+        });
+    }
+    let mut handed = Vec::new();
+    let mut refused = 0;
+    while let Some(call) = calls.join_next().await {
+        let (status, body) = call.expect("a call");
+        assert_eq!(status, 200, "{body}");
+        if body["success"] == true {
+            handed.push(body["roomId"].as_str().unwrap_or_default().to_string());
+        } else {
+            refused += 1;
+        }
+    }
+    let distinct: BTreeSet<&String> = handed.iter().collect();
+    assert_eq!(handed.len(), 200, "every room handed out once");
+    assert_eq!(distinct.len(), 200, "no room handed out twice");
+    assert_eq!(refused, 800);
 }
 
 /// The room a process belongs to (its `MAESTRO_ROOM_ID`).

@@ -123,7 +123,7 @@ impl RedisSchedulerChanges {
                     }
                 }
                 _ = tokio::time::sleep(KEEPALIVE) => {
-                    tokio::time::timeout(TIMEOUT, sink.ping::<String>())
+                    tokio::time::timeout(TIMEOUT, sink.ping::<redis::Value>())
                         .await
                         .map_err(|_| "a keepalive ping timed out".to_string())?
                         .map_err(|e| e.to_string())?;

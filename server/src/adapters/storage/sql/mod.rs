@@ -4,8 +4,9 @@
 use app::ports::StoreError;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, Set, SqlErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 
 mod settings {
@@ -56,6 +57,9 @@ fn conflict_or_backend(err: DbErr, conflict: impl FnOnce() -> String) -> StoreEr
     }
 }
 
+/// The advisory lock key that serializes migrations across processes (PostgreSQL).
+const MIGRATION_LOCK: i64 = 0x6261_746f_6e00_0001;
+
 impl SqlStore {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -66,7 +70,23 @@ impl SqlStore {
             options.max_connections(4);
         }
         let db = Database::connect(options).await.map_err(backend)?;
-        Migrator::up(&db, None).await.map_err(backend)?;
+        if db.get_database_backend() == DbBackend::Postgres {
+            // Replicas starting together on a fresh database would run the migrations at once
+            // (and fail on PostgreSQL's catalog). One at a time: a transaction on one pooled
+            // connection holds an advisory lock while the migrations run on the others.
+            let lock = db.begin().await.map_err(backend)?;
+            lock.execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"),
+            ))
+            .await
+            .map_err(backend)?;
+            let migrated = Migrator::up(&db, None).await.map_err(backend);
+            lock.commit().await.map_err(backend)?;
+            migrated?;
+        } else {
+            Migrator::up(&db, None).await.map_err(backend)?;
+        }
         Ok(Self { db })
     }
 
