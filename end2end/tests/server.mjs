@@ -1,7 +1,7 @@
 // Starts a real Baton server (the release binary) on a free loopback port with a fresh database,
 // and launches Debian's Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -13,7 +13,9 @@ export async function startBaton({ args = [] } = {}) {
   const bin = process.env.BATON_BIN;
   if (!bin) throw new Error('BATON_BIN must point at the baton binary (make e2e-test sets it)');
   const dir = mkdtempSync(join(tmpdir(), 'baton-e2e-'));
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--database-url', `sqlite://${dir}/baton.db?mode=rwc`, ...args], {
+  const rooms = join(dir, 'rooms');
+  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--database-url', `sqlite://${dir}/baton.db?mode=rwc`,
+    '--local-rooms-dir', rooms, ...args], {
     env: { ...process.env, BATON_ADMIN_PASSWORD: ADMIN_PASSWORD, RUST_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -36,9 +38,28 @@ export async function startBaton({ args = [] } = {}) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      killRooms(rooms);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+// Rooms outlive their Baton process (another one may adopt them): stop the ones this test's
+// Baton recorded, by process group.
+function killRooms(rooms) {
+  const instances = join(rooms, '.instances');
+  let schedulers = [];
+  try { schedulers = readdirSync(instances); } catch { return; }
+  for (const scheduler of schedulers) {
+    let files = [];
+    try { files = readdirSync(join(instances, scheduler)); } catch { continue; }
+    for (const file of files.filter((f) => f.endsWith('.json'))) {
+      try {
+        const { pid } = JSON.parse(readFileSync(join(instances, scheduler, file), 'utf8'));
+        if (pid > 0) process.kill(-pid, 'SIGKILL');
+      } catch { /* gone already */ }
+    }
+  }
 }
 
 export async function launchBrowser() {
