@@ -40,8 +40,8 @@ use app::ports::{RoomStore, SchedulerStore, UserStore};
 use base64::Engine;
 use chrono::Utc;
 use common::{
-    Driver, HttpConnection, Samples, closed_loop, cpus, delete_keys, env_or, micros, millis,
-    process_cpu, redis_cpu, serve, start_server, thousands,
+    CpuMark, Driver, HttpConnection, Samples, Stats, closed_loop, cpus, delete_keys, env_or,
+    micros, millis, serve, start_server, thousands,
 };
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
@@ -192,20 +192,14 @@ impl Driver for HttpAllocate {
 /// One measured run.
 struct Report {
     mode: &'static str,
-    requests: u64,
-    errors: u64,
-    elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    redis_cpu: Duration,
-    client_cpu: Duration,
-    server_cpu: Option<Duration>,
+    stats: Stats,
 }
 
-impl Report {
-    fn per_second(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
+impl std::ops::Deref for Report {
+    type Target = Stats;
+
+    fn deref(&self) -> &Stats {
+        &self.stats
     }
 }
 
@@ -232,58 +226,19 @@ async fn measure<D: Driver>(
             println!("{mode}: warm-up error: {error}");
         }
     }
-    let server_cpu = || server_pid.map(|pid| process_cpu(&pid.to_string()));
-    let before = (
-        redis_cpu(connection).await,
-        process_cpu("self"),
-        server_cpu(),
-    );
+    let before = CpuMark::now(connection, server_pid).await;
     let (samples, elapsed): (Samples, Duration) =
         closed_loop(driver, next, settings.concurrency, duration, max_requests).await;
-    let requests = samples.latencies.len() as u64;
-    let per_request = |d: Duration| d / requests.max(1) as u32;
-    let redis = redis_cpu(connection).await;
-    let client = process_cpu("self");
-    let server = server_cpu();
-    let mut latencies = samples.latencies;
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let after = CpuMark::now(connection, server_pid).await;
     let report = Report {
         mode,
-        requests,
-        errors: samples.errors,
-        elapsed,
-        p50: at(0.50),
-        p99: at(0.99),
-        max: latencies.last().copied().unwrap_or_default(),
-        redis_cpu: per_request(redis.saturating_sub(before.0)),
-        client_cpu: per_request(client.saturating_sub(before.1)),
-        server_cpu: server
-            .zip(before.2)
-            .map(|(after, before)| per_request(after.saturating_sub(before))),
+        stats: Stats::of(&samples, elapsed, &before, &after),
     };
     println!(
-        "{:<13} {:>3} conc.: {:>6} requests in {:>5.2} s = {:>7} /s   p50 {:>6} ms   \
-         p99 {:>6} ms   max {:>7} ms   errors {}   CPU/request: redis {} µs, client {} µs{}",
+        "{:<13} {:>3} conc.: {}",
         report.mode,
         settings.concurrency,
-        report.requests,
-        report.elapsed.as_secs_f64(),
-        thousands(report.per_second()),
-        millis(report.p50),
-        millis(report.p99),
-        millis(report.max),
-        report.errors,
-        micros(report.redis_cpu),
-        micros(report.client_cpu),
-        report
-            .server_cpu
-            .map_or(String::new(), |s| format!(", server {} µs", micros(s))),
+        report.summary()
     );
     if let Some(error) = &samples.first_error {
         println!("              first error: {error}");
@@ -296,7 +251,7 @@ fn print_table(settings: &Settings, reports: &[Report]) {
         reports
             .iter()
             .find(|r| r.mode == mode)
-            .map(Report::per_second)
+            .map(|r| r.per_second())
     };
     let ratio = |r: &Report, baseline: &str| match rate_of(baseline) {
         Some(base) if r.mode != baseline && r.mode != "evalsha" => {

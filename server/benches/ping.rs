@@ -46,8 +46,8 @@ use app::domain::room::{GameRoom, Ping, RoomStatus};
 use app::ports::RoomStore;
 use chrono::Utc;
 use common::{
-    Driver, HttpConnection, Samples, closed_loop, cpus, delete_keys, env_or, micros, millis,
-    process_cpu, redis_cpu, serve, start_server, thousands,
+    CpuMark, Driver, HttpConnection, Samples, Stats, closed_loop, cpus, delete_keys, env_or,
+    micros, millis, serve, start_server, thousands,
 };
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use server::adapters::storage::redis::RedisRoomStore;
@@ -311,21 +311,14 @@ struct Report {
     /// `64 conc.` or `10,000/s`.
     load: String,
     closed: bool,
-    requests: u64,
-    errors: u64,
-    elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    /// CPU time per request: Redis, this process (the clients), the server process.
-    redis_cpu: Duration,
-    client_cpu: Duration,
-    server_cpu: Option<Duration>,
+    stats: Stats,
 }
 
-impl Report {
-    fn per_second(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
+impl std::ops::Deref for Report {
+    type Target = Stats;
+
+    fn deref(&self) -> &Stats {
+        &self.stats
     }
 }
 
@@ -363,11 +356,7 @@ impl Bench<'_> {
             settings.max_requests,
         )
         .await;
-        let before = (
-            redis_cpu(&mut self.connection).await,
-            process_cpu("self"),
-            self.server_pid.map(|pid| process_cpu(&pid.to_string())),
-        );
+        let before = CpuMark::now(&mut self.connection, self.server_pid).await;
         let (samples, elapsed) = match load {
             Load::Closed => {
                 closed_loop(
@@ -390,19 +379,7 @@ impl Bench<'_> {
                 .await
             }
         };
-        let requests = samples.latencies.len() as u64;
-        let per_request = |d: Duration| d / requests.max(1) as u32;
-        let redis = redis_cpu(&mut self.connection).await;
-        let client = process_cpu("self");
-        let server = self.server_pid.map(|pid| process_cpu(&pid.to_string()));
-        let mut latencies = samples.latencies;
-        latencies.sort_unstable();
-        let at = |q: f64| {
-            latencies
-                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
+        let after = CpuMark::now(&mut self.connection, self.server_pid).await;
         let report = Report {
             mode: mode.to_string(),
             workload,
@@ -411,36 +388,14 @@ impl Bench<'_> {
                 Load::Rate(rate) => format!("{}/s", thousands(rate)),
             },
             closed: matches!(load, Load::Closed),
-            requests,
-            errors: samples.errors,
-            elapsed,
-            p50: at(0.50),
-            p99: at(0.99),
-            max: latencies.last().copied().unwrap_or_default(),
-            redis_cpu: per_request(redis.saturating_sub(before.0)),
-            client_cpu: per_request(client.saturating_sub(before.1)),
-            server_cpu: server
-                .zip(before.2)
-                .map(|(after, before)| per_request(after.saturating_sub(before))),
+            stats: Stats::of(&samples, elapsed, &before, &after),
         };
         println!(
-            "{:<9} {:<9} {:>10}: {:>8} requests in {:>5.2} s = {:>7} /s   p50 {:>6} ms   \
-             p99 {:>6} ms   max {:>7} ms   errors {}   CPU/request: redis {} µs, client {} µs{}",
+            "{:<9} {:<9} {:>10}: {}",
             report.mode,
             workload.map_or("-", Workload::name),
             report.load,
-            report.requests,
-            report.elapsed.as_secs_f64(),
-            thousands(report.per_second()),
-            millis(report.p50),
-            millis(report.p99),
-            millis(report.max),
-            report.errors,
-            micros(report.redis_cpu),
-            micros(report.client_cpu),
-            report
-                .server_cpu
-                .map_or(String::new(), |s| format!(", server {} µs", micros(s))),
+            report.summary()
         );
         if let Some(error) = &samples.first_error {
             println!("          first error: {error}");
@@ -454,7 +409,7 @@ fn print_table(reports: &[Report]) {
         reports
             .iter()
             .find(|r| r.mode == mode)
-            .map(Report::per_second)
+            .map(|r| r.per_second())
     };
     // Each ping against the `SET`s sent the same way: pipelined on one connection (the
     // ceiling), and one at a time on each of 64 connections (how game rooms send pings).

@@ -367,3 +367,86 @@ pub async fn delete_keys(connection: &mut ConnectionManager, prefix: &str) -> us
         cursor = next;
     }
 }
+
+/// CPU time used so far by Redis, this process (the clients) and the server process.
+pub struct CpuMark {
+    redis: Duration,
+    client: Duration,
+    server: Option<Duration>,
+}
+
+impl CpuMark {
+    pub async fn now(connection: &mut ConnectionManager, server_pid: Option<u32>) -> Self {
+        Self {
+            redis: redis_cpu(connection).await,
+            client: process_cpu("self"),
+            server: server_pid.map(|pid| process_cpu(&pid.to_string())),
+        }
+    }
+}
+
+/// What one measured run gave: counts, latency percentiles and CPU time per request.
+pub struct Stats {
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub redis_cpu: Duration,
+    pub client_cpu: Duration,
+    pub server_cpu: Option<Duration>,
+}
+
+impl Stats {
+    /// The run's samples, with the CPU marks taken before and after it.
+    pub fn of(samples: &Samples, elapsed: Duration, before: &CpuMark, after: &CpuMark) -> Self {
+        let requests = samples.latencies.len() as u64;
+        let per_request = |d: Duration| d / requests.max(1) as u32;
+        let mut latencies = samples.latencies.clone();
+        latencies.sort_unstable();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Self {
+            requests,
+            errors: samples.errors,
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+            max: latencies.last().copied().unwrap_or_default(),
+            redis_cpu: per_request(after.redis.saturating_sub(before.redis)),
+            client_cpu: per_request(after.client.saturating_sub(before.client)),
+            server_cpu: after
+                .server
+                .zip(before.server)
+                .map(|(after, before)| per_request(after.saturating_sub(before))),
+        }
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// `N requests in T s = R /s   p50 ...   CPU/request: ...`, for one line of output.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:>8} requests in {:>5.2} s = {:>7} /s   p50 {:>6} ms   p99 {:>6} ms   max {:>7} ms   \
+             errors {}   CPU/request: redis {} µs, client {} µs{}",
+            self.requests,
+            self.elapsed.as_secs_f64(),
+            thousands(self.per_second()),
+            millis(self.p50),
+            millis(self.p99),
+            millis(self.max),
+            self.errors,
+            micros(self.redis_cpu),
+            micros(self.client_cpu),
+            self.server_cpu
+                .map_or(String::new(), |s| format!(", server {} µs", micros(s))),
+        )
+    }
+}
