@@ -336,6 +336,7 @@ async fn insert_rooms(settings: &Settings, store: &RedisRoomStore) {
                     running_matches: 0,
                     metadata: Default::default(),
                     address: None,
+                    region: String::new(),
                 };
                 store.insert(&room).await.expect("inserting a bench room");
             }

@@ -484,6 +484,7 @@ async fn bench(settings: Settings) {
             running_matches: 0,
             metadata: Default::default(),
             address: None,
+            region: String::new(),
         };
         store.insert(&room).await.expect("inserting a bench room");
     }

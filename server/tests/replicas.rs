@@ -434,6 +434,7 @@ async fn two_processes_sharing_redis_hand_each_room_out_once() {
             running_matches: 0,
             metadata: Default::default(),
             address: None,
+            region: String::new(),
         };
         store.insert(&room).await.expect("a ready room");
     }

@@ -273,6 +273,7 @@ fn room(scheduler: &str, id: &str, status: RoomStatus) -> GameRoom {
         running_matches: 0,
         metadata: BTreeMap::new(),
         address: None,
+        region: "eu-west".to_string(),
     }
 }
 

@@ -200,6 +200,7 @@ mod tests {
             running_matches: matches,
             metadata: Default::default(),
             address: None,
+            region: String::new(),
         }
     }
 

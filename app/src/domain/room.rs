@@ -175,6 +175,10 @@ pub struct GameRoom {
     pub metadata: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<RoomAddress>,
+    /// The region of the runtime the room runs on. Empty for rooms stored before Baton knew
+    /// regions: those run on the default runtime.
+    #[serde(default)]
+    pub region: String,
 }
 
 /// What a room reports in its heartbeat (`PUT /scheduler/{s}/rooms/{r}/ping`).
@@ -282,6 +286,7 @@ mod tests {
             running_matches: 0,
             metadata: BTreeMap::new(),
             address: None,
+            region: String::new(),
         }
     }
 

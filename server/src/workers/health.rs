@@ -395,6 +395,7 @@ impl HealthController {
             running_matches: 0,
             metadata: Default::default(),
             address: None,
+            region: String::new(),
         };
         self.rooms.insert(&room).await?;
         let env = [

@@ -17,6 +17,7 @@ fn room(id: &str, status: RoomStatus, created: i64, last_ping: Option<i64>) -> G
         running_matches: 0,
         metadata: BTreeMap::new(),
         address: None,
+        region: String::new(),
     }
 }
 

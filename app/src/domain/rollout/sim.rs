@@ -27,6 +27,7 @@ pub fn room(id: &str, version: &str, status: RoomStatus, created: i64) -> GameRo
         running_matches: 0,
         metadata: BTreeMap::new(),
         address: None,
+        region: String::new(),
     }
 }
 

@@ -20,6 +20,7 @@ pub(super) mod field {
     pub const RUNNING_MATCHES: &str = "running_matches";
     pub const METADATA: &str = "metadata";
     pub const ADDRESS: &str = "address";
+    pub const REGION: &str = "region";
 }
 
 pub(super) fn backend(error: redis::RedisError) -> StoreError {
@@ -158,6 +159,7 @@ pub(super) fn decode_room(
         running_matches,
         metadata,
         address,
+        region: take(field::REGION).unwrap_or_default(),
     })
 }
 

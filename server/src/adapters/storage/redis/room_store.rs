@@ -42,7 +42,9 @@ impl RoomStore for RedisRoomStore {
             .arg(field::RUNNING_MATCHES)
             .arg(room.running_matches)
             .arg(field::METADATA)
-            .arg(to_json(&room.metadata)?);
+            .arg(to_json(&room.metadata)?)
+            .arg(field::REGION)
+            .arg(&room.region);
         if let Some(t) = room.last_ping_at {
             invocation.arg(field::LAST_PING_AT).arg(timestamp(t));
         }
