@@ -6,7 +6,8 @@
 //! - [`machine`]: a machine as a provider reports it, and resource amounts;
 //! - [`spec`]: whether a machine meets the minimum spec, and where it falls short;
 //! - [`fit`]: how many payloads fit on a machine, on all of them, per region;
-//! - [`scaling`]: the machine-scaling decision, with its reason and figures.
+//! - [`scaling`]: the machine-scaling decision, with its reason and figures;
+//! - [`zeuz`]: zeuz's allocation document, onto a scheduler and back.
 //!
 //! Pure and wasm-safe: the server decides with it and the dashboard can show the same figures.
 
@@ -15,11 +16,14 @@ pub mod fit;
 pub mod machine;
 pub mod scaling;
 pub mod spec;
+pub mod zeuz;
 
 #[cfg(test)]
 mod props;
 #[cfg(test)]
 mod scaling_tests;
+#[cfg(test)]
+mod zeuz_tests;
 
 pub use config::*;
 pub use fit::*;
