@@ -169,11 +169,17 @@ async fn zeuz_documents_create_and_update_a_scheduler(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin();
     let created = admin
-        .post("/allocations", &seed_document("zeuz-example", "zeuz-game"))
+        .post(
+            "/allocations?wait=10s",
+            &seed_document("zeuz-example", "zeuz-game"),
+        )
         .await;
     let body = created.ok();
     assert_eq!(body["created"], true);
     assert!(body["operationId"].is_string(), "{}", created.text);
+    // With `?wait=`, the answer carries the operation as it ended.
+    assert_eq!(body["operation"]["status"], "finished", "{}", created.text);
+    assert_eq!(body["operation"]["definitionName"], "create_scheduler");
     assert_eq!(
         not_mapped(body),
         ["ScalingRules.PayloadDef.Ports[0].Name", "Regions"]
@@ -217,13 +223,16 @@ async fn zeuz_documents_create_and_update_a_scheduler(backend: Backend) {
 
     // The same document again changes nothing; another one is the next version.
     let same = admin
-        .post("/allocations", &seed_document("zeuz-example", "zeuz-game"))
+        .post(
+            "/allocations?wait=10s",
+            &seed_document("zeuz-example", "zeuz-game"),
+        )
         .await;
     assert_eq!(same.ok()["created"], false);
     assert!(same.ok().get("operationId").is_none(), "{}", same.text);
     let mut wider = seed_document("zeuz-example", "zeuz-game");
     wider["ScalingRules"]["MaxFreePayloadCapacity"] = json!(12);
-    let updated = admin.post("/allocations", &wider).await;
+    let updated = admin.post("/allocations?wait=10s", &wider).await;
     assert_eq!(updated.ok()["created"], false);
     assert!(updated.ok()["operationId"].is_string(), "{}", updated.text);
     let mut seen = Value::Null;
