@@ -327,4 +327,13 @@ async fn allocations_follow_the_scheduler_rights(backend: Backend) {
     // Nothing changed.
     let read = server.admin().get("/allocations/zeuz-example").await;
     assert_eq!(read.ok()["ScalingRules"]["MaxCloudMachines"], 3);
+
+    // Both paths and the scheduler's section are documented.
+    let reply = server.anonymous().get("/openapi.json").await;
+    let document = reply.ok();
+    assert!(document["paths"]["/allocations"]["post"].is_object());
+    assert!(document["paths"]["/allocations/{name}"]["get"].is_object());
+    let schemas = &document["components"]["schemas"];
+    assert!(schemas["SchedulerConfig"]["properties"]["capacity"].is_object());
+    assert!(schemas["Capacity"]["properties"]["payloadQuota"].is_object());
 }
