@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::autoscaling::Autoscaling;
+use super::capacity::Capacity;
 use super::maestro_json::{
     integer, null_as_default, optional_port, optional_resources, text_or_number,
 };
@@ -59,6 +60,10 @@ pub struct SchedulerConfig {
     /// Rooms of a scheduler that sets this may ping without their room token (rooms migrating from Maestro).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_tokenless_pings: bool,
+    /// Machines and payloads, in zeuz's words: the payload quota, safety limits, minimum
+    /// machine spec and machine-scaling bounds (zeuz's spelling, `PayloadQuota`, is read too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
 }
 
 /// Per-scheduler health timeouts, as durations (`"30s"`, `"2m"`).

@@ -5,6 +5,7 @@
 pub mod allocation;
 pub mod operations;
 pub mod schedulers;
+pub mod zeuz;
 
 use crate::domain::access::Denied;
 use crate::domain::operation::Busy;

@@ -9,6 +9,7 @@ pub mod operations;
 pub mod rooms;
 pub mod schedulers;
 pub mod shapes;
+pub mod zeuz;
 
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub fn router(state: AppState) -> Router {
             get(schedulers::list).post(schedulers::create),
         )
         .route("/schedulers/info", get(schedulers::info))
+        .route("/allocations", post(zeuz::apply))
+        .route("/allocations/{name}", get(zeuz::get))
         .route(
             "/schedulers/{name}",
             get(schedulers::get)

@@ -5,7 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{allocation, operations, rooms, schedulers};
+use super::{allocation, operations, rooms, schedulers, zeuz};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,8 @@ use super::{allocation, operations, rooms, schedulers};
         allocation::allocate,
         allocation::reserve,
         allocation::release,
+        zeuz::apply,
+        zeuz::get,
     ),
     modifiers(&BasicAuth),
     security(("basic" = [])),

@@ -29,7 +29,7 @@ pub struct WaitQuery {
 }
 
 impl WaitQuery {
-    fn duration(&self) -> Result<Option<Duration>, ApiError> {
+    pub(super) fn duration(&self) -> Result<Option<Duration>, ApiError> {
         let Some(text) = &self.wait else {
             return Ok(None);
         };

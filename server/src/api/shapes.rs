@@ -1,10 +1,11 @@
 //! What the schedulers API answers: Maestro v10's response shapes, every field present (as
 //! Maestro's proto3 JSON answers unset fields: `null`, `""`, `{}`, `[]`), plus Baton's additions
-//! (`version` at the top, `roomTimeouts`, `allowTokenlessPings`).
+//! (`version` at the top, `roomTimeouts`, `allowTokenlessPings`, `capacity`).
 
 use std::collections::BTreeMap;
 
 use app::domain::autoscaling::Autoscaling;
+use app::domain::capacity::Capacity;
 use app::domain::operation::Operation;
 use app::domain::scheduler::{
     Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
@@ -40,6 +41,9 @@ pub struct SchedulerDocument {
     pub room_timeouts: Option<RoomTimeouts>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_tokenless_pings: bool,
+    /// Machines and payloads (zeuz's model); left out when the scheduler has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
 }
 
 /// The room spec with the version it belongs to.
@@ -68,6 +72,7 @@ impl From<Scheduler> for SchedulerDocument {
             autoscaling,
             room_timeouts,
             allow_tokenless_pings,
+            capacity,
         } = scheduler.config;
         Self {
             name,
@@ -89,6 +94,7 @@ impl From<Scheduler> for SchedulerDocument {
             match_allocation,
             room_timeouts,
             allow_tokenless_pings,
+            capacity,
         }
     }
 }

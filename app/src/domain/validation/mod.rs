@@ -1,6 +1,7 @@
 //! Validation of a scheduler: every error, each with the path of the field at fault
 //! (`spec.containers[0].requests.memory`). Runs on the server and in the browser.
 
+mod capacity;
 mod containers;
 mod names;
 mod ports;
@@ -11,6 +12,7 @@ mod autoscaling_tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use capacity::is_os_version_pattern;
 pub(crate) use containers::validate_resources;
 pub use names::{
     is_dns_label, is_dns_subdomain, is_env_name, is_game_name, is_port_name, is_qualified_key,

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::capacity::validate_capacity;
 use super::containers::validate_container;
 use super::names::{
     DNS_LABEL_RULE, is_dns_label, is_game_name, is_qualified_key, reserved_namespace,
@@ -127,6 +128,9 @@ impl SchedulerConfig {
         );
         if let Some(autoscaling) = &self.autoscaling {
             validate_autoscaling(autoscaling, &self.spec.containers, &mut errors);
+        }
+        if let Some(capacity) = &self.capacity {
+            validate_capacity(capacity, &mut errors);
         }
         errors.into_result()
     }
