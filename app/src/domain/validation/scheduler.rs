@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::allocation::validate_allocation;
 use super::containers::validate_container;
 use super::names::{
     DNS_LABEL_RULE, is_dns_label, is_game_name, is_qualified_key, reserved_namespace,
@@ -125,6 +126,9 @@ impl SchedulerConfig {
             "matchAllocation.maxMatches",
             "must be at least 1",
         );
+        if let Some(policy) = &self.allocation {
+            validate_allocation(policy, &mut errors);
+        }
         if let Some(autoscaling) = &self.autoscaling {
             validate_autoscaling(autoscaling, &self.spec.containers, &mut errors);
         }
