@@ -221,7 +221,7 @@ pub(super) async fn selectors_strategy_and_claim_ttl(backend: Backend) {
             json!({"selector": {"regions": ["eu", "eu"]}}),
             "selector.regions[1]",
         ),
-        (json!({"selector": {"zone": "a"}}), "selector"),
+        (json!({"selector": {"zone": "a"}}), "selector.zone"),
         (json!({"selector": {"version": ""}}), "selector.version"),
     ] {
         admin
