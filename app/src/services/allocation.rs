@@ -81,29 +81,26 @@ impl SchedulerService {
     async fn selection(&self, scheduler: &Scheduler, selector: &RoomSelector) -> Result<Selection> {
         selector.validate().map_err(ServiceError::Invalid)?;
         let strategy = AllocationPolicy::strategy(scheduler.config.allocation.as_ref());
-        if selector.version.is_none() && selector.labels.is_empty() {
-            return Ok(selector
-                .resolve(strategy, &[])
-                .map_err(|e| ServiceError::Invalid(vec![e]))?);
-        }
-        let name = &scheduler.config.name;
         let mut versions = Vec::new();
-        for version in self.schedulers.versions(name).await? {
-            let labels = if selector.labels.is_empty() {
-                Default::default()
-            } else if version.version == scheduler.version {
-                scheduler.config.labels.clone()
-            } else {
-                self.schedulers
-                    .get(name, Some(&version.version))
-                    .await?
-                    .config
-                    .labels
-            };
-            versions.push(VersionLabels {
-                version: version.version,
-                labels,
-            });
+        if selector.version.is_some() || !selector.labels.is_empty() {
+            let name = &scheduler.config.name;
+            for version in self.schedulers.versions(name).await? {
+                let labels = if selector.labels.is_empty() {
+                    Default::default()
+                } else if version.version == scheduler.version {
+                    scheduler.config.labels.clone()
+                } else {
+                    self.schedulers
+                        .get(name, Some(&version.version))
+                        .await?
+                        .config
+                        .labels
+                };
+                versions.push(VersionLabels {
+                    version: version.version,
+                    labels,
+                });
+            }
         }
         selector
             .resolve(strategy, &versions)
