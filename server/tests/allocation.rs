@@ -14,7 +14,12 @@ use common::{Backend, TestServer, send};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+#[path = "allocation/selection.rs"]
+mod selection;
+use selection::selectors_strategy_and_claim_ttl;
+
 on_both_backends!(
+    selectors_strategy_and_claim_ttl,
     allocate_release_and_reserve,
     only_editors_of_the_game_allocate,
     claimed_rooms_survive_scale_down_until_released,

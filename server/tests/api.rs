@@ -1615,6 +1615,24 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         "{}",
         reply.text
     );
+    // Allocation: the selector, the room's region, the scheduler's policy.
+    let schemas = &document["components"]["schemas"];
+    for (schema, property) in [
+        ("AllocationRequest", "selector"),
+        ("RoomSelector", "version"),
+        ("RoomSelector", "labels"),
+        ("RoomSelector", "metadata"),
+        ("RoomSelector", "regions"),
+        ("AllocationResponse", "region"),
+        ("SchedulerConfig", "allocation"),
+        ("AllocationPolicy", "strategy"),
+        ("AllocationPolicy", "claimTtl"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][property].is_object(),
+            "{schema}.{property} not documented"
+        );
+    }
 
     let docs = server.anonymous().get("/docs").await;
     docs.expect(StatusCode::OK);

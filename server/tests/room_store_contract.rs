@@ -26,6 +26,14 @@ use allocation::{
     two_stores_sharing_redis_hand_each_room_out_once,
 };
 
+#[path = "room_store_contract/selection.rs"]
+mod selection;
+use selection::{
+    metadata_selectors_match_the_rooms_metadata, multi_match_rooms_take_selected_claims_up_to_max,
+    regions_are_tried_in_order_of_preference, selectors_find_the_last_match_among_many,
+    strategies_order_the_rooms, version_selectors_take_rooms_of_those_versions,
+};
+
 #[path = "room_store_contract/history.rs"]
 mod history;
 use history::{
@@ -86,6 +94,12 @@ contract!(
     expiry_frees_unconfirmed_claims,
     pings_confirm_claims,
     removed_or_terminating_rooms_are_never_allocated,
+    strategies_order_the_rooms,
+    version_selectors_take_rooms_of_those_versions,
+    metadata_selectors_match_the_rooms_metadata,
+    regions_are_tried_in_order_of_preference,
+    multi_match_rooms_take_selected_claims_up_to_max,
+    selectors_find_the_last_match_among_many,
 );
 
 /// Scenarios that only make sense for Redis.

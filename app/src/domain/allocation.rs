@@ -4,9 +4,10 @@
 //! - A room can take a claim when it is `ready` (or `occupied`, for rooms that run several
 //!   matches) and its running matches plus its open claims are below the scheduler's
 //!   `matchAllocation.maxMatches` ([`can_take`]).
-//! - Among the rooms that can, the default choice (`packed`) is the busiest one: occupied rooms
-//!   first, then the room with the most running matches and open claims, so that whole rooms
-//!   stay empty for scale-down ([`pick`]).
+//! - Among the rooms that can, the scheduler's strategy and the request's selector choose one
+//!   ([`selection`]: [`pick`]). The default (`packed`) is the busiest one: occupied rooms first,
+//!   then the room with the most running matches and open claims, so that whole rooms stay
+//!   empty for scale-down.
 //! - A claim lives [`DEFAULT_TTL_SECONDS`] unless the request says otherwise (between
 //!   [`MIN_TTL_SECONDS`] and [`MAX_TTL_SECONDS`]). A ping that raises the room's running matches
 //!   by `k` confirms its `k` oldest open claims; a ping that moves the room to `occupied` without
@@ -22,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use super::room::{GameRoom, RoomStatus};
 use super::scheduler::MatchAllocation;
 
+pub mod selection;
+pub use selection::{RoomSelector, Selection, Strategy, VersionLabels, matches, pick, same_json};
+
 /// The largest match metadata a claim carries, as serialized JSON: 4 KiB.
 pub const MAX_METADATA_BYTES: usize = 4096;
 /// How long a claim waits for its room's confirmation when the request names no TTL.
@@ -29,6 +33,45 @@ pub const DEFAULT_TTL_SECONDS: u64 = 60;
 pub const MIN_TTL_SECONDS: u64 = 1;
 /// One hour: a matchmaker that needs longer should reserve again.
 pub const MAX_TTL_SECONDS: u64 = 3600;
+
+/// A scheduler's allocation policy (its optional `allocation` section).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AllocationPolicy {
+    /// `packed` (default: the busiest room first, so that empty rooms can go) or `distributed`
+    /// (the least-loaded room first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// How long a claim waits for its room's confirmation when the request names no TTL, as a
+    /// duration (`"60s"`, `"2m"`): whole seconds from 1 s to 1 h. Default 60 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_ttl: Option<String>,
+}
+
+impl AllocationPolicy {
+    /// The strategy (`packed` when unset; validation refuses unknown names).
+    pub fn strategy(policy: Option<&Self>) -> Strategy {
+        policy
+            .and_then(|p| p.strategy.as_deref())
+            .and_then(Strategy::parse)
+            .unwrap_or_default()
+    }
+
+    /// The claim TTL in seconds, when set and valid.
+    pub fn claim_ttl_seconds(policy: Option<&Self>) -> Option<u64> {
+        policy
+            .and_then(|p| p.claim_ttl.as_deref())
+            .and_then(ttl_seconds)
+    }
+}
+
+/// A TTL written as a duration, in whole seconds within the allowed bounds.
+pub fn ttl_seconds(text: &str) -> Option<u64> {
+    let seconds = super::quantity::parse_duration_seconds(text)?;
+    (seconds.fract() == 0.0 && (MIN_TTL_SECONDS as f64..=MAX_TTL_SECONDS as f64).contains(&seconds))
+        .then_some(seconds as u64)
+}
 
 /// A room's capacity handed to a matchmaker, until the room confirms it or it expires.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,27 +156,6 @@ pub fn max_matches(allocation: &MatchAllocation) -> u32 {
 pub fn can_take(status: RoomStatus, running_matches: u32, open_claims: u32, max: u32) -> bool {
     let open = status == RoomStatus::Ready || (status == RoomStatus::Occupied && max > 1);
     open && u64::from(running_matches) + u64::from(open_claims) < u64::from(max)
-}
-
-/// The room a claim goes to among `(room, open claims)`, by the default (`packed`) strategy:
-/// occupied before ready, then the most running matches plus claims, then the smallest id.
-pub fn pick<'a>(
-    rooms: impl IntoIterator<Item = (&'a GameRoom, u32)>,
-    max: u32,
-) -> Option<&'a GameRoom> {
-    rooms
-        .into_iter()
-        .filter(|(room, claims)| can_take(room.status, room.running_matches, *claims, max))
-        .min_by(|(a, ca), (b, cb)| {
-            let key = |room: &GameRoom, claims: u32| {
-                (
-                    room.status != RoomStatus::Occupied,
-                    std::cmp::Reverse(u64::from(room.running_matches) + u64::from(claims)),
-                )
-            };
-            key(a, *ca).cmp(&key(b, *cb)).then(a.id.cmp(&b.id))
-        })
-        .map(|(room, _)| room)
 }
 
 /// How many of a room's `open` claims (oldest first) a ping confirms: the rise in running
@@ -226,30 +248,6 @@ mod tests {
         assert_eq!(max_matches(&MatchAllocation { max_matches: 0 }), 1);
         assert_eq!(max_matches(&MatchAllocation { max_matches: -3 }), 1);
         assert_eq!(max_matches(&MatchAllocation { max_matches: 3 }), 3);
-    }
-
-    #[test]
-    fn packed_picks_the_busiest_room_that_has_room() {
-        let rooms = [
-            room("a", Ready, 0),
-            room("b", Ready, 1),
-            room("c", Occupied, 2),
-            room("d", Occupied, 1),
-            room("e", Terminating, 0),
-        ];
-        let with = |claims: [u32; 5]| rooms.iter().zip(claims).collect::<Vec<_>>();
-        assert_eq!(pick(with([0; 5]), 3).map(|r| r.id.as_str()), Some("c"));
-        assert_eq!(
-            pick(with([0, 0, 1, 0, 0]), 3).map(|r| r.id.as_str()),
-            Some("d")
-        );
-        assert_eq!(
-            pick(with([0, 0, 1, 2, 0]), 3).map(|r| r.id.as_str()),
-            Some("b")
-        );
-        // Single-match rooms: only ready, idle ones; ties go to the smallest id.
-        assert_eq!(pick(with([0; 5]), 1).map(|r| r.id.as_str()), Some("a"));
-        assert_eq!(pick(with([1, 0, 0, 0, 0]), 1), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::allocation::AllocationPolicy;
 use super::autoscaling::Autoscaling;
 use super::capacity::Capacity;
 use super::maestro_json::{
@@ -57,6 +58,9 @@ pub struct SchedulerConfig {
     /// How long rooms may take to start, between pings, and to stop (defaults: 120s, 30s, 30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_timeouts: Option<RoomTimeouts>,
+    /// How matchmakers' claims choose rooms and how long they wait (default: `packed`, 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<AllocationPolicy>,
     /// Rooms of a scheduler that sets this may ping without their room token (rooms migrating from Maestro).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_tokenless_pings: bool,

@@ -8,7 +8,7 @@ pub use operations::{Leases, OperationPage, OperationStore};
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
-use crate::domain::allocation::{Claim, NewClaim};
+use crate::domain::allocation::{Claim, NewClaim, Selection};
 use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
 use crate::domain::history::{RoomCountSample, Tier};
 use crate::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
@@ -238,14 +238,16 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Vec<RoomCountSample>, StoreError>;
     /// Forgets the scheduler's count history (it was deleted).
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError>;
-    /// Claims capacity on one room that can take it (`allocation::can_take` with `max_matches`),
-    /// chosen by `allocation::pick`'s order, and records the claim, in one atomic step; `None`
+    /// Claims capacity on one room that can take it (`allocation::can_take` with `max_matches`)
+    /// and matches `selection`, chosen as `allocation::pick` chooses (preferred regions in
+    /// order, then the selection's strategy), and records the claim, in one atomic step; `None`
     /// when no room can. Removing a room drops its claims; a ping confirms them
     /// (`allocation::confirmed_by_ping`) and closes them.
     async fn allocate(
         &self,
         scheduler: &str,
         max_matches: u32,
+        selection: &Selection,
         claim: &NewClaim,
     ) -> Result<Option<Claim>, StoreError>;
     /// Claims capacity on room `room`, atomically; `NotFound` for an unknown room, `Conflict`

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::{SchedulerService, ServiceError};
 use crate::domain::access;
-use crate::domain::allocation::{self, Claim, ClaimError, NewClaim};
+use crate::domain::allocation::{
+    self, AllocationPolicy, Claim, ClaimError, NewClaim, RoomSelector, Selection, VersionLabels,
+};
 use crate::domain::room::GameRoom;
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
@@ -18,8 +20,11 @@ type Result<T> = std::result::Result<T, ServiceError>;
 pub struct ClaimRequest {
     /// Match metadata to attach (any JSON, at most `allocation::MAX_METADATA_BYTES`).
     pub metadata: Option<serde_json::Value>,
-    /// How long the room has to confirm the claim (default `allocation::DEFAULT_TTL_SECONDS`).
+    /// How long the room has to confirm the claim (default: the scheduler's
+    /// `allocation.claimTtl`, else `allocation::DEFAULT_TTL_SECONDS`).
     pub ttl_seconds: Option<u64>,
+    /// Which rooms may take the claim (allocate only; reserve names its room).
+    pub selector: RoomSelector,
 }
 
 /// A claim and the room it is on (its address, when known).
@@ -52,14 +57,54 @@ impl SchedulerService {
         Ok(scheduler)
     }
 
-    fn new_claim(request: ClaimRequest, now: DateTime<Utc>) -> Result<NewClaim> {
+    /// The claim `request` asks for on a room of `scheduler`: the request's TTL, else the
+    /// scheduler's `allocation.claimTtl`, else the default.
+    fn new_claim(
+        scheduler: &Scheduler,
+        request: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<NewClaim> {
         let id = uuid::Uuid::new_v4().to_string();
+        let ttl = request.ttl_seconds.or(AllocationPolicy::claim_ttl_seconds(
+            scheduler.config.allocation.as_ref(),
+        ));
         Ok(allocation::new_claim(
             id,
-            request.metadata,
-            request.ttl_seconds,
+            request.metadata.clone(),
+            ttl,
             now,
         )?)
+    }
+
+    /// The selection `selector` makes among the rooms of `scheduler`, by its strategy. Labels
+    /// read every version of the scheduler (one scheduler-store read per version).
+    async fn selection(&self, scheduler: &Scheduler, selector: &RoomSelector) -> Result<Selection> {
+        selector.validate().map_err(ServiceError::Invalid)?;
+        let strategy = AllocationPolicy::strategy(scheduler.config.allocation.as_ref());
+        let mut versions = Vec::new();
+        if selector.version.is_some() || !selector.labels.is_empty() {
+            let name = &scheduler.config.name;
+            for version in self.schedulers.versions(name).await? {
+                let labels = if selector.labels.is_empty() {
+                    Default::default()
+                } else if version.version == scheduler.version {
+                    scheduler.config.labels.clone()
+                } else {
+                    self.schedulers
+                        .get(name, Some(&version.version))
+                        .await?
+                        .config
+                        .labels
+                };
+                versions.push(VersionLabels {
+                    version: version.version,
+                    labels,
+                });
+            }
+        }
+        selector
+            .resolve(strategy, &versions)
+            .map_err(|e| ServiceError::Invalid(vec![e]))
     }
 
     async fn with_room(&self, claim: Claim) -> Result<Allocation> {
@@ -76,9 +121,13 @@ impl SchedulerService {
         now: DateTime<Utc>,
     ) -> Result<Option<Allocation>> {
         let scheduler = self.allocatable(user, name).await?;
-        let claim = Self::new_claim(request, now)?;
+        let claim = Self::new_claim(&scheduler, &request, now)?;
+        let selection = self.selection(&scheduler, &request.selector).await?;
+        if selection.matches_nothing() {
+            return Ok(None);
+        }
         let max = allocation::max_matches(&scheduler.config.match_allocation);
-        match self.rooms.allocate(name, max, &claim).await? {
+        match self.rooms.allocate(name, max, &selection, &claim).await? {
             Some(claim) => self.with_room(claim).await.map(Some),
             None => Ok(None),
         }
@@ -94,7 +143,13 @@ impl SchedulerService {
         now: DateTime<Utc>,
     ) -> Result<Allocation> {
         let scheduler = self.allocatable(user, name).await?;
-        let claim = Self::new_claim(request, now)?;
+        if request.selector != RoomSelector::default() {
+            return Err(ServiceError::invalid(
+                "selector",
+                "a reservation names its room: selectors apply to allocations only",
+            ));
+        }
+        let claim = Self::new_claim(&scheduler, &request, now)?;
         let max = allocation::max_matches(&scheduler.config.match_allocation);
         let claim = self.rooms.reserve(name, room, max, &claim).await?;
         self.with_room(claim).await

@@ -2,7 +2,7 @@
 //! resource with match metadata, a TTL, reserve and release). Basic credentials of an editor of
 //! the scheduler's game (or an administrator): viewers get 403, other games' schedulers 404.
 
-use app::domain::allocation::Claim;
+use app::domain::allocation::{Claim, RoomSelector};
 use app::domain::room::RoomPort;
 use app::services::ServiceError;
 use app::services::allocation::{Allocation, ClaimRequest};
@@ -33,7 +33,7 @@ pub struct MaestroAllocateResponse {
     pub host: String,
 }
 
-/// A claim request: both fields optional (send `{}` for the defaults).
+/// A claim request: every field optional (send `{}` for the defaults).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AllocationRequest {
@@ -42,9 +42,18 @@ pub struct AllocationRequest {
     #[schema(value_type = Object)]
     pub metadata: Option<serde_json::Value>,
     /// Seconds the room has to confirm the claim (ping `occupied` or raise `runningMatches`)
-    /// before it expires and the capacity is free again: 1 to 3600, default 60.
+    /// before it expires and the capacity is free again: 1 to 3600; default the scheduler's
+    /// `allocation.claimTtl`, else 60.
     #[serde(default)]
     pub ttl: Option<u64>,
+    /// Which rooms may take the claim (allocations only; a reservation names its room): the
+    /// scheduler version they were created from (`version`, or that version's `labels`), their
+    /// own metadata as last pinged (`metadata`, key by key), and `regions` in order of
+    /// preference (the first region with a matching room that can take the claim wins; none
+    /// listed: any region; `""` names rooms that carry no region). Among the rooms that match,
+    /// the scheduler's `allocation.strategy` chooses.
+    #[serde(default)]
+    pub selector: Option<RoomSelector>,
 }
 
 impl From<AllocationRequest> for ClaimRequest {
@@ -52,6 +61,7 @@ impl From<AllocationRequest> for ClaimRequest {
         ClaimRequest {
             metadata: request.metadata,
             ttl_seconds: request.ttl,
+            selector: request.selector.unwrap_or_default(),
         }
     }
 }
@@ -64,6 +74,8 @@ pub struct AllocationResponse {
     /// The room's host; empty while its address is not known yet.
     pub host: String,
     pub ports: Vec<RoomPort>,
+    /// The region of the runtime the room runs on (`""` for rooms that carry none).
+    pub region: String,
     pub claim_id: String,
     pub expires_at: DateTime<Utc>,
     #[schema(value_type = Object)]
@@ -72,6 +84,7 @@ pub struct AllocationResponse {
 
 impl From<Allocation> for AllocationResponse {
     fn from(allocation: Allocation) -> Self {
+        let region = allocation.room.region;
         let (host, ports) = allocation
             .room
             .address
@@ -81,6 +94,7 @@ impl From<Allocation> for AllocationResponse {
             room_id: allocation.claim.room,
             host,
             ports,
+            region,
             claim_id: allocation.claim.id,
             expires_at: allocation.claim.expires_at,
             metadata: allocation.claim.metadata,
@@ -88,7 +102,7 @@ impl From<Allocation> for AllocationResponse {
     }
 }
 
-/// Maestro's allocate: claims a ready room (for the default claim TTL).
+/// Maestro's allocate: claims a ready room (by the scheduler's strategy, for its claim TTL).
 #[utoipa::path(post, path = "/scheduler/{scheduler}/rooms/allocate",
     params(("scheduler" = String, Path)), request_body = MaestroAllocateRequest, tag = "allocation",
     responses((status = 200, body = MaestroAllocateResponse, description = "A room, or `success: false` when none is free"),
@@ -125,7 +139,9 @@ pub async fn maestro_allocate(
 }
 
 /// Claims capacity on a room with some free (running matches plus open claims below
-/// `matchAllocation.maxMatches`): the busiest such room, occupied ones first.
+/// `matchAllocation.maxMatches`) that matches the selector: from the first preferred region
+/// that has one, the busiest (`packed`, the default: occupied rooms first) or the least loaded
+/// (`distributed`), as the scheduler's `allocation.strategy` says.
 #[utoipa::path(post, path = "/schedulers/{name}/allocations",
     params(("name" = String, Path)), request_body = AllocationRequest, tag = "allocation",
     responses((status = 201, body = AllocationResponse),

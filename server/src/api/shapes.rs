@@ -1,9 +1,10 @@
 //! What the schedulers API answers: Maestro v10's response shapes, every field present (as
 //! Maestro's proto3 JSON answers unset fields: `null`, `""`, `{}`, `[]`), plus Baton's additions
-//! (`version` at the top, `roomTimeouts`, `allowTokenlessPings`, `capacity`).
+//! (`version` at the top, `roomTimeouts`, `allocation`, `allowTokenlessPings`, `capacity`).
 
 use std::collections::BTreeMap;
 
+use app::domain::allocation::AllocationPolicy;
 use app::domain::autoscaling::Autoscaling;
 use app::domain::capacity::Capacity;
 use app::domain::operation::Operation;
@@ -39,6 +40,9 @@ pub struct SchedulerDocument {
     pub match_allocation: MatchAllocation,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room_timeouts: Option<RoomTimeouts>,
+    /// Left out when the scheduler sets no allocation policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<AllocationPolicy>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_tokenless_pings: bool,
     /// Machines and payloads (zeuz's model); left out when the scheduler has none.
@@ -71,6 +75,7 @@ impl From<Scheduler> for SchedulerDocument {
             match_allocation,
             autoscaling,
             room_timeouts,
+            allocation,
             allow_tokenless_pings,
             capacity,
         } = scheduler.config;
@@ -93,6 +98,7 @@ impl From<Scheduler> for SchedulerDocument {
             labels,
             match_allocation,
             room_timeouts,
+            allocation,
             allow_tokenless_pings,
             capacity,
         }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use app::domain::allocation::{Claim, NewClaim};
+use app::domain::allocation::{Claim, NewClaim, Selection, Strategy};
 use app::domain::room::{Ping, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -14,8 +14,15 @@ use serde_json::json;
 use super::{Ctx, at, ping, room};
 
 const NOW: i64 = 1_800_000_000;
+/// Any room, packed.
+const ANY: Selection = Selection {
+    strategy: Strategy::Packed,
+    versions: None,
+    metadata: std::collections::BTreeMap::new(),
+    regions: Vec::new(),
+};
 
-fn new_claim(id: &str, ttl: i64) -> NewClaim {
+pub(super) fn new_claim(id: &str, ttl: i64) -> NewClaim {
     NewClaim {
         id: id.to_string(),
         metadata: json!({"match": id}),
@@ -24,7 +31,7 @@ fn new_claim(id: &str, ttl: i64) -> NewClaim {
     }
 }
 
-async fn ready_rooms(store: &dyn RoomStore, scheduler: &str, n: usize) {
+pub(super) async fn ready_rooms(store: &dyn RoomStore, scheduler: &str, n: usize) {
     for i in 0..n {
         store
             .insert(&room(scheduler, &format!("r{i:03}"), RoomStatus::Ready))
@@ -34,7 +41,10 @@ async fn ready_rooms(store: &dyn RoomStore, scheduler: &str, n: usize) {
 }
 
 async fn allocate(store: &dyn RoomStore, max: u32, id: &str) -> Option<Claim> {
-    store.allocate("s", max, &new_claim(id, 60)).await.unwrap()
+    store
+        .allocate("s", max, &ANY, &new_claim(id, 60))
+        .await
+        .unwrap()
 }
 
 pub(super) async fn concurrent_allocations_hand_each_room_out_once(ctx: Ctx) {
@@ -45,7 +55,7 @@ pub(super) async fn concurrent_allocations_hand_each_room_out_once(ctx: Ctx) {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 store
-                    .allocate("s", 1, &new_claim(&format!("c{i}"), 60))
+                    .allocate("s", 1, &ANY, &new_claim(&format!("c{i}"), 60))
                     .await
                     .unwrap()
             })
@@ -159,12 +169,12 @@ pub(super) async fn expiry_frees_unconfirmed_claims(ctx: Ctx) {
     let store = ctx.store;
     ready_rooms(store.as_ref(), "s", 2).await;
     let short = store
-        .allocate("s", 1, &new_claim("short", 10))
+        .allocate("s", 1, &ANY, &new_claim("short", 10))
         .await
         .unwrap()
         .unwrap();
     let long = store
-        .allocate("s", 1, &new_claim("long", 100))
+        .allocate("s", 1, &ANY, &new_claim("long", 100))
         .await
         .unwrap()
         .unwrap();
@@ -311,7 +321,7 @@ pub(super) async fn two_stores_sharing_redis_hand_each_room_out_once(ctx: Ctx) {
             let store = if i % 2 == 0 { &first } else { &other }.clone();
             tokio::spawn(async move {
                 store
-                    .allocate("s", 1, &new_claim(&format!("c{i}"), 60))
+                    .allocate("s", 1, &ANY, &new_claim(&format!("c{i}"), 60))
                     .await
                     .unwrap()
             })
@@ -326,20 +336,41 @@ pub(super) async fn two_stores_sharing_redis_hand_each_room_out_once(ctx: Ctx) {
     assert_eq!(other.claims("s", None).await.unwrap().len(), 200);
 }
 
-/// Rooms stored before the allocation index existed (an upgrade: no `free:*` keys) are
-/// allocatable at the scheduler's first allocation.
+/// Rooms stored before the allocation index existed (an upgrade: no `free:*` keys, or the
+/// index of before regions: `free:ready`, `free:occupied`, `free:built`) are allocatable at the
+/// scheduler's first allocation, and the old index is deleted.
 pub(super) async fn rooms_stored_before_the_index_are_allocatable(ctx: Ctx) {
     let redis = ctx.redis.expect("a Redis scenario");
     let store: Arc<dyn RoomStore> = Arc::new(redis.store.clone());
     ready_rooms(store.as_ref(), "s", 2).await;
     let client = redis::Client::open(redis.url.as_str()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("DEL")
-        .arg(format!("{}:{{s}}:free:ready", redis.prefix))
+    let key = |name: &str| format!("{}:{{s}}:{name}", redis.prefix);
+    // As the store before regions left it: one index for every region, built.
+    let _: () = redis::pipe()
+        .cmd("DEL")
+        .arg(key("free:ready:eu-west"))
+        .arg(key("free:regions"))
+        .cmd("ZADD")
+        .arg(key("free:ready"))
+        .arg(0)
+        .arg("r000")
+        .arg(0)
+        .arg("r001")
+        .cmd("SET")
+        .arg(key("free:built"))
+        .arg("1")
         .query_async(&mut connection)
         .await
         .unwrap();
     assert!(allocate(store.as_ref(), 1, "c1").await.is_some());
     assert!(allocate(store.as_ref(), 1, "c2").await.is_some());
     assert_eq!(allocate(store.as_ref(), 1, "c3").await, None);
+    let old: i64 = redis::cmd("EXISTS")
+        .arg(key("free:ready"))
+        .arg(key("free:built"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(old, 0, "the index of before regions is gone");
 }

@@ -1,6 +1,7 @@
 //! Validation of a scheduler: every error, each with the path of the field at fault
 //! (`spec.containers[0].requests.memory`). Runs on the server and in the browser.
 
+mod allocation;
 mod capacity;
 mod containers;
 mod names;

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::allocation::validate_allocation;
 use super::capacity::validate_capacity;
 use super::containers::validate_container;
 use super::names::{
@@ -126,6 +127,9 @@ impl SchedulerConfig {
             "matchAllocation.maxMatches",
             "must be at least 1",
         );
+        if let Some(policy) = &self.allocation {
+            validate_allocation(policy, &mut errors);
+        }
         if let Some(autoscaling) = &self.autoscaling {
             validate_autoscaling(autoscaling, &self.spec.containers, &mut errors);
         }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
-use app::domain::allocation::{Claim, NewClaim};
+use app::domain::allocation::{Claim, NewClaim, Selection};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
@@ -179,12 +179,13 @@ impl RoomStore for MemoryRoomStore {
         &self,
         scheduler: &str,
         max_matches: u32,
+        selection: &Selection,
         claim: &NewClaim,
     ) -> Result<Option<Claim>, StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         Ok(rooms
             .get_mut(scheduler)
-            .and_then(|r| r.allocate(scheduler, None, max_matches, claim)))
+            .and_then(|r| r.allocate(scheduler, None, max_matches, selection, claim)))
     }
 
     async fn reserve(
@@ -200,7 +201,13 @@ impl RoomStore for MemoryRoomStore {
             .filter(|r| r.rooms.contains_key(room))
             .ok_or_else(|| room_not_found(scheduler, room))?;
         rooms
-            .allocate(scheduler, Some(room), max_matches, claim)
+            .allocate(
+                scheduler,
+                Some(room),
+                max_matches,
+                &Selection::default(),
+                claim,
+            )
             .ok_or_else(|| StoreError::Conflict(format!("room {room} cannot take a claim now")))
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use app::domain::allocation::{self, Claim, NewClaim};
+use app::domain::allocation::{self, Claim, NewClaim, Selection};
 use app::domain::room::{GameRoom, Ping, PingError, RoomStatus};
 use app::ports::StoreError;
 use chrono::{DateTime, Utc};
@@ -26,12 +26,14 @@ impl Scheduled {
         counts
     }
 
-    /// Claims a room (`only` that one, when given) that can take it; `None` when none can.
+    /// Claims a room (`only` that one, when given) that can take it and matches `selection`;
+    /// `None` when none can.
     pub(crate) fn allocate(
         &mut self,
         scheduler: &str,
         only: Option<&str>,
         max_matches: u32,
+        selection: &Selection,
         claim: &NewClaim,
     ) -> Option<Claim> {
         let counts = self.open_claims();
@@ -40,7 +42,9 @@ impl Scheduled {
             .values()
             .filter(|room| only.is_none_or(|id| room.id == id))
             .map(|room| (room, counts.get(room.id.as_str()).copied().unwrap_or(0)));
-        let room = allocation::pick(candidates, max_matches)?.id.clone();
+        let room = allocation::pick(candidates, max_matches, selection)?
+            .id
+            .clone();
         let claim = claim.clone().on(scheduler, &room);
         self.claims.insert(claim.id.clone(), claim.clone());
         Some(claim)

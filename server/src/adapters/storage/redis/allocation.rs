@@ -1,23 +1,36 @@
 //! Allocation on Redis: one script per allocation, over a per-scheduler index of the rooms that
-//! may have free capacity, so that no allocation scans the scheduler's rooms.
+//! may have free capacity, so that no allocation without a selector scans the scheduler's rooms.
 //!
 //! Keys, besides those of `super` (all under the scheduler's hash tag):
 //!
-//! - `P:{S}:free:ready`, `P:{S}:free:occupied`: sorted sets of the ready (occupied) rooms, scored
-//!   by their load (running matches plus open claims). Every script that changes a room's status,
-//!   running matches or claims (insert, ping, set_status, allocate, release, expire, remove) keeps
-//!   them; allocation asks for the busiest room whose score is below `maxMatches`
-//!   (`ZREVRANGEBYSCORE`, O(log n)): occupied rooms first when `maxMatches` > 1, then ready ones;
-//!   among equally busy rooms the greatest id goes first.
+//! - `P:{S}:free:ready:REGION`, `P:{S}:free:occupied:REGION`: sorted sets of the ready
+//!   (occupied) rooms of one region, scored by their load (running matches plus open claims).
+//!   Rooms with no region (stored before regions) are in region `""`: `P:{S}:free:ready:`.
+//!   Every script that changes a room's status, running matches or claims (insert, ping,
+//!   set_status, allocate, release, expire, remove) keeps them.
+//! - `P:{S}:free:regions`: the set of regions whose free sets are not empty.
 //! - `P:{S}:claims:all`: a hash from claim id to `ROOM\nJSON` (the `NewClaim`);
 //! - `P:{S}:claims:expiry`: a sorted set of claim ids by expiry (ms), for the sweeper;
 //! - `P:{S}:claims:of:ROOM`: a sorted set of the room's claim ids by creation (ms), so that a
 //!   ping confirms the oldest first; the room's hash counts them in its `claims` field.
+//! - `P:{S}:free:built:2`: set once the index holds the rooms stored before it existed (the
+//!   scheduler's first allocation indexes its ready and occupied rooms, once, and deletes the
+//!   index of before regions: `free:ready`, `free:occupied`, `free:built`).
 //!
-//! - `P:{S}:free:built`: set once the index holds the rooms stored before it existed (the
-//!   scheduler's first allocation indexes its ready and occupied rooms, once).
+//! Choosing a room (`allocation::pick`, mirrored): for each group of regions (each preferred
+//! region in turn, or every region of `free:regions` at once when the request prefers none),
+//! the first room of each of the group's sets in the strategy's order (`packed`:
+//! `ZREVRANGEBYSCORE` below `maxMatches`, occupied sets first when `maxMatches` > 1, ties to the
+//! greatest id; `distributed`: `ZRANGEBYSCORE`, ties to the smallest id), the best of them
+//! winning. Without a version or metadata selector that is one `ZREVRANGEBYSCORE` (or
+//! `ZRANGEBYSCORE`), O(log n), per set looked at: two per region at most. With one, the script
+//! reads the candidates' hashes (`version`, and `metadata` decoded with cjson) in index order,
+//! `PAGE` at a time, until one matches: O(k log n) for the k free rooms ahead of the first
+//! match, and every free room of the group when none matches (never a false "no room"); Redis
+//! runs nothing else meanwhile, so selectors that match few of many free rooms cost every
+//! client latency.
 
-use app::domain::allocation::{Claim, NewClaim};
+use app::domain::allocation::{Claim, NewClaim, Selection};
 use app::ports::StoreError;
 use chrono::{DateTime, Utc};
 use redis::Script;
@@ -27,14 +40,18 @@ use super::codec::{backend, room_not_found, to_json};
 use super::scripts::INDEX_LUA;
 
 /// KEYS: the `INDEX_KEYS`. ARGV: max matches, claim id, claim JSON, expiry ms, creation ms,
-/// and the room to reserve ('' for any). Returns the room's id, `false` when no room (or not
-/// that room) can take the claim, or '' when the room to reserve does not exist.
+/// the room to reserve ('' for any), then the selection: strategy (`packed`, `distributed`),
+/// the number of preferred regions, the number of versions (-1 for any), the metadata to
+/// match as a JSON object ('' for none), the regions, the versions. Returns the room's id,
+/// `false` when no room (or not that room) can take the claim, or '' when the room to reserve
+/// does not exist.
 const ALLOCATE_SCRIPT: &str = r#"
 INDEX_LUA
--- Rooms stored before the index existed: the scheduler's first allocation indexes its ready and
--- occupied rooms once (then every script keeps the index).
-local BUILT = (string.gsub(CLAIMS, 'claims:all$', 'free:built'))
+-- Rooms stored before this index existed: the scheduler's first allocation indexes its ready
+-- and occupied rooms once (then every script keeps the index).
+local BUILT = (string.gsub(CLAIMS, 'claims:all$', 'free:built:2'))
 if redis.call('EXISTS', BUILT) == 0 then
+  redis.call('DEL', FREE_READY, FREE_OCCUPIED, (string.gsub(CLAIMS, 'claims:all$', 'free:built')))
   for _, status in ipairs({'ready', 'occupied'}) do
     local set = (string.gsub(CLAIMS, 'claims:all$', 'status:' .. status))
     for _, id in ipairs(redis.call('SMEMBERS', set)) do reindex(id, ROOM_PREFIX .. id) end
@@ -46,27 +63,119 @@ local below = '(' .. max
 local id, set
 if ARGV[6] ~= '' then
   id = ARGV[6]
-  local status = redis.call('HGET', ROOM_PREFIX .. id, 'status')
-  if not status then return '' end
-  if status == 'ready' then
-    set = FREE_READY
-  elseif status == 'occupied' and max > 1 then
-    set = FREE_OCCUPIED
+  local f = redis.call('HMGET', ROOM_PREFIX .. id, 'status', 'region')
+  if not f[1] then return '' end
+  if f[1] == 'ready' then
+    set = FREE_READY .. ':' .. (f[2] or '')
+  elseif f[1] == 'occupied' and max > 1 then
+    set = FREE_OCCUPIED .. ':' .. (f[2] or '')
   else
     return false
   end
   local load = redis.call('ZSCORE', set, id)
   if not load or tonumber(load) >= max then return false end
 else
-  if max > 1 then
-    id = redis.call('ZREVRANGEBYSCORE', FREE_OCCUPIED, below, '-inf', 'LIMIT', 0, 1)[1]
-    set = FREE_OCCUPIED
+  local packed = ARGV[7] ~= 'distributed'
+  local nregions, nversions = tonumber(ARGV[8]), tonumber(ARGV[9])
+  local want = nil
+  if ARGV[10] ~= '' then want = cjson.decode(ARGV[10]) end
+  local versions = nil
+  if nversions >= 0 then
+    versions = {}
+    for i = 1, nversions do versions[ARGV[10 + nregions + i]] = true end
   end
-  if not id then
-    id = redis.call('ZREVRANGEBYSCORE', FREE_READY, below, '-inf', 'LIMIT', 0, 1)[1]
-    set = FREE_READY
+  local reads = versions ~= nil or want ~= nil
+  -- Whether two decoded JSON values are equal (`allocation::same_json`).
+  local function same(a, b)
+    if type(a) ~= type(b) then return false end
+    if type(a) ~= 'table' then return a == b end
+    for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+    for k in pairs(b) do if a[k] == nil then return false end end
+    return true
   end
-  if not id then return false end
+  local function accepts(room)
+    local f = redis.call('HMGET', ROOM_PREFIX .. room, 'version', 'metadata')
+    if versions and not versions[f[1] or ''] then return false end
+    if want then
+      local ok, have = pcall(cjson.decode, f[2] or '{}')
+      if not ok or type(have) ~= 'table' then return false end
+      for k, v in pairs(want) do if not same(have[k], v) then return false end end
+    end
+    return true
+  end
+  -- The first room of `key` in the strategy's order that matches, and its load.
+  local PAGE = 64
+  local function first(key)
+    local n, offset = 1, 0
+    if reads then n = PAGE end
+    while true do
+      local page
+      if packed then
+        page = redis.call('ZREVRANGEBYSCORE', key, below, '-inf', 'WITHSCORES', 'LIMIT', offset, n)
+      else
+        page = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'WITHSCORES', 'LIMIT', offset, n)
+      end
+      for i = 1, #page, 2 do
+        if not reads or accepts(page[i]) then return page[i], tonumber(page[i + 1]) end
+      end
+      if #page < 2 * n then return nil end
+      offset = offset + n
+    end
+  end
+  -- Byte order, as Redis orders equal scores (Lua's `<` on strings follows the locale).
+  local function before(a, b)
+    for i = 1, math.min(#a, #b) do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then return x < y end
+    end
+    return #a < #b
+  end
+  -- Whether candidate `a` goes before `b` (`allocation::order`); rank 0 is occupied for
+  -- packed, ready for distributed.
+  local function better(a, b)
+    if packed then
+      if a.rank ~= b.rank then return a.rank < b.rank end
+      if a.load ~= b.load then return a.load > b.load end
+      return before(b.id, a.id)
+    end
+    if a.load ~= b.load then return a.load < b.load end
+    if a.rank ~= b.rank then return a.rank < b.rank end
+    return before(a.id, b.id)
+  end
+  local function best_of(group)
+    local best = nil
+    local function consider(key, rank)
+      local room, load = first(key)
+      if room then
+        local c = {id = room, load = load, rank = rank, key = key}
+        if not best or better(c, best) then best = c end
+      end
+    end
+    if packed then
+      if max > 1 then
+        for _, r in ipairs(group) do consider(FREE_OCCUPIED .. ':' .. r, 0) end
+      end
+      if best then return best end
+      for _, r in ipairs(group) do consider(FREE_READY .. ':' .. r, 1) end
+    else
+      for _, r in ipairs(group) do
+        consider(FREE_READY .. ':' .. r, 0)
+        if max > 1 then consider(FREE_OCCUPIED .. ':' .. r, 1) end
+      end
+    end
+    return best
+  end
+  local chosen = nil
+  if nregions == 0 then
+    chosen = best_of(redis.call('SMEMBERS', REGIONS))
+  else
+    for i = 1, nregions do
+      chosen = best_of({ARGV[10 + i]})
+      if chosen then break end
+    end
+  end
+  if not chosen then return false end
+  id, set = chosen.id, chosen.key
 end
 redis.call('ZINCRBY', set, 1, id)
 redis.call('HINCRBY', ROOM_PREFIX .. id, 'claims', 1)
@@ -99,7 +208,10 @@ const REMOVE_SCRIPT: &str = r#"
 INDEX_LUA
 local id = ARGV[1]
 for _, claim in ipairs(redis.call('ZRANGE', OF_PREFIX .. id, 0, -1)) do drop_claim(claim) end
+local region = redis.call('HGET', ROOM_PREFIX .. id, 'region') or ''
 redis.call('DEL', OF_PREFIX .. id, ROOM_PREFIX .. id)
+unindex(id, region)
+-- The index of before regions, until the next allocation deletes it.
 redis.call('ZREM', FREE_READY, id)
 redis.call('ZREM', FREE_OCCUPIED, id)
 for i = 5, #KEYS do redis.call('SREM', KEYS[i], id) end
@@ -171,6 +283,7 @@ impl RedisRoomStore {
         scheduler: &str,
         room: Option<&str>,
         max_matches: u32,
+        selection: &Selection,
         claim: &NewClaim,
     ) -> Result<Result<Claim, bool>, StoreError> {
         let mut invocation = self.scripts.allocation.allocate.prepare_invoke();
@@ -183,7 +296,19 @@ impl RedisRoomStore {
             .arg(to_json(claim)?)
             .arg(claim.expires_at.timestamp_millis())
             .arg(claim.created_at.timestamp_millis())
-            .arg(room.unwrap_or(""));
+            .arg(room.unwrap_or(""))
+            .arg(selection.strategy.as_str())
+            .arg(selection.regions.len())
+            .arg(selection.versions.as_ref().map_or(-1, |v| v.len() as i64))
+            .arg(if selection.metadata.is_empty() {
+                String::new()
+            } else {
+                to_json(&selection.metadata)?
+            })
+            .arg(&selection.regions);
+        if let Some(versions) = &selection.versions {
+            invocation.arg(versions.iter().collect::<Vec<_>>());
+        }
         let picked: Option<String> = self.invoke(&invocation).await?;
         Ok(match picked {
             Some(id) if id.is_empty() => Err(true),
@@ -200,7 +325,13 @@ impl RedisRoomStore {
         claim: &NewClaim,
     ) -> Result<Claim, StoreError> {
         match self
-            .claim_room(scheduler, Some(room), max_matches, claim)
+            .claim_room(
+                scheduler,
+                Some(room),
+                max_matches,
+                &Selection::default(),
+                claim,
+            )
             .await?
         {
             Ok(claim) => Ok(claim),

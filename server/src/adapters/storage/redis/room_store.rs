@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use app::domain::allocation::{Claim, NewClaim};
+use app::domain::allocation::{Claim, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
@@ -235,10 +235,11 @@ impl RoomStore for RedisRoomStore {
         &self,
         scheduler: &str,
         max_matches: u32,
+        selection: &Selection,
         claim: &NewClaim,
     ) -> Result<Option<Claim>, StoreError> {
         Ok(self
-            .claim_room(scheduler, None, max_matches, claim)
+            .claim_room(scheduler, None, max_matches, selection, claim)
             .await?
             .ok())
     }

@@ -22,16 +22,21 @@ pub(super) const PING_ARGS: usize = 6;
 
 /// The keys of the allocation index every script that changes a room's status or load takes,
 /// in this order: the free-capacity sorted sets of ready and of occupied rooms (score: running
-/// matches plus open claims), the claims hash and the claims' expiry sorted set.
+/// matches plus open claims), the claims hash and the claims' expiry sorted set. The first two
+/// are the stems of one sorted set per region (`free:ready:REGION`, `free:occupied:REGION`;
+/// the region of a room without one is `""`, so its sets end in `:`); the stems themselves
+/// are the index before regions, only deleted when the index is rebuilt.
 pub(super) const INDEX_KEYS: usize = 4;
 
 /// Lua shared by the scripts that keep the allocation index: `IDX` is the index of the first
-/// index key in `KEYS`. A room is in `free:ready` or `free:occupied` (by its status) with its
-/// load as score, whatever the scheduler's `maxMatches` (allocation filters by score).
+/// index key in `KEYS`. A room is in the `free:ready:REGION` or `free:occupied:REGION` set of
+/// its region (by its status) with its load as score, whatever the scheduler's `maxMatches`
+/// (allocation filters by score); `free:regions` holds the regions whose sets are not empty.
 pub(super) const INDEX_LUA: &str = r#"
 local FREE_READY, FREE_OCCUPIED, CLAIMS, EXPIRY = KEYS[IDX], KEYS[IDX + 1], KEYS[IDX + 2], KEYS[IDX + 3]
 local ROOM_PREFIX = (string.gsub(CLAIMS, 'claims:all$', 'room:'))
 local OF_PREFIX = (string.gsub(CLAIMS, 'all$', 'of:'))
+local REGIONS = (string.gsub(CLAIMS, 'claims:all$', 'free:regions'))
 -- Forgets a claim's records (not the room's count); returns its stored value or false.
 local function drop_claim(claim)
   local v = redis.call('HGET', CLAIMS, claim)
@@ -42,16 +47,30 @@ local function drop_claim(claim)
   if room then redis.call('ZREM', OF_PREFIX .. room, claim) end
   return v
 end
--- Puts the room in the free set of its status with its load, or in none.
+-- Takes a room out of its region's free sets, and the region out of the list once empty.
+local function unindex(id, region)
+  local ready, occupied = FREE_READY .. ':' .. region, FREE_OCCUPIED .. ':' .. region
+  redis.call('ZREM', ready, id)
+  redis.call('ZREM', occupied, id)
+  if redis.call('ZCARD', ready) == 0 and redis.call('ZCARD', occupied) == 0 then
+    redis.call('SREM', REGIONS, region)
+  end
+end
+-- Puts the room in its region's free set of its status with its load, or in none.
 local function reindex(id, room_key)
-  redis.call('ZREM', FREE_READY, id)
-  redis.call('ZREM', FREE_OCCUPIED, id)
-  local f = redis.call('HMGET', room_key, 'status', 'running_matches', 'claims')
+  local f = redis.call('HMGET', room_key, 'status', 'running_matches', 'claims', 'region')
+  local region = f[4] or ''
   local load = tonumber(f[2] or '0') + tonumber(f[3] or '0')
   if f[1] == 'ready' then
-    redis.call('ZADD', FREE_READY, load, id)
+    redis.call('ZREM', FREE_OCCUPIED .. ':' .. region, id)
+    redis.call('ZADD', FREE_READY .. ':' .. region, load, id)
+    redis.call('SADD', REGIONS, region)
   elseif f[1] == 'occupied' then
-    redis.call('ZADD', FREE_OCCUPIED, load, id)
+    redis.call('ZREM', FREE_READY .. ':' .. region, id)
+    redis.call('ZADD', FREE_OCCUPIED .. ':' .. region, load, id)
+    redis.call('SADD', REGIONS, region)
+  else
+    unindex(id, region)
   end
 end
 -- Closes a claim and returns its capacity to its room at once.
