@@ -305,9 +305,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         changes_task,
         internal_task,
     ]
-        .into_iter()
-        .flatten()
-        .collect();
+    .into_iter()
+    .flatten()
+    .collect();
     let pages = dashboard::router(
         leptos_options(&config, addr),
         dashboard,

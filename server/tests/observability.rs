@@ -33,9 +33,11 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         if metric != name {
             continue;
         }
-        let all = labels
-            .iter()
-            .all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+        let all = labels.iter().all(|(k, v)| {
+            label_text
+                .split(',')
+                .any(|pair| pair == format!("{k}=\"{v}\""))
+        });
         if all {
             *found.get_or_insert(0.0) += value.parse::<f64>().expect("a sample value");
         }
@@ -69,14 +71,22 @@ async fn ping_ghost(server: &TestServer, times: usize) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_route_and_never_name_a_room() {
     let server = TestServer::start(Backend::Sqlite).await;
-    server.admin().post("/schedulers", &seed("obs", "obs-game")).await.ok();
+    server
+        .admin()
+        .post("/schedulers", &seed("obs", "obs-game"))
+        .await
+        .ok();
 
     let status = ping_ghost(&server, 5).await;
     let ping = |text: &str| {
         sample(
             text,
             "baton_http_requests_total",
-            &[("method", "PUT"), ("route", PING_ROUTE), ("status", &status.to_string())],
+            &[
+                ("method", "PUT"),
+                ("route", PING_ROUTE),
+                ("status", &status.to_string()),
+            ],
         )
     };
     let before = scrape(&server).await;
@@ -102,7 +112,10 @@ async fn metrics_count_requests_by_route_and_never_name_a_room() {
         sample(
             text,
             "baton_http_requests_total",
-            &[("route", "/schedulers/{name}/allocations"), ("status", status)],
+            &[
+                ("route", "/schedulers/{name}/allocations"),
+                ("status", status),
+            ],
         )
     };
     assert_eq!(allocations(&text, "409"), Some(1.0), "{text}");
@@ -111,7 +124,11 @@ async fn metrics_count_requests_by_route_and_never_name_a_room() {
         sample(
             &text,
             "baton_http_requests_total",
-            &[("method", "POST"), ("route", "/schedulers"), ("status", "200")]
+            &[
+                ("method", "POST"),
+                ("route", "/schedulers"),
+                ("status", "200")
+            ]
         ),
         Some(1.0),
         "{text}"
@@ -162,10 +179,19 @@ async fn metrics_on_the_main_port_need_an_admin_or_the_token() {
             .unwrap()
             .starts_with("text/plain; version=0.0.4")
     );
-    assert!(with_token.text().await.unwrap().contains("baton_http_requests_total"));
+    assert!(
+        with_token
+            .text()
+            .await
+            .unwrap()
+            .contains("baton_http_requests_total")
+    );
     assert_eq!(get(Some("Bearer wrong")).await.status(), 401);
     assert_eq!(get(None).await.status(), 401);
-    let viewer = server.user("viewer", "viewer-password").get("/metrics").await;
+    let viewer = server
+        .user("viewer", "viewer-password")
+        .get("/metrics")
+        .await;
     assert_eq!(viewer.status, StatusCode::FORBIDDEN);
     assert_eq!(server.admin().get("/metrics").await.status, StatusCode::OK);
     assert_eq!(
@@ -201,12 +227,18 @@ async fn metrics_listen_serves_them_apart_and_not_on_the_main_port() {
         sample(
             &text,
             "baton_http_requests_total",
-            &[("method", "GET"), ("route", "/schedulers"), ("status", "200")]
+            &[
+                ("method", "GET"),
+                ("route", "/schedulers"),
+                ("status", "200")
+            ]
         ),
         Some(1.0),
         "{text}"
     );
-    let healthz = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
+    let healthz = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
     assert_eq!(healthz.status(), 200);
 }
 
@@ -222,7 +254,10 @@ async fn request_ids_are_echoed_or_made() {
         async move {
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), 200);
-            response.headers()["x-request-id"].to_str().unwrap().to_string()
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string()
         }
     };
     assert_eq!(id_of(Some("lb-7f3a.2:x_y")).await, "lb-7f3a.2:x_y");
@@ -298,24 +333,36 @@ async fn probes_answer_without_credentials_and_readyz_names_what_failed() {
     assert_eq!(healthz.json, json!({"status": "ok"}));
     let ready = server.anonymous().get("/readyz").await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
-    assert_eq!(ready.json["checks"], json!({"database": "ok", "redis": "ok"}));
+    assert_eq!(
+        ready.json["checks"],
+        json!({"database": "ok", "redis": "ok"})
+    );
 
     proxy.stop();
     let started = Instant::now();
     let unready = server.anonymous().get("/readyz").await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(unready.status, StatusCode::SERVICE_UNAVAILABLE, "{}", unready.text);
+    assert_eq!(
+        unready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        unready.text
+    );
     assert_eq!(
         unready.json,
         json!({"status": "unavailable", "checks": {"database": "ok", "redis": "failed"}, "failed": ["redis"]})
     );
     // The process itself is fine.
-    assert_eq!(server.anonymous().get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(
+        server.anonymous().get("/healthz").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
-    let server = TestServer::start_with(Backend::Sqlite, |config| config.health_tick_ms = 200).await;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |config| config.health_tick_ms = 200).await;
     let name = "obs-live";
     server
         .admin()
@@ -332,9 +379,13 @@ async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
         )
         .await
         .ok();
-    wait_for(&server, name, "two ready rooms", Duration::from_secs(30), |rooms| {
-        rooms.iter().filter(|r| r["status"] == "ready").count() == 2
-    })
+    wait_for(
+        &server,
+        name,
+        "two ready rooms",
+        Duration::from_secs(30),
+        |rooms| rooms.iter().filter(|r| r["status"] == "ready").count() == 2,
+    )
     .await;
     server
         .admin()
@@ -347,23 +398,35 @@ async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
     let (text, listed) = loop {
         let listed = rooms(&server, name).await;
         let text = scrape(&server).await;
-        let agree = ["pending", "unready", "ready", "occupied", "terminating", "error"]
-            .iter()
-            .all(|status| {
-                let in_list = listed.iter().filter(|r| r["status"] == *status).count() as f64;
-                let gauge = sample(
-                    &text,
-                    "baton_rooms",
-                    &[("game", "obs-game"), ("scheduler", name), ("region", ""), ("status", status)],
-                )
-                .unwrap_or(0.0);
-                let maestro = sample(
-                    &text,
-                    &format!("baton_worker_gru_{status}"),
-                    &[("game", "obs-game"), ("scheduler", name)],
-                );
-                gauge == in_list && maestro == Some(in_list)
-            });
+        let agree = [
+            "pending",
+            "unready",
+            "ready",
+            "occupied",
+            "terminating",
+            "error",
+        ]
+        .iter()
+        .all(|status| {
+            let in_list = listed.iter().filter(|r| r["status"] == *status).count() as f64;
+            let gauge = sample(
+                &text,
+                "baton_rooms",
+                &[
+                    ("game", "obs-game"),
+                    ("scheduler", name),
+                    ("region", ""),
+                    ("status", status),
+                ],
+            )
+            .unwrap_or(0.0);
+            let maestro = sample(
+                &text,
+                &format!("baton_worker_gru_{status}"),
+                &[("game", "obs-game"), ("scheduler", name)],
+            );
+            gauge == in_list && maestro == Some(in_list)
+        });
         if agree {
             break (text, listed);
         }
@@ -374,12 +437,18 @@ async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let scheduler = [("game", "obs-game"), ("scheduler", name)];
-    assert_eq!(sample(&text, "baton_worker_desired_rooms", &scheduler), Some(2.0));
+    assert_eq!(
+        sample(&text, "baton_worker_desired_rooms", &scheduler),
+        Some(2.0)
+    );
     assert_eq!(
         sample(&text, "baton_worker_current_rooms", &scheduler),
         Some(listed.len() as f64)
     );
-    assert_eq!(sample(&text, "baton_rooms", &scheduler), Some(listed.len() as f64));
+    assert_eq!(
+        sample(&text, "baton_rooms", &scheduler),
+        Some(listed.len() as f64)
+    );
     for room in &listed {
         let id = room["id"].as_str().unwrap();
         assert!(!text.contains(id), "room id {id} in the metrics:\n{text}");
@@ -394,8 +463,12 @@ async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
         "{text}"
     );
     assert!(
-        sample(&text, "baton_runtime_calls_total", &[("call", "instances"), ("outcome", "ok")])
-            .is_some_and(|n| n >= 1.0),
+        sample(
+            &text,
+            "baton_runtime_calls_total",
+            &[("call", "instances"), ("outcome", "ok")]
+        )
+        .is_some_and(|n| n >= 1.0),
         "{text}"
     );
     assert!(
@@ -430,7 +503,10 @@ async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
         sample(
             &text,
             "baton_http_requests_total",
-            &[("route", "/schedulers/{name}/allocations"), ("status", "201")]
+            &[
+                ("route", "/schedulers/{name}/allocations"),
+                ("status", "201")
+            ]
         ),
         Some(1.0)
     );
@@ -441,7 +517,10 @@ async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
 async fn log_format_json_writes_json_lines_with_the_request_id() {
     let db = TestDb::new(Backend::Sqlite).await;
     let port = free_port();
-    let rooms_dir = std::env::temp_dir().join(format!("baton-test-rooms-{}", uuid::Uuid::new_v4().simple()));
+    let rooms_dir = std::env::temp_dir().join(format!(
+        "baton-test-rooms-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", &db.url])
@@ -467,7 +546,10 @@ async fn log_format_json_writes_json_lines_with_the_request_id() {
         {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let answer = client
@@ -508,6 +590,8 @@ async fn log_format_json_writes_json_lines_with_the_request_id() {
     assert_eq!(answered["fields"]["message"], "answered");
     assert_eq!(answered["fields"]["status"], 200);
     assert_eq!(answered["span"]["route"], "/schedulers");
+    assert_eq!(answered["span"]["method"], "GET");
+    assert!(answered["timestamp"].is_string(), "{answered}");
 }
 
 #[test]
@@ -515,7 +599,10 @@ fn the_sample_parser_reads_labels_exactly() {
     let text = "# HELP x y\nbaton_a_total{method=\"GET\",route=\"/a\",status=\"200\"} 3\n\
                 baton_a_total{method=\"GET\",route=\"/a/b\",status=\"200\"} 4\nbaton_b 7\n";
     assert_eq!(sample(text, "baton_a_total", &[("route", "/a")]), Some(3.0));
-    assert_eq!(sample(text, "baton_a_total", &[("method", "GET")]), Some(7.0));
+    assert_eq!(
+        sample(text, "baton_a_total", &[("method", "GET")]),
+        Some(7.0)
+    );
     assert_eq!(sample(text, "baton_b", &[]), Some(7.0));
     assert_eq!(sample(text, "baton_a", &[]), None);
     let _ = RedisKeys::new;

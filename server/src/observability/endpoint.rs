@@ -25,7 +25,10 @@ fn exposition(metrics: &Metrics) -> Response {
 /// The open endpoint, for the internal listener.
 pub fn open_router(metrics: Arc<Metrics>) -> Router {
     Router::new()
-        .route("/metrics", get(|State(m): State<Arc<Metrics>>| async move { exposition(&m) }))
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move { exposition(&m) }),
+        )
         .with_state(metrics)
 }
 

@@ -44,7 +44,11 @@ fn method_label(method: &Method) -> &'static str {
 
 /// The middleware (`axum::middleware::from_fn_with_state`), added with `Router::layer` so
 /// that it runs after routing and sees the matched route.
-pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request
         .headers()
@@ -62,7 +66,11 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| {
-        tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "answered")
+        tracing::debug!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "answered"
+        )
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -87,7 +95,10 @@ mod tests {
         let id = |text: &str| HeaderValue::from_str(text).ok();
         let taken = |text: &str| id(text).and_then(|v| sane_request_id(&v).map(str::to_string));
         assert_eq!(taken("abc-123_x.y:z").as_deref(), Some("abc-123_x.y:z"));
-        assert_eq!(taken(&"a".repeat(128)).as_deref(), Some("a".repeat(128).as_str()));
+        assert_eq!(
+            taken(&"a".repeat(128)).as_deref(),
+            Some("a".repeat(128).as_str())
+        );
         assert_eq!(taken(&"a".repeat(129)), None);
         assert_eq!(taken(""), None);
         assert_eq!(taken("has space"), None);

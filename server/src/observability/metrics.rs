@@ -21,8 +21,8 @@ const SECONDS: [f64; 14] = [
 ];
 /// Milliseconds: Maestro's `DefBucketsMs`, and longer ones for operations that take minutes.
 const MILLISECONDS: [f64; 15] = [
-    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
-    60000.0, 300000.0, 1800000.0,
+    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
+    300000.0, 1800000.0,
 ];
 
 fn seconds_histogram() -> Histogram {
@@ -120,8 +120,9 @@ impl Metrics {
             "Milliseconds from an operation's creation to its end, by definition and outcome",
             operations.clone(),
         );
-        let health_ticks =
-            Family::<OutcomeLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> _);
+        let health_ticks = Family::<OutcomeLabels, Histogram>::new_with_constructor(
+            seconds_histogram as fn() -> _,
+        );
         registry.register(
             "worker_health_tick_duration_seconds",
             "Duration of one health-controller tick of one scheduler (autoscaler included)",

@@ -98,7 +98,9 @@ impl Observability {
     }
 
     /// Serves `/metrics` and the probes on `--metrics-listen`, when set.
-    pub async fn listen_internal(&self) -> Result<Option<InternalListener>, (SocketAddr, std::io::Error)> {
+    pub async fn listen_internal(
+        &self,
+    ) -> Result<Option<InternalListener>, (SocketAddr, std::io::Error)> {
         let Some(address) = self.options.metrics_listen else {
             return Ok(None);
         };

@@ -95,9 +95,16 @@ pub async fn readyz(State(dependencies): State<Dependencies>) -> (StatusCode, Js
         };
         (dependency.name(), ok)
     });
-    let results: BTreeMap<&str, bool> = futures::future::join_all(checks).await.into_iter().collect();
+    let results: BTreeMap<&str, bool> = futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .collect();
     let ready = results.values().all(|ok| *ok);
-    let failed: Vec<&str> = results.iter().filter(|(_, ok)| !**ok).map(|(n, _)| *n).collect();
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, ok)| !**ok)
+        .map(|(n, _)| *n)
+        .collect();
     let checks: BTreeMap<&str, &str> = results
         .iter()
         .map(|(name, ok)| (*name, if *ok { "ok" } else { "failed" }))

@@ -106,7 +106,9 @@ impl RoomGauges {
     pub fn record(&self, scheduler: &Scheduler, rooms: &[GameRoom], desired: u32) {
         let mut counts = BTreeMap::new();
         for room in rooms {
-            *counts.entry((room.region.clone(), room.status)).or_insert(0) += 1;
+            *counts
+                .entry((room.region.clone(), room.status))
+                .or_insert(0) += 1;
         }
         let snapshot = Snapshot {
             game: scheduler.config.game.clone(),
@@ -161,5 +163,91 @@ impl RoomGauges {
                     .set(by_status.get(status).copied().unwrap_or(0) as i64);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::observability::Metrics;
+
+    fn scheduler(name: &str) -> Scheduler {
+        let config = serde_json::from_value(serde_json::json!({
+            "name": name, "game": "g", "roomsReplicas": 0,
+            "spec": {"terminationGracePeriod": "5s", "containers": [{
+                "name": "game", "image": "i", "command": ["/bin/true"]}]}
+        }))
+        .expect("a scheduler");
+        Scheduler {
+            config,
+            version: "v1".into(),
+            state: Default::default(),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn room(id: &str, region: &str, status: RoomStatus) -> GameRoom {
+        GameRoom {
+            id: id.into(),
+            scheduler: "s".into(),
+            version: "v1".into(),
+            status,
+            created_at: Utc::now(),
+            status_changed_at: Utc::now(),
+            last_ping_at: None,
+            running_matches: 0,
+            metadata: BTreeMap::new(),
+            address: None,
+            region: region.into(),
+        }
+    }
+
+    #[test]
+    fn rooms_are_counted_by_region_and_status_without_their_ids() {
+        let metrics = Metrics::new(Duration::from_secs(60));
+        let rooms = [
+            room("room-a1", "eu", RoomStatus::Ready),
+            room("room-a2", "eu", RoomStatus::Ready),
+            room("room-a3", "us", RoomStatus::Ready),
+            room("room-a4", "", RoomStatus::Occupied),
+        ];
+        metrics.rooms.record(&scheduler("s"), &rooms, 5);
+        let text = metrics.render();
+        for line in [
+            r#"baton_rooms{game="g",scheduler="s",region="eu",status="ready"} 2"#,
+            r#"baton_rooms{game="g",scheduler="s",region="us",status="ready"} 1"#,
+            r#"baton_rooms{game="g",scheduler="s",region="",status="occupied"} 1"#,
+            r#"baton_worker_gru_ready{game="g",scheduler="s"} 3"#,
+            r#"baton_worker_gru_occupied{game="g",scheduler="s"} 1"#,
+            r#"baton_worker_gru_error{game="g",scheduler="s"} 0"#,
+            r#"baton_worker_current_rooms{game="g",scheduler="s"} 4"#,
+            r#"baton_worker_desired_rooms{game="g",scheduler="s"} 5"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains("room-a"), "{text}");
+        // A later tick replaces the counts: nothing left of the old ones.
+        metrics.rooms.record(&scheduler("s"), &rooms[..1], 1);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"baton_worker_gru_ready{game="g",scheduler="s"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"region="us""#), "{text}");
+    }
+
+    #[test]
+    fn schedulers_no_longer_ticked_here_disappear() {
+        let metrics = Metrics::new(Duration::ZERO);
+        metrics
+            .rooms
+            .record(&scheduler("gone"), &[room("r", "", RoomStatus::Ready)], 1);
+        std::thread::sleep(Duration::from_millis(5));
+        let text = metrics.render();
+        assert!(!text.contains(r#"scheduler="gone""#), "{text}");
     }
 }

@@ -21,12 +21,7 @@ impl MeteredRuntime {
         Self { inner, metrics }
     }
 
-    fn record<T>(
-        &self,
-        call: &'static str,
-        started: Instant,
-        result: &Result<T, RuntimeError>,
-    ) {
+    fn record<T>(&self, call: &'static str, started: Instant, result: &Result<T, RuntimeError>) {
         self.metrics
             .runtime_call(call, outcome(result), started.elapsed());
     }
@@ -172,13 +167,19 @@ mod tests {
         }
     }
 
-    fn metered(answers: Vec<Result<(), RuntimeError>>) -> (MeteredRuntime, Arc<FakeRuntime>, Arc<Metrics>) {
+    fn metered(
+        answers: Vec<Result<(), RuntimeError>>,
+    ) -> (MeteredRuntime, Arc<FakeRuntime>, Arc<Metrics>) {
         let fake = Arc::new(FakeRuntime {
             answers: Mutex::new(answers),
             calls: Mutex::default(),
         });
         let metrics = Arc::new(Metrics::new(Duration::from_secs(60)));
-        (MeteredRuntime::new(fake.clone(), metrics.clone()), fake, metrics)
+        (
+            MeteredRuntime::new(fake.clone(), metrics.clone()),
+            fake,
+            metrics,
+        )
     }
 
     #[tokio::test]
@@ -213,7 +214,9 @@ mod tests {
         assert_eq!(fake.calls.lock().unwrap().len(), 6);
         let text = metrics.render();
         assert!(
-            text.contains(r#"baton_runtime_calls_total{call="create_instance",outcome="unavailable"} 1"#),
+            text.contains(
+                r#"baton_runtime_calls_total{call="create_instance",outcome="unavailable"} 1"#
+            ),
             "{text}"
         );
         assert!(

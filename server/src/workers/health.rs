@@ -197,8 +197,13 @@ impl HealthController {
                             Ok(guidance) if tokio::time::Instant::now() >= next_health => {
                                 next_health = tokio::time::Instant::now() + self.tick;
                                 let started = std::time::Instant::now();
-                                let ticked = self.tick_once(&name, &mut streak, &guidance.keep).await;
-                                self.metrics.health_tick(&name, started.elapsed(), ticked.as_ref().ok());
+                                let ticked =
+                                    self.tick_once(&name, &mut streak, &guidance.keep).await;
+                                self.metrics.health_tick(
+                                    &name,
+                                    started.elapsed(),
+                                    ticked.as_ref().ok(),
+                                );
                                 match ticked {
                                     Ok(plan) if !plan.is_empty() => {
                                         tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
