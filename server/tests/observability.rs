@@ -352,6 +352,15 @@ async fn probes_answer_without_credentials_and_readyz_names_what_failed() {
         unready.json,
         json!({"status": "unavailable", "checks": {"database": "ok", "redis": "failed"}, "failed": ["redis"]})
     );
+    // Documented, without credentials for the probes.
+    let document = server.anonymous().get("/openapi.json").await.json;
+    assert_eq!(
+        document["paths"]["/healthz"]["get"]["security"],
+        json!([{}]),
+        "{document}"
+    );
+    assert!(document["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
+    assert!(document["paths"]["/metrics"]["get"]["responses"]["401"].is_object());
     // The process itself is fine.
     assert_eq!(
         server.anonymous().get("/healthz").await.status,

@@ -33,7 +33,7 @@ pub fn open_router(metrics: Arc<Metrics>) -> Router {
 }
 
 #[derive(Clone)]
-struct Guarded {
+pub struct Guarded {
     metrics: Arc<Metrics>,
     /// SHA-256 of the bearer token, when one is configured (compared as digests).
     token: Option<[u8; 32]>,
@@ -56,7 +56,14 @@ pub fn guarded_router(metrics: Arc<Metrics>, token: Option<&str>, app: AppState)
         .with_state(state)
 }
 
-async fn guarded(State(state): State<Guarded>, request: Request) -> Response {
+/// The Prometheus text format (0.0.4). Served here unless `--metrics-listen` gives it a listener
+/// of its own; an administrator's Basic credentials or `Authorization: Bearer` with
+/// `--metrics-token`.
+#[utoipa::path(get, path = "/metrics", tag = "observability",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "No credentials, wrong ones or a wrong token"),
+        (status = 403, description = "Not an administrator")))]
+pub async fn guarded(State(state): State<Guarded>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let bearer = parts
         .headers

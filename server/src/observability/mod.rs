@@ -2,7 +2,7 @@
 //! on every request's log lines, and the log format. Everything the composition root needs is
 //! on [`Observability`].
 
-mod endpoint;
+pub mod endpoint;
 pub mod http;
 pub mod logging;
 pub mod metrics;

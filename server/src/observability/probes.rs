@@ -75,10 +75,17 @@ impl Dependency for RedisDependency {
 #[derive(Clone, Default)]
 pub struct Dependencies(pub Vec<Arc<dyn Dependency>>);
 
+/// The process answers (no I/O, no credentials).
+#[utoipa::path(get, path = "/healthz", tag = "probes", security(()),
+    responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// The database and, when configured, Redis answer within 2 s (no credentials).
+#[utoipa::path(get, path = "/readyz", tag = "probes", security(()),
+    responses((status = 200, description = "`{\"status\":\"ready\",\"checks\":{\"database\":\"ok\",\"redis\":\"ok\"},\"failed\":[]}`"),
+        (status = 503, description = "`{\"status\":\"unavailable\",\"checks\":{...},\"failed\":[\"redis\"]}`: the dependencies that did not answer")))]
 pub async fn readyz(State(dependencies): State<Dependencies>) -> (StatusCode, Json<Value>) {
     let checks = dependencies.0.iter().map(|dependency| async move {
         let answer = tokio::time::timeout(READY_TIMEOUT, dependency.check()).await;
