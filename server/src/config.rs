@@ -78,6 +78,8 @@ pub struct Config {
     /// Folder with the built dashboard assets (set by cargo-leptos as LEPTOS_SITE_ROOT).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
+    #[command(flatten)]
+    pub observability: crate::observability::ObservabilityOptions,
 }
 
 fn default_rooms_dir() -> PathBuf {

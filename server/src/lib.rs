@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod api;
 pub mod config;
 pub mod dashboard;
+pub mod observability;
 pub mod room_tokens;
 pub mod same_origin;
 pub mod scheduler_changes;

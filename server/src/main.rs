@@ -1,6 +1,5 @@
 use clap::Parser;
 use server::config::Config;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than the system allocator: every request allocates and frees a little, and
 /// with glibc's malloc that was an eighth of the server's CPU time per ping (`perf`, ping bench).
@@ -9,12 +8,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let config = Config::parse();
+    server::observability::logging::init(config.observability.log_format);
     tracing::info!(settings = %config.describe(), "starting baton");
     let running = match server::startup::start(config).await {
         Ok(running) => running,

@@ -34,6 +34,7 @@ use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeKind, sqlite_folder};
 use crate::dashboard;
+use crate::observability::Observability;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 use crate::same_origin;
 use crate::scheduler_changes::PublishChanges;
@@ -57,6 +58,8 @@ pub enum StartError {
     RoomsDir(#[from] RoomsDirError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error("observability: {0}")]
+    Observability(String),
 }
 
 /// Aborts its tasks when dropped.
@@ -76,6 +79,8 @@ pub struct Running {
     /// The admin password, when it was generated at this start (print it once).
     pub generated_admin_password: Option<String>,
     pub task: JoinHandle<std::io::Result<()>>,
+    /// Where `/metrics` is served when it has a listener of its own (`--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Creates the `admin` user when there are no users yet; returns the password if it was generated.
@@ -171,6 +176,8 @@ fn holder_name(addr: SocketAddr) -> String {
 /// starts the health controller.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let store = Arc::new(SqlStore::connect(&config.database_url).await?);
+    let observability =
+        Observability::for_config(&config, store.clone()).map_err(StartError::Observability)?;
     let generated_admin_password =
         ensure_admin(store.as_ref(), config.admin_password.as_deref()).await?;
     let secret = store
@@ -200,7 +207,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ),
     };
     let room_tokens = Arc::new(RoomTokens::new(secret));
-    let runtime = runtime(&config).await?;
+    let runtime = observability.meter(runtime(&config).await?);
     let authenticator = Arc::new(
         auth::Authenticator::new(users.clone(), attempts, Throttle::default())
             .map_err(|e| StartError::Admin(e.to_string()))?,
@@ -282,20 +289,34 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         validation_attempts: config.validation_attempts,
         caches: service_caches,
         wakeups,
+        metrics: observability.metrics.clone(),
     });
     let controller_task = controller.spawn();
     let cleanup_task = dashboard::spawn_session_cleanup(sessions.clone());
-    let workers: Vec<JoinHandle<()>> = [Some(controller_task), Some(cleanup_task), changes_task]
-        .into_iter()
-        .flatten()
-        .collect();
+    let internal = observability
+        .listen_internal()
+        .await
+        .map_err(|(addr, e)| StartError::Listen(addr, e))?;
+    let metrics_addr = internal.as_ref().map(|listener| listener.addr);
+    let internal_task = internal.map(|listener| listener.task);
+    let workers: Vec<JoinHandle<()>> = [
+        Some(controller_task),
+        Some(cleanup_task),
+        changes_task,
+        internal_task,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let pages = dashboard::router(
         leptos_options(&config, addr),
         dashboard,
         sessions,
         config.secure_cookies,
     );
-    let app = router(state, pages).into_make_service_with_connect_info::<SocketAddr>();
+    let app = observability
+        .wrap(router(state.clone(), pages), &state)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         // The workers stop with the server, also when its task is aborted.
         let _workers = AbortOnDrop(workers);
@@ -305,6 +326,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         addr,
         generated_admin_password,
         task,
+        metrics_addr,
     })
 }
 

@@ -59,6 +59,7 @@ pub struct HealthController {
     pub caches: Vec<Arc<dyn SchedulerCache>>,
     /// How the use cases of this process tell the controllers of new work.
     pub wakeups: Arc<Wakeups>,
+    pub metrics: Arc<crate::observability::Metrics>,
 }
 
 /// Unregisters a scheduler's wake-up when its controller task ends (or is aborted).
@@ -195,7 +196,15 @@ impl HealthController {
                             Ok(guidance) if guidance.deleted => return,
                             Ok(guidance) if tokio::time::Instant::now() >= next_health => {
                                 next_health = tokio::time::Instant::now() + self.tick;
-                                match self.tick_once(&name, &mut streak, &guidance.keep).await {
+                                let started = std::time::Instant::now();
+                                let ticked =
+                                    self.tick_once(&name, &mut streak, &guidance.keep).await;
+                                self.metrics.health_tick(
+                                    &name,
+                                    started.elapsed(),
+                                    ticked.as_ref().ok(),
+                                );
+                                match ticked {
                                     Ok(plan) if !plan.is_empty() => {
                                         tracing::debug!(scheduler = %name, ?plan, "health plan carried out")
                                     }
@@ -309,6 +318,7 @@ impl HealthController {
         let max = allocation::max_matches(&scheduler.config.match_allocation);
         let counted = allocation::with_claims(&rooms, &claims, max);
         let desired = self.autoscaler.desired(&scheduler, &counted).await?;
+        self.metrics.rooms.record(&scheduler, &rooms, desired);
         let decided = plan(&HealthInput {
             desired,
             max_surge: MaxSurge::parse(&scheduler.config.max_surge)

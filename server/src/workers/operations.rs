@@ -132,6 +132,7 @@ impl HealthController {
             }
         }
         if operation.status.is_final() {
+            self.metrics.operation_ended(&operation, Utc::now());
             tracing::info!(scheduler = %name, operation = %operation.id,
                 definition = operation.definition.name(), status = operation.status.as_str(), "operation ended");
         }

@@ -138,3 +138,10 @@ impl SqlStore {
             .map_err(backend)
     }
 }
+
+impl SqlStore {
+    /// Whether the database answers (the readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(backend)
+    }
+}
