@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use app::domain::autoscaling::Autoscaling;
 use app::domain::operation::Operation;
+use app::domain::region::SchedulerRegion;
 use app::domain::scheduler::{
     Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
     SchedulerState, SchedulerSummary, SchedulerVersion,
@@ -35,6 +36,10 @@ pub struct SchedulerDocument {
     pub forwarders: Vec<Forwarder>,
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// The regions its rooms run in, with their weights; left out when it lists none (its
+    /// rooms run in the default runtime's region).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<SchedulerRegion>,
     pub match_allocation: MatchAllocation,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room_timeouts: Option<RoomTimeouts>,
@@ -64,6 +69,7 @@ impl From<Scheduler> for SchedulerDocument {
             forwarders,
             annotations,
             labels,
+            regions,
             match_allocation,
             autoscaling,
             room_timeouts,
@@ -86,6 +92,7 @@ impl From<Scheduler> for SchedulerDocument {
             forwarders,
             annotations,
             labels,
+            regions,
             match_allocation,
             room_timeouts,
             allow_tokenless_pings,

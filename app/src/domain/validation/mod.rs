@@ -4,6 +4,7 @@
 mod containers;
 mod names;
 mod ports;
+mod regions;
 mod scheduler;
 
 #[cfg(test)]
