@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod dashboard;
 pub mod room_tokens;
+pub mod runtimes;
 pub mod same_origin;
 pub mod scheduler_changes;
 pub mod startup;

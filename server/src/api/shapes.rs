@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use app::domain::autoscaling::Autoscaling;
 use app::domain::operation::Operation;
-use app::domain::region::SchedulerRegion;
+use app::domain::region::{RegionView, SchedulerRegion};
 use app::domain::scheduler::{
     Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
     SchedulerState, SchedulerSummary, SchedulerVersion,
@@ -283,6 +283,14 @@ pub struct SchedulerInfo {
     /// `null` without autoscaling.
     pub autoscaling: Option<AutoscalingInfo>,
     pub match_allocation: MatchAllocation,
+    /// Baton's addition: the scheduler's regions with their room counts and health.
+    pub regions: Vec<RegionView>,
+}
+
+/// `GET /schedulers/{name}/regions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionList {
+    pub regions: Vec<RegionView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

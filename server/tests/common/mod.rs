@@ -446,6 +446,14 @@ impl Drop for TestServer {
         self.task.abort();
         // Local rooms outlive the server that started them: none may outlive the test.
         server::adapters::runtime::local::kill_recorded_rooms(&self.config.local_rooms_dir);
+        // The rooms dirs of a runtimes file's local runtimes are kept under it in these tests.
+        for dir in std::fs::read_dir(&self.config.local_rooms_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            server::adapters::runtime::local::kill_recorded_rooms(&dir.path());
+        }
         let _ = std::fs::remove_dir_all(&self.config.local_rooms_dir);
     }
 }

@@ -6,6 +6,7 @@ mod namespaces;
 mod observe;
 mod pure;
 mod secrets;
+mod contexts;
 
 use super::*;
 
