@@ -441,6 +441,15 @@ impl TestServer {
     }
 }
 
+/// Points `config` at a runtimes file (see the README's "Regions") holding `text`, written
+/// beside the test's rooms dir; local runtimes that name no `rooms_dir` get theirs under the
+/// test's rooms dir, so that the server's drop stops their rooms too.
+pub fn use_runtimes_file(config: &mut Config, text: &str) {
+    let file = config.local_rooms_dir.with_extension("runtimes.toml");
+    std::fs::write(&file, text).expect("writing the runtimes file");
+    config.runtimes = Some(file);
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
@@ -455,6 +464,7 @@ impl Drop for TestServer {
             server::adapters::runtime::local::kill_recorded_rooms(&dir.path());
         }
         let _ = std::fs::remove_dir_all(&self.config.local_rooms_dir);
+        let _ = std::fs::remove_file(self.config.local_rooms_dir.with_extension("runtimes.toml"));
     }
 }
 
