@@ -73,7 +73,12 @@ async fn a_scheduler_over_two_local_regions_gets_its_rooms_split_between_them() 
 
     // Each room runs on its region's runtime: its process works in that runtime's rooms dir.
     for (region, dir) in [("eu-west", "eu"), ("us-east", "us")] {
-        let root = server.config.local_rooms_dir.join(dir).canonicalize().unwrap();
+        let root = server
+            .config
+            .local_rooms_dir
+            .join(dir)
+            .canonicalize()
+            .unwrap();
         for room in in_region(&rooms, region) {
             let id = room["id"].as_str().unwrap();
             let pids = processes_with("MAESTRO_ROOM_ID", id);
@@ -90,7 +95,9 @@ async fn a_scheduler_over_two_local_regions_gets_its_rooms_split_between_them() 
     let eu = eu.ok()["rooms"].as_array().unwrap().clone();
     assert_eq!(eu.len(), 2);
     assert!(eu.iter().all(|r| r["region"] == "eu-west"));
-    let none = admin.get(&format!("/schedulers/{name}/rooms?region=mars")).await;
+    let none = admin
+        .get(&format!("/schedulers/{name}/rooms?region=mars"))
+        .await;
     assert_eq!(none.ok()["rooms"], json!([]));
 
     // Info (Maestro's fields kept) and the regions resource count rooms per region.
@@ -125,7 +132,10 @@ async fn a_scheduler_over_two_local_regions_gets_its_rooms_split_between_them() 
         "{message}"
     );
     let changed = admin
-        .patch(&format!("/schedulers/{name}"), &json!({"regions": ["mars"]}))
+        .patch(
+            &format!("/schedulers/{name}"),
+            &json!({"regions": ["mars"]}),
+        )
         .await;
     changed.expect_invalid(&["regions[0].name"]);
 
@@ -139,7 +149,10 @@ async fn a_scheduler_over_two_local_regions_gets_its_rooms_split_between_them() 
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(processes_with("MAESTRO_ROOM_ID", id).is_empty(), "{id} stopped");
+        assert!(
+            processes_with("MAESTRO_ROOM_ID", id).is_empty(),
+            "{id} stopped"
+        );
     }
 }
 

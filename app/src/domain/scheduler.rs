@@ -51,7 +51,11 @@ pub struct SchedulerConfig {
     /// The regions its rooms run in, each `{"name": "eu-west", "weight": 2}` or a plain name
     /// (weight 1): the desired count is split over them by weight. Empty: the default
     /// runtime's region.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub regions: Vec<SchedulerRegion>,
     /// How many matches one room can hold at once (default one, as in Maestro).
     #[serde(default, deserialize_with = "null_as_default")]

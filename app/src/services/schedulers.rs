@@ -9,11 +9,11 @@ use crate::domain::access::{self, HostCommands};
 use crate::domain::autoscaling::Decision;
 use crate::domain::history::{self, RoomCountSample, Tier};
 use crate::domain::operation::OperationDefinition;
-use crate::domain::room::{GameRoom, RoomCounts};
 use crate::domain::region::{DEFAULT_REGION, RegionView, region_views, room_region};
+use crate::domain::room::{GameRoom, RoomCounts};
 use crate::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerVersion};
-use crate::domain::validation::FieldError;
 use crate::domain::user::User;
+use crate::domain::validation::FieldError;
 use crate::domain::version::{needs_new_rooms, next_version};
 use crate::ports::{
     AutoscalerStore, OperationStore, RoomStore, SchedulerCache, SchedulerFilter, SchedulerStore,

@@ -289,10 +289,7 @@ pub async fn info(
     Query(query): Query<InfoQuery>,
 ) -> Result<Json<SchedulerInfoList>, ApiError> {
     let mut schedulers = Vec::new();
-    for (scheduler, counts, regions) in state
-        .schedulers
-        .info_by_region(&user.0, query.game)
-        .await?
+    for (scheduler, counts, regions) in state.schedulers.info_by_region(&user.0, query.game).await?
     {
         schedulers.push(SchedulerInfo {
             name: scheduler.config.name,

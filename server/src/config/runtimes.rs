@@ -145,9 +145,8 @@ pub fn parse(
         file: file.to_path_buf(),
         message: err.to_string().trim_end().replace('\n', " | "),
     })?;
-    let line = |span: std::ops::Range<usize>| {
-        text[..span.start.min(text.len())].matches('\n').count() + 1
-    };
+    let line =
+        |span: std::ops::Range<usize>| text[..span.start.min(text.len())].matches('\n').count() + 1;
     let fail = |span, field: String, message: String| RuntimesFileError::Field {
         file: file.to_path_buf(),
         line: line(span),

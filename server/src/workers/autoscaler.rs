@@ -49,11 +49,7 @@ fn room_request(scheduler: &Scheduler, pick: fn(&Resources) -> &str) -> Option<f
 }
 
 impl Autoscaler {
-    pub fn new(
-        store: Arc<dyn AutoscalerStore>,
-        runtimes: Arc<Runtimes>,
-        period: Duration,
-    ) -> Self {
+    pub fn new(store: Arc<dyn AutoscalerStore>, runtimes: Arc<Runtimes>, period: Duration) -> Self {
         Self {
             store,
             runtimes,

@@ -6,9 +6,9 @@
 
 mod events;
 mod rooms;
-mod tick;
 #[cfg(test)]
 mod tests;
+mod tick;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -173,10 +173,19 @@ pub(super) async fn region_health_is_stored_per_scheduler_and_forgotten(ctx: Ctx
         .set_region_health("s", &[eu.clone(), us.clone()])
         .await
         .unwrap();
-    store.set_region_health("t", &[eu.clone()]).await.unwrap();
-    assert_eq!(store.region_health("s").await.unwrap(), vec![eu.clone(), us]);
+    store
+        .set_region_health("t", std::slice::from_ref(&eu))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.region_health("s").await.unwrap(),
+        vec![eu.clone(), us]
+    );
     // Replaced, not merged.
-    store.set_region_health("s", &[eu.clone()]).await.unwrap();
+    store
+        .set_region_health("s", std::slice::from_ref(&eu))
+        .await
+        .unwrap();
     assert_eq!(store.region_health("s").await.unwrap(), vec![eu.clone()]);
     store.set_region_health("s", &[]).await.unwrap();
     assert!(store.region_health("s").await.unwrap().is_empty());

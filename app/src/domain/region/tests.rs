@@ -24,7 +24,10 @@ fn splits_by_weight_with_the_largest_remainder() {
 #[test]
 fn a_region_in_outage_gets_nothing_and_the_others_take_its_share() {
     assert_eq!(split(4, &regions(&[1, 1]), &[false, true]), vec![0, 4]);
-    assert_eq!(split(9, &regions(&[1, 1, 1]), &[true, false, true]), vec![5, 0, 4]);
+    assert_eq!(
+        split(9, &regions(&[1, 1, 1]), &[true, false, true]),
+        vec![5, 0, 4]
+    );
     assert_eq!(split(4, &regions(&[1, 1]), &[false, false]), vec![0, 0]);
 }
 

@@ -58,8 +58,7 @@ rooms_dir = "/srv/ap"
 
 #[test]
 fn the_first_runtime_is_the_default_unless_named() {
-    let config =
-        read("[[runtime]]\nname = \"a\"\nregion = \"r1\"\nkind = \"local\"\n").unwrap();
+    let config = read("[[runtime]]\nname = \"a\"\nregion = \"r1\"\nkind = \"local\"\n").unwrap();
     assert_eq!(config.default_entry().name, "a");
 }
 
@@ -83,11 +82,15 @@ fn local_runtimes_keep_their_rooms_dirs_apart() {
 #[test]
 fn bad_files_name_the_line_and_the_field() {
     assert_eq!(
-        field_error("default = \"zz\"\n[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"local\"\n"),
+        field_error(
+            "default = \"zz\"\n[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"local\"\n"
+        ),
         (1, "default".into())
     );
     assert_eq!(
-        field_error("[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"local\"\ncontext = \"c\"\n"),
+        field_error(
+            "[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"local\"\ncontext = \"c\"\n"
+        ),
         (5, "runtime[0].context".into())
     );
     assert_eq!(

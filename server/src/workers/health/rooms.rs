@@ -71,9 +71,10 @@ impl HealthController {
         scheduler: &Scheduler,
         region: &str,
     ) -> Result<String, TickError> {
-        let runtime = self.runtimes.get(region).ok_or_else(|| {
-            RuntimeError::Rejected(format!("no runtime serves region {region}"))
-        })?;
+        let runtime = self
+            .runtimes
+            .get(region)
+            .ok_or_else(|| RuntimeError::Rejected(format!("no runtime serves region {region}")))?;
         let name = &scheduler.config.name;
         let id = new_room_id(name);
         let now = Utc::now();

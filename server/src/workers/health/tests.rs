@@ -121,7 +121,10 @@ async fn setup(regions: serde_json::Value, replicas: i64) -> Setup {
     SchedulerStore::create(store.as_ref(), &config)
         .await
         .unwrap();
-    let (eu, us) = (Arc::new(FakeRuntime::default()), Arc::new(FakeRuntime::default()));
+    let (eu, us) = (
+        Arc::new(FakeRuntime::default()),
+        Arc::new(FakeRuntime::default()),
+    );
     let runtimes = Arc::new(Runtimes::new(
         vec![
             RegionRuntime {
@@ -212,9 +215,16 @@ fn ids(rooms: &[GameRoom]) -> Vec<String> {
 
 #[tokio::test]
 async fn each_region_gets_its_share_on_its_own_runtime() {
-    let setup = setup(serde_json::json!(["eu-west", {"name": "us-east", "weight": 3}]), 8).await;
+    let setup = setup(
+        serde_json::json!(["eu-west", {"name": "us-east", "weight": 3}]),
+        8,
+    )
+    .await;
     setup.settle().await;
-    let (eu, us) = (setup.live_in("eu-west").await, setup.live_in("us-east").await);
+    let (eu, us) = (
+        setup.live_in("eu-west").await,
+        setup.live_in("us-east").await,
+    );
     assert_eq!((eu.len(), us.len()), (2, 6));
     assert_eq!(ids(&eu), setup.eu.ids());
     assert_eq!(ids(&us), setup.us.ids());
@@ -225,7 +235,10 @@ async fn an_unreachable_region_is_left_alone_and_the_other_takes_its_share_until
     let setup = setup(serde_json::json!(["eu-west", "us-east"]), 4).await;
     setup.settle().await;
     let us_before = setup.live_in("us-east").await;
-    assert_eq!((setup.live_in("eu-west").await.len(), us_before.len()), (2, 2));
+    assert_eq!(
+        (setup.live_in("eu-west").await.len(), us_before.len()),
+        (2, 2)
+    );
 
     setup.us.down.store(true, Ordering::SeqCst);
     setup.settle().await;
@@ -261,8 +274,17 @@ async fn an_unreachable_region_is_left_alone_and_the_other_takes_its_share_until
 async fn rooms_of_a_region_no_longer_listed_go_like_surplus_and_old_rooms_are_the_defaults() {
     let setup = setup(serde_json::json!(["us-east"]), 2).await;
     // A room of the default runtime (eu-west) stored before regions, and its instance.
-    let scheduler = setup.controller.schedulers.get("arena", None).await.unwrap();
-    let id = setup.controller.create_room(&scheduler, "eu-west").await.unwrap();
+    let scheduler = setup
+        .controller
+        .schedulers
+        .get("arena", None)
+        .await
+        .unwrap();
+    let id = setup
+        .controller
+        .create_room(&scheduler, "eu-west")
+        .await
+        .unwrap();
     let mut old = setup.rooms.get("arena", &id).await.unwrap();
     setup.rooms.remove("arena", &id).await.unwrap();
     old.region = String::new();

@@ -1,12 +1,12 @@
 //! The runtime against a scripted API server (`tower-test`): each test answers the runtime's
 //! requests one by one and asserts exactly what was asked.
 
+mod contexts;
 mod create;
 mod namespaces;
 mod observe;
 mod pure;
 mod secrets;
-mod contexts;
 
 use super::*;
 
