@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use clap::builder::NonEmptyStringValueParser;
 
+mod runtimes;
+pub use runtimes::{RuntimeEntry, RuntimeSpec, RuntimesConfig, RuntimesFileError};
+
 /// Baton: a game-room orchestrator.
 #[derive(Parser, Clone, Debug)]
 #[command(version, about)]
@@ -34,6 +37,11 @@ pub struct Config {
     /// Where rooms run: `local` processes (embedded default) or `kubernetes` (KUBECONFIG or in-cluster).
     #[arg(long, env = "BATON_RUNTIME", value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,
+    /// A TOML file of several runtimes, each named and tagged with a region (see the README's
+    /// "Regions"); `--runtime` and `--local-rooms-dir` (as the root of local runtimes' rooms
+    /// dirs) apply when it is unset.
+    #[arg(long, env = "BATON_RUNTIMES")]
+    pub runtimes: Option<PathBuf>,
     /// Local runtime: the folder under which each room gets its own directory, its cwd and
     /// HOME (`DIR/<scheduler>/<room>`, mode 0700, removed when the room stops). It must not be,
     /// nor hold, the folder of the SQLite database.
@@ -96,7 +104,7 @@ impl Config {
     /// The settings in force, safe to print: passwords in URLs are masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} rooms={} runtime={:?} local_rooms_dir={} api_url={} site_root={} secure_cookies={} admin_password={}",
+            "listen={} database={} rooms={} runtimes={} api_url={} site_root={} secure_cookies={} admin_password={}",
             self.listen,
             mask_password(&self.database_url),
             self.redis_url
@@ -106,8 +114,10 @@ impl Config {
                     mask_password(url),
                     self.redis_prefix
                 )),
-            self.runtime,
-            self.local_rooms_dir.display(),
+            match self.runtimes() {
+                Ok(runtimes) => runtimes.describe(),
+                Err(err) => format!("(unusable: {err})"),
+            },
             self.api_url.as_deref().unwrap_or("(listen address)"),
             self.site_root,
             self.secure_cookies,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dashboard;
 pub mod observability;
 pub mod room_tokens;
+pub mod runtimes;
 pub mod same_origin;
 pub mod scheduler_changes;
 pub mod startup;

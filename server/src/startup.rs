@@ -32,10 +32,11 @@ use crate::adapters::storage::redis_autoscaler::RedisAutoscalerStore;
 use crate::adapters::storage::redis_changes::RedisSchedulerChanges;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
-use crate::config::{Config, RuntimeKind, sqlite_folder};
+use crate::config::{Config, RuntimeSpec, RuntimesConfig, RuntimesFileError, sqlite_folder};
 use crate::dashboard;
 use crate::observability::Observability;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
+use crate::runtimes::{RegionRuntime, Runtimes};
 use crate::same_origin;
 use crate::scheduler_changes::PublishChanges;
 
@@ -56,6 +57,8 @@ pub enum StartError {
     Runtime(String),
     #[error("{0}")]
     RoomsDir(#[from] RoomsDirError),
+    #[error("{0}")]
+    Runtimes(#[from] RuntimesFileError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("observability: {0}")]
@@ -146,21 +149,49 @@ fn demo_scheduler(room_binary: &str) -> SchedulerConfig {
     serde_json::from_value(demo).expect("the demo scheduler is well-formed")
 }
 
-async fn runtime(config: &Config) -> Result<Arc<dyn Runtime>, StartError> {
-    Ok(match config.runtime {
-        RuntimeKind::Local => {
-            let data: Vec<_> = sqlite_folder(&config.database_url).into_iter().collect();
-            Arc::new(LocalRuntime::new(RoomsDir::prepare(
-                &config.local_rooms_dir,
-                &data,
-            )?))
+/// Every runtime of the configuration, each tagged with its region.
+async fn runtimes(
+    config: &Config,
+    configured: &RuntimesConfig,
+    observability: &Observability,
+) -> Result<Runtimes, StartError> {
+    let data: Vec<_> = sqlite_folder(&config.database_url).into_iter().collect();
+    let mut local = Vec::new();
+    for entry in &configured.runtimes {
+        if let RuntimeSpec::Local { rooms_dir } = &entry.spec {
+            local.push((entry.name.clone(), RoomsDir::prepare(rooms_dir, &data)?));
         }
-        RuntimeKind::Kubernetes => Arc::new(
-            KubernetesRuntime::from_environment()
-                .await
-                .map_err(|e| StartError::Runtime(e.to_string()))?,
-        ),
-    })
+    }
+    let mut all = Vec::new();
+    for entry in &configured.runtimes {
+        let runtime: Arc<dyn Runtime> = match &entry.spec {
+            RuntimeSpec::Local { .. } => {
+                let mut own = None;
+                let mut neighbours = Vec::new();
+                for (name, dir) in &local {
+                    if *name == entry.name {
+                        own = Some(dir.clone());
+                    } else {
+                        neighbours.push(dir.clone());
+                    }
+                }
+                let own = own.ok_or_else(|| StartError::Runtime(entry.name.clone()))?;
+                // Local runtimes share this host's ports.
+                Arc::new(LocalRuntime::new(own).with_neighbours(neighbours))
+            }
+            RuntimeSpec::Kubernetes { context } => Arc::new(
+                KubernetesRuntime::from_context(context.as_deref())
+                    .await
+                    .map_err(|e| StartError::Runtime(format!("{}: {e}", entry.name)))?,
+            ),
+        };
+        all.push(RegionRuntime {
+            name: entry.name.clone(),
+            region: entry.region.clone(),
+            runtime: observability.meter(runtime),
+        });
+    }
+    Ok(Runtimes::new(all, configured.default))
 }
 
 /// This process's name in leases and operation histories: host, listen address and pid, unique
@@ -207,7 +238,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ),
     };
     let room_tokens = Arc::new(RoomTokens::new(secret));
-    let runtime = observability.meter(runtime(&config).await?);
+    let configured = config.runtimes()?;
+    let runtimes = Arc::new(runtimes(&config, &configured, &observability).await?);
     let authenticator = Arc::new(
         auth::Authenticator::new(users.clone(), attempts, Throttle::default())
             .map_err(|e| StartError::Admin(e.to_string()))?,
@@ -231,10 +263,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         schedulers: schedulers.clone(),
         rooms: rooms.clone(),
         autoscaling: autoscaling.clone(),
-        host: match config.runtime {
-            RuntimeKind::Local => HostCommands::on_host(config.local_runtime_editor_games.clone()),
-            RuntimeKind::Kubernetes => HostCommands::elsewhere(),
+        // Commands run on this host when any runtime is local.
+        host: if configured
+            .runtimes
+            .iter()
+            .any(|r| matches!(r.spec, RuntimeSpec::Local { .. }))
+        {
+            HostCommands::on_host(config.local_runtime_editor_games.clone())
+        } else {
+            HostCommands::elsewhere()
         },
+        regions: runtimes.regions(),
         operations: operations.clone(),
         caches,
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
@@ -267,13 +306,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
     let autoscaler = Arc::new(Autoscaler::new(
         autoscaling,
-        runtime.clone(),
+        runtimes.clone(),
         Duration::from_millis(config.autoscaling_period_ms.max(50)),
     ));
     let controller = Arc::new(HealthController {
         schedulers,
         rooms,
-        runtime,
+        runtimes,
         autoscaler,
         tokens: room_tokens,
         api_url: config

@@ -358,6 +358,9 @@ async fn info_reports_room_counts_and_autoscaling(backend: Backend) {
             "roomsTerminating": 0,
             "autoscaling": {"enabled": true, "min": 1, "max": 10, "cooldown": 0},
             "matchAllocation": {"maxMatches": 1},
+            "regions": [{"region": "default", "listed": true, "weight": 1, "reachable": true,
+                "desired": 0, "rooms": {"pending": 0, "unready": 0, "ready": 0, "occupied": 0,
+                "terminating": 0, "error": 0}}],
         })
     );
     assert_eq!(
@@ -373,6 +376,9 @@ async fn info_reports_room_counts_and_autoscaling(backend: Backend) {
             "roomsTerminating": 0,
             "autoscaling": null,
             "matchAllocation": {"maxMatches": 1},
+            "regions": [{"region": "default", "listed": true, "weight": 1, "reachable": true,
+                "desired": 0, "rooms": {"pending": 0, "unready": 0, "ready": 0, "occupied": 0,
+                "terminating": 0, "error": 0}}],
         })
     );
 
@@ -1342,6 +1348,7 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (Method::GET, "/schedulers/info", None),
         (Method::GET, "/schedulers/my-scheduler", None),
+        (Method::GET, "/schedulers/my-scheduler/regions", None),
         (
             Method::POST,
             "/schedulers/my-scheduler",
@@ -1569,8 +1576,9 @@ async fn openapi_document_and_docs_page(backend: Backend) {
     let document = reply.ok();
     assert!(document["openapi"].is_string(), "{}", reply.text);
     let paths = document["paths"].as_object().expect("paths");
-    let expected: [(&str, &[&str]); 15] = [
+    let expected: [(&str, &[&str]); 16] = [
         ("/schedulers", &["get", "post"]),
+        ("/schedulers/{name}/regions", &["get"]),
         ("/schedulers/info", &["get"]),
         (
             "/schedulers/{name}",

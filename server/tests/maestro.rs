@@ -352,7 +352,11 @@ async fn responses_answer_every_field_of_maestros_shapes(backend: Backend) {
         by_name("shaped"),
         json!({"name": "shaped", "game": "shapes", "state": "pending-sync", "roomsReplicas": 1,
             "roomsReady": 0, "roomsOccupied": 0, "roomsPending": 0, "roomsTerminating": 0,
-            "autoscaling": null, "matchAllocation": {"maxMatches": 1}})
+            "autoscaling": null, "matchAllocation": {"maxMatches": 1},
+            // Baton's addition: rooms and health per region.
+            "regions": [{"region": "default", "listed": true, "weight": 1, "reachable": true,
+                "desired": 0, "rooms": {"pending": 0, "unready": 0, "ready": 0, "occupied": 0,
+                "terminating": 0, "error": 0}}]})
     );
     assert_eq!(
         by_name("fixed-ports")["autoscaling"],

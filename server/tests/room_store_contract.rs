@@ -39,6 +39,7 @@ mod history;
 use history::{
     count_history_is_bounded_per_tier, count_history_keeps_what_each_tier_takes,
     count_history_reads_a_window, forget_counts_forgets_only_that_scheduler,
+    region_health_is_stored_per_scheduler_and_forgotten,
 };
 
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -87,6 +88,7 @@ contract!(
     count_history_is_bounded_per_tier,
     count_history_reads_a_window,
     forget_counts_forgets_only_that_scheduler,
+    region_health_is_stored_per_scheduler_and_forgotten,
     concurrent_allocations_hand_each_room_out_once,
     multi_match_rooms_take_claims_up_to_max_matches,
     release_returns_the_room_at_once,

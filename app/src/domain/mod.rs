@@ -10,6 +10,7 @@ pub mod maestro_json;
 pub mod merge_patch;
 pub mod operation;
 pub mod quantity;
+pub mod region;
 pub mod rollout;
 pub mod room;
 pub mod scheduler;

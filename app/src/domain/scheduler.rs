@@ -11,6 +11,7 @@ use super::maestro_json::{
     integer, null_as_default, optional_port, optional_resources, text_or_number,
 };
 use super::quantity::GracePeriod;
+use super::region::SchedulerRegion;
 
 /// What a game team submits: the body of `POST /schedulers` (and of a new version), read with
 /// Maestro v10's defaults for whatever it leaves out. Every field is written back, even when
@@ -49,6 +50,15 @@ pub struct SchedulerConfig {
     /// Labels put on every room.
     #[serde(default, deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
+    /// The regions its rooms run in, each `{"name": "eu-west", "weight": 2}` or a plain name
+    /// (weight 1): the desired count is split over them by weight. Empty: the default
+    /// runtime's region.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub regions: Vec<SchedulerRegion>,
     /// How many matches one room can hold at once (default one, as in Maestro).
     #[serde(default, deserialize_with = "null_as_default")]
     pub match_allocation: MatchAllocation,

@@ -11,6 +11,7 @@ use futures::stream::BoxStream;
 use crate::domain::allocation::{Claim, NewClaim, Selection};
 use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
 use crate::domain::history::{RoomCountSample, Tier};
+use crate::domain::region::RegionHealth;
 use crate::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use crate::domain::scheduler::{
     EnvironmentVariable, Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion,
@@ -238,6 +239,15 @@ pub trait RoomStore: Send + Sync {
     ) -> Result<Vec<RoomCountSample>, StoreError>;
     /// Forgets the scheduler's count history (it was deleted).
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError>;
+    /// Stores how each region's runtime answered the scheduler's controller last (replacing
+    /// what was stored; an empty list forgets it), so that every replica answers the same.
+    async fn set_region_health(
+        &self,
+        scheduler: &str,
+        health: &[RegionHealth],
+    ) -> Result<(), StoreError>;
+    /// What [`RoomStore::set_region_health`] stored last (empty when nothing).
+    async fn region_health(&self, scheduler: &str) -> Result<Vec<RegionHealth>, StoreError>;
     /// Claims capacity on one room that can take it (`allocation::can_take` with `max_matches`)
     /// and matches `selection`, chosen as `allocation::pick` chooses (preferred regions in
     /// order, then the selection's strategy), and records the claim, in one atomic step; `None`

@@ -9,9 +9,11 @@ use crate::domain::access::{self, HostCommands};
 use crate::domain::autoscaling::Decision;
 use crate::domain::history::{self, RoomCountSample, Tier};
 use crate::domain::operation::OperationDefinition;
+use crate::domain::region::{DEFAULT_REGION, RegionView, region_views, room_region};
 use crate::domain::room::{GameRoom, RoomCounts};
 use crate::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerVersion};
 use crate::domain::user::User;
+use crate::domain::validation::FieldError;
 use crate::domain::version::{needs_new_rooms, next_version};
 use crate::ports::{
     AutoscalerStore, OperationStore, RoomStore, SchedulerCache, SchedulerFilter, SchedulerStore,
@@ -32,6 +34,8 @@ pub struct SchedulerService {
     pub caches: Vec<Arc<dyn SchedulerCache>>,
     /// The operations runner of this process, told of new work at once.
     pub wake: Option<Arc<dyn Wake>>,
+    /// The regions this Baton's runtimes serve, the default runtime's first (configuration).
+    pub regions: Vec<String>,
 }
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -99,6 +103,32 @@ impl SchedulerService {
         Ok(schedulers.into_iter().zip(counts).collect())
     }
 
+    /// [`SchedulerService::info`] with each scheduler's regions (their rooms and health).
+    pub async fn info_by_region(
+        &self,
+        user: &User,
+        game: Option<String>,
+    ) -> Result<Vec<(Scheduler, RoomCounts, Vec<RegionView>)>> {
+        let infos = self.info(user, game).await?;
+        let regions = futures::future::try_join_all(infos.iter().map(|(s, _)| async move {
+            let name = &s.config.name;
+            let rooms = self.rooms.list(name).await?;
+            let health = self.rooms.region_health(name).await?;
+            Ok::<_, StoreError>(region_views(
+                &s.config.regions,
+                self.default_region(),
+                &rooms,
+                &health,
+            ))
+        }))
+        .await?;
+        Ok(infos
+            .into_iter()
+            .zip(regions)
+            .map(|((s, counts), regions)| (s, counts, regions))
+            .collect())
+    }
+
     /// One scheduler: its active version, or `version`.
     pub async fn get(&self, user: &User, name: &str, version: Option<&str>) -> Result<Scheduler> {
         let scheduler = self.readable(user, name, version).await?;
@@ -123,6 +153,70 @@ impl SchedulerService {
         let mut rooms = self.rooms.list(name).await?;
         rooms.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(rooms)
+    }
+
+    /// The region of the default runtime (that of rooms stored before regions).
+    pub fn default_region(&self) -> &str {
+        self.regions.first().map_or(DEFAULT_REGION, String::as_str)
+    }
+
+    /// The scheduler's rooms in `region` (or all), oldest first; a room stored before regions
+    /// is in the default runtime's region, and is answered with it.
+    pub async fn rooms_in(
+        &self,
+        user: &User,
+        name: &str,
+        region: Option<&str>,
+    ) -> Result<Vec<GameRoom>> {
+        let mut rooms = self.rooms(user, name).await?;
+        let default_region = self.default_region().to_string();
+        for room in &mut rooms {
+            room.region = room_region(room, &default_region).to_string();
+        }
+        if let Some(region) = region {
+            rooms.retain(|room| room.region == region);
+        }
+        Ok(rooms)
+    }
+
+    /// Each region of the scheduler: listed or not, reachable or not (as its controller last
+    /// found it), its share and its rooms.
+    pub async fn regions(&self, user: &User, name: &str) -> Result<Vec<RegionView>> {
+        let scheduler = self.readable(user, name, None).await?;
+        let rooms = self.rooms.list(name).await?;
+        let health = self.rooms.region_health(name).await?;
+        Ok(region_views(
+            &scheduler.config.regions,
+            self.default_region(),
+            &rooms,
+            &health,
+        ))
+    }
+
+    /// Every region `config` lists is served by a runtime of this Baton.
+    fn check_regions(&self, config: &SchedulerConfig) -> Result<()> {
+        if self.regions.is_empty() {
+            return Ok(());
+        }
+        let unknown: Vec<FieldError> = config
+            .regions
+            .iter()
+            .enumerate()
+            .filter(|(_, region)| !self.regions.contains(&region.name))
+            .map(|(i, region)| FieldError {
+                field: format!("regions[{i}].name"),
+                message: format!(
+                    "no runtime serves region {}; known regions: {}",
+                    region.name,
+                    self.regions.join(", ")
+                ),
+            })
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::Invalid(unknown))
+        }
     }
 
     /// One room of a readable scheduler.
@@ -158,6 +252,7 @@ impl SchedulerService {
     pub async fn create(&self, user: &User, config: SchedulerConfig) -> Result<Change> {
         access::may_configure(user, &config.game, &self.host)?;
         config.validate().map_err(ServiceError::Invalid)?;
+        self.check_regions(&config)?;
         let scheduler = self.schedulers.create(&config).await?;
         // Operations of an earlier scheduler of this name are no longer anyone's.
         self.operations.forget(&config.name).await?;
@@ -206,6 +301,7 @@ impl SchedulerService {
                 operation: None,
             });
         }
+        self.check_regions(&config)?;
         let existing: Vec<String> = self
             .schedulers
             .versions(name)

@@ -243,6 +243,7 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             operations,
             caches: Vec::new(),
             wake: None,
+            regions: vec![app::domain::region::DEFAULT_REGION.to_string()],
         });
         let state = AppState {
             schedulers: service,

@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
             post(operations::cancel),
         )
         .route("/schedulers/{name}/rooms", get(rooms::list))
+        .route("/schedulers/{name}/regions", get(schedulers::regions))
         .route("/schedulers/{name}/allocations", post(allocation::allocate))
         .route(
             "/schedulers/{name}/allocations/{claim}",

@@ -20,6 +20,7 @@ use super::{allocation, operations, rooms, schedulers, zeuz};
         schedulers::switch_version,
         schedulers::delete,
         schedulers::info,
+        schedulers::regions,
         schedulers::decisions,
         schedulers::room_history,
         operations::list,

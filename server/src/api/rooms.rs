@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use app::domain::allocation::Claim;
 use app::domain::room::{GameRoom, Ping, RoomPort};
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -242,14 +242,28 @@ pub async fn address(
     }))
 }
 
-/// The rooms of a scheduler, oldest first.
-#[utoipa::path(get, path = "/schedulers/{name}/rooms", params(("name" = String, Path)), tag = "rooms",
+/// `?region=`: only the rooms of that region.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoomsQuery {
+    /// Only rooms running in this region (rooms stored before regions are in the default
+    /// runtime's region).
+    pub region: Option<String>,
+}
+
+/// The rooms of a scheduler, oldest first, each with its region.
+#[utoipa::path(get, path = "/schedulers/{name}/rooms", params(("name" = String, Path), RoomsQuery),
+    tag = "rooms",
     responses((status = 200, body = RoomList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(name): Path<String>,
+    Query(query): Query<RoomsQuery>,
 ) -> Result<Json<RoomList>, ApiError> {
-    let rooms = state.schedulers.rooms(&user.0, &name).await?;
+    let rooms = state
+        .schedulers
+        .rooms_in(&user.0, &name, query.region.as_deref())
+        .await?;
     Ok(Json(RoomList { rooms }))
 }

@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorBody};
 use super::json::{Body, parse};
 use super::operations::{WaitQuery, answer};
 use super::shapes::{
-    AutoscalingInfo, ChangeResponse, SchedulerInfo, SchedulerInfoList, SchedulerList,
+    AutoscalingInfo, ChangeResponse, RegionList, SchedulerInfo, SchedulerInfoList, SchedulerList,
     SchedulerResponse, SwitchVersion, VersionList,
 };
 use app::services::ServiceError;
@@ -263,6 +263,23 @@ pub async fn delete(
     answer(&state, &user, change, &wait).await
 }
 
+/// The scheduler's regions: each one it lists (with its weight) and any other its rooms are
+/// in, with whether its runtime answered the scheduler's controller last (`reachable`, the last
+/// error and since when), its share of the desired count and its room counts. Stored by the
+/// controller, so every replica answers the same.
+#[utoipa::path(get, path = "/schedulers/{name}/regions", params(("name" = String, Path)),
+    tag = "schedulers",
+    responses((status = 200, body = RegionList), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn regions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Json<RegionList>, ApiError> {
+    let regions = state.schedulers.regions(&user.0, &name).await?;
+    Ok(Json(RegionList { regions }))
+}
+
 /// Schedulers with their live room counts, optionally of one game.
 #[utoipa::path(get, path = "/schedulers/info", params(InfoQuery), tag = "schedulers",
     responses((status = 200, body = SchedulerInfoList), (status = 401, body = ErrorBody)))]
@@ -272,7 +289,8 @@ pub async fn info(
     Query(query): Query<InfoQuery>,
 ) -> Result<Json<SchedulerInfoList>, ApiError> {
     let mut schedulers = Vec::new();
-    for (scheduler, counts) in state.schedulers.info(&user.0, query.game).await? {
+    for (scheduler, counts, regions) in state.schedulers.info_by_region(&user.0, query.game).await?
+    {
         schedulers.push(SchedulerInfo {
             name: scheduler.config.name,
             game: scheduler.config.game,
@@ -288,6 +306,7 @@ pub async fn info(
                 .as_ref()
                 .map(AutoscalingInfo::from),
             match_allocation: scheduler.config.match_allocation,
+            regions,
         });
     }
     Ok(Json(SchedulerInfoList { schedulers }))

@@ -8,6 +8,7 @@ use app::domain::allocation::AllocationPolicy;
 use app::domain::autoscaling::Autoscaling;
 use app::domain::capacity::Capacity;
 use app::domain::operation::Operation;
+use app::domain::region::{RegionView, SchedulerRegion};
 use app::domain::scheduler::{
     Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
     SchedulerState, SchedulerSummary, SchedulerVersion,
@@ -37,6 +38,10 @@ pub struct SchedulerDocument {
     pub forwarders: Vec<Forwarder>,
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// The regions its rooms run in, with their weights; left out when it lists none (its
+    /// rooms run in the default runtime's region).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<SchedulerRegion>,
     pub match_allocation: MatchAllocation,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room_timeouts: Option<RoomTimeouts>,
@@ -72,6 +77,7 @@ impl From<Scheduler> for SchedulerDocument {
             forwarders,
             annotations,
             labels,
+            regions,
             match_allocation,
             autoscaling,
             room_timeouts,
@@ -96,6 +102,7 @@ impl From<Scheduler> for SchedulerDocument {
             forwarders,
             annotations,
             labels,
+            regions,
             match_allocation,
             room_timeouts,
             allocation,
@@ -288,6 +295,14 @@ pub struct SchedulerInfo {
     /// `null` without autoscaling.
     pub autoscaling: Option<AutoscalingInfo>,
     pub match_allocation: MatchAllocation,
+    /// Baton's addition: the scheduler's regions with their room counts and health.
+    pub regions: Vec<RegionView>,
+}
+
+/// `GET /schedulers/{name}/regions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionList {
+    pub regions: Vec<RegionView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -13,12 +13,15 @@ use app::domain::autoscaling::{
 use app::domain::quantity::parse_quantity;
 use app::domain::room::{GameRoom, RoomCounts};
 use app::domain::scheduler::{Resources, Scheduler};
-use app::ports::{AutoscalerStore, Runtime, StoreError};
+use app::ports::{AutoscalerStore, StoreError};
+
+use crate::runtimes::Runtimes;
 use chrono::Utc;
 
 pub struct Autoscaler {
     pub store: Arc<dyn AutoscalerStore>,
-    pub runtime: Arc<dyn Runtime>,
+    /// Every region's runtime: usage is gathered from all.
+    pub runtimes: Arc<Runtimes>,
     /// How often a usage point is recorded and the triggers are judged.
     pub period: Duration,
     /// When each scheduler last recorded a point.
@@ -46,14 +49,10 @@ fn room_request(scheduler: &Scheduler, pick: fn(&Resources) -> &str) -> Option<f
 }
 
 impl Autoscaler {
-    pub fn new(
-        store: Arc<dyn AutoscalerStore>,
-        runtime: Arc<dyn Runtime>,
-        period: Duration,
-    ) -> Self {
+    pub fn new(store: Arc<dyn AutoscalerStore>, runtimes: Arc<Runtimes>, period: Duration) -> Self {
         Self {
             store,
-            runtime,
+            runtimes,
             period,
             last_points: Mutex::default(),
         }
@@ -98,28 +97,46 @@ impl Autoscaler {
             return load;
         }
         let name = &scheduler.config.name;
-        match self.runtime.usage(name).await {
-            Ok(usage) => {
-                let measured = usage.len() as f64;
-                let resource = |used: f64, request: Option<f64>| {
-                    request.map(|r| ResourceLoad {
-                        used,
-                        requested: r * measured,
-                    })
-                };
-                load.cpu = resource(
-                    usage.iter().map(|u| u.cpu_cores).sum(),
-                    room_request(scheduler, |r| &r.cpu),
-                );
-                load.mem = resource(
-                    usage.iter().map(|u| u.memory_bytes).sum(),
-                    room_request(scheduler, |r| &r.memory),
-                );
-            }
-            Err(err) => {
-                tracing::warn!(scheduler = %name, %err, "measuring room usage failed; cpu and mem triggers wait")
+        // Usage from every region's runtime; a region that does not answer is left out.
+        let answers = futures::future::join_all(
+            self.runtimes
+                .all()
+                .iter()
+                .map(|r| async move { (r.region.as_str(), r.runtime.usage(name).await) }),
+        )
+        .await;
+        let mut usage = Vec::new();
+        let mut answered = false;
+        for (region, answer) in answers {
+            match answer {
+                Ok(found) => {
+                    answered = true;
+                    usage.extend(found);
+                }
+                Err(err) => {
+                    tracing::warn!(scheduler = %name, %region, %err, "measuring room usage failed")
+                }
             }
         }
+        if !answered {
+            tracing::warn!(scheduler = %name, "no runtime measured room usage; cpu and mem triggers wait");
+            return load;
+        }
+        let measured = usage.len() as f64;
+        let resource = |used: f64, request: Option<f64>| {
+            request.map(|r| ResourceLoad {
+                used,
+                requested: r * measured,
+            })
+        };
+        load.cpu = resource(
+            usage.iter().map(|u| u.cpu_cores).sum(),
+            room_request(scheduler, |r| &r.cpu),
+        );
+        load.mem = resource(
+            usage.iter().map(|u| u.memory_bytes).sum(),
+            room_request(scheduler, |r| &r.memory),
+        );
         load
     }
 

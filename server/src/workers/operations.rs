@@ -218,7 +218,7 @@ impl HealthController {
                 for id in &room_ids {
                     match rooms.iter().find(|r| &r.id == id) {
                         Some(room) if room.status != RoomStatus::Terminating => {
-                            self.stop_room(&scheduler, id).await?;
+                            self.stop_room(&scheduler, room).await?;
                             note(operation, format!("Stopped room {id}"));
                         }
                         Some(_) => {}
@@ -298,16 +298,17 @@ impl HealthController {
         }
     }
 
-    /// Turns a room terminating and stops its instance in the background.
+    /// Turns a room terminating and stops its instance in the background, on the runtime of
+    /// its region.
     pub(super) async fn stop_room(
         &self,
         scheduler: &Scheduler,
-        room: &str,
+        room: &GameRoom,
     ) -> Result<(), TickError> {
         self.rooms
             .set_status(
                 &scheduler.config.name,
-                room,
+                &room.id,
                 RoomStatus::Terminating,
                 Utc::now(),
             )

@@ -441,12 +441,30 @@ impl TestServer {
     }
 }
 
+/// Points `config` at a runtimes file (see the README's "Regions") holding `text`, written
+/// beside the test's rooms dir; local runtimes that name no `rooms_dir` get theirs under the
+/// test's rooms dir, so that the server's drop stops their rooms too.
+pub fn use_runtimes_file(config: &mut Config, text: &str) {
+    let file = config.local_rooms_dir.with_extension("runtimes.toml");
+    std::fs::write(&file, text).expect("writing the runtimes file");
+    config.runtimes = Some(file);
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
         // Local rooms outlive the server that started them: none may outlive the test.
         server::adapters::runtime::local::kill_recorded_rooms(&self.config.local_rooms_dir);
+        // The rooms dirs of a runtimes file's local runtimes are kept under it in these tests.
+        for dir in std::fs::read_dir(&self.config.local_rooms_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            server::adapters::runtime::local::kill_recorded_rooms(&dir.path());
+        }
         let _ = std::fs::remove_dir_all(&self.config.local_rooms_dir);
+        let _ = std::fs::remove_file(self.config.local_rooms_dir.with_extension("runtimes.toml"));
     }
 }
 

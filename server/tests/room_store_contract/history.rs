@@ -162,3 +162,37 @@ pub(super) async fn forget_counts_forgets_only_that_scheduler(ctx: Ctx) {
         assert!(left.is_empty(), "{left:?}");
     }
 }
+
+pub(super) async fn region_health_is_stored_per_scheduler_and_forgotten(ctx: Ctx) {
+    use app::domain::region::RegionHealth;
+    let store = ctx.store;
+    assert!(store.region_health("s").await.unwrap().is_empty());
+    let eu = RegionHealth::after(None, "eu", Ok(()), 2, t(0));
+    let us = RegionHealth::after(None, "us", Err("connection refused".into()), 0, t(0));
+    store
+        .set_region_health("s", &[eu.clone(), us.clone()])
+        .await
+        .unwrap();
+    store
+        .set_region_health("t", std::slice::from_ref(&eu))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.region_health("s").await.unwrap(),
+        vec![eu.clone(), us]
+    );
+    // Replaced, not merged.
+    store
+        .set_region_health("s", std::slice::from_ref(&eu))
+        .await
+        .unwrap();
+    assert_eq!(store.region_health("s").await.unwrap(), vec![eu.clone()]);
+    store.set_region_health("s", &[]).await.unwrap();
+    assert!(store.region_health("s").await.unwrap().is_empty());
+    assert_eq!(store.region_health("t").await.unwrap(), vec![eu]);
+    if let Some(redis) = ctx.redis {
+        store.set_region_health("t", &[]).await.unwrap();
+        let left = keys_under(&redis.url, &redis.prefix).await;
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

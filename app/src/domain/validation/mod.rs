@@ -6,6 +6,7 @@ mod capacity;
 mod containers;
 mod names;
 mod ports;
+mod regions;
 mod scheduler;
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::names::{
     DNS_LABEL_RULE, is_dns_label, is_game_name, is_qualified_key, reserved_namespace,
 };
 use super::ports::validate_port_range;
+use super::regions::validate_regions;
 use super::{Errors, FieldError};
 use crate::domain::autoscaling::validate_autoscaling;
 use crate::domain::quantity::{MaxSurge, parse_duration_seconds};
@@ -45,6 +46,7 @@ impl SchedulerConfig {
             "must be a count of at least 1 (\"3\") or a percentage from 1% to 100% (\"10%\")",
         );
         validate_port_range(self, &mut errors);
+        validate_regions(self, &mut errors);
         errors.check(
             self.spec.termination_grace_period.seconds().is_some(),
             "spec.terminationGracePeriod",

@@ -5,6 +5,7 @@ use std::sync::{Mutex, RwLock};
 
 use app::domain::allocation::{Claim, NewClaim, Selection};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
+use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
@@ -18,6 +19,8 @@ use super::memory_allocation::Scheduled;
 pub struct MemoryRoomStore {
     pub(super) rooms: RwLock<HashMap<String, Scheduled>>,
     history: Mutex<HashMap<String, CountSeries>>,
+    /// The last health of each scheduler's regions.
+    regions: Mutex<HashMap<String, Vec<RegionHealth>>>,
 }
 
 fn room_not_found(scheduler: &str, id: &str) -> StoreError {
@@ -173,6 +176,25 @@ impl RoomStore for MemoryRoomStore {
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
         self.history().remove(scheduler);
         Ok(())
+    }
+
+    async fn set_region_health(
+        &self,
+        scheduler: &str,
+        health: &[RegionHealth],
+    ) -> Result<(), StoreError> {
+        let mut all = self.regions.lock().unwrap_or_else(|e| e.into_inner());
+        if health.is_empty() {
+            all.remove(scheduler);
+        } else {
+            all.insert(scheduler.to_string(), health.to_vec());
+        }
+        Ok(())
+    }
+
+    async fn region_health(&self, scheduler: &str) -> Result<Vec<RegionHealth>, StoreError> {
+        let all = self.regions.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(all.get(scheduler).cloned().unwrap_or_default())
     }
 
     async fn allocate(

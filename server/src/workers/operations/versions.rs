@@ -31,7 +31,7 @@ impl HealthController {
         if operation.cancel_requested {
             let target = self.schedulers.get(&name, Some(version)).await?;
             for room in live(&candidates) {
-                self.stop_room(&target, &room.id).await?;
+                self.stop_room(&target, room).await?;
             }
             return Ok(Step::Canceled(format!(
                 "Canceled before version {version} became active; {} keeps serving",
@@ -59,7 +59,8 @@ impl HealthController {
                     "Version {version} refused: no validation room turned ready in {started} attempts; {previous} keeps serving"
                 )));
             }
-            let id = self.create_room(&target).await?;
+            let region = self.first_region(&target).await;
+            let id = self.create_room(&target, &region).await?;
             note(
                 operation,
                 format!(
@@ -91,16 +92,20 @@ impl HealthController {
             }
             _ => return Ok(Step::Wait(vec![room.id])),
         };
-        let reason = self
-            .runtime
-            .instances(&name)
-            .await?
-            .into_iter()
-            .find(|i| i.room == room.id)
-            .and_then(|i| i.crashed)
-            .map(|reason| format!(" ({reason})"))
-            .unwrap_or_default();
-        let logs = self.runtime.logs(&name, &room.id).await;
+        let (reason, logs) = match self.runtimes.of_room(&room) {
+            Some(runtime) => (
+                runtime
+                    .instances(&name)
+                    .await?
+                    .into_iter()
+                    .find(|i| i.room == room.id)
+                    .and_then(|i| i.crashed)
+                    .map(|reason| format!(" ({reason})"))
+                    .unwrap_or_default(),
+                runtime.logs(&name, &room.id).await,
+            ),
+            None => (" (no runtime serves its region)".to_string(), Vec::new()),
+        };
         let tail: Vec<&str> = logs
             .iter()
             .rev()
@@ -108,7 +113,7 @@ impl HealthController {
             .rev()
             .map(String::as_str)
             .collect();
-        self.stop_room(&target, &room.id).await?;
+        self.stop_room(&target, &room).await?;
         note(
             operation,
             format!(

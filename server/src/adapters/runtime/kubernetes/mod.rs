@@ -127,6 +127,24 @@ impl KubernetesRuntime {
         Ok(Self::new(client))
     }
 
+    /// The cluster of `context` in the kubeconfig (`KUBECONFIG` or `~/.kube/config`), or, with
+    /// no context, as [`KubernetesRuntime::from_environment`] finds it.
+    pub async fn from_context(context: Option<&str>) -> Result<Self, RuntimeError> {
+        let Some(context) = context else {
+            return Self::from_environment().await;
+        };
+        let kubeconfig = kube::config::Kubeconfig::read().map_err(|error| {
+            RuntimeError::Unavailable(format!(
+                "no kubeconfig (KUBECONFIG or ~/.kube/config) for context {context}: {error}"
+            ))
+        })?;
+        let config = client_config(kubeconfig, context).await?;
+        let client = Client::try_from(config).map_err(|error| {
+            RuntimeError::Unavailable(format!("kubeconfig context {context}: {error}"))
+        })?;
+        Ok(Self::new(client))
+    }
+
     /// Writes the room's secret keys, then posts its pod; a namespace deleted behind our back is
     /// made again once (with the keys, which went with it).
     async fn create_room(
@@ -154,6 +172,25 @@ impl KubernetesRuntime {
             }
         }
     }
+}
+
+/// The client configuration of `context` in `kubeconfig`, with the client's own retries off
+/// (this runtime retries).
+pub async fn client_config(
+    kubeconfig: kube::config::Kubeconfig,
+    context: &str,
+) -> Result<kube::Config, RuntimeError> {
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|error| {
+            RuntimeError::Unavailable(format!("kubeconfig context {context}: {error}"))
+        })?;
+    config.default_retry = false;
+    Ok(config)
 }
 
 #[async_trait]

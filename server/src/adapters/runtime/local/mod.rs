@@ -72,6 +72,9 @@ pub struct LocalRuntime {
     state: Arc<Mutex<State>>,
     events: broadcast::Sender<InstanceEvent>,
     rooms_dir: RoomsDir,
+    /// The rooms dirs of the other local runtimes on this host (other regions): their rooms are
+    /// not this runtime's, but the host ports they hold are taken.
+    neighbours: Vec<RoomsDir>,
 }
 
 fn signal(pid: i32, signal: i32) {
@@ -89,7 +92,15 @@ impl LocalRuntime {
             state: Arc::default(),
             events: broadcast::channel(1024).0,
             rooms_dir,
+            neighbours: Vec::new(),
         }
+    }
+
+    /// The same runtime, leaving out the host ports that rooms recorded under `neighbours` (the
+    /// rooms dirs of the other local runtimes of this host) hold.
+    pub fn with_neighbours(mut self, neighbours: Vec<RoomsDir>) -> Self {
+        self.neighbours = neighbours;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -138,12 +149,20 @@ impl Runtime for LocalRuntime {
                     RuntimeError::Unavailable(format!("locking room records: {err}"))
                 })??;
         // A room another Baton process started, or host ports recorded rooms hold.
-        let (rooms_dir, scheduler_name, room_name) =
-            (self.rooms_dir.clone(), name.clone(), room.to_string());
+        let (rooms_dir, scheduler_name, room_name, neighbours) = (
+            self.rooms_dir.clone(),
+            name.clone(),
+            room.to_string(),
+            self.neighbours.clone(),
+        );
         let (adopted, recorded) = tokio::task::spawn_blocking(move || {
             let adopted = record::read(&rooms_dir, &scheduler_name, &room_name)
                 .filter(InstanceRecord::is_alive);
-            (adopted, record::live_ports(&rooms_dir))
+            let mut ports = record::live_ports(&rooms_dir);
+            for neighbour in &neighbours {
+                ports.extend(record::live_ports(neighbour));
+            }
+            (adopted, ports)
         })
         .await
         .map_err(|err| RuntimeError::Unavailable(format!("reading room records: {err}")))?;

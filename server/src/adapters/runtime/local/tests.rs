@@ -247,3 +247,39 @@ async fn a_missing_command_is_rejected() {
     assert!(runtime.lock().ports.is_empty());
     assert!(!scratch.0.join("local").join("r1").exists());
 }
+
+/// Two local runtimes (two regions) on one host: each sees, adopts and stops only the rooms of
+/// its own rooms dir, and neither hands out a host port the other's rooms hold.
+#[tokio::test]
+async fn local_runtimes_of_two_regions_keep_their_rooms_apart_and_share_the_ports() {
+    let (eu_dir, us_dir) = (Scratch::new(), Scratch::new());
+    let dir = |scratch: &Scratch| RoomsDir::prepare(&scratch.0, &[]).unwrap();
+    let eu = LocalRuntime::new(dir(&eu_dir)).with_neighbours(vec![dir(&us_dir)]);
+    let us = LocalRuntime::new(dir(&us_dir)).with_neighbours(vec![dir(&eu_dir)]);
+    let s = scheduler(&["sleep", "30"]);
+    let in_eu = eu.create_instance(&s, "room-eu", &[]).await.unwrap();
+    let in_us = us.create_instance(&s, "room-us", &[]).await.unwrap();
+    let port = |i: &RoomInstance| i.address.as_ref().unwrap().ports[0].port;
+    assert_ne!(port(&in_eu), port(&in_us));
+    // Another Baton process on the us rooms dir lists (and adopts) only the us room.
+    let other_us = runtime(&us_dir);
+    let rooms: Vec<String> = other_us
+        .instances("local")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.room)
+        .collect();
+    assert_eq!(rooms, vec!["room-us".to_string()]);
+    // Removing the scheduler from the us runtime leaves the eu room running.
+    other_us.remove_scheduler("local").await.unwrap();
+    let left: Vec<String> = eu
+        .instances("local")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.room)
+        .collect();
+    assert_eq!(left, vec!["room-eu".to_string()]);
+    assert!(record::read(&dir(&eu_dir), "local", "room-eu").is_some_and(|r| r.is_alive()));
+}

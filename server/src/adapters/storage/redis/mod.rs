@@ -8,7 +8,8 @@
 //! - `P:{S}:rooms`: the set of the scheduler's room ids;
 //! - `P:{S}:status:STATUS`: the set of the ids of the rooms in that status, so that `counts` is
 //!   one pipelined `SCARD` per status;
-//! - `P:{S}:history:TIER`: the room count history, a sorted set per tier (see `history`).
+//! - `P:{S}:history:TIER`: the room count history, a sorted set per tier (see `history`);
+//! - `P:{S}:regions`: the last health of the scheduler's regions, as JSON.
 //!
 //! Every change to one room is a Lua script or a `MULTI` block, hence atomic. Pings are batched
 //! (group commit): while a batch is in flight, the pings that arrive wait for the next one, which
@@ -118,6 +119,10 @@ impl RedisRoomStore {
 
     fn room_key(&self, scheduler: &str, id: &str) -> String {
         format!("{}:room:{id}", self.scheduler_key(scheduler))
+    }
+
+    fn region_health_key(&self, scheduler: &str) -> String {
+        format!("{}:regions", self.scheduler_key(scheduler))
     }
 
     fn rooms_key(&self, scheduler: &str) -> String {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use app::domain::allocation::{Claim, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
+use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
 use app::ports::{RoomStore, StoreError};
 use async_trait::async_trait;
@@ -229,6 +230,46 @@ impl RoomStore for RedisRoomStore {
 
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
         self.forget_history(scheduler).await
+    }
+
+    async fn set_region_health(
+        &self,
+        scheduler: &str,
+        health: &[RegionHealth],
+    ) -> Result<(), StoreError> {
+        let key = self.region_health_key(scheduler);
+        let mut connection = self.connection.clone();
+        if health.is_empty() {
+            let () = redis::cmd("DEL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .map_err(backend)?;
+            return Ok(());
+        }
+        let () = redis::cmd("SET")
+            .arg(&key)
+            .arg(to_json(&health)?)
+            .query_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn region_health(&self, scheduler: &str) -> Result<Vec<RegionHealth>, StoreError> {
+        let stored: Option<String> = redis::cmd("GET")
+            .arg(self.region_health_key(scheduler))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(backend)?;
+        match stored {
+            None => Ok(Vec::new()),
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                StoreError::Backend(format!(
+                    "redis: the region health of scheduler {scheduler} is unreadable: {e}"
+                ))
+            }),
+        }
     }
 
     async fn allocate(

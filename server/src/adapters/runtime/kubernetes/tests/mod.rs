@@ -1,6 +1,7 @@
 //! The runtime against a scripted API server (`tower-test`): each test answers the runtime's
 //! requests one by one and asserts exactly what was asked.
 
+mod contexts;
 mod create;
 mod namespaces;
 mod observe;

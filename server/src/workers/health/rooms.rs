@@ -1,0 +1,115 @@
+//! Creating a room on its region's runtime, and stopping one on the runtime it runs on.
+
+use std::sync::Arc;
+
+use app::domain::region::{regions_of, room_region};
+use app::domain::room::{GameRoom, RoomStatus};
+use app::domain::scheduler::{EnvironmentVariable, Scheduler};
+use app::ports::{Runtime, RuntimeError};
+use chrono::Utc;
+use rand::distr::{Alphanumeric, SampleString};
+
+use super::{HealthController, TickError};
+
+fn new_room_id(scheduler: &str) -> String {
+    let suffix = Alphanumeric
+        .sample_string(&mut rand::rng(), 6)
+        .to_ascii_lowercase();
+    format!("{scheduler}-{suffix}")
+}
+
+impl HealthController {
+    /// Stopping waits for the grace period, so it never holds up the tick.
+    pub(super) fn stop_on(runtime: &Arc<dyn Runtime>, scheduler: &Scheduler, room: &str) {
+        let runtime = runtime.clone();
+        let scheduler = scheduler.clone();
+        let room = room.to_string();
+        tokio::spawn(async move {
+            if let Err(err) = runtime.delete_instance(&scheduler, &room).await {
+                tracing::warn!(scheduler = %scheduler.config.name, %room, %err, "stopping a room failed");
+            }
+        });
+    }
+
+    /// Stops `room` in the background on the runtime of its region.
+    pub(in crate::workers) fn stop_in_background(&self, scheduler: &Scheduler, room: &GameRoom) {
+        match self.runtimes.of_room(room) {
+            Some(runtime) => Self::stop_on(runtime, scheduler, &room.id),
+            None => tracing::warn!(
+                scheduler = %scheduler.config.name,
+                room = %room.id,
+                region = %room_region(room, self.runtimes.default_region()),
+                "no runtime serves the room's region: it cannot be stopped"
+            ),
+        }
+    }
+
+    /// The region a room with no region of its own goes to (a validation room): the first
+    /// region the scheduler lists whose runtime answered its last check.
+    pub(in crate::workers) async fn first_region(&self, scheduler: &Scheduler) -> String {
+        let health = self
+            .rooms
+            .region_health(&scheduler.config.name)
+            .await
+            .unwrap_or_default();
+        let listed = regions_of(&scheduler.config.regions, self.runtimes.default_region());
+        let served = |name: &str| self.runtimes.get(name).is_some();
+        let reachable = |name: &str| !health.iter().any(|h| h.region == name && !h.reachable);
+        listed
+            .iter()
+            .find(|r| served(&r.name) && reachable(&r.name))
+            .or_else(|| listed.iter().find(|r| served(&r.name)))
+            .map_or_else(
+                || self.runtimes.default_region().to_string(),
+                |r| r.name.clone(),
+            )
+    }
+
+    /// Creates one room of `scheduler`'s version in `region`; answers its id.
+    pub(in crate::workers) async fn create_room(
+        &self,
+        scheduler: &Scheduler,
+        region: &str,
+    ) -> Result<String, TickError> {
+        let runtime = self
+            .runtimes
+            .get(region)
+            .ok_or_else(|| RuntimeError::Rejected(format!("no runtime serves region {region}")))?;
+        let name = &scheduler.config.name;
+        let id = new_room_id(name);
+        let now = Utc::now();
+        let room = GameRoom {
+            id: id.clone(),
+            scheduler: name.clone(),
+            version: scheduler.version.clone(),
+            status: RoomStatus::Pending,
+            created_at: now,
+            status_changed_at: now,
+            last_ping_at: None,
+            running_matches: 0,
+            metadata: Default::default(),
+            address: None,
+            region: region.to_string(),
+        };
+        self.rooms.insert(&room).await?;
+        let env = [
+            EnvironmentVariable::plain("MAESTRO_SCHEDULER_NAME", name.clone()),
+            EnvironmentVariable::plain("MAESTRO_ROOM_ID", id.clone()),
+            EnvironmentVariable::plain("BATON_API_URL", self.api_url.clone()),
+            EnvironmentVariable::secret("BATON_ROOM_TOKEN", self.tokens.issue(name, &id)),
+        ];
+        match runtime.create_instance(scheduler, &id, &env).await {
+            Ok(instance) => {
+                if let Some(address) = &instance.address {
+                    self.rooms.set_address(name, &id, address).await?;
+                }
+                tracing::info!(scheduler = %name, room = %id, %region, "room created");
+                Ok(id)
+            }
+            Err(err) => {
+                self.rooms.remove(name, &id).await?;
+                Err(err.into())
+            }
+        }
+    }
+}

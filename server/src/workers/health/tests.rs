@@ -1,0 +1,302 @@
+//! The controller over fake runtimes in two regions: each region gets its share; a region whose
+//! runtime does not answer keeps its rooms untouched while the other takes its share; recovery
+//! brings the split back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::domain::health::CrashStreak;
+use app::domain::room::{GameRoom, RoomStatus};
+use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerConfig};
+use app::ports::{
+    InstanceEvent, InstanceUsage, RoomInstance, RoomStore, Runtime, RuntimeError, SchedulerStore,
+};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use super::HealthController;
+use crate::adapters::storage::memory::MemoryRoomStore;
+use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
+use crate::adapters::storage::sql::SqlStore;
+use crate::room_tokens::RoomTokens;
+use crate::runtimes::{RegionRuntime, Runtimes};
+use crate::workers::autoscaler::Autoscaler;
+use crate::workers::wakeups::Wakeups;
+
+/// Instances in memory; `instances()` fails while `down` is set.
+#[derive(Default)]
+struct FakeRuntime {
+    instances: Mutex<HashMap<String, RoomInstance>>,
+    down: AtomicBool,
+}
+
+impl FakeRuntime {
+    fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.instances.lock().unwrap().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[async_trait]
+impl Runtime for FakeRuntime {
+    async fn create_instance(
+        &self,
+        scheduler: &Scheduler,
+        room: &str,
+        _env: &[EnvironmentVariable],
+    ) -> Result<RoomInstance, RuntimeError> {
+        let instance = RoomInstance {
+            scheduler: scheduler.config.name.clone(),
+            room: room.to_string(),
+            version: scheduler.version.clone(),
+            address: None,
+            crashed: None,
+        };
+        self.instances
+            .lock()
+            .unwrap()
+            .insert(room.to_string(), instance.clone());
+        Ok(instance)
+    }
+
+    async fn delete_instance(&self, _: &Scheduler, room: &str) -> Result<(), RuntimeError> {
+        self.instances.lock().unwrap().remove(room);
+        Ok(())
+    }
+
+    async fn instances(&self, _: &str) -> Result<Vec<RoomInstance>, RuntimeError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(RuntimeError::Unavailable("connection refused".into()));
+        }
+        Ok(self.instances.lock().unwrap().values().cloned().collect())
+    }
+
+    fn watch(&self, _: &str) -> BoxStream<'static, InstanceEvent> {
+        Box::pin(futures::stream::pending())
+    }
+
+    async fn usage(&self, _: &str) -> Result<Vec<InstanceUsage>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
+    async fn remove_scheduler(&self, _: &str) -> Result<(), RuntimeError> {
+        self.instances.lock().unwrap().clear();
+        Ok(())
+    }
+}
+
+struct Setup {
+    controller: HealthController,
+    rooms: Arc<MemoryRoomStore>,
+    eu: Arc<FakeRuntime>,
+    us: Arc<FakeRuntime>,
+    db: std::path::PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.db);
+    }
+}
+
+async fn setup(regions: serde_json::Value, replicas: i64) -> Setup {
+    let db = std::env::temp_dir().join(format!("baton-health-{}.db", uuid::Uuid::new_v4()));
+    let store = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}?mode=rwc", db.display()))
+            .await
+            .unwrap(),
+    );
+    let config: SchedulerConfig = serde_json::from_value(serde_json::json!({
+        "name": "arena", "game": "g", "roomsReplicas": replicas, "regions": regions,
+        "maxSurge": "100%",
+        "portRange": {"start": 20000, "end": 21000},
+        "spec": {"terminationGracePeriod": "1s", "containers": [{
+            "name": "game", "image": "game:1", "command": ["./run"],
+            "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]}
+    }))
+    .unwrap();
+    SchedulerStore::create(store.as_ref(), &config)
+        .await
+        .unwrap();
+    let (eu, us) = (
+        Arc::new(FakeRuntime::default()),
+        Arc::new(FakeRuntime::default()),
+    );
+    let runtimes = Arc::new(Runtimes::new(
+        vec![
+            RegionRuntime {
+                name: "eu".into(),
+                region: "eu-west".into(),
+                runtime: eu.clone(),
+            },
+            RegionRuntime {
+                name: "us".into(),
+                region: "us-east".into(),
+                runtime: us.clone(),
+            },
+        ],
+        0,
+    ));
+    let rooms = Arc::new(MemoryRoomStore::default());
+    let controller = HealthController {
+        schedulers: store.clone(),
+        rooms: rooms.clone(),
+        runtimes: runtimes.clone(),
+        autoscaler: Arc::new(Autoscaler::new(
+            Arc::new(MemoryAutoscalerStore::default()),
+            runtimes,
+            Duration::from_secs(10),
+        )),
+        tokens: Arc::new(RoomTokens::new("secret")),
+        api_url: "http://127.0.0.1:1".into(),
+        tick: Duration::from_secs(3600),
+        operations: store.clone(),
+        leases: store,
+        holder: "test".into(),
+        lease_ttl: Duration::from_secs(10),
+        validation_attempts: 0,
+        caches: Vec::new(),
+        wakeups: Arc::new(Wakeups::default()),
+    };
+    Setup {
+        controller,
+        rooms,
+        eu,
+        us,
+        db,
+    }
+}
+
+impl Setup {
+    async fn tick(&self) {
+        self.controller
+            .tick_once("arena", &mut CrashStreak::default(), &[])
+            .await
+            .unwrap();
+        // Stops run in the background.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // New rooms turn ready, as their programs would ping.
+        for room in self.rooms.list("arena").await.unwrap() {
+            if room.status == RoomStatus::Pending {
+                self.rooms
+                    .set_status("arena", &room.id, RoomStatus::Ready, chrono::Utc::now())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Enough ticks for the plan to reach its goal.
+    async fn settle(&self) {
+        for _ in 0..8 {
+            self.tick().await;
+        }
+    }
+
+    async fn live_in(&self, region: &str) -> Vec<GameRoom> {
+        self.rooms
+            .list("arena")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.region == region && r.status != RoomStatus::Terminating)
+            .collect()
+    }
+}
+
+fn ids(rooms: &[GameRoom]) -> Vec<String> {
+    let mut ids: Vec<String> = rooms.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn each_region_gets_its_share_on_its_own_runtime() {
+    let setup = setup(
+        serde_json::json!(["eu-west", {"name": "us-east", "weight": 3}]),
+        8,
+    )
+    .await;
+    setup.settle().await;
+    let (eu, us) = (
+        setup.live_in("eu-west").await,
+        setup.live_in("us-east").await,
+    );
+    assert_eq!((eu.len(), us.len()), (2, 6));
+    assert_eq!(ids(&eu), setup.eu.ids());
+    assert_eq!(ids(&us), setup.us.ids());
+}
+
+#[tokio::test]
+async fn an_unreachable_region_is_left_alone_and_the_other_takes_its_share_until_it_recovers() {
+    let setup = setup(serde_json::json!(["eu-west", "us-east"]), 4).await;
+    setup.settle().await;
+    let us_before = setup.live_in("us-east").await;
+    assert_eq!(
+        (setup.live_in("eu-west").await.len(), us_before.len()),
+        (2, 2)
+    );
+
+    setup.us.down.store(true, Ordering::SeqCst);
+    setup.settle().await;
+    // Its rooms are untouched: not removed, not marked, their instances still there.
+    let us_now = setup.rooms.list("arena").await.unwrap();
+    let us_now: Vec<&GameRoom> = us_now.iter().filter(|r| r.region == "us-east").collect();
+    assert_eq!(us_now.len(), 2);
+    for (now, before) in us_now.iter().zip(&us_before) {
+        assert_eq!((&now.id, now.status), (&before.id, before.status));
+    }
+    assert_eq!(setup.us.ids(), ids(&us_before));
+    assert_eq!(setup.live_in("eu-west").await.len(), 4);
+    let health = setup.rooms.region_health("arena").await.unwrap();
+    let us = health.iter().find(|h| h.region == "us-east").unwrap();
+    assert!(!us.reachable);
+    assert!(
+        us.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("connection refused"))
+    );
+    let eu = health.iter().find(|h| h.region == "eu-west").unwrap();
+    assert!(eu.reachable && eu.desired == 4);
+
+    setup.us.down.store(false, Ordering::SeqCst);
+    setup.settle().await;
+    assert_eq!(setup.live_in("eu-west").await.len(), 2);
+    assert_eq!(ids(&setup.live_in("us-east").await), ids(&us_before));
+    let health = setup.rooms.region_health("arena").await.unwrap();
+    assert!(health.iter().all(|h| h.reachable && h.desired == 2));
+}
+
+#[tokio::test]
+async fn rooms_of_a_region_no_longer_listed_go_like_surplus_and_old_rooms_are_the_defaults() {
+    let setup = setup(serde_json::json!(["us-east"]), 2).await;
+    // A room of the default runtime (eu-west) stored before regions, and its instance.
+    let scheduler = setup
+        .controller
+        .schedulers
+        .get("arena", None)
+        .await
+        .unwrap();
+    let id = setup
+        .controller
+        .create_room(&scheduler, "eu-west")
+        .await
+        .unwrap();
+    let mut old = setup.rooms.get("arena", &id).await.unwrap();
+    setup.rooms.remove("arena", &id).await.unwrap();
+    old.region = String::new();
+    setup.rooms.insert(&old).await.unwrap();
+    setup.tick().await;
+    assert_eq!(
+        setup.rooms.get("arena", &id).await.unwrap().status,
+        RoomStatus::Terminating
+    );
+    setup.settle().await;
+    assert_eq!(setup.live_in("us-east").await.len(), 2);
+    // Stopped on the default runtime, then forgotten once its instance was gone.
+    assert!(setup.eu.ids().is_empty());
+    assert!(setup.rooms.get("arena", &id).await.is_err());
+}

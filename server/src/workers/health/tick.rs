@@ -1,0 +1,244 @@
+//! One reconciliation of one scheduler. The autoscaler decides the total from all its rooms;
+//! `region::split` shares it over the regions whose runtime answered; each reachable region's
+//! rooms are then planned against that region's instances and share. A region whose runtime
+//! does not answer is left alone (no removal, no error marking): its share goes to the others
+//! and its outage is stored for the API (`RoomStore::set_region_health`).
+
+use std::sync::Arc;
+
+use app::domain::allocation;
+use app::domain::health::{
+    CrashStreak, HealthInput, HealthPlan, StateInput, plan, scheduler_state,
+};
+use app::domain::quantity::MaxSurge;
+use app::domain::region::{RegionHealth, regions_of, room_region, split};
+use app::domain::room::{GameRoom, RoomCounts, RoomStatus};
+use app::domain::scheduler::Scheduler;
+use app::ports::{RoomInstance, Runtime};
+use chrono::Utc;
+
+use super::{HealthController, TickError, timeouts_of};
+
+/// What one region's runtime answered this tick.
+struct Looked {
+    region: String,
+    /// The runtime's instances, or why there are none to trust.
+    instances: Result<(Arc<dyn Runtime>, Vec<RoomInstance>), String>,
+}
+
+fn merge(into: &mut HealthPlan, plan: HealthPlan) {
+    into.create += plan.create;
+    into.remove.extend(plan.remove);
+    into.forget.extend(plan.forget);
+    into.orphans.extend(plan.orphans);
+}
+
+impl HealthController {
+    /// Every region to reconcile (those the scheduler lists, then those its rooms are in),
+    /// each with its runtime's instances, asked of all runtimes at once.
+    async fn look(&self, scheduler: &Scheduler, rooms: &[GameRoom]) -> Vec<Looked> {
+        let name = &scheduler.config.name;
+        let default_region = self.runtimes.default_region();
+        let mut regions: Vec<String> = regions_of(&scheduler.config.regions, default_region)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        for room in rooms {
+            let region = room_region(room, default_region);
+            if !regions.iter().any(|r| r == region) {
+                regions.push(region.to_string());
+            }
+        }
+        futures::future::join_all(regions.into_iter().map(|region| async move {
+            let instances = match self.runtimes.get(&region) {
+                None => Err(format!("no runtime serves region {region}")),
+                Some(runtime) => runtime
+                    .instances(name)
+                    .await
+                    .map(|found| (runtime.clone(), found))
+                    .map_err(|err| err.to_string()),
+            };
+            Looked { region, instances }
+        }))
+        .await
+    }
+
+    /// One reconciliation of one scheduler; `streak` is what the previous ticks saw crash.
+    pub(super) async fn tick_once(
+        &self,
+        name: &str,
+        streak: &mut CrashStreak,
+        keep: &[String],
+    ) -> Result<HealthPlan, TickError> {
+        let scheduler = self.schedulers.get(name, None).await?;
+        let mut rooms = self.rooms.list(name).await?;
+        let looked = self.look(&scheduler, &rooms).await;
+        let now = Utc::now();
+        let default_region = self.runtimes.default_region().to_string();
+        // Instances that failed turn their rooms to error, so the plan replaces them.
+        for (_, instances) in looked.iter().filter_map(|l| l.instances.as_ref().ok()) {
+            for instance in instances.iter().filter(|i| i.crashed.is_some()) {
+                if let Some(room) = rooms.iter_mut().find(|r| r.id == instance.room)
+                    && !matches!(room.status, RoomStatus::Error | RoomStatus::Terminating)
+                {
+                    self.rooms
+                        .set_status(name, &room.id, RoomStatus::Error, now)
+                        .await?;
+                    room.status = RoomStatus::Error;
+                }
+            }
+        }
+        let mut counts = RoomCounts::default();
+        for room in &rooms {
+            counts.add(room.status);
+        }
+        // The history is for people watching: a failed record does not stop the tick.
+        if let Err(err) = self.rooms.record_counts(name, counts, now).await {
+            tracing::warn!(scheduler = %name, %err, "recording room counts failed");
+        }
+        // The sweeper: claims their rooms did not confirm in time free their capacity.
+        match self.rooms.expire_claims(name, now).await {
+            Ok(expired) if !expired.is_empty() => {
+                tracing::info!(scheduler = %name, count = expired.len(), "allocation claims expired")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(scheduler = %name, %err, "expiring claims failed"),
+        }
+        let claims = self.rooms.claims(name, None).await?;
+        let claimed: Vec<String> = claims.iter().map(|claim| claim.room.clone()).collect();
+        // The autoscaler counts open claims as running matches, over every region's rooms.
+        let max = allocation::max_matches(&scheduler.config.match_allocation);
+        let counted = allocation::with_claims(&rooms, &claims, max);
+        let desired = self.autoscaler.desired(&scheduler, &counted).await?;
+        self.metrics.rooms.record(&scheduler, &rooms, desired);
+        let listed = regions_of(&scheduler.config.regions, &default_region);
+        let reachable: Vec<bool> = listed
+            .iter()
+            .map(|r| {
+                looked
+                    .iter()
+                    .any(|l| l.region == r.name && l.instances.is_ok())
+            })
+            .collect();
+        let shares = split(desired, &listed, &reachable);
+        let share_of = |region: &str| {
+            listed
+                .iter()
+                .position(|r| r.name == region)
+                .map_or(0, |i| shares[i])
+        };
+        let previous = match self.rooms.region_health(name).await {
+            Ok(previous) => previous,
+            Err(err) => {
+                tracing::warn!(scheduler = %name, %err, "reading the region health failed");
+                Vec::new()
+            }
+        };
+        let grace = scheduler
+            .config
+            .spec
+            .termination_grace_period
+            .seconds()
+            .unwrap_or(30);
+        let mut merged = HealthPlan::default();
+        let mut health = Vec::new();
+        let mut failed = None;
+        for Looked { region, instances } in looked {
+            let before = previous.iter().find(|h| h.region == region);
+            let (runtime, instances) = match instances {
+                Err(error) => {
+                    if before.is_none_or(|h| h.reachable) {
+                        tracing::warn!(scheduler = %name, %region, %error,
+                            "region unreachable: its rooms are left alone and the other regions take its share");
+                    }
+                    health.push(RegionHealth::after(before, &region, Err(error), 0, now));
+                    continue;
+                }
+                Ok(found) => found,
+            };
+            if before.is_some_and(|h| !h.reachable) {
+                tracing::info!(scheduler = %name, %region, "region reachable again");
+            }
+            let share = share_of(&region);
+            health.push(RegionHealth::after(before, &region, Ok(()), share, now));
+            let here: Vec<GameRoom> = rooms
+                .iter()
+                .filter(|r| room_region(r, &default_region) == region)
+                .cloned()
+                .collect();
+            let instance_ids: Vec<String> = instances.iter().map(|i| i.room.clone()).collect();
+            let decided = plan(&HealthInput {
+                desired: share,
+                max_surge: MaxSurge::parse(&scheduler.config.max_surge)
+                    .unwrap_or(MaxSurge::Percent(10)),
+                active_version: &scheduler.version,
+                rooms: &here,
+                instances: &instance_ids,
+                now,
+                timeouts: timeouts_of(&scheduler),
+                grace_period: chrono::Duration::seconds(grace as i64),
+                keep,
+                claimed: &claimed,
+            });
+            let done = self
+                .carry_out(&scheduler, &region, &runtime, &decided, &instance_ids)
+                .await;
+            merge(&mut merged, decided);
+            if let Err(err) = done {
+                tracing::warn!(scheduler = %name, %region, %err, "carrying out the region's plan failed");
+                failed.get_or_insert(err);
+            }
+        }
+        if let Err(err) = self.rooms.set_region_health(name, &health).await {
+            tracing::warn!(scheduler = %name, %err, "storing the region health failed");
+        }
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        let (state, seen) = scheduler_state(&StateInput {
+            stored: scheduler.state,
+            streak,
+            active_version: &scheduler.version,
+            rooms: &rooms,
+            plan: &merged,
+        });
+        *streak = seen;
+        if state != scheduler.state {
+            self.schedulers.set_state(name, state).await?;
+        }
+        Ok(merged)
+    }
+
+    /// Carries out one region's plan on that region's runtime.
+    async fn carry_out(
+        &self,
+        scheduler: &Scheduler,
+        region: &str,
+        runtime: &Arc<dyn Runtime>,
+        decided: &HealthPlan,
+        instances: &[String],
+    ) -> Result<(), TickError> {
+        let name = &scheduler.config.name;
+        for room in &decided.forget {
+            self.rooms.remove(name, room).await?;
+            if instances.contains(room) {
+                Self::stop_on(runtime, scheduler, room);
+            }
+        }
+        for room in &decided.orphans {
+            tracing::info!(scheduler = %name, %room, %region, "stopping an instance with no room");
+            Self::stop_on(runtime, scheduler, room);
+        }
+        for removal in &decided.remove {
+            tracing::info!(scheduler = %name, room = %removal.room, %region, reason = ?removal.reason, "removing room");
+            self.rooms
+                .set_status(name, &removal.room, RoomStatus::Terminating, Utc::now())
+                .await?;
+            Self::stop_on(runtime, scheduler, &removal.room);
+        }
+        for _ in 0..decided.create {
+            self.create_room(scheduler, region).await?;
+        }
+        Ok(())
+    }
+}
