@@ -16,6 +16,7 @@ use app::ports::{
     SchedulerStore, StoreError, UserStore, Wake,
 };
 use app::services::SchedulerService;
+use app::services::active::ActiveSchedulers;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use rand::distr::{Alphanumeric, SampleString};
@@ -43,6 +44,9 @@ use crate::scheduler_changes::PublishChanges;
 /// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
 /// `allowTokenlessPings` made outside this process's API takes to apply.
 const TOKENLESS_TTL: Duration = Duration::from_secs(5);
+/// How long allocation remembers a scheduler's active version: the longest a change to it that
+/// this process was not told of (a lost change notification) goes unseen by allocations here.
+const ACTIVE_SCHEDULER_TTL: Duration = Duration::from_secs(5);
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
 use crate::workers::wakeups::Wakeups;
@@ -246,7 +250,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     let tokenless = Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL));
     // This process's caches; with Redis, every replica's are told of every change.
-    let local_caches = vec![tokenless.clone() as Arc<dyn SchedulerCache>];
+    let active = Arc::new(ActiveSchedulers::new(ACTIVE_SCHEDULER_TTL));
+    let local_caches = vec![
+        tokenless.clone() as Arc<dyn SchedulerCache>,
+        active.clone() as Arc<dyn SchedulerCache>,
+    ];
     let (caches, changes_task) = match &config.redis_url {
         Some(url) => {
             let changes = RedisSchedulerChanges::connect(url, &config.redis_prefix).await?;
@@ -276,6 +284,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         regions: runtimes.regions(),
         operations: operations.clone(),
         caches,
+        active,
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
     });
     let service_caches = service.caches.clone();

@@ -178,6 +178,25 @@ async fn allocate_release_and_reserve(backend: Backend) {
         )
         .await
         .expect_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+
+    // Both rooms are claimed. A scheduler change is seen by the very next allocation: with two
+    // matches per room, a ready room with one claim takes another.
+    matchmaker
+        .post(&allocations, &json!({}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "NO_ROOM_AVAILABLE");
+    server
+        .admin()
+        .patch(
+            &format!("/schedulers/{NAME}"),
+            &json!({"matchAllocation": {"maxMatches": 2}}),
+        )
+        .await
+        .ok();
+    matchmaker
+        .post(&allocations, &json!({}))
+        .await
+        .expect(StatusCode::CREATED);
     server
         .admin()
         .delete(&format!("/schedulers/{NAME}"))
@@ -277,8 +296,8 @@ async fn claimed_rooms_survive_scale_down_until_released(backend: Backend) {
     admin.delete(&format!("/schedulers/{NAME}")).await.ok();
 }
 
-/// A room reads its claims with its own token; reporting `occupied` (here through Maestro's
-/// older `status` call) confirms and closes them; a claim left unconfirmed expires by the
+/// A room learns its claims from its pings' answers (and reads them with its own token);
+/// reporting `occupied` confirms and closes them; a claim left unconfirmed expires by the
 /// controller's sweep, and its room can be allocated again.
 async fn rooms_see_and_confirm_their_claims_and_the_sweeper_expires_the_rest(backend: Backend) {
     let server = server_with_ready_rooms(backend, 3).await;
@@ -315,15 +334,32 @@ async fn rooms_see_and_confirm_their_claims_and_the_sweeper_expires_the_rest(bac
         .get(&own)
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    send(
+    // Every ping that does not confirm the claim lists it (also Maestro's older `status`).
+    let listed = json!({"success": true, "claims": [{
+        "id": confirmed["claimId"], "metadata": {"matchId": "m1"},
+        "expiresAt": confirmed["expiresAt"], "createdAt": view["claims"][0]["createdAt"]}]});
+    for call in ["ping", "status"] {
+        let answer = send(
+            server
+                .anonymous()
+                .request(Method::PUT, &format!("{own}/{call}"))
+                .bearer_auth(&token)
+                .json(&json!({"status": "ready"})),
+        )
+        .await;
+        assert_eq!(*answer.ok(), listed, "{call}");
+    }
+    // Pinging occupied confirms it: the answer lists nothing (Maestro's static answer).
+    let answer = send(
         server
             .anonymous()
-            .request(Method::PUT, &format!("{own}/status"))
+            .request(Method::PUT, &format!("{own}/ping"))
             .bearer_auth(&token)
             .json(&json!({"status": "occupied"})),
     )
-    .await
-    .ok();
+    .await;
+    answer.ok();
+    assert_eq!(answer.text, r#"{"success":true}"#);
     let view = send(
         server
             .anonymous()

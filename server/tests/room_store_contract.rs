@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomPort, RoomStatus};
-use app::ports::{RoomStore, StoreError};
+use app::ports::{Pinged, RoomStore, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use server::adapters::storage::memory::MemoryRoomStore;
@@ -20,9 +20,10 @@ use server::adapters::storage::redis::RedisRoomStore;
 mod allocation;
 use allocation::{
     concurrent_allocations_hand_each_room_out_once, expiry_frees_unconfirmed_claims,
-    multi_match_rooms_take_claims_up_to_max_matches, pings_confirm_claims,
-    release_returns_the_room_at_once, removed_or_terminating_rooms_are_never_allocated,
-    reserve_claims_that_room_or_refuses, rooms_stored_before_the_index_are_allocatable,
+    multi_match_rooms_take_claims_up_to_max_matches, pings_answer_the_rooms_open_claims,
+    pings_confirm_claims, release_returns_the_room_at_once,
+    removed_or_terminating_rooms_are_never_allocated, reserve_claims_that_room_or_refuses,
+    rooms_stored_before_the_index_are_allocatable,
     two_stores_sharing_redis_hand_each_room_out_once,
 };
 
@@ -95,6 +96,7 @@ contract!(
     reserve_claims_that_room_or_refuses,
     expiry_frees_unconfirmed_claims,
     pings_confirm_claims,
+    pings_answer_the_rooms_open_claims,
     removed_or_terminating_rooms_are_never_allocated,
     strategies_order_the_rooms,
     version_selectors_take_rooms_of_those_versions,
@@ -326,13 +328,14 @@ fn not_found(scheduler: &str, id: &str) -> StoreError {
 }
 
 /// What `RoomStore::ping` answers when the rule refuses the change.
-fn refused(from: RoomStatus, to: RoomStatus) -> Result<Result<RoomStatus, PingError>, StoreError> {
+fn refused(from: RoomStatus, to: RoomStatus) -> Result<Result<Pinged, PingError>, StoreError> {
     Ok(Err(PingError::Transition { from, to }))
 }
 
-/// What `RoomStore::ping` answers when it applied a ping to a room that was `previous`.
-fn applied(previous: RoomStatus) -> Result<Result<RoomStatus, PingError>, StoreError> {
-    Ok(Ok(previous))
+/// What `RoomStore::ping` answers when it applied a ping to a room that was `previous` and
+/// has no open claim.
+fn applied(previous: RoomStatus) -> Result<Result<Pinged, PingError>, StoreError> {
+    Ok(Ok(Pinged::unclaimed(previous)))
 }
 
 fn counts(
@@ -832,7 +835,7 @@ async fn concurrent_pings_keep_every_room_counted_once(ctx: Ctx) {
     for task in tasks {
         let (id, status, i, result) = task.await.unwrap();
         match result {
-            Ok(Ok(previous)) => {
+            Ok(Ok(Pinged { previous, .. })) => {
                 assert!(
                     previous.accepts_ping(status),
                     "ping {i} on {id} applied {status} to a {previous} room"

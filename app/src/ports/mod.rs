@@ -185,6 +185,24 @@ pub struct AttemptCounts {
     pub client_window_left: std::time::Duration,
 }
 
+/// What an applied ping answers: the status the room was in before it, and the room's open
+/// claims after it (those it confirmed are closed; expired ones are left out), oldest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pinged {
+    pub previous: RoomStatus,
+    pub claims: Vec<Claim>,
+}
+
+impl Pinged {
+    /// A ping that leaves the room without open claims.
+    pub fn unclaimed(previous: RoomStatus) -> Self {
+        Self {
+            previous,
+            claims: Vec::new(),
+        }
+    }
+}
+
 /// Live rooms, as their heartbeats report them. Every change to one room is atomic.
 #[async_trait]
 pub trait RoomStore: Send + Sync {
@@ -193,17 +211,19 @@ pub trait RoomStore: Send + Sync {
     async fn get(&self, scheduler: &str, id: &str) -> Result<GameRoom, StoreError>;
     async fn list(&self, scheduler: &str) -> Result<Vec<GameRoom>, StoreError>;
     /// Applies a heartbeat atomically with the domain's rule (`GameRoom::apply_ping`, i.e.
-    /// `RoomStatus::check_ping`). `Ok(Ok(previous))`: applied, the room was `previous` before;
+    /// `RoomStatus::check_ping`), closing the claims it confirms
+    /// (`allocation::confirmed_by_ping`). `Ok(Ok(pinged))`: applied, with the status the room
+    /// was in before and its open claims after the ping (unconfirmed and unexpired at `now`);
     /// `Ok(Err(refusal))`: the rule refused it and nothing changed; `NotFound` for an unknown
-    /// room. It returns no room, so that a store can apply it without reading one back: this
-    /// is the hot path of every running room.
+    /// room. It returns no room, so that a store can apply it without reading one back, and
+    /// reads claims only for a room that has some: this is the hot path of every running room.
     async fn ping(
         &self,
         scheduler: &str,
         id: &str,
         ping: &Ping,
         now: DateTime<Utc>,
-    ) -> Result<Result<RoomStatus, PingError>, StoreError>;
+    ) -> Result<Result<Pinged, PingError>, StoreError>;
     /// An orchestrator-side status change (to error, terminating, ...), whatever the room said.
     async fn set_status(
         &self,

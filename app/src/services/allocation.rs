@@ -2,6 +2,8 @@
 //! giving it back (release). Callers need to be able to allocate for the scheduler's game
 //! (`access::can_allocate`); a scheduler they may not read is not found.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::{SchedulerService, ServiceError};
@@ -45,9 +47,10 @@ impl From<ClaimError> for ServiceError {
 }
 
 impl SchedulerService {
-    /// The scheduler, if `user` may allocate its rooms.
-    async fn allocatable(&self, user: &User, name: &str) -> Result<Scheduler> {
-        let scheduler = self.readable(user, name, None).await?;
+    /// The scheduler (as this process remembers it, see `ActiveSchedulers`), if `user` may
+    /// allocate its rooms.
+    async fn allocatable(&self, user: &User, name: &str) -> Result<Arc<Scheduler>> {
+        let scheduler = self.readable_active(user, name).await?;
         if !access::can_allocate(user, &scheduler.config.game) {
             return Err(ServiceError::Forbidden(format!(
                 "user {} may not allocate rooms of game {} (editors of the game may)",

@@ -2,6 +2,7 @@
 //! Each checks who may do it (the rules of `domain::access`), validates with the domain, and
 //! carries it out through the ports. Server only.
 
+pub mod active;
 pub mod allocation;
 pub mod operations;
 pub mod schedulers;

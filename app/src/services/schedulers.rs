@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::active::ActiveSchedulers;
 use super::{Change, ServiceError};
 use crate::domain::access::{self, HostCommands};
 use crate::domain::autoscaling::Decision;
@@ -32,6 +33,9 @@ pub struct SchedulerService {
     /// What remembers schedulers in this process (e.g. which accept tokenless pings): told
     /// of every change made here.
     pub caches: Vec<Arc<dyn SchedulerCache>>,
+    /// The active schedulers as allocation reads them; one of `caches` (so it forgets a
+    /// scheduler changed here), and told of other replicas' changes like them.
+    pub active: Arc<ActiveSchedulers>,
     /// The operations runner of this process, told of new work at once.
     pub wake: Option<Arc<dyn Wake>>,
     /// The regions this Baton's runtimes serve, the default runtime's first (configuration).
@@ -54,6 +58,16 @@ impl SchedulerService {
         version: Option<&str>,
     ) -> Result<Scheduler> {
         match self.schedulers.get(name, version).await {
+            Ok(scheduler) if access::can_read(user, &scheduler.config.game) => Ok(scheduler),
+            Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found(name)),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// [`Self::readable`]'s active version, from the [`ActiveSchedulers`] this process
+    /// remembers (for paths that read it on every call).
+    pub(super) async fn readable_active(&self, user: &User, name: &str) -> Result<Arc<Scheduler>> {
+        match self.active.get(name, self.schedulers.as_ref()).await {
             Ok(scheduler) if access::can_read(user, &scheduler.config.game) => Ok(scheduler),
             Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found(name)),
             Err(other) => Err(other.into()),

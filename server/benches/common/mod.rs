@@ -13,6 +13,7 @@ use app::domain::access::HostCommands;
 use app::domain::throttle::Throttle;
 use app::ports::{RoomStore, SchedulerStore, UserStore};
 use app::services::SchedulerService;
+use app::services::active::ActiveSchedulers;
 use redis::aio::ConnectionManager;
 use server::adapters::storage::memory_attempts::MemoryAttemptCounter;
 use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
@@ -235,13 +236,15 @@ pub fn serve(redis_url: &str, server_threads: usize) {
         let operations: Arc<dyn app::ports::OperationStore> = sql.clone();
         let schedulers: Arc<dyn SchedulerStore> = sql;
         let rooms: Arc<dyn RoomStore> = Arc::new(store);
+        let active = Arc::new(ActiveSchedulers::new(Duration::from_secs(5)));
         let service = Arc::new(SchedulerService {
             schedulers,
             rooms: rooms.clone(),
             autoscaling: Arc::new(MemoryAutoscalerStore::default()),
             host: HostCommands::elsewhere(),
             operations,
-            caches: Vec::new(),
+            caches: vec![active.clone() as Arc<dyn app::ports::SchedulerCache>],
+            active,
             wake: None,
             regions: vec![app::domain::region::DEFAULT_REGION.to_string()],
         });

@@ -11,7 +11,7 @@ use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -94,6 +94,51 @@ impl IntoResponse for Succeeded {
     }
 }
 
+/// A claim as its room learns it from its ping's answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomClaim {
+    pub id: String,
+    /// The match metadata the matchmaker attached.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// When the claim lapses unless the room confirms it (pings `occupied` or raises
+    /// `runningMatches`).
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Claim> for RoomClaim {
+    fn from(claim: Claim) -> Self {
+        Self {
+            id: claim.id,
+            metadata: claim.metadata,
+            expires_at: claim.expires_at,
+            created_at: claim.created_at,
+        }
+    }
+}
+
+/// The answer to a ping: Maestro's `{"success": true}`, plus the room's open allocation
+/// claims, oldest first, when it has some (those the ping confirmed are closed and not listed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PingAnswer {
+    pub success: bool,
+    /// Left out when the room has no open claim.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<RoomClaim>,
+}
+
+impl IntoResponse for PingAnswer {
+    fn into_response(self) -> Response {
+        if self.claims.is_empty() {
+            Succeeded.into_response()
+        } else {
+            Json(self).into_response()
+        }
+    }
+}
+
 /// A room may only speak for itself: its token is required, unless its scheduler allows
 /// tokenless pings (rooms migrating from Maestro). Checking a token is one HMAC, no I/O.
 async fn authorize_room(
@@ -116,12 +161,14 @@ async fn authorize_room(
     }
 }
 
-/// A room's heartbeat: its status, and optionally its metadata and running matches.
-/// The hot path: one HMAC, one store call (one Redis round trip), a static answer.
+/// A room's heartbeat: its status, and optionally its metadata and running matches. The
+/// answer lists the room's open allocation claims (`claims`, left out when there are none).
+/// The hot path: one HMAC, one store call (one Redis round trip), a static answer when the
+/// room has no claim.
 #[utoipa::path(put, path = "/scheduler/{scheduler}/rooms/{room}/ping",
     params(("scheduler" = String, Path), ("room" = String, Path)), request_body = Ping, tag = "rooms",
     security(("room_token" = [])),
-    responses((status = 200, body = Success), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PingAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`INVALID_STATUS_TRANSITION`: the room's current status does not allow the reported one (e.g. ready after terminating); nothing changed")))]
 pub async fn ping(
@@ -129,27 +176,30 @@ pub async fn ping(
     Path((scheduler, room)): Path<(String, String)>,
     credentials: RoomCredentials,
     Body(ping): Body<Ping>,
-) -> Result<Succeeded, ApiError> {
+) -> Result<PingAnswer, ApiError> {
     authorize_room(&state, &credentials, &scheduler, &room).await?;
-    state
+    let pinged = state
         .rooms
         .ping(&scheduler, &room, &ping, Utc::now())
         .await??;
-    Ok(Succeeded)
+    Ok(PingAnswer {
+        success: true,
+        claims: pinged.claims.into_iter().map(RoomClaim::from).collect(),
+    })
 }
 
 /// Maestro's older status call (v9-era rooms): the same body and rule as a ping.
 #[utoipa::path(put, path = "/scheduler/{scheduler}/rooms/{room}/status",
     params(("scheduler" = String, Path), ("room" = String, Path)), request_body = Ping, tag = "rooms",
     security(("room_token" = [])),
-    responses((status = 200, body = Success), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = PingAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn status(
     state: State<AppState>,
     path: Path<(String, String)>,
     credentials: RoomCredentials,
     body: Body<Ping>,
-) -> Result<Succeeded, ApiError> {
+) -> Result<PingAnswer, ApiError> {
     ping(state, path, credentials, body).await
 }
 

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use app::domain::allocation::{Claim, NewClaim, Selection, Strategy};
-use app::domain::room::{Ping, RoomStatus};
-use app::ports::{RoomStore, StoreError};
+use app::domain::room::{Ping, PingError, RoomStatus};
+use app::ports::{Pinged, RoomStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -252,6 +252,83 @@ pub(super) async fn pings_confirm_claims(ctx: Ctx) {
             .await
             .is_err()
     );
+}
+
+/// The open claims a ping answers, by id.
+async fn pinged_claims(
+    store: &dyn RoomStore,
+    room: &str,
+    p: &Ping,
+    at: DateTime<Utc>,
+) -> Vec<String> {
+    let pinged = store.ping("s", room, p, at).await.unwrap().unwrap();
+    pinged.claims.into_iter().map(|c| c.id).collect()
+}
+
+pub(super) async fn pings_answer_the_rooms_open_claims(ctx: Ctx) {
+    let store = ctx.store;
+    ready_rooms(store.as_ref(), "s", 1).await;
+    let now = at(NOW);
+    let heartbeat = ping(RoomStatus::Ready);
+    assert_eq!(
+        store.ping("s", "r000", &heartbeat, now).await,
+        Ok(Ok(Pinged::unclaimed(RoomStatus::Ready))),
+        "no claim, nothing listed"
+    );
+    // A claim is listed whole (metadata, times) by every ping that does not confirm it.
+    let claim = allocate(store.as_ref(), 1, "c1").await.unwrap();
+    assert_eq!(
+        store.ping("s", "r000", &heartbeat, now).await,
+        Ok(Ok(Pinged {
+            previous: RoomStatus::Ready,
+            claims: vec![claim.clone()],
+        }))
+    );
+    let with_metadata = Ping {
+        metadata: Some([("k".to_string(), json!(1))].into()),
+        ..ping(RoomStatus::Ready)
+    };
+    assert_eq!(
+        pinged_claims(store.as_ref(), "r000", &with_metadata, now).await,
+        ["c1"]
+    );
+    // Refused pings change nothing and list nothing.
+    assert_eq!(
+        store.ping("s", "r000", &ping(RoomStatus::Error), now).await,
+        Ok(Err(PingError::OrchestratorOnly))
+    );
+    // Pinging occupied confirms it: closed, no longer listed.
+    assert_eq!(
+        store
+            .ping("s", "r000", &ping(RoomStatus::Occupied), now)
+            .await,
+        Ok(Ok(Pinged::unclaimed(RoomStatus::Ready)))
+    );
+    // Multi-match: the claims a ping confirms (oldest first) are not listed, the others are.
+    store
+        .insert(&room("s", "multi", RoomStatus::Occupied))
+        .await
+        .unwrap();
+    let mut older = new_claim("m1", 60);
+    older.created_at = at(NOW - 5);
+    for claim in [older, new_claim("m2", 60), new_claim("m3", 1)] {
+        store.reserve("s", "multi", 4, &claim).await.unwrap();
+    }
+    let one = Ping {
+        running_matches: Some(1),
+        ..ping(RoomStatus::Occupied)
+    };
+    assert_eq!(
+        pinged_claims(store.as_ref(), "multi", &one, now).await,
+        ["m2", "m3"]
+    );
+    // An expired claim the sweeper has not closed yet is not listed.
+    let later = now + Duration::seconds(2);
+    assert_eq!(
+        pinged_claims(store.as_ref(), "multi", &one, later).await,
+        ["m2"]
+    );
+    assert_eq!(store.claims("s", Some("multi")).await.unwrap().len(), 2);
 }
 
 pub(super) async fn removed_or_terminating_rooms_are_never_allocated(ctx: Ctx) {

@@ -7,7 +7,7 @@ use app::domain::allocation::{Claim, NewClaim, Selection};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
-use app::ports::{RoomStore, StoreError};
+use app::ports::{Pinged, RoomStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -87,7 +87,7 @@ impl RoomStore for MemoryRoomStore {
         id: &str,
         ping: &Ping,
         now: DateTime<Utc>,
-    ) -> Result<Result<RoomStatus, PingError>, StoreError> {
+    ) -> Result<Result<Pinged, PingError>, StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         rooms
             .get_mut(scheduler)

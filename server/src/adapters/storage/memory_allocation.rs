@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use app::domain::allocation::{self, Claim, NewClaim, Selection};
-use app::domain::room::{GameRoom, Ping, PingError, RoomStatus};
-use app::ports::StoreError;
+use app::domain::room::{GameRoom, Ping, PingError};
+use app::ports::{Pinged, StoreError};
 use chrono::{DateTime, Utc};
 
 /// One scheduler's rooms and open claims.
@@ -83,14 +83,14 @@ impl Scheduled {
         self.claims.retain(|_, claim| claim.room != id);
     }
 
-    /// Applies a ping and closes the claims it confirms.
+    /// Applies a ping and closes the claims it confirms; answers the room's other open claims.
     pub(crate) fn ping(
         &mut self,
         scheduler: &str,
         id: &str,
         ping: &Ping,
         now: DateTime<Utc>,
-    ) -> Result<Result<RoomStatus, PingError>, StoreError> {
+    ) -> Result<Result<Pinged, PingError>, StoreError> {
         let room = self
             .rooms
             .get_mut(id)
@@ -102,11 +102,15 @@ impl Scheduled {
         let before = (room.status, room.running_matches);
         let after = (next.status, next.running_matches);
         *room = next;
-        let open = self.claims_on(Some(id));
+        let mut open = self.claims_on(Some(id));
         let confirmed = allocation::confirmed_by_ping(before, after, open.len());
-        for claim in &open[..confirmed] {
+        for claim in open.drain(..confirmed) {
             self.claims.remove(&claim.id);
         }
-        Ok(Ok(before.0))
+        open.retain(|claim| !allocation::expired(claim, now));
+        Ok(Ok(Pinged {
+            previous: before.0,
+            claims: open,
+        }))
     }
 }

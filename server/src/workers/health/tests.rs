@@ -160,6 +160,7 @@ async fn setup(regions: serde_json::Value, replicas: i64) -> Setup {
         validation_attempts: 0,
         caches: Vec::new(),
         wakeups: Arc::new(Wakeups::default()),
+        metrics: Arc::new(crate::observability::Metrics::new(Duration::from_secs(60))),
     };
     Setup {
         controller,

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use app::domain::allocation::{Claim, NewClaim, Selection};
+use app::domain::allocation::{self, Claim, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
-use app::ports::{RoomStore, StoreError};
+use app::ports::{Pinged, RoomStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
@@ -14,6 +14,13 @@ use tokio::sync::oneshot;
 use super::RedisRoomStore;
 use super::codec::{backend, corrupt, decode_room, field, room_not_found, timestamp, to_json};
 use super::ping_batch::QueuedPing;
+
+/// A claim on `room` as the ping script answers it: its stored JSON alone (a `NewClaim`).
+fn decode_room_claim(scheduler: &str, room: &str, json: &str) -> Result<Claim, StoreError> {
+    let claim: NewClaim = serde_json::from_str(json)
+        .map_err(|_| corrupt(scheduler, room, "a claim that does not read".to_string()))?;
+    Ok(claim.on(scheduler, room))
+}
 
 #[async_trait]
 impl RoomStore for RedisRoomStore {
@@ -108,7 +115,7 @@ impl RoomStore for RedisRoomStore {
         id: &str,
         ping: &Ping,
         now: DateTime<Utc>,
-    ) -> Result<Result<RoomStatus, PingError>, StoreError> {
+    ) -> Result<Result<Pinged, PingError>, StoreError> {
         if !ping.status.reportable() {
             return Ok(Err(PingError::OrchestratorOnly));
         }
@@ -134,20 +141,28 @@ impl RoomStore for RedisRoomStore {
         if reply.is_empty() {
             return Err(room_not_found(scheduler, id));
         }
-        let (refused, current) = match reply.strip_prefix('!') {
+        // The status the room was in, then (applied pings to rooms with claims) one claim a line.
+        let (status, claims) = reply.split_once('\n').unwrap_or((reply.as_str(), ""));
+        let (refused, current) = match status.strip_prefix('!') {
             Some(current) => (true, current),
-            None => (false, reply.as_str()),
+            None => (false, status),
         };
         let from = RoomStatus::parse(current)
             .ok_or_else(|| corrupt(scheduler, id, format!("status {current}")))?;
-        Ok(if refused {
-            Err(PingError::Transition {
+        if refused {
+            return Ok(Err(PingError::Transition {
                 from,
                 to: ping.status,
-            })
-        } else {
-            Ok(from)
-        })
+            }));
+        }
+        let mut pinged = Pinged::unclaimed(from);
+        for line in claims.lines().filter(|line| !line.is_empty()) {
+            let claim = decode_room_claim(scheduler, id, line)?;
+            if !allocation::expired(&claim, now) {
+                pinged.claims.push(claim);
+            }
+        }
+        Ok(Ok(pinged))
     }
 
     async fn set_status(

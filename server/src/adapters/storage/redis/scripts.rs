@@ -94,8 +94,11 @@ end
 /// '', then the statuses the room may be in for the ping to be accepted, each between commas
 /// (`,pending,ready,`, from `RoomStatus::allowed_before`).
 /// Returns, per ping, the status the room was in (applied), `!` and that status (refused,
-/// nothing changed) or '' (no such room). Nothing is read back: the caller needs no more.
-/// A plain heartbeat (same status, nothing else) is one `HGET` and one single-field `HSET`.
+/// nothing changed) or '' (no such room). An applied ping to a room with open claims (the
+/// room's `claims` count, after the ping's confirmations) adds, after the status, one line
+/// per claim, oldest first: its stored JSON (a `NewClaim`, which has no raw line break).
+/// Nothing else is read back. A plain heartbeat to a room without claims (same status,
+/// nothing else) is one `HMGET` and one single-field `HSET`.
 /// A ping that changes the status or reports running matches also closes the claims it
 /// confirms (`allocation::confirmed_by_ping`, mirrored here) and updates the allocation index.
 const PING_SCRIPT: &str = r#"
@@ -106,13 +109,15 @@ local out = {}
 for i = 1, #KEYS - SETS - INDEX_KEYS do
   local room = KEYS[SETS + INDEX_KEYS + i]
   local b = (i - 1) * PING_ARGS
-  local current = redis.call('HGET', room, 'status')
+  local f = redis.call('HMGET', room, 'status', 'claims')
+  local current = f[1]
   if not current then
     out[i] = ''
   elseif not string.find(ARGV[b + 6], ',' .. current .. ',', 1, true) then
     out[i] = '!' .. current
   else
     local id, to, now, metadata, matches = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+    local claims = tonumber(f[2] or '0')
     if current == to and metadata == '' and matches == '' then
       redis.call('HSET', room, 'last_ping_at', now)
     else
@@ -138,7 +143,6 @@ for i = 1, #KEYS - SETS - INDEX_KEYS do
       end
       redis.call('HSET', room, unpack(fields))
       if current ~= to or matches ~= '' then
-        local claims = tonumber(redis.call('HGET', room, 'claims') or '0')
         if claims > 0 then
           local after = before
           if matches ~= '' then after = tonumber(matches) end
@@ -159,6 +163,16 @@ for i = 1, #KEYS - SETS - INDEX_KEYS do
       end
     end
     out[i] = current
+    if claims > 0 then
+      local open = redis.call('ZRANGE', OF_PREFIX .. id, 0, -1)
+      if #open > 0 then
+        local lines = {current}
+        for _, v in ipairs(redis.call('HMGET', CLAIMS, unpack(open))) do
+          if v then lines[#lines + 1] = string.match(v, '^[^\n]*\n(.*)$') end
+        end
+        out[i] = table.concat(lines, '\n')
+      end
+    end
   end
 end
 return out
