@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
+mod machines;
 mod operations;
+pub use machines::{MachineProvider, MachineReport, Machines, ProviderError};
 pub use operations::{Leases, OperationPage, OperationStore};
 
 use chrono::{DateTime, Utc};
