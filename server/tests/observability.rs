@@ -424,7 +424,7 @@ async fn room_gauges_follow_the_rooms_and_runtime_calls_are_counted() {
                 &[
                     ("game", "obs-game"),
                     ("scheduler", name),
-                    ("region", ""),
+                    ("region", "default"),
                     ("status", status),
                 ],
             )

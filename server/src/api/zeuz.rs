@@ -18,7 +18,7 @@ use super::shapes::OperationDocument;
 /// What `POST /allocations` answers.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AllocationResponse {
+pub struct ZeuzAllocationAnswer {
     /// The allocation as stored, in zeuz's shape (as `GET /allocations/{name}` answers it once
     /// the operation made the new version active).
     #[schema(value_type = Object)]
@@ -41,14 +41,14 @@ pub struct AllocationResponse {
 /// `unreservedRooms` policy. Validation errors name zeuz's fields.
 #[utoipa::path(post, path = "/allocations", params(WaitQuery), tag = "allocations",
     request_body(content = Object, description = "zeuz's AllocationDef (Regions, ScalingRules with PayloadDef, MachineMinSpec) plus Name and Game"),
-    responses((status = 200, body = AllocationResponse), (status = 400, body = ErrorBody),
+    responses((status = 200, body = ZeuzAllocationAnswer), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn apply(
     State(state): State<AppState>,
     user: CurrentUser,
     Query(wait): Query<WaitQuery>,
     Body(def): Body<AllocationDef>,
-) -> Result<Json<AllocationResponse>, ApiError> {
+) -> Result<Json<ZeuzAllocationAnswer>, ApiError> {
     let timeout = wait.duration()?;
     let applied = state.schedulers.apply_allocation(&user.0, &def).await?;
     let mut operation = None;
@@ -59,7 +59,7 @@ pub async fn apply(
             .await?;
         operation = Some(OperationDocument::detail(&ended));
     }
-    Ok(Json(AllocationResponse {
+    Ok(Json(ZeuzAllocationAnswer {
         operation,
         allocation: applied.document,
         created: applied.created,
