@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use app::domain::region::{DEFAULT_REGION, room_region};
 use app::domain::room::GameRoom;
-use app::ports::Runtime;
+use app::ports::{Machines, Runtime};
 
 /// One runtime and the region it serves.
 #[derive(Clone)]
@@ -15,10 +15,21 @@ pub struct RegionRuntime {
     pub runtime: Arc<dyn Runtime>,
 }
 
+/// The machines of one runtime's region (this host for a local runtime, the nodes of a
+/// Kubernetes cluster).
+#[derive(Clone)]
+pub struct RegionMachines {
+    /// The runtime's name.
+    pub name: String,
+    pub region: String,
+    pub machines: Arc<dyn Machines>,
+}
+
 #[derive(Clone)]
 pub struct Runtimes {
     all: Vec<RegionRuntime>,
     default: usize,
+    machines: Vec<RegionMachines>,
 }
 
 impl Runtimes {
@@ -27,7 +38,22 @@ impl Runtimes {
     pub fn new(all: Vec<RegionRuntime>, default: usize) -> Self {
         assert!(!all.is_empty(), "at least one runtime");
         let default = if default < all.len() { default } else { 0 };
-        Self { all, default }
+        Self {
+            all,
+            default,
+            machines: Vec::new(),
+        }
+    }
+
+    /// The same runtimes, with the machines of their regions.
+    pub fn with_machines(mut self, machines: Vec<RegionMachines>) -> Self {
+        self.machines = machines;
+        self
+    }
+
+    /// The machines of every runtime that knows its machines (none unless given).
+    pub fn machines(&self) -> &[RegionMachines] {
+        &self.machines
     }
 
     /// One runtime, the default, in region [`DEFAULT_REGION`].

@@ -12,8 +12,8 @@ use app::domain::scheduler::SchedulerConfig;
 use app::domain::throttle::Throttle;
 use app::domain::user::{Role, User};
 use app::ports::{
-    AttemptCounter, AutoscalerStore, Leases, OperationStore, RoomStore, Runtime, SchedulerCache,
-    SchedulerStore, StoreError, UserStore, Wake,
+    AttemptCounter, AutoscalerStore, Leases, Machines, OperationStore, RoomStore, Runtime,
+    SchedulerCache, SchedulerStore, StoreError, UserStore, Wake,
 };
 use app::services::SchedulerService;
 use app::services::active::ActiveSchedulers;
@@ -37,7 +37,7 @@ use crate::config::{Config, RuntimeSpec, RuntimesConfig, RuntimesFileError, sqli
 use crate::dashboard;
 use crate::observability::Observability;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
-use crate::runtimes::{RegionRuntime, Runtimes};
+use crate::runtimes::{RegionMachines, RegionRuntime, Runtimes};
 use crate::same_origin;
 use crate::scheduler_changes::PublishChanges;
 
@@ -167,8 +167,9 @@ async fn runtimes(
         }
     }
     let mut all = Vec::new();
+    let mut machines = Vec::new();
     for entry in &configured.runtimes {
-        let runtime: Arc<dyn Runtime> = match &entry.spec {
+        let (runtime, machines_of): (Arc<dyn Runtime>, Arc<dyn Machines>) = match &entry.spec {
             RuntimeSpec::Local { .. } => {
                 let mut own = None;
                 let mut neighbours = Vec::new();
@@ -181,21 +182,30 @@ async fn runtimes(
                 }
                 let own = own.ok_or_else(|| StartError::Runtime(entry.name.clone()))?;
                 // Local runtimes share this host's ports.
-                Arc::new(LocalRuntime::new(own).with_neighbours(neighbours))
+                let local = LocalRuntime::new(own).with_neighbours(neighbours);
+                let machines_of = Arc::new(local.machines(&entry.region));
+                (Arc::new(local), machines_of)
             }
-            RuntimeSpec::Kubernetes { context } => Arc::new(
-                KubernetesRuntime::from_context(context.as_deref())
+            RuntimeSpec::Kubernetes { context } => {
+                let cluster = KubernetesRuntime::from_context(context.as_deref())
                     .await
-                    .map_err(|e| StartError::Runtime(format!("{}: {e}", entry.name)))?,
-            ),
+                    .map_err(|e| StartError::Runtime(format!("{}: {e}", entry.name)))?;
+                let machines_of = Arc::new(cluster.machines(&entry.region));
+                (Arc::new(cluster), machines_of)
+            }
         };
+        machines.push(RegionMachines {
+            name: entry.name.clone(),
+            region: entry.region.clone(),
+            machines: machines_of,
+        });
         all.push(RegionRuntime {
             name: entry.name.clone(),
             region: entry.region.clone(),
             runtime: observability.meter(runtime),
         });
     }
-    Ok(Runtimes::new(all, configured.default))
+    Ok(Runtimes::new(all, configured.default).with_machines(machines))
 }
 
 /// This process's name in leases and operation histories: host, listen address and pid, unique

@@ -12,8 +12,10 @@
 //! [`RuntimeError::Rejected`]. What a pod means for its room is decided by pure functions
 //! ([`room_pod`], [`room_instance`], [`pod_events`]) so it is tested without a cluster.
 
+mod machines;
 mod metrics;
 mod namespaces;
+mod placement;
 mod pods;
 mod ports;
 mod retry;
@@ -36,9 +38,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{DeleteParams, PostParams};
 
+pub use machines::{KubernetesMachines, MachinesConfig, OS_LABEL, REGION_LABEL, node_machine};
 pub use metrics::pod_usage;
 pub use namespaces::{MANAGED_BY, MANAGED_BY_LABEL, baton_labels, is_baton_owned};
-pub use pods::room_pod;
+pub use pods::{room_pod, room_pod_placed};
 pub use secrets::{ROOM_SECRET, room_secret_data, secret_key};
 pub use status::{crash_reason, node_address, pod_address, room_instance};
 pub use watch::{PodSighting, pod_events};
@@ -70,6 +73,9 @@ pub struct KubernetesRuntimeConfig {
     /// How old this process's view of a scheduler's host ports may get before creating a room
     /// lists the scheduler's pods again (it is also refreshed when the range looks exhausted).
     pub port_resync: Duration,
+    /// The node labels of machine facts Kubernetes does not know (kind, core MHz, bandwidths):
+    /// read by [`KubernetesMachines`] and used in the node affinity of a scheduler's minimum spec.
+    pub machines: MachinesConfig,
 }
 
 impl Default for KubernetesRuntimeConfig {
@@ -80,6 +86,7 @@ impl Default for KubernetesRuntimeConfig {
             max_delay: Duration::from_secs(5),
             call_timeout: Duration::from_secs(30),
             port_resync: Duration::from_secs(30),
+            machines: MachinesConfig::default(),
         }
     }
 }
@@ -217,7 +224,7 @@ impl Runtime for KubernetesRuntime {
             }
             None => Vec::new(),
         };
-        let pod = room_pod(scheduler, room, env, &assigned);
+        let pod = room_pod_placed(scheduler, room, env, &assigned, &self.config.machines);
         let abandoned = range.map(|_| AbandonedCreation {
             book: &self.ports,
             scheduler: name,

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use app::domain::scheduler::{EnvironmentVariable, Resources, Scheduler};
 use app::ports::RuntimeError;
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, ContainerPort, EnvVar, EnvVarSource, NodeAffinity, NodeSelector,
-    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, Pod, PodSpec,
+    Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodSpec,
     ResourceRequirements, SecretKeySelector, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -14,6 +13,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
+use super::machines::MachinesConfig;
+use super::placement;
 use super::retry::{api_code, retry, runtime_error};
 use super::secrets::{ROOM_SECRET, container_env, secret_key};
 use super::{
@@ -88,6 +89,18 @@ pub fn room_pod(
     env: &[EnvironmentVariable],
     assigned: &[u16],
 ) -> Pod {
+    room_pod_placed(scheduler, room, env, assigned, &MachinesConfig::default())
+}
+
+/// [`room_pod`], placed as the scheduler's capacity section says (see `placement`), with the
+/// node labels of `machines`.
+pub fn room_pod_placed(
+    scheduler: &Scheduler,
+    room: &str,
+    env: &[EnvironmentVariable],
+    assigned: &[u16],
+    machines: &MachinesConfig,
+) -> Pod {
     let config = &scheduler.config;
     let spec = &config.spec;
     let mut labels = config.labels.clone();
@@ -96,10 +109,12 @@ pub fn room_pod(
     labels.insert(VERSION_LABEL.to_string(), scheduler.version.clone());
 
     let mut assigned = assigned.iter().copied();
+    let quota_requests = placement::quota_requests(scheduler);
     let containers = spec
         .containers
         .iter()
-        .map(|container| {
+        .enumerate()
+        .map(|(index, container)| {
             let ports: Vec<ContainerPort> = container
                 .ports
                 .iter()
@@ -117,7 +132,12 @@ pub fn room_pod(
             let env: Vec<EnvVar> = container_env(container, env)
                 .map(|var| env_var(room, &container.name, var))
                 .collect();
-            let requests = quantities(container.requests.as_ref());
+            let mut requests = quantities(container.requests.as_ref());
+            if index == 0
+                && let Some(quota) = &quota_requests
+            {
+                requests = Some(quota.clone());
+            }
             let limits = quantities(container.limits.as_ref());
             Container {
                 name: container.name.clone(),
@@ -159,22 +179,7 @@ pub fn room_pod(
                     ..Toleration::default()
                 }]
             }),
-            affinity: non_empty(&spec.affinity).map(|key| Affinity {
-                node_affinity: Some(NodeAffinity {
-                    required_during_scheduling_ignored_during_execution: Some(NodeSelector {
-                        node_selector_terms: vec![NodeSelectorTerm {
-                            match_expressions: Some(vec![NodeSelectorRequirement {
-                                key,
-                                operator: "In".to_string(),
-                                values: Some(vec!["true".to_string()]),
-                            }]),
-                            ..NodeSelectorTerm::default()
-                        }],
-                    }),
-                    ..NodeAffinity::default()
-                }),
-                ..Affinity::default()
-            }),
+            affinity: placement::node_affinity(scheduler, machines),
             ..PodSpec::default()
         }),
         ..Pod::default()

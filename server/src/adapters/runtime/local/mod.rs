@@ -16,6 +16,8 @@
 
 mod adopted;
 mod environment;
+mod host;
+mod machines;
 mod orphans;
 mod own;
 mod ports;
@@ -28,6 +30,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use host::{HostConfig, HostProbe};
+pub use machines::LocalMachines;
 pub use record::kill_recorded_rooms;
 pub use workdir::{RoomsDir, RoomsDirError};
 
@@ -75,6 +79,8 @@ pub struct LocalRuntime {
     /// The rooms dirs of the other local runtimes on this host (other regions): their rooms are
     /// not this runtime's, but the host ports they hold are taken.
     neighbours: Vec<RoomsDir>,
+    /// This host, read for capacity: whether a room may start here, and [`LocalMachines`].
+    host: Arc<HostProbe>,
 }
 
 fn signal(pid: i32, signal: i32) {
@@ -88,12 +94,25 @@ fn signal(pid: i32, signal: i32) {
 impl LocalRuntime {
     /// Rooms get their directories under `rooms_dir`.
     pub fn new(rooms_dir: RoomsDir) -> Self {
+        let host = HostProbe::new(rooms_dir.root().to_path_buf(), HostConfig::default());
         Self {
             state: Arc::default(),
             events: broadcast::channel(1024).0,
             rooms_dir,
             neighbours: Vec::new(),
+            host: Arc::new(host),
         }
+    }
+
+    /// The same runtime, describing this host with `config` (kind, bandwidths).
+    pub fn with_host(mut self, config: HostConfig) -> Self {
+        self.host = Arc::new(HostProbe::new(self.rooms_dir.root().to_path_buf(), config));
+        self
+    }
+
+    /// This host as the one machine of `region`, with this runtime's rooms.
+    pub fn machines(&self, region: &str) -> LocalMachines {
+        LocalMachines::new(self.clone(), region)
     }
 
     /// The same runtime, leaving out the host ports that rooms recorded under `neighbours` (the
@@ -168,6 +187,10 @@ impl Runtime for LocalRuntime {
         .map_err(|err| RuntimeError::Unavailable(format!("reading room records: {err}")))?;
         if let Some(adopted) = adopted {
             return Ok(adopted::instance(adopted));
+        }
+        // A scheduler with a capacity section starts no room this host cannot hold.
+        if let Some(capacity) = &scheduler.config.capacity {
+            host::check(&self.host, capacity).await?;
         }
         let recorded: HashSet<u16> = recorded.into_iter().collect();
         let ports = {

@@ -3,6 +3,7 @@
 
 mod contexts;
 mod create;
+mod machines;
 mod namespaces;
 mod observe;
 mod pure;
@@ -33,6 +34,7 @@ fn fast() -> KubernetesRuntimeConfig {
         max_delay: Duration::from_millis(5),
         call_timeout: Duration::from_secs(5),
         port_resync: Duration::from_secs(3600),
+        machines: MachinesConfig::default(),
     }
 }
 
