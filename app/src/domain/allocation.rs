@@ -24,7 +24,9 @@ use super::room::{GameRoom, RoomStatus};
 use super::scheduler::MatchAllocation;
 
 pub mod selection;
-pub use selection::{RoomSelector, Selection, Strategy, VersionLabels, matches, pick, same_json};
+pub use selection::{
+    RoomSelector, Selection, Strategy, VersionLabels, matches, pick, same_json, with_unnamed_rooms,
+};
 
 /// The largest match metadata a claim carries, as serialized JSON: 4 KiB.
 pub const MAX_METADATA_BYTES: usize = 4096;

@@ -11,6 +11,7 @@ use crate::domain::access;
 use crate::domain::allocation::{
     self, AllocationPolicy, Claim, ClaimError, NewClaim, RoomSelector, Selection, VersionLabels,
 };
+use crate::domain::region::room_region;
 use crate::domain::room::GameRoom;
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
@@ -105,13 +106,19 @@ impl SchedulerService {
                 });
             }
         }
-        selector
+        let mut selection = selector
             .resolve(strategy, &versions)
-            .map_err(|e| ServiceError::Invalid(vec![e]))
+            .map_err(|e| ServiceError::Invalid(vec![e]))?;
+        selection.regions =
+            allocation::with_unnamed_rooms(&selection.regions, self.default_region());
+        Ok(selection)
     }
 
+    /// The claim with its room; a room stored before regions is answered in the default
+    /// runtime's region, where it runs.
     async fn with_room(&self, claim: Claim) -> Result<Allocation> {
-        let room = self.rooms.get(&claim.scheduler, &claim.room).await?;
+        let mut room = self.rooms.get(&claim.scheduler, &claim.room).await?;
+        room.region = room_region(&room, self.default_region()).to_string();
         Ok(Allocation { claim, room })
     }
 
