@@ -86,9 +86,8 @@ pub struct AllocationResponse {
 
 impl From<Allocation> for AllocationResponse {
     fn from(allocation: Allocation) -> Self {
-        let region = allocation.room.region;
+        let region = allocation.region;
         let (host, ports) = allocation
-            .room
             .address
             .map(|a| (a.host, a.ports))
             .unwrap_or_default();
