@@ -442,3 +442,129 @@ async fn claims_count_for_the_autoscaler() {
     .await;
     admin.delete(&format!("/schedulers/{name}")).await.ok();
 }
+
+/// Rooms stored before Baton knew regions (region `""`) run on the default runtime: a selector
+/// naming its region (`default` here) finds them after the rooms that carry the name, and the
+/// answer names the region they run in. Redis: the test stores such a room beside the server.
+#[tokio::test]
+async fn rooms_stored_before_regions_are_in_the_default_region() {
+    use app::domain::room::{GameRoom, RoomAddress, RoomPort, RoomStatus};
+    use app::ports::RoomStore;
+    use server::adapters::storage::redis::RedisRoomStore;
+
+    let server = TestServer::start(Backend::Redis).await;
+    let admin = server.admin();
+    let name = "legacy";
+    admin
+        .post(
+            "/schedulers",
+            &json!({
+                "name": name, "game": GAME, "roomsReplicas": 0,
+                "portRange": {"start": 47800, "end": 47899},
+                "spec": {"terminationGracePeriod": "1s", "containers": [{
+                    "name": "game", "image": "example", "command": ["/bin/true"],
+                    "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]}
+            }),
+        )
+        .await
+        .ok();
+    let version = admin.get(&format!("/schedulers/{name}")).await.ok()["scheduler"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let store = RedisRoomStore::connect(
+        server.config.redis_url.as_deref().unwrap(),
+        &server.config.redis_prefix,
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    for (id, region, host) in [
+        ("old-room", "", "10.0.0.1"),
+        ("new-room", "default", "10.0.0.2"),
+    ] {
+        store
+            .insert(&GameRoom {
+                id: id.into(),
+                scheduler: name.into(),
+                version: version.clone(),
+                status: RoomStatus::Ready,
+                created_at: now,
+                status_changed_at: now,
+                last_ping_at: Some(now),
+                running_matches: 0,
+                metadata: Default::default(),
+                address: Some(RoomAddress {
+                    host: host.into(),
+                    ports: vec![RoomPort {
+                        name: "game".into(),
+                        protocol: "udp".into(),
+                        port: 7777,
+                    }],
+                }),
+                region: region.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let allocations = format!("/schedulers/{name}/allocations");
+    // Elsewhere first: no room there, so the default region's own rooms, then the old one.
+    let prefer = json!({"selector": {"regions": ["us-east", "default"]}});
+    let first = admin.post(&allocations, &prefer).await;
+    let first = first.expect(StatusCode::CREATED);
+    assert_eq!(
+        (room_id(first), &first["region"]),
+        ("new-room".to_string(), &json!("default"))
+    );
+    let second = admin.post(&allocations, &prefer).await;
+    let second = second.expect(StatusCode::CREATED);
+    assert_eq!(
+        (room_id(second), &second["region"], &second["host"]),
+        (
+            "old-room".to_string(),
+            &json!("default"),
+            &json!("10.0.0.1")
+        ),
+        "{second}"
+    );
+    admin
+        .post(&allocations, &prefer)
+        .await
+        .expect_error(StatusCode::CONFLICT, "NO_ROOM_AVAILABLE");
+    // `""` stands for the same rooms; any region (no selector) finds the old room too.
+    admin
+        .delete(&format!(
+            "{allocations}/{}",
+            second["claimId"].as_str().unwrap()
+        ))
+        .await
+        .ok();
+    let blank = admin
+        .post(&allocations, &json!({"selector": {"regions": [""]}}))
+        .await;
+    assert_eq!(room_id(blank.expect(StatusCode::CREATED)), "old-room");
+    admin
+        .delete(&format!(
+            "{allocations}/{}",
+            blank.json["claimId"].as_str().unwrap()
+        ))
+        .await
+        .ok();
+    let any = admin.post(&allocations, &json!({})).await;
+    let any = any.expect(StatusCode::CREATED);
+    assert_eq!(
+        (room_id(any), &any["region"]),
+        ("old-room".to_string(), &json!("default"))
+    );
+    // Its listing answers the region it runs in too.
+    let rooms = admin.get(&format!("/schedulers/{name}/rooms")).await;
+    assert!(
+        rooms.ok()["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["region"] == "default"),
+        "{}",
+        rooms.text
+    );
+}

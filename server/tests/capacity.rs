@@ -152,8 +152,23 @@ fn seed_document(name: &str, game: &str) -> Value {
     object.insert("CapEvalTimeFrame".into(), json!(0));
     object.insert("BlockedConditions".into(), Value::Null);
     object.insert("IdleConditions".into(), Value::Null);
-    json!({"Name": name, "Game": game, "Regions": ["cRswsCn***", "odemlBg***"],
+    json!({"Name": name, "Game": game, "Regions": SEED_REGIONS,
         "ScalingRules": rules, "MachineMinSpec": min_spec})
+}
+
+/// The seed's region ids, unmasked (it prints them as `cRswsCn***`, which is no region name).
+const SEED_REGIONS: [&str; 2] = ["cRswsCn", "odemlBg"];
+
+/// A server whose runtimes serve the seed's regions (two local runtimes).
+async fn zeuz_server(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |config| {
+        common::use_runtimes_file(
+            config,
+            "[[runtime]]\nname = \"a\"\nregion = \"cRswsCn\"\nkind = \"local\"\n\
+             [[runtime]]\nname = \"b\"\nregion = \"odemlBg\"\nkind = \"local\"\n",
+        )
+    })
+    .await
 }
 
 fn not_mapped(reply: &Value) -> Vec<String> {
@@ -166,7 +181,7 @@ fn not_mapped(reply: &Value) -> Vec<String> {
 }
 
 async fn zeuz_documents_create_and_update_a_scheduler(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = zeuz_server(backend).await;
     let admin = server.admin();
     let created = admin
         .post(
@@ -180,10 +195,7 @@ async fn zeuz_documents_create_and_update_a_scheduler(backend: Backend) {
     // With `?wait=`, the answer carries the operation as it ended.
     assert_eq!(body["operation"]["status"], "finished", "{}", created.text);
     assert_eq!(body["operation"]["definitionName"], "create_scheduler");
-    assert_eq!(
-        not_mapped(body),
-        ["ScalingRules.PayloadDef.Ports[0].Name", "Regions"]
-    );
+    assert_eq!(not_mapped(body), ["ScalingRules.PayloadDef.Ports[0].Name"]);
     let allocation = &body["allocation"];
     assert_eq!(allocation["Name"], "zeuz-example");
     assert_eq!(allocation["ScalingRules"]["PayloadQuota"]["MemoryMB"], 1024);
@@ -219,7 +231,12 @@ async fn zeuz_documents_create_and_update_a_scheduler(backend: Backend) {
         read["ScalingRules"]["PayloadDef"]["Image"],
         container["image"]
     );
-    assert_eq!(read["Regions"], json!([]));
+    // zeuz's regions are the scheduler's, weight 1 each, and answered back.
+    assert_eq!(read["Regions"], json!(SEED_REGIONS));
+    assert_eq!(
+        scheduler["regions"],
+        json!([{"name": "cRswsCn", "weight": 1}, {"name": "odemlBg", "weight": 1}])
+    );
 
     // The same document again changes nothing; another one is the next version.
     let same = admin
@@ -259,7 +276,7 @@ async fn zeuz_documents_create_and_update_a_scheduler(backend: Backend) {
 }
 
 async fn bad_zeuz_documents_name_zeuz_fields(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = zeuz_server(backend).await;
     let admin = server.admin();
     let mut bad = seed_document("zeuz-example", "zeuz-game");
     bad["ScalingRules"]["PayloadQuota"]["CpuCores"] = json!(0);
@@ -272,6 +289,22 @@ async fn bad_zeuz_documents_name_zeuz_fields(backend: Backend) {
         "ScalingRules.PayloadQuota.CpuCores",
         "MachineMinSpec.OSVersion",
     ]);
+    // Regions no runtime serves, or masked ids: refused on zeuz's path, nothing stored.
+    let mut elsewhere = seed_document("zeuz-example", "zeuz-game");
+    elsewhere["Regions"] = json!(["cRswsCn", "mars"]);
+    let refused = admin.post("/allocations", &elsewhere).await;
+    refused.expect_invalid(&["Regions[1]"]);
+    let message = refused.json["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("mars") && message.contains("odemlBg"),
+        "{message}"
+    );
+    let mut masked = seed_document("zeuz-example", "zeuz-game");
+    masked["Regions"] = json!(["cRswsCn***", "odemlBg***"]);
+    admin
+        .post("/allocations", &masked)
+        .await
+        .expect_invalid(&["Regions[0]", "Regions[1]"]);
     let mut nameless = seed_document("", "zeuz-game");
     nameless.as_object_mut().unwrap().remove("Name");
     admin
@@ -285,7 +318,7 @@ async fn bad_zeuz_documents_name_zeuz_fields(backend: Backend) {
 }
 
 async fn allocations_follow_the_scheduler_rights(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = zeuz_server(backend).await;
     let document = seed_document("zeuz-example", "zeuz-game");
     let anonymous = server.anonymous();
     anonymous

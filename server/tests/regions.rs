@@ -184,3 +184,76 @@ async fn a_bad_runtimes_file_stops_the_start_with_its_line_and_field() {
         "{err}"
     );
 }
+
+/// Allocation across two local regions: the preferred region's rooms first, then the next
+/// region's once it has none free, each answer naming the room's region; all claimed, 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_prefers_regions_in_order_and_falls_through() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.health_tick_ms = 200;
+        use_runtimes_file(config, RUNTIMES);
+    })
+    .await;
+    let admin = server.admin();
+    let name = "prefer";
+    admin
+        .post(
+            "/schedulers",
+            &json!({
+                "name": name, "game": "regions", "roomsReplicas": 4, "maxSurge": "100%",
+                "regions": ["eu-west", "us-east"],
+                "portRange": {"start": 43200, "end": 43300},
+                "spec": {"terminationGracePeriod": "1s", "containers": [{
+                    "name": "game", "image": "example", "command": [example_room().to_string_lossy()],
+                    "environment": [{"name": "EXAMPLE_PING_SECONDS", "value": "0.3"}],
+                    "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]}
+            }),
+        )
+        .await
+        .ok();
+    let rooms = wait_for(
+        &server,
+        name,
+        "4 ready rooms with an address, 2 per region",
+        Duration::from_secs(40),
+        |rooms| {
+            rooms
+                .iter()
+                .filter(|r| r["status"] == "ready" && r["address"]["host"].is_string())
+                .count()
+                == 4
+                && rooms.len() == 4
+                && in_region(rooms, "us-east").len() == 2
+        },
+    )
+    .await;
+    let region_of = |id: &str| {
+        rooms
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["region"].clone())
+            .unwrap_or_else(|| panic!("no room {id}"))
+    };
+    let allocations = format!("/schedulers/{name}/allocations");
+    let prefer = json!({"selector": {"regions": ["us-east", "eu-west"]}, "ttl": 600});
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let answer = admin.post(&allocations, &prefer).await;
+        let answer = answer.expect(axum::http::StatusCode::CREATED);
+        let id = answer["roomId"].as_str().unwrap().to_string();
+        assert_eq!(answer["region"], region_of(&id), "{answer}");
+        assert!(answer["host"].as_str().is_some_and(|h| !h.is_empty()));
+        got.push((answer["region"].as_str().unwrap().to_string(), id));
+    }
+    let regions: Vec<&str> = got.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(regions, ["us-east", "us-east", "eu-west", "eu-west"]);
+    let mut ids: Vec<&String> = got.iter().map(|(_, id)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "each room once: {got:?}");
+    admin
+        .post(&allocations, &prefer)
+        .await
+        .expect_error(axum::http::StatusCode::CONFLICT, "NO_ROOM_AVAILABLE");
+    admin.delete(&format!("/schedulers/{name}")).await.ok();
+}

@@ -20,11 +20,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::room::{GameRoom, RoomStatus};
+use super::room::{GameRoom, RoomAddress, RoomStatus};
 use super::scheduler::MatchAllocation;
 
 pub mod selection;
-pub use selection::{RoomSelector, Selection, Strategy, VersionLabels, matches, pick, same_json};
+pub use selection::{
+    RoomSelector, Selection, Strategy, VersionLabels, matches, pick, same_json, with_unnamed_rooms,
+};
 
 /// The largest match metadata a claim carries, as serialized JSON: 4 KiB.
 pub const MAX_METADATA_BYTES: usize = 4096;
@@ -71,6 +73,17 @@ pub fn ttl_seconds(text: &str) -> Option<u64> {
     let seconds = super::quantity::parse_duration_seconds(text)?;
     (seconds.fract() == 0.0 && (MIN_TTL_SECONDS as f64..=MAX_TTL_SECONDS as f64).contains(&seconds))
         .then_some(seconds as u64)
+}
+
+/// A claim a room store just recorded, with its room's address and region read in the same
+/// atomic step (so that the answer needs no second read).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claimed {
+    pub claim: Claim,
+    /// The room's address, when known.
+    pub address: Option<RoomAddress>,
+    /// The room's region as stored (`""` for rooms stored before regions).
+    pub region: String,
 }
 
 /// A room's capacity handed to a matchmaker, until the room confirms it or it expires.

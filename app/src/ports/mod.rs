@@ -10,7 +10,7 @@ pub use operations::{Leases, OperationPage, OperationStore};
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
-use crate::domain::allocation::{Claim, NewClaim, Selection};
+use crate::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
 use crate::domain::history::{RoomCountSample, Tier};
 use crate::domain::region::RegionHealth;
@@ -272,7 +272,8 @@ pub trait RoomStore: Send + Sync {
     async fn region_health(&self, scheduler: &str) -> Result<Vec<RegionHealth>, StoreError>;
     /// Claims capacity on one room that can take it (`allocation::can_take` with `max_matches`)
     /// and matches `selection`, chosen as `allocation::pick` chooses (preferred regions in
-    /// order, then the selection's strategy), and records the claim, in one atomic step; `None`
+    /// order, then the selection's strategy), and records the claim, in one atomic step that
+    /// also reads the room's address and region; `None`
     /// when no room can. Removing a room drops its claims; a ping confirms them
     /// (`allocation::confirmed_by_ping`) and closes them.
     async fn allocate(
@@ -281,7 +282,7 @@ pub trait RoomStore: Send + Sync {
         max_matches: u32,
         selection: &Selection,
         claim: &NewClaim,
-    ) -> Result<Option<Claim>, StoreError>;
+    ) -> Result<Option<Claimed>, StoreError>;
     /// Claims capacity on room `room`, atomically; `NotFound` for an unknown room, `Conflict`
     /// when it cannot take a claim.
     async fn reserve(
@@ -290,7 +291,7 @@ pub trait RoomStore: Send + Sync {
         room: &str,
         max_matches: u32,
         claim: &NewClaim,
-    ) -> Result<Claim, StoreError>;
+    ) -> Result<Claimed, StoreError>;
     /// Closes a claim, returning its capacity at once; `None` when there is no such open claim.
     async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError>;
     /// The open claims on `room` (or on every room), oldest first.

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use super::{SchedulerService, ServiceError};
 use crate::domain::access;
 use crate::domain::allocation::{
-    self, AllocationPolicy, Claim, ClaimError, NewClaim, RoomSelector, Selection, VersionLabels,
+    self, AllocationPolicy, Claim, ClaimError, Claimed, NewClaim, RoomSelector, Selection,
+    VersionLabels,
 };
-use crate::domain::room::GameRoom;
+use crate::domain::room::RoomAddress;
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
 
@@ -29,11 +30,13 @@ pub struct ClaimRequest {
     pub selector: RoomSelector,
 }
 
-/// A claim and the room it is on (its address, when known).
+/// A claim and where its room is: its address (when known) and region (the default runtime's
+/// for rooms stored before regions).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Allocation {
     pub claim: Claim,
-    pub room: GameRoom,
+    pub address: Option<RoomAddress>,
+    pub region: String,
 }
 
 impl From<ClaimError> for ServiceError {
@@ -105,14 +108,27 @@ impl SchedulerService {
                 });
             }
         }
-        selector
+        let mut selection = selector
             .resolve(strategy, &versions)
-            .map_err(|e| ServiceError::Invalid(vec![e]))
+            .map_err(|e| ServiceError::Invalid(vec![e]))?;
+        selection.regions =
+            allocation::with_unnamed_rooms(&selection.regions, self.default_region());
+        Ok(selection)
     }
 
-    async fn with_room(&self, claim: Claim) -> Result<Allocation> {
-        let room = self.rooms.get(&claim.scheduler, &claim.room).await?;
-        Ok(Allocation { claim, room })
+    /// The claim as answered: a room stored before regions is in the default runtime's region,
+    /// where it runs.
+    fn answered(&self, claimed: Claimed) -> Allocation {
+        let region = if claimed.region.is_empty() {
+            self.default_region().to_string()
+        } else {
+            claimed.region
+        };
+        Allocation {
+            claim: claimed.claim,
+            address: claimed.address,
+            region,
+        }
     }
 
     /// Claims capacity on a room of the scheduler that has some; `None` when no room does.
@@ -131,7 +147,7 @@ impl SchedulerService {
         }
         let max = allocation::max_matches(&scheduler.config.match_allocation);
         match self.rooms.allocate(name, max, &selection, &claim).await? {
-            Some(claim) => self.with_room(claim).await.map(Some),
+            Some(claimed) => Ok(Some(self.answered(claimed))),
             None => Ok(None),
         }
     }
@@ -154,8 +170,8 @@ impl SchedulerService {
         }
         let claim = Self::new_claim(&scheduler, &request, now)?;
         let max = allocation::max_matches(&scheduler.config.match_allocation);
-        let claim = self.rooms.reserve(name, room, max, &claim).await?;
-        self.with_room(claim).await
+        let claimed = self.rooms.reserve(name, room, max, &claim).await?;
+        Ok(self.answered(claimed))
     }
 
     /// Closes a claim: its room's capacity is free again at once.

@@ -50,7 +50,8 @@ pub struct AllocationRequest {
     /// scheduler version they were created from (`version`, or that version's `labels`), their
     /// own metadata as last pinged (`metadata`, key by key), and `regions` in order of
     /// preference (the first region with a matching room that can take the claim wins; none
-    /// listed: any region; `""` names rooms that carry no region). Among the rooms that match,
+    /// listed: any region; the default runtime's region also finds the rooms stored before
+    /// regions, which run there). Among the rooms that match,
     /// the scheduler's `allocation.strategy` chooses.
     #[serde(default)]
     pub selector: Option<RoomSelector>,
@@ -74,7 +75,8 @@ pub struct AllocationResponse {
     /// The room's host; empty while its address is not known yet.
     pub host: String,
     pub ports: Vec<RoomPort>,
-    /// The region of the runtime the room runs on (`""` for rooms that carry none).
+    /// The region of the runtime the room runs on (the default runtime's region for rooms
+    /// stored before regions).
     pub region: String,
     pub claim_id: String,
     pub expires_at: DateTime<Utc>,
@@ -84,9 +86,8 @@ pub struct AllocationResponse {
 
 impl From<Allocation> for AllocationResponse {
     fn from(allocation: Allocation) -> Self {
-        let region = allocation.room.region;
+        let region = allocation.region;
         let (host, ports) = allocation
-            .room
             .address
             .map(|a| (a.host, a.ports))
             .unwrap_or_default();

@@ -1,6 +1,6 @@
 //! Selectors, strategy and the scheduler's claim TTL over HTTP, with live rooms: metadata (as
-//! the room pinged it), regions with fall-through (rooms on the embedded runtime carry no
-//! region, `""`), version and labels across a rolling update (a claimed room of the old version
+//! the room pinged it), regions with fall-through (rooms on the embedded runtime are in its
+//! region, `default`), version and labels across a rolling update (a claimed room of the old version
 //! survives it), `distributed`, and bad selectors.
 
 use std::time::Duration;
@@ -109,7 +109,7 @@ pub(super) async fn selectors_strategy_and_claim_ttl(backend: Backend) {
         left > chrono::Duration::seconds(40) && left <= chrono::Duration::seconds(45),
         "{left}"
     );
-    assert_eq!(dust["region"], "", "{dust}");
+    assert_eq!(dust["region"], "default", "{dust}");
     assert!(dust["host"].as_str().is_some_and(|h| !h.is_empty()));
     admin.delete(&release(&dust)).await.ok();
     admin
@@ -120,7 +120,7 @@ pub(super) async fn selectors_strategy_and_claim_ttl(backend: Backend) {
         .await
         .expect_error(StatusCode::CONFLICT, "NO_ROOM_AVAILABLE");
 
-    // Regions: none of the rooms is in eu-west; the next preference (no region) has them.
+    // Regions: none of the rooms is in eu-west; the next preference (the default) has them.
     admin
         .post(&allocations, &json!({"selector": {"regions": ["eu-west"]}}))
         .await
@@ -128,7 +128,7 @@ pub(super) async fn selectors_strategy_and_claim_ttl(backend: Backend) {
     let fell = admin
         .post(
             &allocations,
-            &json!({"selector": {"regions": ["eu-west", ""]}, "ttl": 600}),
+            &json!({"selector": {"regions": ["eu-west", "default"]}, "ttl": 600}),
         )
         .await
         .expect(StatusCode::CREATED)

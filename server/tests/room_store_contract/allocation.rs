@@ -45,6 +45,7 @@ async fn allocate(store: &dyn RoomStore, max: u32, id: &str) -> Option<Claim> {
         .allocate("s", max, &ANY, &new_claim(id, 60))
         .await
         .unwrap()
+        .map(|claimed| claimed.claim)
 }
 
 pub(super) async fn concurrent_allocations_hand_each_room_out_once(ctx: Ctx) {
@@ -63,9 +64,14 @@ pub(super) async fn concurrent_allocations_hand_each_room_out_once(ctx: Ctx) {
         .collect();
     let mut rooms = Vec::new();
     for task in tasks {
-        if let Some(claim) = task.await.unwrap() {
-            assert_eq!(claim.scheduler, "s");
-            rooms.push(claim.room);
+        if let Some(claimed) = task.await.unwrap() {
+            // The room's region and address come with the claim.
+            assert_eq!(
+                (claimed.region.as_str(), &claimed.address),
+                ("eu-west", &None)
+            );
+            assert_eq!(claimed.claim.scheduler, "s");
+            rooms.push(claimed.claim.room);
         }
     }
     assert_eq!(rooms.len(), 200, "one success per room");
@@ -140,10 +146,18 @@ pub(super) async fn release_returns_the_room_at_once(ctx: Ctx) {
 pub(super) async fn reserve_claims_that_room_or_refuses(ctx: Ctx) {
     let store = ctx.store;
     ready_rooms(store.as_ref(), "s", 3).await;
-    let claim = store
+    let reached = super::address("10.0.0.7", 7001);
+    store.set_address("s", "r001", &reached).await.unwrap();
+    let claimed = store
         .reserve("s", "r001", 1, &new_claim("c1", 60))
         .await
         .unwrap();
+    // The room's address and region, read in the same step.
+    assert_eq!(
+        (claimed.address.as_ref(), claimed.region.as_str()),
+        (Some(&reached), "eu-west")
+    );
+    let claim = claimed.claim;
     assert_eq!((claim.room.as_str(), claim.id.as_str()), ("r001", "c1"));
     assert!(matches!(
         store.reserve("s", "r001", 1, &new_claim("c2", 60)).await,
@@ -172,12 +186,14 @@ pub(super) async fn expiry_frees_unconfirmed_claims(ctx: Ctx) {
         .allocate("s", 1, &ANY, &new_claim("short", 10))
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .claim;
     let long = store
         .allocate("s", 1, &ANY, &new_claim("long", 100))
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .claim;
     assert_eq!(allocate(store.as_ref(), 1, "none").await, None);
     let later = |s: i64| -> DateTime<Utc> { at(NOW) + Duration::seconds(s) };
     assert_eq!(store.expire_claims("s", later(9)).await.unwrap(), vec![]);
@@ -406,7 +422,7 @@ pub(super) async fn two_stores_sharing_redis_hand_each_room_out_once(ctx: Ctx) {
         .collect();
     let mut rooms = Vec::new();
     for task in tasks {
-        rooms.extend(task.await.unwrap().map(|claim| claim.room));
+        rooms.extend(task.await.unwrap().map(|claimed| claimed.claim.room));
     }
     assert_eq!(rooms.len(), 200);
     assert_eq!(rooms.iter().collect::<HashSet<_>>().len(), 200);

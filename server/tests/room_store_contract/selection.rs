@@ -47,7 +47,7 @@ async fn take(
             .allocate(scheduler, max, selection, &claim)
             .await
             .unwrap();
-        got.push(claim.map(|c| c.room));
+        got.push(claim.map(|c| c.claim.room));
     }
     got
 }
@@ -203,12 +203,12 @@ pub(super) async fn metadata_selectors_match_the_rooms_metadata(ctx: Ctx) {
             .await
             .unwrap();
         assert_eq!(
-            got.as_ref().map(|c| c.room.as_str()).unwrap_or(""),
+            got.as_ref().map(|c| c.claim.room.as_str()).unwrap_or(""),
             want,
             "{pairs}"
         );
         if let Some(claim) = got {
-            store.release("s", &claim.id).await.unwrap().unwrap();
+            store.release("s", &claim.claim.id).await.unwrap().unwrap();
         }
     }
 }

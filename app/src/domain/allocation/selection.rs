@@ -11,7 +11,8 @@
 //!   key, as equal JSON values ([`same_json`]); `regions` is a preference list: the first region
 //!   that has a room able to take the claim and matching the rest wins, whatever the others
 //!   hold. No regions: any region. Rooms whose region is empty (stored before Baton knew
-//!   regions) are in the region `""`, which a selector may name like any other.
+//!   regions) run in the default runtime's region: naming that region (or `""`) finds them
+//!   too, right after the rooms that carry its name ([`with_unnamed_rooms`]).
 //!
 //! [`pick`] applies both; the room stores apply the same rule atomically.
 
@@ -71,7 +72,8 @@ pub struct RoomSelector {
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub metadata: BTreeMap<String, serde_json::Value>,
     /// Regions in order of preference: a room of the first region that has one that matches,
-    /// else of the next, and so on. Empty: any region. `""` names the rooms that carry no region.
+    /// else of the next, and so on. Empty: any region. The default runtime's region also finds
+    /// the rooms stored before Baton knew regions (as does `""`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,
 }
@@ -201,6 +203,26 @@ impl RoomSelector {
             regions: self.regions.clone(),
         })
     }
+}
+
+/// `regions` (a selector's preference list) with the rooms that carry no region (`""`, stored
+/// before Baton knew regions) in their place: right after `default_region`, the region they run
+/// in; `""` alone stands for both as well. Order kept, each region once.
+pub fn with_unnamed_rooms(regions: &[String], default_region: &str) -> Vec<String> {
+    let mut expanded: Vec<String> = Vec::with_capacity(regions.len() + 1);
+    for region in regions {
+        let names: &[&str] = if region == default_region || region.is_empty() {
+            &[default_region, ""]
+        } else {
+            &[region.as_str()]
+        };
+        for name in names {
+            if !expanded.iter().any(|r| r == name) {
+                expanded.push(name.to_string());
+            }
+        }
+    }
+    expanded
 }
 
 /// Whether two JSON values are equal as a selector compares them: numbers by value (`1` and

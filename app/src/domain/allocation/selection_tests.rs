@@ -274,6 +274,28 @@ fn arb_selection() -> impl proptest::strategy::Strategy<Value = Selection> {
         })
 }
 
+fn names(regions: &[&str]) -> Vec<String> {
+    regions.iter().map(|r| r.to_string()).collect()
+}
+
+#[test]
+fn the_default_region_also_finds_the_rooms_that_carry_no_region_right_after_its_own() {
+    let expand = |regions: &[&str]| with_unnamed_rooms(&names(regions), "default");
+    assert_eq!(expand(&[]), names(&[]));
+    assert_eq!(expand(&["us", "eu"]), names(&["us", "eu"]));
+    assert_eq!(expand(&["default"]), names(&["default", ""]));
+    assert_eq!(
+        expand(&["us", "default", "eu"]),
+        names(&["us", "default", "", "eu"])
+    );
+    // `""` stands for the default region too; each region once, order kept.
+    assert_eq!(expand(&["", "us"]), names(&["default", "", "us"]));
+    assert_eq!(
+        expand(&["us", "", "default"]),
+        names(&["us", "default", ""])
+    );
+}
+
 proptest! {
     #[test]
     fn pick_takes_the_first_eligible_room_of_the_first_region_that_has_one(

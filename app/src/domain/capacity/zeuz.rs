@@ -1,7 +1,8 @@
 //! zeuz's own allocation document (`zeuzsdk.AllocationDef` plus `Name` and `Game`) and how it
 //! maps onto a scheduler: `ScalingRules` and `MachineMinSpec` become the capacity section,
 //! `PayloadDef` the room spec (its image, command and ports, with the payload quota as the
-//! container's requests), `ManagePayloads` the `unreservedRooms` autoscaling policy. What does
+//! container's requests), `ManagePayloads` the `unreservedRooms` autoscaling policy, `Regions`
+//! the scheduler's regions (weight 1 each). What does
 //! not map is reported, field by field, rather than dropped in silence.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use serde_json::Value;
 use super::config::{Capacity, MachineSpec};
 use super::machine::millicores;
 use crate::domain::autoscaling::{Autoscaling, PolicyConfig, PolicyParameters};
+use crate::domain::region::SchedulerRegion;
 use crate::domain::scheduler::{
     Container, ContainerPort, GameRoomSpec, PortRange, Resources, SchedulerConfig,
 };
@@ -221,12 +223,12 @@ impl AllocationDef {
         }
         config.capacity = Some(capacity);
 
-        if !self.regions.is_empty() {
-            note(
-                "Regions",
-                "not kept yet: schedulers have no regions in this version",
-            );
-        }
+        // zeuz's regions are the scheduler's, weight 1 each (rooms spread evenly).
+        config.regions = self
+            .regions
+            .iter()
+            .map(|name| SchedulerRegion::new(name, 1))
+            .collect();
         if rules.use_metrics {
             note(
                 "ScalingRules.UseMetrics",
@@ -251,7 +253,7 @@ impl AllocationDef {
     }
 
     /// The document a scheduler with a capacity section answers, in zeuz's shape (`None`
-    /// without one). Regions are not kept yet: always `[]`.
+    /// without one). `Regions` are the scheduler's region names (their weights are not zeuz's).
     pub fn document(config: &SchedulerConfig) -> Option<Value> {
         let capacity = config.capacity.as_ref()?;
         let mut rules = zeuz_keys(serde_json::to_value(capacity).ok()?);
@@ -282,7 +284,7 @@ impl AllocationDef {
         Some(serde_json::json!({
             "Name": config.name,
             "Game": config.game,
-            "Regions": [],
+            "Regions": config.regions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             "ScalingRules": rules,
             "MachineMinSpec": min_spec,
         }))
@@ -338,6 +340,12 @@ pub fn zeuz_path(path: &str) -> String {
             _ if rest.starts_with("requests") => "ScalingRules.PayloadQuota".into(),
             _ => path.to_string(),
         };
+    }
+    // `regions[1].name` (or `.weight`) -> `Regions[1]`.
+    if let Some(rest) = path.strip_prefix("regions[")
+        && let Some(end) = rest.find(']')
+    {
+        return format!("Regions[{}]", &rest[..end]);
     }
     match path {
         "name" => "Name".into(),

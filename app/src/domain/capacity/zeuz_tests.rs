@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::test_support::seed_zeuz;
 use super::zeuz::*;
+use crate::domain::region::SchedulerRegion;
 use crate::domain::scheduler::SchedulerConfig;
 
 /// The seed's example `AllocationDef`, with `Name` and `Game`.
@@ -46,10 +47,26 @@ fn seed_def() -> AllocationDef {
     serde_json::from_value(seed_document()).unwrap()
 }
 
+/// The seed's region ids are masked (`cRswsCn***`): not region names. Unmasked, they are.
+fn unmasked(mut def: AllocationDef) -> AllocationDef {
+    for region in &mut def.regions {
+        *region = region.trim_end_matches('*').to_string();
+    }
+    def
+}
+
 #[test]
 fn the_seed_document_becomes_a_valid_scheduler() {
-    let (config, notes) = seed_def().to_scheduler(None);
+    let (config, notes) = unmasked(seed_def()).to_scheduler(None);
     assert_eq!(config.validate(), Ok(()));
+    // Its regions, weight 1 each.
+    assert_eq!(
+        config.regions,
+        [
+            SchedulerRegion::new("cRswsCn", 1),
+            SchedulerRegion::new("odemlBg", 1)
+        ]
+    );
     assert_eq!(config.name, "zeuz-example");
     let container = &config.spec.containers[0];
     assert_eq!(container.name, PAYLOAD_CONTAINER);
@@ -76,7 +93,19 @@ fn the_seed_document_becomes_a_valid_scheduler() {
     let policy = autoscaling.policy.as_ref().unwrap();
     assert_eq!(policy.r#type, "unreservedRooms");
     let fields: Vec<&str> = notes.iter().map(|n| n.field.as_str()).collect();
-    assert_eq!(fields, ["ScalingRules.PayloadDef.Ports[0].Name", "Regions"]);
+    assert_eq!(fields, ["ScalingRules.PayloadDef.Ports[0].Name"]);
+}
+
+#[test]
+fn masked_region_ids_are_refused_on_their_zeuz_path() {
+    let (config, _) = seed_def().to_scheduler(None);
+    let fields: Vec<String> = config
+        .validate()
+        .unwrap_err()
+        .into_iter()
+        .map(|e| zeuz_path(&e.field))
+        .collect();
+    assert_eq!(fields, ["Regions[0]", "Regions[1]"]);
 }
 
 #[test]
@@ -139,8 +168,7 @@ fn a_scheduler_answers_in_zeuz_shape() {
     let (config, _) = seed_def().to_scheduler(None);
     let mut document = AllocationDef::document(&config).unwrap();
     let mut expected = seed_document();
-    // Kept as Baton keeps them: regions not yet, port names lowercased, protocol said.
-    expected["Regions"] = json!([]);
+    // Kept as Baton keeps them: port names lowercased, protocol said.
     expected["ScalingRules"]["PayloadDef"]["Ports"] =
         json!([{"Name": "http", "Port": 80, "Protocol": "TCP"}]);
     // Numbers Baton keeps as fractions.
@@ -191,6 +219,8 @@ fn validation_paths_are_told_in_zeuz_words() {
             "autoscaling.policy.parameters.unreservedRooms.max",
             "ScalingRules.MaxUnreservedPayloads",
         ),
+        ("regions[1].name", "Regions[1]"),
+        ("regions[0].weight", "Regions[0]"),
         ("portRange", "portRange"),
     ] {
         assert_eq!(zeuz_path(baton), zeuz, "{baton}");

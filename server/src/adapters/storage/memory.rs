@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
-use app::domain::allocation::{Claim, NewClaim, Selection};
+use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
@@ -203,7 +203,7 @@ impl RoomStore for MemoryRoomStore {
         max_matches: u32,
         selection: &Selection,
         claim: &NewClaim,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<Claimed>, StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         Ok(rooms
             .get_mut(scheduler)
@@ -216,7 +216,7 @@ impl RoomStore for MemoryRoomStore {
         room: &str,
         max_matches: u32,
         claim: &NewClaim,
-    ) -> Result<Claim, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         let mut all = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         let rooms = all
             .get_mut(scheduler)

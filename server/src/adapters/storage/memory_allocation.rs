@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use app::domain::allocation::{self, Claim, NewClaim, Selection};
+use app::domain::allocation::{self, Claim, Claimed, NewClaim, Selection};
 use app::domain::room::{GameRoom, Ping, PingError};
 use app::ports::{Pinged, StoreError};
 use chrono::{DateTime, Utc};
@@ -35,19 +35,22 @@ impl Scheduled {
         max_matches: u32,
         selection: &Selection,
         claim: &NewClaim,
-    ) -> Option<Claim> {
+    ) -> Option<Claimed> {
         let counts = self.open_claims();
         let candidates = self
             .rooms
             .values()
             .filter(|room| only.is_none_or(|id| room.id == id))
             .map(|room| (room, counts.get(room.id.as_str()).copied().unwrap_or(0)));
-        let room = allocation::pick(candidates, max_matches, selection)?
-            .id
-            .clone();
-        let claim = claim.clone().on(scheduler, &room);
-        self.claims.insert(claim.id.clone(), claim.clone());
-        Some(claim)
+        let room = allocation::pick(candidates, max_matches, selection)?;
+        let claimed = Claimed {
+            claim: claim.clone().on(scheduler, &room.id),
+            address: room.address.clone(),
+            region: room.region.clone(),
+        };
+        self.claims
+            .insert(claimed.claim.id.clone(), claimed.claim.clone());
+        Some(claimed)
     }
 
     /// The open claims on `room` (or on all rooms), oldest first.

@@ -30,7 +30,7 @@
 //! runs nothing else meanwhile, so selectors that match few of many free rooms cost every
 //! client latency.
 
-use app::domain::allocation::{Claim, NewClaim, Selection};
+use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::ports::StoreError;
 use chrono::{DateTime, Utc};
 use redis::Script;
@@ -42,9 +42,9 @@ use super::scripts::INDEX_LUA;
 /// KEYS: the `INDEX_KEYS`. ARGV: max matches, claim id, claim JSON, expiry ms, creation ms,
 /// the room to reserve ('' for any), then the selection: strategy (`packed`, `distributed`),
 /// the number of preferred regions, the number of versions (-1 for any), the metadata to
-/// match as a JSON object ('' for none), the regions, the versions. Returns the room's id,
-/// `false` when no room (or not that room) can take the claim, or '' when the room to reserve
-/// does not exist.
+/// match as a JSON object ('' for none), the regions, the versions. Returns the room's id, its
+/// address (JSON, '' when unknown) and its region, read in the same step; `false` when no room
+/// (or not that room) can take the claim, or `{''}` when the room to reserve does not exist.
 const ALLOCATE_SCRIPT: &str = r#"
 INDEX_LUA
 -- Rooms stored before this index existed: the scheduler's first allocation indexes its ready
@@ -64,7 +64,7 @@ local id, set
 if ARGV[6] ~= '' then
   id = ARGV[6]
   local f = redis.call('HMGET', ROOM_PREFIX .. id, 'status', 'region')
-  if not f[1] then return '' end
+  if not f[1] then return {''} end
   if f[1] == 'ready' then
     set = FREE_READY .. ':' .. (f[2] or '')
   elseif f[1] == 'occupied' and max > 1 then
@@ -182,7 +182,8 @@ redis.call('HINCRBY', ROOM_PREFIX .. id, 'claims', 1)
 redis.call('HSET', CLAIMS, ARGV[2], id .. '\n' .. ARGV[3])
 redis.call('ZADD', EXPIRY, ARGV[4], ARGV[2])
 redis.call('ZADD', OF_PREFIX .. id, ARGV[5], ARGV[2])
-return id
+local where_ = redis.call('HMGET', ROOM_PREFIX .. id, 'address', 'region')
+return {id, where_[1] or '', where_[2] or ''}
 "#;
 
 /// KEYS: the `INDEX_KEYS`. ARGV: claim id. Returns the claim's stored value, or `false`.
@@ -285,7 +286,7 @@ impl RedisRoomStore {
         max_matches: u32,
         selection: &Selection,
         claim: &NewClaim,
-    ) -> Result<Result<Claim, bool>, StoreError> {
+    ) -> Result<Result<Claimed, bool>, StoreError> {
         let mut invocation = self.scripts.allocation.allocate.prepare_invoke();
         for key in self.index_keys(scheduler) {
             invocation.key(key);
@@ -309,12 +310,26 @@ impl RedisRoomStore {
         if let Some(versions) = &selection.versions {
             invocation.arg(versions.iter().collect::<Vec<_>>());
         }
-        let picked: Option<String> = self.invoke(&invocation).await?;
-        Ok(match picked {
-            Some(id) if id.is_empty() => Err(true),
-            Some(id) => Ok(claim.clone().on(scheduler, &id)),
-            None => Err(false),
-        })
+        let picked: Option<Vec<String>> = self.invoke(&invocation).await?;
+        let Some(picked) = picked else {
+            return Ok(Err(false));
+        };
+        let [id, address, region] = match <[String; 3]>::try_from(picked) {
+            Ok(found) => found,
+            Err(_) => return Ok(Err(true)),
+        };
+        let address = if address.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(&address).map_err(|e| {
+                StoreError::Backend(format!("redis: room {id} of {scheduler}: address: {e}"))
+            })?)
+        };
+        Ok(Ok(Claimed {
+            claim: claim.clone().on(scheduler, &id),
+            address,
+            region,
+        }))
     }
 
     pub(super) async fn reserve_room(
@@ -323,7 +338,7 @@ impl RedisRoomStore {
         room: &str,
         max_matches: u32,
         claim: &NewClaim,
-    ) -> Result<Claim, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         match self
             .claim_room(
                 scheduler,
@@ -334,7 +349,7 @@ impl RedisRoomStore {
             )
             .await?
         {
-            Ok(claim) => Ok(claim),
+            Ok(claimed) => Ok(claimed),
             Err(true) => Err(room_not_found(scheduler, room)),
             Err(false) => Err(StoreError::Conflict(format!(
                 "room {room} cannot take a claim now"

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use app::domain::allocation::{self, Claim, NewClaim, Selection};
+use app::domain::allocation::{self, Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
@@ -293,7 +293,7 @@ impl RoomStore for RedisRoomStore {
         max_matches: u32,
         selection: &Selection,
         claim: &NewClaim,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<Claimed>, StoreError> {
         Ok(self
             .claim_room(scheduler, None, max_matches, selection, claim)
             .await?
@@ -306,7 +306,7 @@ impl RoomStore for RedisRoomStore {
         room: &str,
         max_matches: u32,
         claim: &NewClaim,
-    ) -> Result<Claim, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         self.reserve_room(scheduler, room, max_matches, claim).await
     }
 
