@@ -39,7 +39,11 @@ fn room_json(room: Option<proto::Room>) -> Value {
 struct Matchmaker(Inbox);
 
 impl Matchmaker {
-    fn took(&self, rpc: &str, message: Value) -> Result<tonic::Response<proto::Response>, tonic::Status> {
+    fn took(
+        &self,
+        rpc: &str,
+        message: Value,
+    ) -> Result<tonic::Response<proto::Response>, tonic::Status> {
         self.0.lock().unwrap().push((rpc.to_string(), message));
         Ok(tonic::Response::new(proto::Response {
             code: 200,
@@ -179,7 +183,12 @@ fn forwarded(text: &str, forwarder: &str, kind: &str, outcome: &str) -> f64 {
 }
 
 /// A scheduler of one room (a process that never pings: the test pings for it, tokenless).
-async fn scheduler_with_one_room(server: &TestServer, name: &str, ports: u16, forwarders: Value) -> String {
+async fn scheduler_with_one_room(
+    server: &TestServer,
+    name: &str,
+    ports: u16,
+    forwarders: Value,
+) -> String {
     server
         .admin()
         .post(
@@ -190,7 +199,7 @@ async fn scheduler_with_one_room(server: &TestServer, name: &str, ports: u16, fo
                 "forwarders": forwarders,
                 "spec": {"terminationGracePeriod": "1s", "containers": [{
                     "name": "game", "image": "example", "command": ["sleep", "120"],
-                    "ports": [{"name": "clientPort", "protocol": "udp", "port": 7777}]}]}
+                    "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]}
             }),
         )
         .await
@@ -242,7 +251,10 @@ async fn both_forwarders_receive_every_event_and_grpc_survives_a_restart() {
     let anonymous = server.anonymous();
     let base = format!("/scheduler/{name}/rooms/{room}");
     anonymous
-        .put(&format!("{base}/ping"), &json!({"status": "ready", "metadata": {"map": "dust"}}))
+        .put(
+            &format!("{base}/ping"),
+            &json!({"status": "ready", "metadata": {"map": "dust"}}),
+        )
         .await
         .ok();
     anonymous
@@ -264,11 +276,17 @@ async fn both_forwarders_receive_every_event_and_grpc_survives_a_restart() {
         .await
         .ok();
     anonymous
-        .post(&format!("{base}/playerevent"), &json!({"event": "playerJoin"}))
+        .post(
+            &format!("{base}/playerevent"),
+            &json!({"event": "playerJoin"}),
+        )
         .await
         .expect_invalid(&["playerId"]);
     anonymous
-        .post(&format!("{base}/playerevent"), &json!({"event": "playerDanced", "playerId": "p1"}))
+        .post(
+            &format!("{base}/playerevent"),
+            &json!({"event": "playerDanced", "playerId": "p1"}),
+        )
         .await
         .expect_invalid(&["event"]);
 
@@ -285,7 +303,10 @@ async fn both_forwarders_receive_every_event_and_grpc_survives_a_restart() {
             "metadata": metadata, "roomType": room_type})
     };
     let ready = received(&grpc_inbox, "SendRoomStatus", |v| v["statusType"] == 0).await;
-    assert_eq!(ready, json!({"room": room_of("ranked", json!({})), "statusType": 0}));
+    assert_eq!(
+        ready,
+        json!({"room": room_of("ranked", json!({})), "statusType": 0})
+    );
     let occupied = received(&grpc_inbox, "SendRoomStatus", |v| v["statusType"] == 1).await;
     assert_eq!(occupied["room"]["roomId"], room.as_str());
     let event = received(&grpc_inbox, "SendRoomEvent", |_| true).await;
@@ -327,11 +348,17 @@ async fn both_forwarders_receive_every_event_and_grpc_survives_a_restart() {
     let player = received(&http_inbox, "playerEvent", |_| true).await;
     assert_eq!(player["playerId"], "p1");
     assert_eq!(player["eventType"], "playerJoin");
-    assert_eq!(player["metadata"], json!({"team": "red", "roomType": "casual"}));
+    assert_eq!(
+        player["metadata"],
+        json!({"team": "red", "roomType": "casual"})
+    );
     // The periodic resync tells both of the room's current status.
     let resync = received(&grpc_inbox, "SendRoomResync", |_| true).await;
     assert_eq!(resync["statusType"], 1);
-    received(&http_inbox, "roomResync", |v| v["status"] == "occupied").await;
+    received(&http_inbox, "roomStatus", |v| {
+        v["resync"] == true && v["status"] == "occupied"
+    })
+    .await;
 
     // The matchmaker stops; events meanwhile are retried and reach it once it is back.
     let _ = stop.send(());
@@ -350,14 +377,25 @@ async fn both_forwarders_receive_every_event_and_grpc_survives_a_restart() {
         .await
         .ok();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let listener = TcpListener::bind(grpc_addr).await.expect("the same port again");
+    let listener = TcpListener::bind(grpc_addr)
+        .await
+        .expect("the same port again");
     let (_stop, _task) = serve_grpc(listener, grpc_inbox.clone());
-    received(&grpc_inbox, "SendRoomEvent", |v| v["eventType"] == "whileDown").await;
+    received(&grpc_inbox, "SendRoomEvent", |v| {
+        v["eventType"] == "whileDown"
+    })
+    .await;
     anonymous
-        .post(&format!("{base}/roomevent"), &json!({"event": "afterRestart"}))
+        .post(
+            &format!("{base}/roomevent"),
+            &json!({"event": "afterRestart"}),
+        )
         .await
         .ok();
-    received(&grpc_inbox, "SendRoomEvent", |v| v["eventType"] == "afterRestart").await;
+    received(&grpc_inbox, "SendRoomEvent", |v| {
+        v["eventType"] == "afterRestart"
+    })
+    .await;
     {
         let inbox = grpc_inbox.lock().unwrap();
         let statuses: Vec<&Value> = inbox
@@ -369,9 +407,18 @@ async fn both_forwarders_receive_every_event_and_grpc_survives_a_restart() {
     }
 
     let text = scrape(&server).await;
-    assert!(forwarded(&text, "mm-grpc", "roomEvent", "success") >= 3.0, "{text}");
-    assert!(forwarded(&text, "mm-grpc", "roomStatus", "retry") >= 1.0, "{text}");
-    assert!(forwarded(&text, "mm-http", "playerEvent", "success") >= 1.0, "{text}");
+    assert!(
+        forwarded(&text, "mm-grpc", "roomEvent", "success") >= 3.0,
+        "{text}"
+    );
+    assert!(
+        forwarded(&text, "mm-grpc", "roomStatus", "retry") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        forwarded(&text, "mm-http", "playerEvent", "success") >= 1.0,
+        "{text}"
+    );
     assert_eq!(forwarded(&text, "off", "roomStatus", "success"), 0.0);
 }
 

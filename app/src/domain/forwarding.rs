@@ -218,9 +218,12 @@ mod tests {
             status_changed_at: now,
             last_ping_at: None,
             running_matches: 0,
-            metadata: [("map".to_string(), json!("dust")), ("n".to_string(), json!(3))]
-                .into_iter()
-                .collect(),
+            metadata: [
+                ("map".to_string(), json!("dust")),
+                ("n".to_string(), json!(3)),
+            ]
+            .into_iter()
+            .collect(),
             address: Some(RoomAddress {
                 host: "10.0.0.1".into(),
                 ports: vec![

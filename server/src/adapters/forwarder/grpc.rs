@@ -1,7 +1,7 @@
 //! `GrpcForwarder`: Maestro's `eventforwarder.GRPCForwarder` service over tonic.
 
-use std::collections::HashMap;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use app::domain::forwarding::{ForwardedEvent, ForwardedRoom, ForwardedStatus, PlayerEventType};
@@ -57,7 +57,10 @@ impl GrpcForwarder {
         *self.client.lock().await = None;
     }
 
-    async fn call(&self, event: &ForwardedEvent) -> Result<tonic::Response<proto::Response>, tonic::Status> {
+    async fn call(
+        &self,
+        event: &ForwardedEvent,
+    ) -> Result<tonic::Response<proto::Response>, tonic::Status> {
         let mut client = self.client().await;
         match event {
             ForwardedEvent::RoomStatus {
@@ -97,7 +100,9 @@ impl GrpcForwarder {
                 metadata,
             } => {
                 let kind = match event_type {
-                    PlayerEventType::PlayerJoin => proto::player_event::PlayerEventType::PlayerJoined,
+                    PlayerEventType::PlayerJoin => {
+                        proto::player_event::PlayerEventType::PlayerJoined
+                    }
                     PlayerEventType::PlayerLeft => proto::player_event::PlayerEventType::PlayerLeft,
                 };
                 let mut request = tonic::Request::new(proto::PlayerEvent {
@@ -114,7 +119,10 @@ impl GrpcForwarder {
 }
 
 fn map(metadata: &BTreeMap<String, String>) -> HashMap<String, String> {
-    metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn room_message(room: &ForwardedRoom) -> proto::Room {

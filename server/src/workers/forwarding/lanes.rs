@@ -57,7 +57,11 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 impl Lanes {
-    pub fn new(options: &ForwardingOptions, metrics: Arc<Metrics>, factory: ForwarderFactory) -> Self {
+    pub fn new(
+        options: &ForwardingOptions,
+        metrics: Arc<Metrics>,
+        factory: ForwarderFactory,
+    ) -> Self {
         Self {
             lanes: HashMap::new(),
             workers: JoinSet::new(),
@@ -117,7 +121,12 @@ impl Lanes {
             self.metrics
                 .forwarding
                 .count(scheduler, &forwarder.name, dropped.kind(), "dropped");
-            tracing::warn!(scheduler, forwarder = forwarder.name, kind, "forwarder queue full: oldest event dropped");
+            tracing::warn!(
+                scheduler,
+                forwarder = forwarder.name,
+                kind,
+                "forwarder queue full: oldest event dropped"
+            );
         }
     }
 }
@@ -173,10 +182,20 @@ impl Worker {
             };
             if attempt < self.retries {
                 count("retry");
-                tracing::debug!(error, forwarder = self.name, attempt, "forwarding failed, retrying");
+                tracing::debug!(
+                    error,
+                    forwarder = self.name,
+                    attempt,
+                    "forwarding failed, retrying"
+                );
                 tokio::time::sleep(backoff(attempt)).await;
             } else {
-                tracing::warn!(error, forwarder = self.name, kind = event.kind(), "forwarding failed");
+                tracing::warn!(
+                    error,
+                    forwarder = self.name,
+                    kind = event.kind(),
+                    "forwarding failed"
+                );
             }
         }
         count("failure");

@@ -68,9 +68,9 @@ impl Note {
     }
     fn room(&self) -> &str {
         match self {
-            Self::Status { room, .. } | Self::RoomEvent { room, .. } | Self::PlayerEvent { room, .. } => {
-                room
-            }
+            Self::Status { room, .. }
+            | Self::RoomEvent { room, .. }
+            | Self::PlayerEvent { room, .. } => room,
         }
     }
     fn kind(&self) -> &'static str {
@@ -133,7 +133,11 @@ impl Forwarding {
                     .forwarding
                     .count(note.scheduler(), "", note.kind(), "dropped");
             }
-            tracing::warn!(scheduler = note.scheduler(), room = note.room(), "forwarding queue full: event dropped");
+            tracing::warn!(
+                scheduler = note.scheduler(),
+                room = note.room(),
+                "forwarding queue full: event dropped"
+            );
         }
     }
 

@@ -133,7 +133,9 @@ impl RoomStore for ForwardingRoomStore {
         max_matches: u32,
         claim: &NewClaim,
     ) -> Result<Claim, StoreError> {
-        self.inner.reserve(scheduler, room, max_matches, claim).await
+        self.inner
+            .reserve(scheduler, room, max_matches, claim)
+            .await
     }
     async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError> {
         self.inner.release(scheduler, claim).await
