@@ -45,9 +45,7 @@ use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 use crate::runtimes::{RegionRuntime, Runtimes};
 use crate::same_origin;
 use crate::scheduler_changes::PublishChanges;
-use crate::workers::forwarding::{
-    ForwarderFactory, Forwarding, ForwardingRoomStore, lanes_deadline as deadline,
-};
+use crate::workers::forwarding::{ForwarderFactory, Forwarding, ForwardingRoomStore, deadline};
 
 /// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
 /// `allowTokenlessPings` made outside this process's API takes to apply.

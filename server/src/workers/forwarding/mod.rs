@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::observability::Metrics;
-pub use lanes::{Lanes, deadline as lanes_deadline};
+pub use lanes::{Lanes, deadline};
 pub use options::ForwardingOptions;
 pub use store::ForwardingRoomStore;
 
