@@ -88,6 +88,8 @@ pub struct Config {
     pub site_root: String,
     #[command(flatten)]
     pub observability: crate::observability::ObservabilityOptions,
+    #[command(flatten)]
+    pub forwarding: crate::workers::forwarding::ForwardingOptions,
 }
 
 fn default_rooms_dir() -> PathBuf {

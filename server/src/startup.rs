@@ -22,6 +22,11 @@ use leptos::config::LeptosOptions;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::task::JoinHandle;
 
+use app::domain::forwarding::ForwarderKind;
+use app::domain::scheduler::Forwarder as ForwarderConfig;
+use app::ports::{ForwardError, Forwarder};
+
+use crate::adapters::forwarder::{GrpcForwarder, HttpForwarder};
 use crate::adapters::runtime::kubernetes::KubernetesRuntime;
 use crate::adapters::runtime::local::{LocalRuntime, RoomsDir, RoomsDirError};
 use crate::adapters::storage::memory::MemoryRoomStore;
@@ -40,6 +45,7 @@ use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 use crate::runtimes::{RegionMachines, RegionRuntime, Runtimes};
 use crate::same_origin;
 use crate::scheduler_changes::PublishChanges;
+use crate::workers::forwarding::{ForwarderFactory, Forwarding, ForwardingRoomStore, deadline};
 
 /// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
 /// `allowTokenlessPings` made outside this process's API takes to apply.
@@ -217,6 +223,32 @@ fn holder_name(addr: SocketAddr) -> String {
     format!("{host}/{addr}/{}", std::process::id())
 }
 
+/// The adapter of each forwarder type; `secret` signs `http` forwarders without one of their own.
+fn forwarder_factory(secret: Option<String>) -> ForwarderFactory {
+    Arc::new(move |forwarder: &ForwarderConfig| {
+        let timeout = deadline(forwarder);
+        let adapter: Arc<dyn Forwarder> = match ForwarderKind::of(forwarder) {
+            Some(ForwarderKind::Grpc) => Arc::new(GrpcForwarder::new(&forwarder.address, timeout)?),
+            Some(ForwarderKind::Http) => {
+                let key = forwarder
+                    .options
+                    .secret
+                    .clone()
+                    .or_else(|| secret.clone())
+                    .unwrap_or_default();
+                Arc::new(HttpForwarder::new(&forwarder.address, &key, timeout)?)
+            }
+            None => {
+                return Err(ForwardError::Refused(format!(
+                    "unknown forwarder type {}",
+                    forwarder.r#type
+                )));
+            }
+        };
+        Ok(adapter)
+    })
+}
+
 /// Connects storage and the runtime, ensures an admin exists, serves on `config.listen` and
 /// starts the health controller.
 pub async fn start(config: Config) -> Result<Running, StartError> {
@@ -251,6 +283,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             Arc::new(MemoryAttemptCounter::default()),
         ),
     };
+    let (forwarding, forwarding_task) = Forwarding::start(
+        &config.forwarding,
+        schedulers.clone(),
+        rooms.clone(),
+        observability.metrics.clone(),
+        forwarder_factory(config.forwarding.forwarder_secret.clone()),
+    );
+    let rooms = ForwardingRoomStore::wrap(rooms, forwarding.clone());
     let room_tokens = Arc::new(RoomTokens::new(secret));
     let configured = config.runtimes()?;
     let runtimes = Arc::new(runtimes(&config, &configured, &observability).await?);
@@ -304,6 +344,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         auth: authenticator.clone(),
         room_tokens: room_tokens.clone(),
         tokenless,
+        forwarding,
     };
     let dashboard = Dashboard {
         schedulers: service,
@@ -360,6 +401,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let workers: Vec<JoinHandle<()>> = [
         Some(controller_task),
         Some(cleanup_task),
+        Some(forwarding_task),
         changes_task,
         internal_task,
     ]

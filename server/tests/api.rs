@@ -1125,13 +1125,23 @@ async fn invalid_forwarder(backend: Backend) {
         &server,
         &seed_with(
             "/forwarders",
-            json!([{"name": "", "enable": true, "type": "http", "address": " "}]),
+            json!([{"name": "", "enable": true, "type": "kafka", "address": " "}]),
         ),
         &[
             "forwarders[0].name",
             "forwarders[0].type",
             "forwarders[0].address",
         ],
+    )
+    .await;
+    // An http forwarder posts to a URL.
+    rejected(
+        &server,
+        &seed_with(
+            "/forwarders",
+            json!([{"name": "signed", "enable": true, "type": "http", "address": "fwd:8080"}]),
+        ),
+        &["forwarders[0].address"],
     )
     .await;
     let forwarder = json!({"name": "events", "enable": true, "type": "gRPC", "address": "fwd:8080",

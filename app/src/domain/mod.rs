@@ -4,6 +4,7 @@ pub mod access;
 pub mod allocation;
 pub mod autoscaling;
 pub mod capacity;
+pub mod forwarding;
 pub mod health;
 pub mod history;
 pub mod maestro_json;

@@ -40,8 +40,8 @@ pub struct SchedulerConfig {
     /// The game room itself: its containers and how it runs.
     #[serde(default, deserialize_with = "null_as_default")]
     pub spec: GameRoomSpec,
-    /// Where room and player events are to be forwarded (stored and answered; Baton does not
-    /// forward events yet).
+    /// Where room status changes, resyncs, room and player events are forwarded (see the
+    /// README's "Event forwarders").
     #[serde(default, deserialize_with = "null_as_default")]
     pub forwarders: Vec<Forwarder>,
     /// Annotations put on every room.
@@ -289,7 +289,7 @@ pub struct Forwarder {
     /// Off unless set, as in Maestro.
     #[serde(default, deserialize_with = "null_as_default")]
     pub enable: bool,
-    /// Only `gRPC` forwarders exist.
+    /// `gRPC` (Maestro's forwarder protocol) or `http` (a signed JSON `POST` of each event).
     #[serde(default = "default_forwarder_type")]
     pub r#type: String,
     pub address: String,
@@ -312,6 +312,10 @@ pub struct ForwarderOptions {
     #[serde(default, deserialize_with = "null_as_default")]
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// `http` forwarders: the HMAC-SHA256 key of the `X-Baton-Signature` header (else Baton's
+    /// `--forwarder-secret`). Answered to whoever may read the scheduler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 fn default_forwarder_timeout() -> i64 {
@@ -323,6 +327,7 @@ impl Default for ForwarderOptions {
         Self {
             timeout: default_forwarder_timeout(),
             metadata: serde_json::Map::new(),
+            secret: None,
         }
     }
 }

@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 
+mod forwarder;
 mod machines;
 mod operations;
+pub use forwarder::{ForwardError, Forwarder};
 pub use machines::{MachineProvider, MachineReport, Machines, ProviderError};
 pub use operations::{Leases, OperationPage, OperationStore};
 

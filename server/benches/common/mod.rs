@@ -261,6 +261,7 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             ),
             room_tokens: Arc::new(RoomTokens::new(var("BATON_BENCH_SECRET"))),
             tokenless: Arc::new(TokenlessSchedulers::new(Duration::from_secs(5))),
+            forwarding: server::workers::forwarding::Forwarding::off(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

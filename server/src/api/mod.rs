@@ -31,6 +31,8 @@ pub struct AppState {
     pub room_tokens: Arc<RoomTokens>,
     /// Which schedulers accept pings without a token, remembered briefly.
     pub tokenless: Arc<TokenlessSchedulers>,
+    /// Where room and player events go (never awaited).
+    pub forwarding: Arc<crate::workers::forwarding::Forwarding>,
 }
 
 /// The management API routes.

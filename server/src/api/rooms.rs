@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use app::domain::allocation::Claim;
+use app::domain::forwarding::PlayerEventType;
 use app::domain::room::{GameRoom, Ping, RoomPort};
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -39,8 +40,9 @@ pub struct RoomEvent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayerEvent {
-    /// What happened, e.g. `playerJoin`, `playerLeft`.
+    /// `playerJoin` or `playerLeft`.
     pub event: String,
+    /// Required: the player the event is about.
     #[serde(default)]
     pub player_id: String,
     #[serde(default)]
@@ -230,7 +232,7 @@ pub async fn get_room(
     }))
 }
 
-/// A room reports an event about itself.
+/// A room reports an event about itself; forwarded, metadata kept, to the scheduler's forwarders.
 #[utoipa::path(post, path = "/scheduler/{scheduler}/rooms/{room}/roomevent",
     params(("scheduler" = String, Path), ("room" = String, Path)), request_body = RoomEvent, tag = "rooms",
     security(("room_token" = [])),
@@ -248,10 +250,13 @@ pub async fn room_event(
     }
     state.rooms.get(&scheduler, &room).await?;
     tracing::info!(%scheduler, %room, event = %event.event, "room event");
+    state
+        .forwarding
+        .room_event(&scheduler, &room, &event.event, event.metadata);
     Ok(Succeeded)
 }
 
-/// A room reports an event about one of its players.
+/// A room reports an event about one of its players; forwarded to the scheduler's forwarders.
 #[utoipa::path(post, path = "/scheduler/{scheduler}/rooms/{room}/playerevent",
     params(("scheduler" = String, Path), ("room" = String, Path)), request_body = PlayerEvent, tag = "rooms",
     security(("room_token" = [])),
@@ -267,8 +272,16 @@ pub async fn player_event(
     if event.event.trim().is_empty() {
         return Err(ApiError::invalid("event", "is required"));
     }
+    let kind = PlayerEventType::parse(&event.event)
+        .ok_or_else(|| ApiError::invalid("event", "must be playerJoin or playerLeft"))?;
+    if event.player_id.trim().is_empty() {
+        return Err(ApiError::invalid("playerId", "is required"));
+    }
     state.rooms.get(&scheduler, &room).await?;
     tracing::info!(%scheduler, %room, event = %event.event, player = %event.player_id, "player event");
+    state
+        .forwarding
+        .player_event(&scheduler, &room, &event.player_id, kind, event.metadata);
     Ok(Succeeded)
 }
 

@@ -13,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::forwarding::ForwardingMetrics;
 use super::rooms::RoomGauges;
 
 /// Seconds, for requests and runtime calls.
@@ -90,6 +91,8 @@ pub struct Metrics {
     runtime_duration: Family<CallLabels, Histogram>,
     /// Rooms per scheduler as the health ticks of this process last saw them.
     pub rooms: RoomGauges,
+    /// Events sent to forwarders, by outcome.
+    pub forwarding: ForwardingMetrics,
     /// One scrape at a time: the room gauges are rewritten for each.
     rendering: std::sync::Mutex<()>,
 }
@@ -148,6 +151,7 @@ impl Metrics {
             runtime_duration.clone(),
         );
         let rooms = RoomGauges::new(&mut registry, rooms_stale_after);
+        let forwarding = ForwardingMetrics::new(&mut registry);
         Self {
             registry,
             http_requests,
@@ -158,6 +162,7 @@ impl Metrics {
             runtime_calls,
             runtime_duration,
             rooms,
+            forwarding,
             rendering: std::sync::Mutex::new(()),
         }
     }

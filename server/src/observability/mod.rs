@@ -3,6 +3,7 @@
 //! on [`Observability`].
 
 pub mod endpoint;
+pub mod forwarding;
 pub mod http;
 pub mod logging;
 pub mod metrics;

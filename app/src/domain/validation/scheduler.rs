@@ -82,11 +82,20 @@ impl SchedulerConfig {
             if !forwarder.name.is_empty() && !forwarder_names.insert(forwarder.name.as_str()) {
                 errors.add(format!("{path}.name"), "is used by another forwarder");
             }
+            let kind = crate::domain::forwarding::ForwarderKind::of(forwarder);
             errors.check(
-                forwarder.r#type.eq_ignore_ascii_case("grpc"),
+                kind.is_some(),
                 format!("{path}.type"),
-                "must be \"gRPC\"",
+                "must be \"gRPC\" or \"http\"",
             );
+            errors.check(
+                kind != Some(crate::domain::forwarding::ForwarderKind::Http)
+                    || forwarder.address.starts_with("http://")
+                    || forwarder.address.starts_with("https://"),
+                format!("{path}.address"),
+                "must be an http:// or https:// URL for an http forwarder",
+            );
+
             errors.check(
                 !forwarder.address.trim().is_empty(),
                 format!("{path}.address"),
@@ -274,9 +283,20 @@ mod tests {
             forwarder.clone(),
             forwarder.clone(),
             Forwarder {
-                r#type: "http".into(),
+                r#type: "kafka".into(),
                 address: " ".into(),
                 name: "other".into(),
+                ..forwarder.clone()
+            },
+            Forwarder {
+                r#type: "http".into(),
+                name: "signed".into(),
+                ..forwarder.clone()
+            },
+            Forwarder {
+                r#type: "http".into(),
+                address: "http://mm:8080/events".into(),
+                name: "signed-ok".into(),
                 ..forwarder
             },
         ];
@@ -290,6 +310,7 @@ mod tests {
                 "forwarders[1].name",
                 "forwarders[2].type",
                 "forwarders[2].address",
+                "forwarders[3].address",
                 "labels.bad key",
                 "labels.team"
             ]
