@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use app::domain::allocation::{Claim, NewClaim, Selection};
+use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
@@ -121,7 +121,7 @@ impl RoomStore for ForwardingRoomStore {
         max_matches: u32,
         selection: &Selection,
         claim: &NewClaim,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<Claimed>, StoreError> {
         self.inner
             .allocate(scheduler, max_matches, selection, claim)
             .await
@@ -132,7 +132,7 @@ impl RoomStore for ForwardingRoomStore {
         room: &str,
         max_matches: u32,
         claim: &NewClaim,
-    ) -> Result<Claim, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         self.inner
             .reserve(scheduler, room, max_matches, claim)
             .await
