@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 
+mod machine_decisions;
 mod machines;
 mod operations;
+pub use machine_decisions::MachineDecisionStore;
 pub use machines::{MachineProvider, MachineReport, Machines, ProviderError};
 pub use operations::{Leases, OperationPage, OperationStore};
 
