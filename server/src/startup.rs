@@ -12,8 +12,8 @@ use app::domain::scheduler::SchedulerConfig;
 use app::domain::throttle::Throttle;
 use app::domain::user::{Role, User};
 use app::ports::{
-    AttemptCounter, AutoscalerStore, Leases, OperationStore, RoomStore, Runtime, SchedulerCache,
-    SchedulerStore, StoreError, UserStore, Wake,
+    AttemptCounter, AutoscalerStore, Leases, MachineDecisionStore, OperationStore, RoomStore,
+    Runtime, SchedulerCache, SchedulerStore, StoreError, UserStore, Wake,
 };
 use app::services::SchedulerService;
 use app::services::active::ActiveSchedulers;
@@ -27,10 +27,12 @@ use crate::adapters::runtime::local::{LocalRuntime, RoomsDir, RoomsDirError};
 use crate::adapters::storage::memory::MemoryRoomStore;
 use crate::adapters::storage::memory_attempts::MemoryAttemptCounter;
 use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
+use crate::adapters::storage::memory_machine_decisions::MemoryMachineDecisionStore;
 use crate::adapters::storage::redis::RedisRoomStore;
 use crate::adapters::storage::redis_attempts::RedisAttemptCounter;
 use crate::adapters::storage::redis_autoscaler::RedisAutoscalerStore;
 use crate::adapters::storage::redis_changes::RedisSchedulerChanges;
+use crate::adapters::storage::redis_machine_decisions::RedisMachineDecisionStore;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeSpec, RuntimesConfig, RuntimesFileError, sqlite_folder};
@@ -49,7 +51,9 @@ const TOKENLESS_TTL: Duration = Duration::from_secs(5);
 const ACTIVE_SCHEDULER_TTL: Duration = Duration::from_secs(5);
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
+use crate::workers::machines::MachineScaler;
 use crate::workers::wakeups::Wakeups;
+use app::services::capacity::{CapacityService, MachineSources};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -67,6 +71,16 @@ pub enum StartError {
     Listen(SocketAddr, std::io::Error),
     #[error("observability: {0}")]
     Observability(String),
+    #[error("machine provider: {0}")]
+    MachineProvider(String),
+}
+
+/// Every region's machine source. MERGE HOOK: the runtimes' own sources (`LocalMachines`,
+/// `KubernetesMachines`, one per region) are to be added here; until then only the sources the
+/// embedding program injects (`Config::machine_scaling.injected_machines`, used by tests) are
+/// known, and machine scaling does nothing without a source.
+fn machine_sources(config: &Config, _runtimes: &Runtimes) -> MachineSources {
+    MachineSources::new(config.machine_scaling.injected_machines.0.clone())
 }
 
 /// Aborts its tasks when dropped.
@@ -225,20 +239,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let leases: Arc<dyn Leases> = store.clone();
     let sessions = SqlStore::clone(&store);
     let schedulers: Arc<dyn SchedulerStore> = store;
-    let (rooms, autoscaling, attempts): (
+    let (rooms, autoscaling, attempts, machine_decisions): (
         Arc<dyn RoomStore>,
         Arc<dyn AutoscalerStore>,
         Arc<dyn AttemptCounter>,
+        Arc<dyn MachineDecisionStore>,
     ) = match &config.redis_url {
         Some(url) => (
             Arc::new(RedisRoomStore::connect(url, &config.redis_prefix).await?),
             Arc::new(RedisAutoscalerStore::connect(url, &config.redis_prefix).await?),
             Arc::new(RedisAttemptCounter::connect(url, &config.redis_prefix).await?),
+            Arc::new(RedisMachineDecisionStore::connect(url, &config.redis_prefix).await?),
         ),
         None => (
             Arc::new(MemoryRoomStore::default()),
             Arc::new(MemoryAutoscalerStore::default()),
             Arc::new(MemoryAttemptCounter::default()),
+            Arc::new(MemoryMachineDecisionStore::default()),
         ),
     };
     let room_tokens = Arc::new(RoomTokens::new(secret));
@@ -288,7 +305,27 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
     });
     let service_caches = service.caches.clone();
+    let machine_sources = Arc::new(machine_sources(&config, &runtimes));
+    let (provider, dry_run) = config
+        .machine_scaling
+        .provider()
+        .map_err(StartError::MachineProvider)?;
+    let capacity = Arc::new(CapacityService {
+        schedulers: service.clone(),
+        sources: machine_sources.clone(),
+        decisions: machine_decisions.clone(),
+    });
+    let machine_scaler = Arc::new(MachineScaler::new(
+        rooms.clone(),
+        machine_sources,
+        provider,
+        dry_run,
+        machine_decisions,
+        runtimes.default_region().to_string(),
+        config.machine_scaling.period(),
+    ));
     let state = AppState {
+        capacity,
         schedulers: service.clone(),
         rooms: rooms.clone(),
         auth: authenticator.clone(),
@@ -338,6 +375,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         caches: service_caches,
         wakeups,
         metrics: observability.metrics.clone(),
+        machines: Some(machine_scaler),
     });
     let controller_task = controller.spawn();
     let cleanup_task = dashboard::spawn_session_cleanup(sessions.clone());

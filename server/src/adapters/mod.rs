@@ -1,4 +1,5 @@
 //! One module per technology behind the ports of `app::ports`.
 
+pub mod provider;
 pub mod runtime;
 pub mod storage;

@@ -2,6 +2,7 @@
 
 pub mod allocation;
 pub mod auth;
+pub mod capacity;
 pub mod error;
 pub mod json;
 pub mod openapi;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub room_tokens: Arc<RoomTokens>,
     /// Which schedulers accept pings without a token, remembered briefly.
     pub tokenless: Arc<TokenlessSchedulers>,
+    /// A scheduler's machines and machine-scaling decisions.
+    pub capacity: Arc<app::services::capacity::CapacityService>,
 }
 
 /// The management API routes.
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
             get(schedulers::list).post(schedulers::create),
         )
         .route("/schedulers/info", get(schedulers::info))
+        .route("/schedulers/{name}/capacity", get(capacity::get))
         .route("/allocations", post(zeuz::apply))
         .route("/allocations/{name}", get(zeuz::get))
         .route(

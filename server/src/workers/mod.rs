@@ -2,5 +2,6 @@
 
 pub mod autoscaler;
 pub mod health;
+pub mod machines;
 pub mod operations;
 pub mod wakeups;

@@ -92,7 +92,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn room(id: &str, scheduler: &str, status: RoomStatus) -> GameRoom {
-        let at = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+        let at = Utc
+            .timestamp_opt(1_700_000_000, 0)
+            .single()
+            .unwrap_or_default();
         serde_json::from_value(serde_json::json!({
             "id": id, "scheduler": scheduler, "version": "v1",
             "status": serde_json::to_value(status).unwrap(),
@@ -102,7 +105,10 @@ mod tests {
     }
 
     fn claim(scheduler: &str, room: &str) -> Claim {
-        let at = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+        let at = Utc
+            .timestamp_opt(1_700_000_000, 0)
+            .single()
+            .unwrap_or_default();
         Claim {
             id: format!("c-{room}"),
             scheduler: scheduler.into(),

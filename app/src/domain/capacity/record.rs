@@ -69,25 +69,32 @@ pub fn add_pending<'a>(
     machines: &[String],
 ) -> Option<&'a str> {
     let latest = latest?;
-    let waiting = latest.decision.actions.iter().zip(&latest.outcomes).any(|(a, o)| {
-        matches!(a, MachineAction::Add { .. }) && matches!(o, ActionOutcome::Waiting { .. })
-    });
-    if (latest.added() || waiting) && latest.machines == machines {
-        return Some(match latest.outcomes.iter().find_map(|o| match o {
-            ActionOutcome::Waiting { decision } => Some(decision.as_str()),
-            _ => None,
-        }) {
-            Some(first) => first,
-            None => latest.id.as_str(),
+    let waiting = latest
+        .decision
+        .actions
+        .iter()
+        .zip(&latest.outcomes)
+        .any(|(a, o)| {
+            matches!(a, MachineAction::Add { .. }) && matches!(o, ActionOutcome::Waiting { .. })
         });
+    if (latest.added() || waiting) && latest.machines == machines {
+        return Some(
+            match latest.outcomes.iter().find_map(|o| match o {
+                ActionOutcome::Waiting { decision } => Some(decision.as_str()),
+                _ => None,
+            }) {
+                Some(first) => first,
+                None => latest.id.as_str(),
+            },
+        );
     }
     None
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::scaling::{MachineFigures, MachineScalingReason};
     use super::super::MachineKind;
+    use super::super::scaling::{MachineFigures, MachineScalingReason};
     use super::*;
 
     fn record(id: &str, outcome: ActionOutcome, machines: &[&str]) -> MachineDecisionRecord {
@@ -117,11 +124,20 @@ mod tests {
         let same = vec!["a".to_string()];
         assert_eq!(add_pending(Some(&done), &same), Some("d1"));
         assert_eq!(add_pending(Some(&done), &["a".into(), "b".into()]), None);
-        let waiting = record("d2", ActionOutcome::Waiting { decision: "d1".into() }, &["a"]);
+        let waiting = record(
+            "d2",
+            ActionOutcome::Waiting {
+                decision: "d1".into(),
+            },
+            &["a"],
+        );
         assert_eq!(add_pending(Some(&waiting), &same), Some("d1"));
         let failed = record("d3", ActionOutcome::Failed { error: "x".into() }, &["a"]);
         assert_eq!(add_pending(Some(&failed), &same), None);
-        assert_eq!(add_pending(Some(&record("d4", ActionOutcome::DryRun, &["a"])), &same), None);
+        assert_eq!(
+            add_pending(Some(&record("d4", ActionOutcome::DryRun, &["a"])), &same),
+            None
+        );
         assert_eq!(add_pending(None, &same), None);
     }
 
