@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::domain::capacity::{
-    ActionOutcome, MachineAction, MachineDecisionRecord, SkippedRegion, add_pending, busy_on,
-    decide_machines, machines_of,
+    ActionOutcome, MachineAction, MachineDecisionRecord, add_pending, busy_on, decide_machines,
+    machines_of,
 };
 use app::domain::region::regions_of;
 use app::domain::scheduler::Scheduler;

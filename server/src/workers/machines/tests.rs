@@ -285,8 +285,9 @@ async fn a_machine_with_a_busy_room_is_never_released() {
     for _ in 0..3 {
         let record = s.scaler.run_once(&scheduler(true)).await.unwrap().unwrap();
         for (action, outcome) in record.decision.actions.iter().zip(&record.outcomes) {
-            if let MachineAction::Release { machine } = action {
-                assert_eq!(machine, "m1");
+            if let MachineAction::Release { machine } = action
+                && machine == "m1"
+            {
                 assert!(
                     matches!(outcome, ActionOutcome::Failed { .. }),
                     "{outcome:?}"
