@@ -239,24 +239,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let leases: Arc<dyn Leases> = store.clone();
     let sessions = SqlStore::clone(&store);
     let schedulers: Arc<dyn SchedulerStore> = store;
-    let (rooms, autoscaling, attempts, machine_decisions): (
+    let (rooms, autoscaling, attempts): (
         Arc<dyn RoomStore>,
         Arc<dyn AutoscalerStore>,
         Arc<dyn AttemptCounter>,
-        Arc<dyn MachineDecisionStore>,
     ) = match &config.redis_url {
         Some(url) => (
             Arc::new(RedisRoomStore::connect(url, &config.redis_prefix).await?),
             Arc::new(RedisAutoscalerStore::connect(url, &config.redis_prefix).await?),
             Arc::new(RedisAttemptCounter::connect(url, &config.redis_prefix).await?),
-            Arc::new(RedisMachineDecisionStore::connect(url, &config.redis_prefix).await?),
         ),
         None => (
             Arc::new(MemoryRoomStore::default()),
             Arc::new(MemoryAutoscalerStore::default()),
             Arc::new(MemoryAttemptCounter::default()),
-            Arc::new(MemoryMachineDecisionStore::default()),
         ),
+    };
+    let machine_decisions: Arc<dyn MachineDecisionStore> = match &config.redis_url {
+        Some(url) => Arc::new(RedisMachineDecisionStore::connect(url, &config.redis_prefix).await?),
+        None => Arc::new(MemoryMachineDecisionStore::default()),
     };
     let room_tokens = Arc::new(RoomTokens::new(secret));
     let configured = config.runtimes()?;
