@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use clap::builder::NonEmptyStringValueParser;
 
+mod machines;
 mod runtimes;
+pub use machines::{InjectedMachines, MachineProviderKind, MachineScalingOptions};
 pub use runtimes::{RuntimeEntry, RuntimeSpec, RuntimesConfig, RuntimesFileError};
 
 /// Baton: a game-room orchestrator.
@@ -90,6 +92,9 @@ pub struct Config {
     pub observability: crate::observability::ObservabilityOptions,
     #[command(flatten)]
     pub forwarding: crate::workers::forwarding::ForwardingOptions,
+    /// Machine scaling: the provider and the period (see the README's "Capacity").
+    #[command(flatten)]
+    pub machine_scaling: MachineScalingOptions,
 }
 
 fn default_rooms_dir() -> PathBuf {

@@ -12,8 +12,8 @@ use app::domain::scheduler::SchedulerConfig;
 use app::domain::throttle::Throttle;
 use app::domain::user::{Role, User};
 use app::ports::{
-    AttemptCounter, AutoscalerStore, Leases, Machines, OperationStore, RoomStore, Runtime,
-    SchedulerCache, SchedulerStore, StoreError, UserStore, Wake,
+    AttemptCounter, AutoscalerStore, Leases, MachineDecisionStore, Machines, OperationStore,
+    RoomStore, Runtime, SchedulerCache, SchedulerStore, StoreError, UserStore, Wake,
 };
 use app::services::SchedulerService;
 use app::services::active::ActiveSchedulers;
@@ -32,10 +32,12 @@ use crate::adapters::runtime::local::{LocalRuntime, RoomsDir, RoomsDirError};
 use crate::adapters::storage::memory::MemoryRoomStore;
 use crate::adapters::storage::memory_attempts::MemoryAttemptCounter;
 use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
+use crate::adapters::storage::memory_machine_decisions::MemoryMachineDecisionStore;
 use crate::adapters::storage::redis::RedisRoomStore;
 use crate::adapters::storage::redis_attempts::RedisAttemptCounter;
 use crate::adapters::storage::redis_autoscaler::RedisAutoscalerStore;
 use crate::adapters::storage::redis_changes::RedisSchedulerChanges;
+use crate::adapters::storage::redis_machine_decisions::RedisMachineDecisionStore;
 use crate::adapters::storage::sql::SqlStore;
 use crate::api::{self, AppState, auth};
 use crate::config::{Config, RuntimeSpec, RuntimesConfig, RuntimesFileError, sqlite_folder};
@@ -55,7 +57,9 @@ const TOKENLESS_TTL: Duration = Duration::from_secs(5);
 const ACTIVE_SCHEDULER_TTL: Duration = Duration::from_secs(5);
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
+use crate::workers::machines::MachineScaler;
 use crate::workers::wakeups::Wakeups;
+use app::services::capacity::{CapacityService, MachineSources};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -73,6 +77,25 @@ pub enum StartError {
     Listen(SocketAddr, std::io::Error),
     #[error("observability: {0}")]
     Observability(String),
+    #[error("machine provider: {0}")]
+    MachineProvider(String),
+}
+
+/// Every region's machine source: the runtimes' own (`LocalMachines`, `KubernetesMachines`, one
+/// per region), unless the embedding program injects its own
+/// (`Config::machine_scaling.injected_machines`, used by tests).
+fn machine_sources(config: &Config, runtimes: &Runtimes) -> MachineSources {
+    let injected = &config.machine_scaling.injected_machines.0;
+    if !injected.is_empty() {
+        return MachineSources::new(injected.clone());
+    }
+    MachineSources::new(
+        runtimes
+            .machines()
+            .iter()
+            .map(|m| (m.region.clone(), m.machines.clone()))
+            .collect(),
+    )
 }
 
 /// Aborts its tasks when dropped.
@@ -291,6 +314,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         forwarder_factory(config.forwarding.forwarder_secret.clone()),
     );
     let rooms = ForwardingRoomStore::wrap(rooms, forwarding.clone());
+    let machine_decisions: Arc<dyn MachineDecisionStore> = match &config.redis_url {
+        Some(url) => Arc::new(RedisMachineDecisionStore::connect(url, &config.redis_prefix).await?),
+        None => Arc::new(MemoryMachineDecisionStore::default()),
+    };
     let room_tokens = Arc::new(RoomTokens::new(secret));
     let configured = config.runtimes()?;
     let runtimes = Arc::new(runtimes(&config, &configured, &observability).await?);
@@ -338,7 +365,27 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
     });
     let service_caches = service.caches.clone();
+    let machine_sources = Arc::new(machine_sources(&config, &runtimes));
+    let (provider, dry_run) = config
+        .machine_scaling
+        .provider()
+        .map_err(StartError::MachineProvider)?;
+    let capacity = Arc::new(CapacityService {
+        schedulers: service.clone(),
+        sources: machine_sources.clone(),
+        decisions: machine_decisions.clone(),
+    });
+    let machine_scaler = Arc::new(MachineScaler::new(
+        rooms.clone(),
+        machine_sources,
+        provider,
+        dry_run,
+        machine_decisions,
+        runtimes.default_region().to_string(),
+        config.machine_scaling.period(),
+    ));
     let state = AppState {
+        capacity,
         schedulers: service.clone(),
         rooms: rooms.clone(),
         auth: authenticator.clone(),
@@ -389,6 +436,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         caches: service_caches,
         wakeups,
         metrics: observability.metrics.clone(),
+        machines: Some(machine_scaler),
     });
     let controller_task = controller.spawn();
     let cleanup_task = dashboard::spawn_session_cleanup(sessions.clone());

@@ -3,9 +3,11 @@
 use async_trait::async_trait;
 
 mod forwarder;
+mod machine_decisions;
 mod machines;
 mod operations;
 pub use forwarder::{ForwardError, Forwarder};
+pub use machine_decisions::MachineDecisionStore;
 pub use machines::{MachineProvider, MachineReport, Machines, ProviderError};
 pub use operations::{Leases, OperationPage, OperationStore};
 

@@ -249,6 +249,13 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             regions: vec![app::domain::region::DEFAULT_REGION.to_string()],
         });
         let state = AppState {
+            capacity: Arc::new(app::services::capacity::CapacityService {
+                schedulers: service.clone(),
+                sources: Default::default(),
+                decisions: Arc::new(
+                    server::adapters::storage::memory_machine_decisions::MemoryMachineDecisionStore::default(),
+                ),
+            }),
             schedulers: service,
             rooms,
             auth: Arc::new(

@@ -2,6 +2,7 @@
 
 pub mod allocation;
 pub mod auth;
+pub mod capacity;
 pub mod error;
 pub mod json;
 pub mod openapi;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub tokenless: Arc<TokenlessSchedulers>,
     /// Where room and player events go (never awaited).
     pub forwarding: Arc<crate::workers::forwarding::Forwarding>,
+    /// A scheduler's machines and machine-scaling decisions.
+    pub capacity: Arc<app::services::capacity::CapacityService>,
 }
 
 /// The management API routes.
@@ -43,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             get(schedulers::list).post(schedulers::create),
         )
         .route("/schedulers/info", get(schedulers::info))
+        .route("/schedulers/{name}/capacity", get(capacity::get))
         .route("/allocations", post(zeuz::apply))
         .route("/allocations/{name}", get(zeuz::get))
         .route(

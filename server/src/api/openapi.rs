@@ -5,7 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{allocation, operations, rooms, schedulers, zeuz};
+use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use super::{allocation, operations, rooms, schedulers, zeuz};
         schedulers::regions,
         schedulers::decisions,
         schedulers::room_history,
+        capacity::get,
         operations::list,
         operations::get,
         operations::cancel,

@@ -64,6 +64,8 @@ pub struct HealthController {
     /// How the use cases of this process tell the controllers of new work.
     pub wakeups: Arc<Wakeups>,
     pub metrics: Arc<crate::observability::Metrics>,
+    /// Machine scaling, run on the replica holding each scheduler's lease (`None`: off).
+    pub machines: Option<Arc<super::machines::MachineScaler>>,
 }
 
 /// Unregisters a scheduler's wake-up when its controller task ends (or is aborted).
@@ -182,6 +184,9 @@ impl HealthController {
                                     started.elapsed(),
                                     ticked.as_ref().ok(),
                                 );
+                                if let Some(machines) = &self.machines {
+                                    machines.tick(self.schedulers.as_ref(), &name).await;
+                                }
                                 match ticked {
                                     Ok(plan) if !plan.is_empty() => {
                                         tracing::debug!(scheduler = %name, ?plan, "health plan carried out")

@@ -3,5 +3,6 @@
 pub mod autoscaler;
 pub mod forwarding;
 pub mod health;
+pub mod machines;
 pub mod operations;
 pub mod wakeups;

@@ -4,6 +4,8 @@
 //! - [`config`]: the scheduler's capacity section, in zeuz's words (`PayloadQuota`,
 //!   `SafetyLimits`, `MachineMinSpec`, the scaling bounds);
 //! - [`machine`]: a machine as a provider reports it, and resource amounts;
+//! - [`payloads`]: a scheduler's payloads and busy payloads on each reported machine;
+//! - [`record`]: a machine-scaling decision as recorded, with each action's outcome;
 //! - [`spec`]: whether a machine meets the minimum spec, and where it falls short;
 //! - [`fit`]: how many payloads fit on a machine, on all of them, per region;
 //! - [`scaling`]: the machine-scaling decision, with its reason and figures;
@@ -14,6 +16,8 @@
 pub mod config;
 pub mod fit;
 pub mod machine;
+pub mod payloads;
+pub mod record;
 pub mod scaling;
 pub mod spec;
 pub mod zeuz;
@@ -28,6 +32,8 @@ mod zeuz_tests;
 pub use config::*;
 pub use fit::*;
 pub use machine::*;
+pub use payloads::*;
+pub use record::*;
 pub use scaling::*;
 pub use spec::*;
 

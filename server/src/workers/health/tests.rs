@@ -161,6 +161,7 @@ async fn setup(regions: serde_json::Value, replicas: i64) -> Setup {
         caches: Vec::new(),
         wakeups: Arc::new(Wakeups::default()),
         metrics: Arc::new(crate::observability::Metrics::new(Duration::from_secs(60))),
+        machines: None,
     };
     Setup {
         controller,
