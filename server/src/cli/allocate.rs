@@ -116,7 +116,11 @@ pub async fn run(connection: &Connection, args: AllocateArgs) -> Result<(), CliE
     })
 }
 
-pub async fn release(connection: &Connection, scheduler: &str, claim: &str) -> Result<(), CliError> {
+pub async fn release(
+    connection: &Connection,
+    scheduler: &str,
+    claim: &str,
+) -> Result<(), CliError> {
     let client = connection.client()?;
     let answer = client
         .send(
@@ -129,7 +133,11 @@ pub async fn release(connection: &Connection, scheduler: &str, claim: &str) -> R
     output::print(connection.output, &answer, |v| {
         Table::of(
             std::slice::from_ref(v),
-            &[("CLAIM", "/id"), ("ROOM", "/room"), ("EXPIRES", "/expiresAt")],
+            &[
+                ("CLAIM", "/id"),
+                ("ROOM", "/room"),
+                ("EXPIRES", "/expiresAt"),
+            ],
         )
     })
 }
@@ -148,9 +156,24 @@ mod tests {
     #[test]
     fn flags_become_the_selector_and_claim_options() {
         let args = Wrapper::try_parse_from([
-            "x", "arena", "--version", "v2", "--label", "tier=gold", "--room-metadata",
-            "map=\"dust\"", "--room-metadata", "size=4", "--region", "eu", "--region", "us",
-            "--metadata", "{\"match\":\"m1\"}", "--ttl", "30",
+            "x",
+            "arena",
+            "--version",
+            "v2",
+            "--label",
+            "tier=gold",
+            "--room-metadata",
+            "map=\"dust\"",
+            "--room-metadata",
+            "size=4",
+            "--region",
+            "eu",
+            "--region",
+            "us",
+            "--metadata",
+            "{\"match\":\"m1\"}",
+            "--ttl",
+            "30",
         ])
         .unwrap()
         .args;
@@ -162,7 +185,9 @@ mod tests {
                 "metadata": {"match": "m1"}, "ttl": 30
             })
         );
-        let bad = Wrapper::try_parse_from(["x", "arena", "--label", "nokey"]).unwrap().args;
+        let bad = Wrapper::try_parse_from(["x", "arena", "--label", "nokey"])
+            .unwrap()
+            .args;
         assert!(matches!(bad.body(), Err(CliError::Input(_))));
     }
 }

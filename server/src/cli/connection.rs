@@ -142,11 +142,17 @@ impl Connection {
     /// Flags and variables first, then the profile, then the defaults; the password from
     /// `BATON_PASSWORD`, the profile, or a prompt on a terminal.
     pub fn target(&self) -> Result<Target, CliError> {
+        self.resolve(true)
+    }
+
+    /// As [`Self::target`]; a profile asked for by name must exist unless `login` is about
+    /// to create it.
+    fn resolve(&self, profile_must_exist: bool) -> Result<Target, CliError> {
         let file = ConfigFile::load()?;
         let name = file.profile_name(self.profile.as_deref());
         let profile = match file.profiles.get(&name) {
             Some(profile) => profile.clone(),
-            None if self.profile.is_some() => {
+            None if profile_must_exist && self.profile.is_some() => {
                 return Err(CliError::Input(format!(
                     "no profile {name} in {}",
                     config_path()?.display()
@@ -181,7 +187,9 @@ impl Connection {
 }
 
 fn password_from_env() -> Option<String> {
-    std::env::var("BATON_PASSWORD").ok().filter(|p| !p.is_empty())
+    std::env::var("BATON_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
 }
 
 /// Reads a password from the terminal without echoing it.
@@ -290,16 +298,19 @@ impl Client {
             url: self.base.to_string(),
             detail: error_chain(&e),
         })?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            Value::String(String::from_utf8_lossy(&bytes).trim().to_string())
-        });
+        let value: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).trim().to_string()));
         if status.is_success() {
             return Ok(value);
         }
         Err(server_error(status, &value))
     }
 
-    pub async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Value, CliError> {
+    pub async fn get(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Value, CliError> {
         self.send(Method::GET, segments, query, None).await
     }
 }
@@ -355,7 +366,7 @@ pub struct LoginArgs {
 /// Checks the credentials (`GET /schedulers`), then stores the server and user (and the
 /// password when asked) as the profile, the default one when the file has none.
 pub async fn login(args: LoginArgs) -> Result<(), CliError> {
-    let target = args.connection.target()?;
+    let target = args.connection.resolve(false)?;
     let client = Client::new(target.clone())?;
     client.get(&["schedulers"], &[]).await?;
     let mut file = ConfigFile::load()?;

@@ -63,9 +63,15 @@ pub fn detect(doc: &Value) -> Option<Kind> {
         Some(Kind::Zeuz)
     } else if has("spec") {
         Some(Kind::MaestroV10)
-    } else if ["image", "containers", "shutdownTimeout", "occupiedTimeout", "cmd"]
-        .iter()
-        .any(|k| has(k))
+    } else if [
+        "image",
+        "containers",
+        "shutdownTimeout",
+        "occupiedTimeout",
+        "cmd",
+    ]
+    .iter()
+    .any(|k| has(k))
     {
         Some(Kind::MaestroV9)
     } else {
@@ -168,15 +174,20 @@ fn describe(answer: &Value) -> Result<String, CliError> {
             output::text(&answer["operationId"])
         ));
     }
-    text.push_str(&output::render(Format::Yaml, &answer["scheduler"], output::key_values)?);
-    let dropped = answer["dropped"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    text.push_str(&output::render(
+        Format::Yaml,
+        &answer["scheduler"],
+        output::key_values,
+    )?);
+    let dropped = answer["dropped"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if dropped.is_empty() {
         text.push_str("# nothing dropped\n");
     } else {
         text.push_str("\n# dropped or defaulted:\n");
-        text.push_str(
-            &Table::of(dropped, &[("FIELD", "/field"), ("WHY", "/message")]).to_string(),
-        );
+        text.push_str(&Table::of(dropped, &[("FIELD", "/field"), ("WHY", "/message")]).to_string());
     }
     Ok(text)
 }
@@ -187,10 +198,22 @@ mod tests {
 
     #[test]
     fn documents_are_recognized_by_their_fields() {
-        assert_eq!(detect(&json!({"Name": "a", "ScalingRules": {}})), Some(Kind::Zeuz));
-        assert_eq!(detect(&json!({"name": "a", "spec": {}})), Some(Kind::MaestroV10));
-        assert_eq!(detect(&json!({"name": "a", "image": "i"})), Some(Kind::MaestroV9));
-        assert_eq!(detect(&json!({"name": "a", "containers": []})), Some(Kind::MaestroV9));
+        assert_eq!(
+            detect(&json!({"Name": "a", "ScalingRules": {}})),
+            Some(Kind::Zeuz)
+        );
+        assert_eq!(
+            detect(&json!({"name": "a", "spec": {}})),
+            Some(Kind::MaestroV10)
+        );
+        assert_eq!(
+            detect(&json!({"name": "a", "image": "i"})),
+            Some(Kind::MaestroV9)
+        );
+        assert_eq!(
+            detect(&json!({"name": "a", "containers": []})),
+            Some(Kind::MaestroV9)
+        );
         assert_eq!(detect(&json!({"name": "a"})), None);
         assert_eq!(detect(&json!([1])), None);
     }

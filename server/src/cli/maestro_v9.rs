@@ -84,7 +84,9 @@ pub fn to_scheduler(doc: &Value) -> Result<(SchedulerConfig, Vec<NotMapped>), Ve
             Some(DEFAULT_PORT_RANGE)
         }
     };
-    let max_surge = m.text(&mut top, "", "maxSurge").unwrap_or_else(default_max_surge);
+    let max_surge = m
+        .text(&mut top, "", "maxSurge")
+        .unwrap_or_else(default_max_surge);
     let affinity = m.text(&mut top, "", "nodeAffinity").unwrap_or_default();
     let toleration = m.text(&mut top, "", "toleration").unwrap_or_default();
     let autoscaling = match top.remove("autoscaling") {
@@ -269,7 +271,9 @@ impl Mapper {
                 let protocol = self
                     .text(&mut port, &path, "protocol")
                     .map_or_else(|| "tcp".to_string(), |p| p.to_ascii_lowercase());
-                let number = self.int(&mut port, &path, "containerPort").unwrap_or_default();
+                let number = self
+                    .int(&mut port, &path, "containerPort")
+                    .unwrap_or_default();
                 let host_port = self.int(&mut port, &path, "hostPort");
                 self.leftovers(port, &path);
                 ContainerPort {
@@ -301,8 +305,12 @@ impl Mapper {
             let from_path = join(path, "valueFrom");
             if let Some(Value::Object(mut secret)) = from.remove("secretKeyRef") {
                 let secret_path = join(&from_path, "secretKeyRef");
-                let secret_name = self.text(&mut secret, &secret_path, "name").unwrap_or_default();
-                let key = self.text(&mut secret, &secret_path, "key").unwrap_or_default();
+                let secret_name = self
+                    .text(&mut secret, &secret_path, "name")
+                    .unwrap_or_default();
+                let key = self
+                    .text(&mut secret, &secret_path, "key")
+                    .unwrap_or_default();
                 // v9 files carry an empty `secretKeyRef` beside every plain value.
                 if !secret_name.is_empty() || !key.is_empty() {
                     source.secret_key_ref = Some(SecretKeyReference {
@@ -314,7 +322,9 @@ impl Mapper {
             }
             if let Some(Value::Object(mut field)) = from.remove("fieldRef") {
                 let field_path = join(&from_path, "fieldRef");
-                let path = self.text(&mut field, &field_path, "fieldPath").unwrap_or_default();
+                let path = self
+                    .text(&mut field, &field_path, "fieldPath")
+                    .unwrap_or_default();
                 if !path.is_empty() {
                     source.field_ref = Some(FieldReference { field_path: path });
                 }
@@ -323,11 +333,15 @@ impl Mapper {
             self.leftovers(from, &from_path);
         }
         self.leftovers(env, path);
-        let value_from = (source.secret_key_ref.is_some() || source.field_ref.is_some())
-            .then_some(source);
+        let value_from =
+            (source.secret_key_ref.is_some() || source.field_ref.is_some()).then_some(source);
         EnvironmentVariable {
             name,
-            value: if value_from.is_some() { String::new() } else { value },
+            value: if value_from.is_some() {
+                String::new()
+            } else {
+                value
+            },
             value_from,
             secret: false,
         }
@@ -356,8 +370,12 @@ impl Mapper {
     }
 
     fn autoscaling(&mut self, mut fields: Map<String, Value>) -> Autoscaling {
-        let min = self.int(&mut fields, "autoscaling", "min").unwrap_or_default();
-        let max = self.int(&mut fields, "autoscaling", "max").unwrap_or_default();
+        let min = self
+            .int(&mut fields, "autoscaling", "min")
+            .unwrap_or_default();
+        let max = self
+            .int(&mut fields, "autoscaling", "max")
+            .unwrap_or_default();
         let up = self.direction(&mut fields, "up");
         let down = self.direction(&mut fields, "down");
         self.leftovers(fields, "autoscaling");
@@ -374,7 +392,11 @@ impl Mapper {
         }
     }
 
-    fn direction(&mut self, fields: &mut Map<String, Value>, key: &str) -> Option<ScalingDirection> {
+    fn direction(
+        &mut self,
+        fields: &mut Map<String, Value>,
+        key: &str,
+    ) -> Option<ScalingDirection> {
         let path = format!("autoscaling.{key}");
         let mut direction = match fields.remove(key)? {
             Value::Object(map) => map,
@@ -384,7 +406,9 @@ impl Mapper {
                 return None;
             }
         };
-        let cooldown = self.int(&mut direction, &path, "cooldown").unwrap_or_default();
+        let cooldown = self
+            .int(&mut direction, &path, "cooldown")
+            .unwrap_or_default();
         let mut triggers = Vec::new();
         if direction.remove("delta").is_some() {
             self.note(
@@ -502,10 +526,16 @@ nodeSelector: {pool: games}
     #[test]
     fn a_single_container_file_maps_field_by_field() {
         let (config, notes) = map(SINGLE);
-        assert_eq!((config.name.as_str(), config.game.as_str()), ("arena", "tennis"));
+        assert_eq!(
+            (config.name.as_str(), config.game.as_str()),
+            ("arena", "tennis")
+        );
         assert_eq!(config.rooms_replicas, 2);
         assert_eq!(config.port_range, Some(DEFAULT_PORT_RANGE));
-        assert_eq!(config.spec.termination_grace_period, GracePeriod("45s".into()));
+        assert_eq!(
+            config.spec.termination_grace_period,
+            GracePeriod("45s".into())
+        );
         let [container] = &config.spec.containers[..] else {
             panic!("one container: {:?}", config.spec.containers)
         };
@@ -523,8 +553,14 @@ nodeSelector: {pool: games}
                 host_port_range: None
             }]
         );
-        assert_eq!(container.requests.as_ref().map(|r| r.cpu.as_str()), Some("100m"));
-        assert_eq!(container.limits.as_ref().map(|r| r.memory.as_str()), Some("256Mi"));
+        assert_eq!(
+            container.requests.as_ref().map(|r| r.cpu.as_str()),
+            Some("100m")
+        );
+        assert_eq!(
+            container.limits.as_ref().map(|r| r.memory.as_str()),
+            Some("256Mi")
+        );
         assert_eq!(container.environment[0].value, "ranked");
         assert_eq!(container.environment[0].value_from, None);
         assert_eq!(
@@ -575,8 +611,7 @@ nodeSelector: {pool: games}
 
     #[test]
     fn a_containers_list_maps_each_container_and_its_unknown_fields() {
-        let (config, notes) = map(
-            r#"
+        let (config, notes) = map(r#"
 name: arena
 game: tennis
 portRange: {start: 20000, end: 20100}
@@ -592,16 +627,29 @@ autoscaling:
   up:
     metricsTrigger:
       - {type: cpu, usage: 60, threshold: 70, time: 30, delta: 1}
-"#,
-        );
-        let names: Vec<_> = config.spec.containers.iter().map(|c| c.name.as_str()).collect();
+"#);
+        let names: Vec<_> = config
+            .spec
+            .containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(names, ["main", "sidecar"]);
-        assert_eq!(config.port_range, Some(PortRange { start: 20000, end: 20100 }));
+        assert_eq!(
+            config.port_range,
+            Some(PortRange {
+                start: 20000,
+                end: 20100
+            })
+        );
         let trigger = &config.autoscaling.unwrap().up.unwrap().metrics_trigger[0];
         assert_eq!((trigger.r#type.as_str(), trigger.usage), ("cpu", 60));
         assert_eq!(
             dropped(&notes),
-            ["containers[0].volumeMounts", "autoscaling.up.metricsTrigger[0].delta"]
+            [
+                "containers[0].volumeMounts",
+                "autoscaling.up.metricsTrigger[0].delta"
+            ]
         );
     }
 

@@ -22,7 +22,13 @@ pub use error::{CliError, ExitCode};
 /// Baton: a game-room orchestrator. Without a subcommand (or with `serve`) it runs the
 /// server; the other subcommands talk to a running Baton over its JSON API.
 #[derive(Parser, Debug)]
-#[command(name = "baton", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "baton",
+    bin_name = "baton",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -83,9 +89,7 @@ pub enum Command {
         args: import::ImportArgs,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 /// What `main` does with the command line.

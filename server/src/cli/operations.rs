@@ -83,7 +83,9 @@ pub async fn run(connection: &Connection, command: OperationsCommand) -> Result<
         } => {
             let timeout = match timeout {
                 Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-                Some(_) => return Err(CliError::Input("timeout: must be a positive number".into())),
+                Some(_) => {
+                    return Err(CliError::Input("timeout: must be a positive number".into()));
+                }
                 None => None,
             };
             let answer = follow(&client, &scheduler, &id, timeout).await?;
@@ -92,7 +94,9 @@ pub async fn run(connection: &Connection, command: OperationsCommand) -> Result<
             if status == "finished" {
                 Ok(())
             } else if FINAL.contains(&status.as_str()) {
-                Err(CliError::OperationFailed(format!("operation {id} ended {status}")))
+                Err(CliError::OperationFailed(format!(
+                    "operation {id} ended {status}"
+                )))
             } else {
                 Err(CliError::OperationFailed(format!(
                     "operation {id} still {status} after the timeout"
@@ -143,11 +147,18 @@ async fn follow(
             .and_then(|h| h.last())
             .map(|e| output::text(&e["event"]))
             .unwrap_or_default();
-        let line = format!("{} {status}: {event}", output::text(&operation["definitionName"]));
+        let line = format!(
+            "{} {status}: {event}",
+            output::text(&operation["definitionName"])
+        );
         let done = FINAL.contains(&status.as_str());
         let mut stderr = std::io::stderr();
         if terminal {
-            let mark = if done { '*' } else { SPINNER[tick % SPINNER.len()] };
+            let mark = if done {
+                '*'
+            } else {
+                SPINNER[tick % SPINNER.len()]
+            };
             let _ = write!(stderr, "\r\x1b[2K{mark} {line}");
             if done {
                 let _ = writeln!(stderr);

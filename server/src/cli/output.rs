@@ -102,7 +102,11 @@ pub fn key_values(value: &Value) -> Table {
 }
 
 /// Prints `value` as asked: `table` renders it for people.
-pub fn print(format: Format, value: &Value, table: impl FnOnce(&Value) -> Table) -> Result<(), CliError> {
+pub fn print(
+    format: Format,
+    value: &Value,
+    table: impl FnOnce(&Value) -> Table,
+) -> Result<(), CliError> {
     print!("{}", render(format, value, table)?);
     Ok(())
 }
@@ -115,12 +119,14 @@ pub fn render(
     Ok(match format {
         Format::Table => table(value).to_string(),
         Format::Json => {
-            let mut text = serde_json::to_string_pretty(value)
-                .map_err(|e| CliError::Input(e.to_string()))?;
+            let mut text =
+                serde_json::to_string_pretty(value).map_err(|e| CliError::Input(e.to_string()))?;
             text.push('\n');
             text
         }
-        Format::Yaml => serde_yaml_ng::to_string(value).map_err(|e| CliError::Input(e.to_string()))?,
+        Format::Yaml => {
+            serde_yaml_ng::to_string(value).map_err(|e| CliError::Input(e.to_string()))?
+        }
     })
 }
 
@@ -135,7 +141,10 @@ mod tests {
             json!({"name": "arena", "ports": [1, 2], "x": null}),
             json!({"name": "a", "ports": [], "x": {"k": 1}}),
         ];
-        let table = Table::of(&items, &[("NAME", "/name"), ("PORTS", "/ports"), ("X", "/x")]);
+        let table = Table::of(
+            &items,
+            &[("NAME", "/name"), ("PORTS", "/ports"), ("X", "/x")],
+        );
         assert_eq!(
             table.to_string(),
             "NAME   PORTS  X\narena  1,2\na             {\"k\":1}\n"

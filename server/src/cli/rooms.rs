@@ -71,9 +71,18 @@ pub async fn run(connection: &Connection, command: RoomsCommand) -> Result<(), C
             times,
         } => {
             if !(interval.is_finite() && interval > 0.0) {
-                return Err(CliError::Input("interval: must be a positive number".into()));
+                return Err(CliError::Input(
+                    "interval: must be a positive number".into(),
+                ));
             }
-            watch(&client, format, &scheduler, Duration::from_secs_f64(interval), times).await
+            watch(
+                &client,
+                format,
+                &scheduler,
+                Duration::from_secs_f64(interval),
+                times,
+            )
+            .await
         }
     }
 }

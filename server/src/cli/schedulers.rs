@@ -111,9 +111,8 @@ pub fn read_document(path: &Path) -> Result<Document, CliError> {
             value,
         });
     }
-    let value: Value = serde_yaml_ng::from_slice(&bytes).map_err(|e| {
-        CliError::Input(format!("{}: neither JSON nor YAML: {e}", path.display()))
-    })?;
+    let value: Value = serde_yaml_ng::from_slice(&bytes)
+        .map_err(|e| CliError::Input(format!("{}: neither JSON nor YAML: {e}", path.display())))?;
     Ok(Document {
         content_type: "application/yaml",
         bytes,
@@ -175,7 +174,10 @@ pub async fn run(connection: &Connection, command: SchedulersCommand) -> Result<
                 .and_then(Value::as_str)
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| {
-                    CliError::Input(format!("{}: the file names no scheduler", file.path.display()))
+                    CliError::Input(format!(
+                        "{}: the file names no scheduler",
+                        file.path.display()
+                    ))
                 })?
                 .to_string();
             let answer = match client.get(&["schedulers", &name], &[]).await {
@@ -216,7 +218,11 @@ pub async fn run(connection: &Connection, command: SchedulersCommand) -> Result<
     }
 }
 
-pub async fn create(client: &Client, document: Document, wait: &WaitArg) -> Result<Value, CliError> {
+pub async fn create(
+    client: &Client,
+    document: Document,
+    wait: &WaitArg,
+) -> Result<Value, CliError> {
     client
         .send(
             Method::POST,
