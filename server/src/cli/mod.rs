@@ -95,7 +95,7 @@ pub enum Command {
 /// What `main` does with the command line.
 pub enum Run {
     Serve(Box<Config>),
-    Client(Command),
+    Client(Box<Command>),
 }
 
 impl Cli {
@@ -104,7 +104,7 @@ impl Cli {
         match self.command {
             None => Run::Serve(Box::new(self.config)),
             Some(Command::Serve(config)) => Run::Serve(config),
-            Some(other) => Run::Client(other),
+            Some(other) => Run::Client(Box::new(other)),
         }
     }
 }
@@ -123,8 +123,8 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
 }
 
 /// Runs a client command, printing its answer on stdout and any error on stderr.
-pub async fn run(command: Command) -> std::process::ExitCode {
-    match dispatch(command).await {
+pub async fn run(command: Box<Command>) -> std::process::ExitCode {
+    match dispatch(*command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             err.print();

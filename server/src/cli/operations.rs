@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::connection::{Client, Connection};
 use super::error::CliError;
-use super::output::{self, Table};
+use super::output::{self, Format, Table};
 use super::schedulers::items;
 
 #[derive(Subcommand, Debug)]
@@ -74,7 +74,7 @@ pub async fn run(connection: &Connection, command: OperationsCommand) -> Result<
         }
         OperationsCommand::Get { scheduler, id } => {
             let answer = get(&client, &scheduler, &id).await?;
-            output::print(format, &answer, history_table)
+            print_operation(format, &answer)
         }
         OperationsCommand::Follow {
             scheduler,
@@ -89,7 +89,7 @@ pub async fn run(connection: &Connection, command: OperationsCommand) -> Result<
                 None => None,
             };
             let answer = follow(&client, &scheduler, &id, timeout).await?;
-            output::print(format, &answer, history_table)?;
+            print_operation(format, &answer)?;
             let status = output::text(&answer["operation"]["status"]);
             if status == "finished" {
                 Ok(())
@@ -179,16 +179,20 @@ async fn follow(
     }
 }
 
-/// An operation and its history, one row per event.
-fn history_table(answer: &Value) -> Table {
+/// An operation, then its history as a table of its own (one row per event).
+fn print_operation(format: Format, answer: &Value) -> Result<(), CliError> {
+    if format != Format::Table {
+        return output::print(format, answer, output::key_values);
+    }
     let operation = &answer["operation"];
-    let mut table = Table::of(std::slice::from_ref(operation), COLUMNS);
+    print!("{}", Table::of(std::slice::from_ref(operation), COLUMNS));
     let history = items(operation, "executionHistory");
     if !history.is_empty() {
-        let mut events = Table::of(history, &[("AT", "/createdAt"), ("EVENT", "/event")]);
-        table.row(Vec::new());
-        table.row(events.header.clone());
-        table.rows.append(&mut events.rows);
+        println!();
+        print!(
+            "{}",
+            Table::of(history, &[("AT", "/createdAt"), ("EVENT", "/event")])
+        );
     }
-    table
+    Ok(())
 }

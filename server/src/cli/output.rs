@@ -63,7 +63,11 @@ impl std::fmt::Display for Table {
             for (i, cell) in cells.iter().enumerate() {
                 text.push_str(cell);
                 if i < last {
-                    let pad = widths.get(i).copied().unwrap_or(0) - cell.chars().count();
+                    let pad = widths
+                        .get(i)
+                        .copied()
+                        .unwrap_or(0)
+                        .saturating_sub(cell.chars().count());
                     text.push_str(&" ".repeat(pad + 2));
                 }
             }
