@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod observability;

@@ -1,4 +1,4 @@
-use clap::Parser;
+use server::cli::Run;
 use server::config::Config;
 
 /// mimalloc rather than the system allocator: every request allocates and frees a little, and
@@ -8,7 +8,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let cli = match server::cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match cli.into_run() {
+        Run::Serve(config) => serve(*config).await,
+        Run::Client(command) => server::cli::run(command).await,
+    }
+}
+
+async fn serve(config: Config) -> std::process::ExitCode {
     server::observability::logging::init(config.observability.log_format);
     tracing::info!(settings = %config.describe(), "starting baton");
     let running = match server::startup::start(config).await {
