@@ -1586,7 +1586,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
     let document = reply.ok();
     assert!(document["openapi"].is_string(), "{}", reply.text);
     let paths = document["paths"].as_object().expect("paths");
-    let expected: [(&str, &[&str]); 16] = [
+    let expected: [(&str, &[&str]); 17] = [
         ("/schedulers", &["get", "post"]),
         ("/schedulers/{name}/regions", &["get"]),
         ("/schedulers/info", &["get"]),
@@ -1598,6 +1598,7 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         ("/schedulers/{name}/rooms", &["get"]),
         ("/schedulers/{name}/rooms/history", &["get"]),
         ("/schedulers/{name}/autoscaling/decisions", &["get"]),
+        ("/schedulers/{name}/capacity", &["get"]),
         ("/schedulers/{name}/add-rooms", &["post"]),
         ("/schedulers/{name}/remove-rooms", &["post"]),
         ("/schedulers/{name}/operations", &["get"]),

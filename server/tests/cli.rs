@@ -421,7 +421,7 @@ async fn imports_of_maestro_v9_v10_and_zeuz_files() {
 
     // zeuz's AllocationDef.
     let zeuz = json!({
-        "Name": "zeuz-arena", "Game": "tennis", "Regions": ["eu-1"],
+        "Name": "zeuz-arena", "Game": "tennis", "Regions": ["default"],
         "ScalingRules": {
             "MaxCloudMachines": 3, "MaxBareMetalMachines": 5,
             "PayloadQuota": {"CpuCores": 1, "MemoryMB": 1024, "StorageGB": 50,
@@ -441,7 +441,12 @@ async fn imports_of_maestro_v9_v10_and_zeuz_files() {
         .await;
     let dry = dry.ok().json();
     assert_eq!(dry["kind"], "zeuz");
-    assert!(dropped(&dry).contains(&"Regions".to_string()), "{dry}");
+    // zeuz's Regions become the scheduler's regions (the test server's one region: `default`).
+    assert!(!dropped(&dry).contains(&"Regions".to_string()), "{dry}");
+    assert!(
+        dry["scheduler"]["regions"].to_string().contains("default"),
+        "{dry}"
+    );
     baton
         .run(&["schedulers", "get", "zeuz-arena"])
         .await
