@@ -12,9 +12,8 @@ pub const DEFAULT_REGION: &str = "default";
 
 /// One region a scheduler wants rooms in. Written as `{"name": "eu-west", "weight": 2}` or as a
 /// plain string (`"eu-west"`, weight 1).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(from = "RegionText")]
 pub struct SchedulerRegion {
     /// A region some runtime of Baton is tagged with.
     pub name: String,
@@ -22,28 +21,44 @@ pub struct SchedulerRegion {
     pub weight: u32,
 }
 
-/// What `regions[i]` may be written as.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RegionText {
-    Name(String),
-    Weighted {
-        name: String,
-        #[serde(default = "one")]
-        weight: u32,
-    },
-}
+/// A name or `{name, weight}`, read directly (an untagged enum would make serde buffer the value
+/// first, which costs the browser bundle a second deserializer).
+impl<'de> Deserialize<'de> for SchedulerRegion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SchedulerRegion;
 
-fn one() -> u32 {
-    1
-}
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a region name or {\"name\": ..., \"weight\": ...}")
+            }
 
-impl From<RegionText> for SchedulerRegion {
-    fn from(text: RegionText) -> Self {
-        match text {
-            RegionText::Name(name) => Self { name, weight: 1 },
-            RegionText::Weighted { name, weight } => Self { name, weight },
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<SchedulerRegion, E> {
+                Ok(SchedulerRegion::new(name, 1))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SchedulerRegion, A::Error> {
+                let (mut name, mut weight) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => name = Some(map.next_value::<String>()?),
+                        "weight" => weight = Some(map.next_value::<u32>()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                let name = name.ok_or_else(|| serde::de::Error::missing_field("name"))?;
+                Ok(SchedulerRegion {
+                    name,
+                    weight: weight.unwrap_or(1),
+                })
+            }
         }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
