@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
+#[cfg(feature = "ssr")]
 use super::allocation::validate_allocation;
+#[cfg(feature = "ssr")]
 use super::capacity::validate_capacity;
 use super::containers::validate_container;
 use super::names::{
@@ -138,12 +140,14 @@ impl SchedulerConfig {
             "matchAllocation.maxMatches",
             "must be at least 1",
         );
+        #[cfg(feature = "ssr")]
         if let Some(policy) = &self.allocation {
             validate_allocation(policy, &mut errors);
         }
         if let Some(autoscaling) = &self.autoscaling {
             validate_autoscaling(autoscaling, &self.spec.containers, &mut errors);
         }
+        #[cfg(feature = "ssr")]
         if let Some(capacity) = &self.capacity {
             validate_capacity(capacity, &mut errors);
         }
