@@ -18,4 +18,5 @@ pub mod scheduler;
 pub mod throttle;
 pub mod user;
 pub mod validation;
+pub mod verbatim;
 pub mod version;

@@ -12,6 +12,7 @@ use super::maestro_json::{
 };
 use super::quantity::GracePeriod;
 use super::region::SchedulerRegion;
+use super::verbatim::ServerOnly;
 
 /// What a game team submits: the body of `POST /schedulers` (and of a new version), read with
 /// Maestro v10's defaults for whatever it leaves out. Every field is written back, even when
@@ -70,14 +71,16 @@ pub struct SchedulerConfig {
     pub room_timeouts: Option<RoomTimeouts>,
     /// How matchmakers' claims choose rooms and how long they wait (default: `packed`, 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allocation: Option<AllocationPolicy>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<AllocationPolicy>))]
+    pub allocation: Option<ServerOnly<AllocationPolicy>>,
     /// Rooms of a scheduler that sets this may ping without their room token (rooms migrating from Maestro).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_tokenless_pings: bool,
     /// Machines and payloads, in zeuz's words: the payload quota, safety limits, minimum
     /// machine spec and machine-scaling bounds (zeuz's spelling, `PayloadQuota`, is read too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<Capacity>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Capacity>))]
+    pub capacity: Option<ServerOnly<Capacity>>,
 }
 
 /// Per-scheduler health timeouts, as durations (`"30s"`, `"2m"`).

@@ -16,13 +16,12 @@ use crate::domain::scheduler::{
     Container, Resources, SchedulerConfig, SchedulerState, SchedulerVersion,
 };
 
-/// What the scheduler page shows. The parts of `Scheduler` travel side by side rather than as
-/// one `Scheduler`, whose flattened JSON shape (Maestro's) would make the browser buffer and
-/// parse it twice; the JSON view of the spec comes ready-made from the server, so the page
-/// needs no JSON serializer.
+/// What the scheduler page shows. Only the facts it shows travel, not the whole
+/// `SchedulerConfig`, whose reader would weigh on the page's bundle; the JSON view of the spec
+/// comes ready-made from the server, so the page needs no JSON serializer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerView {
-    pub config: SchedulerConfig,
+    pub config: SchedulerFacts,
     pub state: SchedulerState,
     /// The active version.
     pub version: String,
@@ -31,6 +30,48 @@ pub struct SchedulerView {
     pub versions: Vec<SchedulerVersion>,
     /// Whether the signed-in user may change this scheduler.
     pub can_edit: bool,
+}
+
+/// The facts of a scheduler's configuration the page lists, as text where the page shows text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerFacts {
+    pub name: String,
+    pub game: String,
+    pub rooms_replicas: i64,
+    pub max_surge: String,
+    /// `start–end`, or `none`.
+    pub port_range: String,
+    pub termination_grace_period: String,
+    /// `name (address)` of each forwarder, or `none`.
+    pub forwarders: String,
+    pub containers: Vec<Container>,
+}
+
+impl From<&SchedulerConfig> for SchedulerFacts {
+    fn from(config: &SchedulerConfig) -> Self {
+        let forwarders = if config.forwarders.is_empty() {
+            "none".to_string()
+        } else {
+            config
+                .forwarders
+                .iter()
+                .map(|f| format!("{} ({})", f.name, f.address))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Self {
+            name: config.name.clone(),
+            game: config.game.clone(),
+            rooms_replicas: config.rooms_replicas,
+            max_surge: config.max_surge.clone(),
+            port_range: config
+                .port_range
+                .map_or("none".to_string(), |r| format!("{}–{}", r.start, r.end)),
+            termination_grace_period: config.spec.termination_grace_period.0.clone(),
+            forwarders,
+            containers: config.spec.containers.clone(),
+        }
+    }
 }
 
 /// The active version of a scheduler with its history.
@@ -48,7 +89,7 @@ pub async fn scheduler_detail(name: String) -> Result<SchedulerView, AppError> {
     Ok(SchedulerView {
         can_edit: schedulers.can_configure(&user, &scheduler.config.game),
         json: serde_json::to_string_pretty(&scheduler.config).unwrap_or_default(),
-        config: scheduler.config,
+        config: SchedulerFacts::from(&scheduler.config),
         state: scheduler.state,
         version: scheduler.version,
         versions,
@@ -158,9 +199,6 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
         can_edit,
     } = detail;
     let name = config.name.clone();
-    let port_range = config
-        .port_range
-        .map_or("none".to_string(), |r| format!("{}–{}", r.start, r.end));
     view! {
         <div class="page-head">
             <div>
@@ -203,24 +241,13 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                     <dt>"Max surge"</dt>
                     <dd>{config.max_surge.clone()}</dd>
                     <dt>"Port range"</dt>
-                    <dd>{port_range}</dd>
+                    <dd>{config.port_range}</dd>
                     <dt>"Termination grace period"</dt>
-                    <dd>{config.spec.termination_grace_period.0.clone()}</dd>
+                    <dd>{config.termination_grace_period}</dd>
                     <dt>"Forwarders"</dt>
-                    <dd>
-                        {if config.forwarders.is_empty() {
-                            "none".to_string()
-                        } else {
-                            config
-                                .forwarders
-                                .iter()
-                                .map(|f| format!("{} ({})", f.name, f.address))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }}
-                    </dd>
+                    <dd>{config.forwarders}</dd>
                 </dl>
-                {config.spec.containers.iter().map(container_view).collect_view()}
+                {config.containers.iter().map(container_view).collect_view()}
                 <details>
                     <summary>"JSON"</summary>
                     <pre class="json">{json}</pre>

@@ -20,6 +20,9 @@ pub mod payloads;
 pub mod record;
 pub mod scaling;
 pub mod spec;
+// zeuz's allocation shape fills a scheduler's capacity section, which only the server reads
+// (see `verbatim`).
+#[cfg(feature = "ssr")]
 pub mod zeuz;
 
 #[cfg(test)]
