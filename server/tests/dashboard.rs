@@ -20,6 +20,7 @@ on_room_stores!(
     viewers_read_but_change_nothing,
     editors_change_only_their_games,
     the_server_validates_what_the_form_sends,
+    the_autoscaling_form_changes_autoscaling_only,
     admins_manage_users,
     cross_origin_posts_are_refused,
     reads_follow_roles_and_hide_secrets,
@@ -401,7 +402,7 @@ async fn reads_follow_roles_and_hide_secrets(backend: Backend) {
         assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
     }
     let detail = viewer.call("scheduler_detail", &[("name", "ours")]).await;
-    let env = &detail.ok()["config"]["spec"]["containers"][0]["environment"];
+    let env = &detail.ok()["config"]["containers"][0]["environment"];
     assert_eq!(env[0]["value"], "plain-value");
     assert_eq!(env[1]["value"], "(hidden)");
     assert_eq!(env[2]["value"], "(hidden)");
@@ -467,6 +468,93 @@ async fn the_server_validates_what_the_form_sends(backend: Backend) {
     ] {
         assert!(page.text.contains(expected), "{expected} in {}", page.text);
     }
+}
+
+async fn the_autoscaling_form_changes_autoscaling_only(backend: Backend) {
+    let server = server_with_users(backend).await;
+    let mut config = seed("auto", "g1");
+    config["labels"] = json!({"team": "blue"});
+    config["allocation"] = json!({"strategy": "distributed", "claimTtl": "30s"});
+    config["capacity"] = json!({"payloadQuota": {"cpuCores": 0.5, "memoryMB": 256},
+        "minUnreservedPayloads": 1, "maxUnreservedPayloads": 3});
+    server.admin().post("/schedulers", &config).await.ok();
+    let before = server.admin().get("/schedulers/auto").await.ok()["scheduler"].clone();
+
+    let mut editor = Browser::signed_in(&server, "editor", "editor-password").await;
+    let form = editor
+        .call("autoscaling_for_edit", &[("name", "auto")])
+        .await;
+    assert_eq!(form.ok()["autoscaling"], Value::Null);
+    assert_eq!(
+        form.json["containers"][0]["name"],
+        before["spec"]["containers"][0]["name"]
+    );
+
+    // A bad policy is refused at its field; nothing is stored.
+    let bad = json!({"enabled": true, "min": -1, "max": 0, "cooldown": 0,
+        "policy": {"type": "fixedBuffer", "parameters": {"fixedBuffer": {"amount": 2}}}});
+    let reply = editor
+        .call_json(
+            "save_autoscaling",
+            &json!({"name": "auto", "autoscaling": bad}),
+        )
+        .await;
+    assert_refused(&reply, StatusCode::BAD_REQUEST, "Invalid");
+    assert_eq!(
+        reply.json["Invalid"][0]["field"], "autoscaling.min",
+        "{}",
+        reply.text
+    );
+
+    let policy = json!({"enabled": true, "min": 1, "max": 0, "cooldown": 0,
+        "policy": {"type": "fixedBuffer", "parameters": {"fixedBuffer": {"amount": 2}}}});
+    let reply = editor
+        .call_json(
+            "save_autoscaling",
+            &json!({"name": "auto", "autoscaling": policy}),
+        )
+        .await;
+    assert_eq!(reply.ok(), "v1.1");
+    let after = server.admin().get("/schedulers/auto").await.ok()["scheduler"].clone();
+    assert_eq!(
+        after["autoscaling"]["policy"]["parameters"]["fixedBuffer"]["amount"],
+        2
+    );
+    // Every other section is the one stored, though the form never saw it.
+    for field in [
+        "labels",
+        "allocation",
+        "capacity",
+        "roomsReplicas",
+        "portRange",
+    ] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    assert_eq!(after["spec"]["containers"], before["spec"]["containers"]);
+
+    // Off removes the section.
+    let reply = editor
+        .call_json(
+            "save_autoscaling",
+            &json!({"name": "auto", "autoscaling": null}),
+        )
+        .await;
+    assert_eq!(reply.ok(), "v1.2");
+    let off = server.admin().get("/schedulers/auto").await.ok()["scheduler"].clone();
+    assert!(off.get("autoscaling").is_none_or(Value::is_null), "{off}");
+
+    let mut viewer = Browser::signed_in(&server, "viewer", "viewer-password").await;
+    let reply = viewer
+        .call("autoscaling_for_edit", &[("name", "auto")])
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
+    let reply = viewer
+        .call_json(
+            "save_autoscaling",
+            &json!({"name": "auto", "autoscaling": policy}),
+        )
+        .await;
+    assert_refused(&reply, StatusCode::FORBIDDEN, "Forbidden");
 }
 
 async fn admins_manage_users(backend: Backend) {

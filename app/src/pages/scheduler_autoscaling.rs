@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::scheduler_edit::{SaveScheduler, scheduler_for_edit};
+use serde::{Deserialize, Serialize};
+
 use crate::auth::AppError;
 use crate::components::autoscaling_preview::AutoscalingPreview;
 use crate::components::common::ErrorBox;
@@ -13,11 +14,64 @@ use crate::domain::autoscaling::{
     Autoscaling, DEFAULT_DOWN_THRESHOLD, MetricsTrigger, PolicyConfig, RoomOccupancyParameters,
     ScalingDirection, UnreservedRoomsParameters, trigger_types,
 };
-use crate::domain::scheduler::{Resources, SchedulerConfig};
+use crate::domain::scheduler::{Container, Resources};
 use crate::domain::validation::FieldError;
 use modes::{MODES, POLICY_MODES, mode_of, output, trigger, working_copy};
 
 mod modes;
+
+/// What the autoscaling form needs of a scheduler: not the whole configuration, whose reader
+/// would weigh on the page's bundle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoscalingEdit {
+    pub name: String,
+    pub rooms_replicas: i64,
+    /// The room's containers, which resource triggers are checked against.
+    pub containers: Vec<Container>,
+    pub autoscaling: Option<Autoscaling>,
+}
+
+/// The active autoscaling of a scheduler, for its form (editors of its game only).
+#[server(endpoint = "autoscaling_for_edit")]
+pub async fn autoscaling_for_edit(name: String) -> Result<AutoscalingEdit, AppError> {
+    use crate::auth::server::{dashboard, reject, require_user};
+
+    let user = require_user().await?;
+    let config = dashboard()?
+        .schedulers
+        .for_edit(&user, &name)
+        .await
+        .map_err(|e| reject(e.into()))?;
+    Ok(AutoscalingEdit {
+        name: config.name,
+        rooms_replicas: config.rooms_replicas,
+        containers: config.spec.containers,
+        autoscaling: config.autoscaling,
+    })
+}
+
+/// Stores the scheduler with this autoscaling (none: off) as its next version; answers the
+/// active version. Checked here again, whatever the browser said.
+#[server(endpoint = "save_autoscaling", input = leptos::server_fn::codec::Json)]
+pub async fn save_autoscaling(
+    name: String,
+    autoscaling: Option<Autoscaling>,
+) -> Result<String, AppError> {
+    use crate::auth::server::{dashboard, reject, require_user};
+    use crate::pages::scheduler_edit::SETTLE_TIMEOUT;
+
+    let user = require_user().await?;
+    let schedulers = dashboard()?.schedulers;
+    let change = schedulers
+        .set_autoscaling(&user, &name, autoscaling)
+        .await
+        .map_err(|e| reject(e.into()))?;
+    let settled = schedulers
+        .settle(&user, change, SETTLE_TIMEOUT)
+        .await
+        .map_err(|e| reject(e.into()))?;
+    Ok(settled.scheduler.version)
+}
 
 #[derive(Clone, Copy)]
 struct Form {
@@ -247,18 +301,20 @@ fn trigger_list(form: Form, up: bool) -> AnyView {
 }
 
 #[component]
-fn AutoscalingForm(base: SchedulerConfig) -> impl IntoView {
-    let save = ServerAction::<SaveScheduler>::new();
+fn AutoscalingForm(base: AutoscalingEdit) -> impl IntoView {
+    let save = ServerAction::<SaveAutoscaling>::new();
     let initial = base.autoscaling.clone();
     let mode = RwSignal::new(mode_of(&initial).to_string());
     let work = RwSignal::new(working_copy(&initial));
     let result = Memo::new(move |_| work.with(|w| output(&mode.get(), w)));
     let errors = {
-        let base = base.clone();
+        let containers = base.containers.clone();
         Memo::new(move |_| {
-            let mut config = base.clone();
-            config.autoscaling = result.get();
-            config.validate().err().unwrap_or_default()
+            result.with(|a| {
+                a.as_ref()
+                    .and_then(|a| a.validate(&containers).err())
+                    .unwrap_or_default()
+            })
         })
     };
     let server_errors = move || match save.value().get() {
@@ -286,28 +342,26 @@ fn AutoscalingForm(base: SchedulerConfig) -> impl IntoView {
         }
     });
     let submit = {
-        let base = base.clone();
+        let name = name.clone();
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
             if !errors.with_untracked(Vec::is_empty) {
                 return;
             }
-            let mut config = base.clone();
-            config.autoscaling = result.get_untracked();
-            save.dispatch(SaveScheduler {
-                config,
-                create: false,
+            save.dispatch(SaveAutoscaling {
+                name: name.clone(),
+                autoscaling: result.get_untracked(),
             });
         }
     };
     let fixed = |get: fn(&Autoscaling) -> String| work.with_untracked(get);
+    // The server checks the whole scheduler; what it finds outside autoscaling is listed apart.
     let other_errors = move || {
-        errors.with(|e| {
-            e.iter()
-                .filter(|e| !e.field.starts_with("autoscaling"))
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-        })
+        server_errors()
+            .iter()
+            .filter(|e| !e.field.starts_with("autoscaling"))
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
     };
     let rooms_replicas = base.rooms_replicas;
     view! {
@@ -431,7 +485,7 @@ fn AutoscalingForm(base: SchedulerConfig) -> impl IntoView {
 pub fn SchedulerAutoscalingPage() -> impl IntoView {
     let params = use_params_map();
     let name = move || params.with(|p| p.get("name").unwrap_or_default());
-    let config = Resource::new(name, scheduler_for_edit);
+    let config = Resource::new(name, autoscaling_for_edit);
     view! {
         <div class="page-head">
             <div>

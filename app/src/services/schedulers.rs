@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::active::ActiveSchedulers;
 use super::{Change, ServiceError};
 use crate::domain::access::{self, HostCommands};
-use crate::domain::autoscaling::Decision;
+use crate::domain::autoscaling::{Autoscaling, Decision};
 use crate::domain::history::{self, RoomCountSample, Tier};
 use crate::domain::operation::OperationDefinition;
 use crate::domain::region::{DEFAULT_REGION, RegionView, region_views, room_region};
@@ -345,6 +345,20 @@ impl SchedulerService {
             scheduler: Self::shown(user, current),
             operation: Some(operation),
         })
+    }
+
+    /// Stores the active version with `autoscaling` in place of its own (none: autoscaling off)
+    /// as the next version; the rest of the scheduler is read here, so a change made meanwhile
+    /// elsewhere is kept.
+    pub async fn set_autoscaling(
+        &self,
+        user: &User,
+        name: &str,
+        autoscaling: Option<Autoscaling>,
+    ) -> Result<Change> {
+        let mut config = self.for_edit(user, name).await?;
+        config.autoscaling = autoscaling;
+        self.save_version(user, name, config).await
     }
 
     /// Changes some fields of the active version (a JSON merge patch, RFC 7386); the result is

@@ -7,6 +7,19 @@ use super::{
 use crate::domain::scheduler::{Container, Resources};
 use crate::domain::validation::{Errors, validate_resources};
 
+impl Autoscaling {
+    /// Every problem with this autoscaling for rooms made of `containers`, at its path under
+    /// `autoscaling` (the autoscaling form checks with this what the server checks again).
+    pub fn validate(
+        &self,
+        containers: &[Container],
+    ) -> Result<(), Vec<crate::domain::validation::FieldError>> {
+        let mut errors = Errors::default();
+        validate_autoscaling(self, containers, &mut errors);
+        errors.into_result()
+    }
+}
+
 /// Every problem with a scheduler's autoscaling, at its path under `autoscaling`.
 pub(crate) fn validate_autoscaling(
     autoscaling: &Autoscaling,
