@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod browser_pages;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

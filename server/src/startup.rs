@@ -45,9 +45,9 @@ use crate::dashboard;
 use crate::observability::Observability;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
 use crate::runtimes::{RegionMachines, RegionRuntime, Runtimes};
-use crate::same_origin;
 use crate::scheduler_changes::PublishChanges;
 use crate::workers::forwarding::{ForwarderFactory, Forwarding, ForwardingRoomStore, deadline};
+use crate::{browser_pages, same_origin};
 
 /// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
 /// `allowTokenlessPings` made outside this process's API takes to apply.
@@ -161,6 +161,7 @@ fn router(state: AppState, pages: Router) -> Router {
     api::router(state)
         .merge(pages)
         .layer(axum::middleware::from_fn(same_origin::refuse_cross_site))
+        .layer(axum::middleware::from_fn(browser_pages::redirect_to_pages))
 }
 
 /// The demo scheduler: example rooms on the local runtime that play simulated matches, autoscaled

@@ -178,6 +178,25 @@ async fn pages_need_a_session(backend: Backend) {
     // Server functions answer 401 without a session.
     let reply = browser.call("list_schedulers", &[]).await;
     assert_refused(&reply, StatusCode::UNAUTHORIZED, "Unauthenticated");
+    // A browser that opens an API path lands on the page of the same resource; API clients
+    // (no `text/html` in Accept) still get the API's answer.
+    let html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for (path, page) in [
+        ("/schedulers/demo", "/ui/schedulers/demo"),
+        ("/schedulers", "/ui/schedulers"),
+        ("/schedulers/info?game=demo", "/ui/schedulers"),
+        ("/users", "/ui/users"),
+    ] {
+        let request = browser.client.get(server.url(path)).header("accept", html);
+        let reply = browser.send(request).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(reply.headers[LOCATION], page, "{path}");
+    }
+    let request = browser.client.get(server.url("/schedulers/demo"));
+    let reply = browser
+        .send(request.header("accept", "application/json"))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
 
 async fn sessions_open_pages_survive_a_restart_and_end_on_sign_out(backend: Backend) {
