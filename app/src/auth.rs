@@ -114,20 +114,20 @@ pub mod server {
                     leptos::logging::error!("dashboard storage failed: {detail}");
                     Self::Failed("Storage failed; try again.".into())
                 }
+                ServiceError::Unavailable { store, detail } => {
+                    leptos::logging::warn!("dashboard: {store} is unavailable: {detail}");
+                    Self::Failed(format!(
+                        "{store} is unavailable; try again in a few seconds."
+                    ))
+                }
             }
         }
     }
 
+    /// Store errors map as the use cases map them (one rule: `ServiceError::from`).
     impl From<StoreError> for AppError {
         fn from(err: StoreError) -> Self {
-            match err {
-                StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
-                StoreError::Conflict(message) => Self::Conflict(message),
-                StoreError::Backend(detail) => {
-                    leptos::logging::error!("dashboard storage failed: {detail}");
-                    Self::Failed("Storage failed; try again.".into())
-                }
-            }
+            ServiceError::from(err).into()
         }
     }
 

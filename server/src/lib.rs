@@ -13,4 +13,5 @@ pub mod runtimes;
 pub mod same_origin;
 pub mod scheduler_changes;
 pub mod startup;
+pub mod welcome;
 pub mod workers;

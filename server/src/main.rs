@@ -34,6 +34,10 @@ async fn serve(config: Config) -> std::process::ExitCode {
         println!("(set BATON_ADMIN_PASSWORD before the first start to choose it)");
     }
     println!("Baton is listening on http://{}", running.addr);
+    let password = running.generated_admin_password.as_deref();
+    if let Some(welcome) = server::welcome::welcome(running.addr, running.demo, password) {
+        println!("{welcome}");
+    }
     match running.task.await {
         Ok(Ok(())) => std::process::ExitCode::SUCCESS,
         Ok(Err(err)) => {

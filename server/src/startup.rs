@@ -117,6 +117,8 @@ pub struct Running {
     pub task: JoinHandle<std::io::Result<()>>,
     /// Where `/metrics` is served when it has a listener of its own (`--metrics-listen`).
     pub metrics_addr: Option<SocketAddr>,
+    /// Whether the demo scheduler runs (`--demo-room`).
+    pub demo: bool,
 }
 
 /// Creates the `admin` user when there are no users yet; returns the password if it was generated.
@@ -476,6 +478,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         generated_admin_password,
         task,
         metrics_addr,
+        demo: config.demo_room.is_some(),
     })
 }
 

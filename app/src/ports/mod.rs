@@ -32,6 +32,34 @@ pub enum StoreError {
     Conflict(String),
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The store cannot be reached now (down, restarting, unreachable or too slow to answer):
+    /// the same call is worth trying again in a moment; the adapter reconnects on its own.
+    #[error("{store} is unavailable: {detail}")]
+    Unavailable { store: Store, detail: String },
+}
+
+/// A store Baton depends on, named as `/readyz` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// The SQL database (schedulers, users, operations, leases).
+    Database,
+    /// Redis (rooms, autoscaling points, password-check counts, scheduler changes).
+    Redis,
+}
+
+impl Store {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Which schedulers to list; `None` matches all.

@@ -12,7 +12,7 @@ pub mod zeuz;
 use crate::domain::access::Denied;
 use crate::domain::operation::Busy;
 use crate::domain::validation::FieldError;
-use crate::ports::StoreError;
+use crate::ports::{Store, StoreError};
 
 pub use operations::Change;
 pub use schedulers::SchedulerService;
@@ -35,6 +35,9 @@ pub enum ServiceError {
     Busy(Busy),
     #[error("storage failed: {0}")]
     Backend(String),
+    /// A store is down or unreachable for now: worth retrying in a moment.
+    #[error("{store} is unavailable: {detail}")]
+    Unavailable { store: Store, detail: String },
 }
 
 impl ServiceError {
@@ -52,6 +55,7 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             StoreError::Conflict(message) => Self::Conflict(message),
             StoreError::Backend(message) => Self::Backend(message),
+            StoreError::Unavailable { store, detail } => Self::Unavailable { store, detail },
         }
     }
 }

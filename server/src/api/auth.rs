@@ -266,6 +266,9 @@ impl Passwords for Authenticator {
                 Ok(Verified::Throttled { retry_after })
             }
             Err(ApiError::Internal(detail)) => Err(StoreError::Backend(detail)),
+            Err(ApiError::Unavailable { store, detail }) => {
+                Err(StoreError::Unavailable { store, detail })
+            }
             Err(other) => Err(StoreError::Backend(other.to_string())),
         }
     }

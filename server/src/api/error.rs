@@ -2,7 +2,7 @@
 
 use app::domain::room::{PingError, RoomStatus};
 use app::domain::validation::FieldError;
-use app::ports::StoreError;
+use app::ports::{Store, StoreError};
 use app::services::ServiceError;
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -36,9 +36,16 @@ pub enum ApiError {
     /// A body in a media type this API does not read (only JSON and YAML).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A store is down or unreachable for now (the detail goes to the log, not the client).
+    #[error("{store} is unavailable; retry in a few seconds")]
+    Unavailable { store: Store, detail: String },
     #[error("internal error")]
     Internal(String),
 }
+
+/// What a `503 UNAVAILABLE` answer tells the client to wait before retrying: the stores'
+/// clients reconnect on their own, and are back within a few seconds of the store's return.
+pub const RETRY_UNAVAILABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -46,7 +53,8 @@ pub struct ErrorBody {
     /// Machine-readable kind: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
     /// `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION` (another operation runs),
     /// `INVALID_STATUS_TRANSITION`, `NO_ROOM_AVAILABLE`, `RESOURCE_EXHAUSTED`,
-    /// `UNSUPPORTED_MEDIA_TYPE` or `INTERNAL`.
+    /// `UNSUPPORTED_MEDIA_TYPE`, `UNAVAILABLE` (a store is down: retry after the `Retry-After`
+    /// header's seconds) or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     /// For `INVALID_ARGUMENT`: each field at fault.
@@ -55,6 +63,9 @@ pub struct ErrorBody {
     /// For `FAILED_PRECONDITION`: the operation the change waits behind.
     #[serde(rename = "operationId", skip_serializing_if = "Option::is_none")]
     pub operation_id: Option<String>,
+    /// For `UNAVAILABLE`: the store that is down, `database` or `redis` (as `/readyz` names it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<&'static str>,
 }
 
 impl ApiError {
@@ -82,6 +93,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(message) => Self::Conflict(message),
             ServiceError::Busy(busy) => Self::Busy(busy),
             ServiceError::Backend(message) => Self::Internal(message),
+            ServiceError::Unavailable { store, detail } => Self::Unavailable { store, detail },
         }
     }
 }
@@ -112,6 +124,10 @@ impl IntoResponse for ApiError {
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
+            Self::Unavailable { store, detail } => {
+                tracing::warn!(%store, %detail, "request failed: a store is unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+            }
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
@@ -129,15 +145,25 @@ impl IntoResponse for ApiError {
             Self::Busy(busy) => Some(busy.operation_id.clone()),
             _ => None,
         };
+        let store = match &self {
+            Self::Unavailable { store, .. } => Some(store.name()),
+            _ => None,
+        };
         let body = Json(ErrorBody {
             code,
             message,
             errors,
             operation_id,
+            store,
         });
         // A 401 carries no `Basic` challenge: a browser would prompt for credentials and then
         // send them with every request to this host, cross-site ones included.
-        if let Self::TooManyRequests { retry_after } = self {
+        let retry_after = match self {
+            Self::TooManyRequests { retry_after } => Some(retry_after),
+            Self::Unavailable { .. } => Some(RETRY_UNAVAILABLE_AFTER),
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
             let seconds = retry_after.as_secs().max(1).to_string();
             return (status, [(header::RETRY_AFTER, seconds)], body).into_response();
         }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::ports::Store;
 use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
@@ -29,7 +30,7 @@ pub trait Dependency: Send + Sync {
 #[async_trait]
 impl Dependency for SqlStore {
     fn name(&self) -> &'static str {
-        "database"
+        Store::Database.name()
     }
 
     async fn check(&self) -> Result<(), String> {
@@ -54,7 +55,7 @@ impl RedisDependency {
 #[async_trait]
 impl Dependency for RedisDependency {
     fn name(&self) -> &'static str {
-        "redis"
+        Store::Redis.name()
     }
 
     async fn check(&self) -> Result<(), String> {

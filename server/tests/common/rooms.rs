@@ -7,17 +7,18 @@ use serde_json::Value;
 
 use super::TestServer;
 
-/// The example room binary that `cargo test` builds beside the test binaries.
+/// The example room binary (crate `game-room`), in the profile folder of this test binary's
+/// target dir; `cargo build -p game-room` builds it (in seconds).
 pub fn example_room() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let path = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join("game_room"))
+        .map(|profile| profile.join("game_room"))
         .expect("target folder");
     assert!(
         path.exists(),
-        "{} is missing: run `cargo test -p server` (it builds examples) or `cargo build -p server --example game_room`",
+        "{} is missing: build it first with `cargo build -p game-room`",
         path.display()
     );
     path

@@ -9,5 +9,6 @@ pub mod redis;
 pub mod redis_attempts;
 pub mod redis_autoscaler;
 pub mod redis_changes;
+pub mod redis_connection;
 pub mod redis_machine_decisions;
 pub mod sql;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
-use crate::config::mask_password;
+use super::redis_connection::{self, redis_error};
 
 /// KEYS: client, user. ARGV: window in ms. Answers the two counts and the client's ms left.
 const COUNT: &str = r"
@@ -36,18 +36,10 @@ pub struct RedisAttemptCounter {
     succeeded: redis::Script,
 }
 
-fn backend(error: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {error}"))
-}
-
 impl RedisAttemptCounter {
     /// Connects to `url`; every key starts with `key_prefix:` (`baton` in production).
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
-        let unreachable = |e: redis::RedisError| {
-            StoreError::Backend(format!("redis at {}: {e}", mask_password(url)))
-        };
-        let client = redis::Client::open(url).map_err(unreachable)?;
-        let connection = ConnectionManager::new(client).await.map_err(unreachable)?;
+        let (_, connection) = redis_connection::connect(url).await?;
         Ok(Self {
             connection,
             prefix: key_prefix.to_string(),
@@ -86,7 +78,7 @@ impl AttemptCounter for RedisAttemptCounter {
             .arg(window_ms)
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         Ok(AttemptCounts {
             client,
             user,
@@ -102,7 +94,7 @@ impl AttemptCounter for RedisAttemptCounter {
             .key(user_key)
             .invoke_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         Ok(())
     }
 }

@@ -13,16 +13,12 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use crate::config::mask_password;
+use super::redis_connection::{self, redis_error};
 
 #[derive(Clone)]
 pub struct RedisAutoscalerStore {
     connection: ConnectionManager,
     prefix: String,
-}
-
-fn backend(error: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {error}"))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
@@ -37,11 +33,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 impl RedisAutoscalerStore {
     /// Connects to `url`; every key starts with `key_prefix:` (`baton` in production).
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
-        let unreachable = |e: redis::RedisError| {
-            StoreError::Backend(format!("redis at {}: {e}", mask_password(url)))
-        };
-        let client = redis::Client::open(url).map_err(unreachable)?;
-        let connection = ConnectionManager::new(client).await.map_err(unreachable)?;
+        let (_, connection) = redis_connection::connect(url).await?;
         Ok(Self {
             connection,
             prefix: key_prefix.to_string(),
@@ -70,8 +62,11 @@ impl AutoscalerStore for RedisAutoscalerStore {
             pipe.sadd(&types_key, kind).ignore();
             pipe.rpush(&key, value.to_string()).ignore();
         }
-        let _: () = pipe.query_async(&mut connection).await.map_err(backend)?;
-        let kinds: Vec<String> = connection.smembers(&types_key).await.map_err(backend)?;
+        let _: () = pipe
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)?;
+        let kinds: Vec<String> = connection.smembers(&types_key).await.map_err(redis_error)?;
         let mut pipe = redis::pipe();
         pipe.atomic();
         for kind in &kinds {
@@ -83,7 +78,10 @@ impl AutoscalerStore for RedisAutoscalerStore {
             }
             pipe.lrange(&key, 0, -1);
         }
-        let series: Vec<Vec<String>> = pipe.query_async(&mut connection).await.map_err(backend)?;
+        let series: Vec<Vec<String>> = pipe
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)?;
         let mut all = Points::new();
         for (kind, values) in kinds.into_iter().zip(series) {
             let values = values
@@ -106,7 +104,7 @@ impl AutoscalerStore for RedisAutoscalerStore {
         let text: Option<String> = connection
             .get(self.key(scheduler, "state"))
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         text.map(|t| decode("state", &t)).transpose()
     }
 
@@ -128,7 +126,7 @@ impl AutoscalerStore for RedisAutoscalerStore {
         }
         pipe.query_async::<()>(&mut connection)
             .await
-            .map_err(backend)
+            .map_err(redis_error)
     }
 
     async fn decisions(&self, scheduler: &str, limit: usize) -> Result<Vec<Decision>, StoreError> {
@@ -139,14 +137,14 @@ impl AutoscalerStore for RedisAutoscalerStore {
         let texts: Vec<String> = connection
             .lrange(self.key(scheduler, "decisions"), 0, limit as isize - 1)
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         texts.iter().map(|t| decode("decision", t)).collect()
     }
 
     async fn forget(&self, scheduler: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         let types_key = self.key(scheduler, "points");
-        let kinds: Vec<String> = connection.smembers(&types_key).await.map_err(backend)?;
+        let kinds: Vec<String> = connection.smembers(&types_key).await.map_err(redis_error)?;
         let mut keys: Vec<String> = kinds
             .iter()
             .map(|kind| self.key(scheduler, &format!("points:{kind}")))
@@ -156,6 +154,6 @@ impl AutoscalerStore for RedisAutoscalerStore {
             self.key(scheduler, "state"),
             self.key(scheduler, "decisions"),
         ]);
-        connection.del::<_, ()>(keys).await.map_err(backend)
+        connection.del::<_, ()>(keys).await.map_err(redis_error)
     }
 }

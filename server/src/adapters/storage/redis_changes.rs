@@ -12,10 +12,11 @@ use std::time::Duration;
 use app::ports::{SchedulerCache, SchedulerChanges, StoreError};
 use async_trait::async_trait;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::redis_connection::{self, redis_error};
 use crate::config::mask_password;
 
 /// How often an idle subscription checks its connection.
@@ -36,23 +37,10 @@ pub struct RedisSchedulerChanges {
     url: String,
 }
 
-fn backend(error: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {error}"))
-}
-
 impl RedisSchedulerChanges {
     /// Connects to `url`; the channel is `key_prefix:scheduler-changes`.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
-        let unreachable = |e: redis::RedisError| {
-            StoreError::Backend(format!("redis at {}: {e}", mask_password(url)))
-        };
-        let client = redis::Client::open(url).map_err(unreachable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(TIMEOUT))
-            .set_connection_timeout(Some(TIMEOUT));
-        let connection = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(unreachable)?;
+        let (client, connection) = redis_connection::connect(url).await?;
         Ok(Self {
             client,
             connection,
@@ -167,6 +155,6 @@ impl SchedulerChanges for RedisSchedulerChanges {
             .query_async::<i64>(&mut self.connection.clone())
             .await
             .map(|_| ())
-            .map_err(backend)
+            .map_err(redis_error)
     }
 }

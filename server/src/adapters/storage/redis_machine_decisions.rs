@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use crate::config::mask_password;
+use super::redis_connection::{self, redis_error};
 
 #[derive(Clone)]
 pub struct RedisMachineDecisionStore {
@@ -16,18 +16,10 @@ pub struct RedisMachineDecisionStore {
     prefix: String,
 }
 
-fn backend(error: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {error}"))
-}
-
 impl RedisMachineDecisionStore {
     /// Connects to `url`; every key starts with `key_prefix:` (`baton` in production).
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
-        let unreachable = |e: redis::RedisError| {
-            StoreError::Backend(format!("redis at {}: {e}", mask_password(url)))
-        };
-        let client = redis::Client::open(url).map_err(unreachable)?;
-        let connection = ConnectionManager::new(client).await.map_err(unreachable)?;
+        let (_, connection) = redis_connection::connect(url).await?;
         Ok(Self {
             connection,
             prefix: key_prefix.to_string(),
@@ -52,7 +44,7 @@ impl MachineDecisionStore for RedisMachineDecisionStore {
         pipe.ltrim(&key, 0, DECISIONS_KEPT as isize - 1).ignore();
         pipe.query_async::<()>(&mut connection)
             .await
-            .map_err(backend)
+            .map_err(redis_error)
     }
 
     async fn decisions(
@@ -67,7 +59,7 @@ impl MachineDecisionStore for RedisMachineDecisionStore {
         let texts: Vec<String> = connection
             .lrange(self.key(scheduler), 0, limit as isize - 1)
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         texts
             .iter()
             .map(|t| {
@@ -83,6 +75,6 @@ impl MachineDecisionStore for RedisMachineDecisionStore {
         connection
             .del::<_, ()>(self.key(scheduler))
             .await
-            .map_err(backend)
+            .map_err(redis_error)
     }
 }

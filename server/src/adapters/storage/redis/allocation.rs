@@ -36,8 +36,9 @@ use chrono::{DateTime, Utc};
 use redis::Script;
 
 use super::RedisRoomStore;
-use super::codec::{backend, room_not_found, to_json};
+use super::codec::{room_not_found, to_json};
 use super::scripts::INDEX_LUA;
+use crate::adapters::storage::redis_connection::redis_error;
 
 /// KEYS: the `INDEX_KEYS`. ARGV: max matches, claim id, claim JSON, expiry ms, creation ms,
 /// the room to reserve ('' for any), then the selection: strategy (`packed`, `distributed`),
@@ -401,7 +402,7 @@ impl RedisRoomStore {
                 .arg(&all)
                 .query_async(&mut connection)
                 .await
-                .map_err(backend)?,
+                .map_err(redis_error)?,
             Some(room) => {
                 let ids: Vec<String> = redis::cmd("ZRANGE")
                     .arg(self.claims_of_key(scheduler, room))
@@ -409,7 +410,7 @@ impl RedisRoomStore {
                     .arg(-1)
                     .query_async(&mut connection)
                     .await
-                    .map_err(backend)?;
+                    .map_err(redis_error)?;
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -418,7 +419,7 @@ impl RedisRoomStore {
                     .arg(&ids)
                     .query_async(&mut connection)
                     .await
-                    .map_err(backend)?;
+                    .map_err(redis_error)?;
                 found.into_iter().flatten().collect()
             }
         };

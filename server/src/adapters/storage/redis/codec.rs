@@ -23,10 +23,6 @@ pub(super) mod field {
     pub const REGION: &str = "region";
 }
 
-pub(super) fn backend(error: redis::RedisError) -> StoreError {
-    StoreError::Backend(format!("redis: {error}"))
-}
-
 pub(super) fn room_not_found(scheduler: &str, id: &str) -> StoreError {
     StoreError::NotFound(format!("room {id} of scheduler {scheduler}"))
 }

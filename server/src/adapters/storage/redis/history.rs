@@ -14,7 +14,8 @@ use app::ports::StoreError;
 use chrono::{DateTime, Utc};
 
 use super::RedisRoomStore;
-use super::codec::{backend, to_json};
+use super::codec::to_json;
+use crate::adapters::storage::redis_connection::redis_error;
 
 /// A sorted set score: microseconds since the epoch (exact in an `f64` for centuries).
 fn score(at: DateTime<Utc>) -> i64 {
@@ -49,7 +50,7 @@ impl RedisRoomStore {
         let (fine, coarse): (Vec<String>, Vec<String>) = pipe
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         let last = |members: Vec<String>| match members.last() {
             Some(member) => decode(scheduler, member).map(Some),
             None => Ok(None),
@@ -92,7 +93,7 @@ impl RedisRoomStore {
         }
         pipe.query_async::<()>(&mut self.connection.clone())
             .await
-            .map_err(backend)
+            .map_err(redis_error)
     }
 
     pub(super) async fn history_since(
@@ -107,7 +108,7 @@ impl RedisRoomStore {
             .arg("+inf")
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         let mut samples = Vec::with_capacity(members.len());
         for member in members {
             let sample = decode(scheduler, &member)?;
@@ -127,6 +128,6 @@ impl RedisRoomStore {
         command
             .query_async::<()>(&mut self.connection.clone())
             .await
-            .map_err(backend)
+            .map_err(redis_error)
     }
 }

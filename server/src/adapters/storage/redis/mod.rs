@@ -27,25 +27,16 @@ mod room_store;
 mod scripts;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use app::domain::room::RoomStatus;
 use app::ports::StoreError;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, FromRedisValue, ScriptInvocation};
+use redis::aio::ConnectionManager;
+use redis::{FromRedisValue, ScriptInvocation};
 use tokio::sync::mpsc;
 
-use self::codec::backend;
 use self::ping_batch::{PING_QUEUE, QueuedPing, batch_pings};
 use self::scripts::{MAX_SCRIPT_RELOADS, Scripts, lost_script};
-use crate::config::mask_password;
-
-/// Operations on a connection that does not answer within this time fail (and are retried by
-/// the caller, e.g. the room's next heartbeat).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnection attempts before an operation fails (exponential backoff from 100 ms).
-const CONNECTION_RETRIES: usize = 3;
+use crate::adapters::storage::redis_connection::{self, redis_error};
 
 /// Game rooms in Redis; cheap to clone (one multiplexed connection, re-established on failure).
 #[derive(Clone)]
@@ -61,21 +52,11 @@ impl RedisRoomStore {
     /// Connects to `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`, `rediss://` is not enabled) and
     /// loads the scripts; every key starts with `key_prefix:` (`baton` in production).
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
-        let unreachable = |e: redis::RedisError| {
-            StoreError::Backend(format!("redis at {}: {e}", mask_password(url)))
-        };
-        let client = Client::open(url).map_err(unreachable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_number_of_retries(CONNECTION_RETRIES);
-        let mut connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unreachable)?;
+        let (_, mut connection) = redis_connection::connect(url).await?;
         let scripts = Scripts::new();
         // Loaded once here; operations send EVALSHA and load a script again only when the
         // server lost it (restart, failover, SCRIPT FLUSH).
-        scripts.load(&mut connection).await.map_err(unreachable)?;
+        scripts.load(&mut connection).await.map_err(redis_error)?;
         let scripts = Arc::new(scripts);
         let prefix = key_prefix.to_string();
         let (pings, queue) = mpsc::channel(PING_QUEUE);
@@ -108,7 +89,7 @@ impl RedisRoomStore {
         loop {
             match invocation.invoke_async(&mut connection).await {
                 Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => reloads += 1,
-                result => return result.map_err(backend),
+                result => return result.map_err(redis_error),
             }
         }
     }

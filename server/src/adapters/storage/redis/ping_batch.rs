@@ -9,8 +9,9 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::allocation::index_keys;
-use super::codec::{Key, backend, status_index};
+use super::codec::{Key, status_index};
 use super::scripts::{INDEX_KEYS, MAX_SCRIPT_RELOADS, PING_ARGS, Scripts, lost_script};
+use crate::adapters::storage::redis_connection::redis_error;
 
 /// Pings of one batch at most (one scheduler's share runs as one script call).
 const MAX_PING_BATCH: usize = 256;
@@ -110,11 +111,11 @@ async fn run_ping_batch(
             // The server lost its scripts (restart, failover, SCRIPT FLUSH): load it again.
             Err(e) if reloads < MAX_SCRIPT_RELOADS && lost_script(&e) => {
                 if let Err(e) = scripts.ping.load_async(&mut connection).await {
-                    break Err(backend(e));
+                    break Err(redis_error(e));
                 }
                 reloads += 1;
             }
-            reply => break reply.map_err(backend),
+            reply => break reply.map_err(redis_error),
         }
     };
     match replies {

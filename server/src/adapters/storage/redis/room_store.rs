@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::RedisRoomStore;
-use super::codec::{backend, corrupt, decode_room, field, room_not_found, timestamp, to_json};
+use super::codec::{corrupt, decode_room, field, room_not_found, timestamp, to_json};
 use super::ping_batch::QueuedPing;
+use crate::adapters::storage::redis_connection::redis_error;
 
 /// A claim on `room` as the ping script answers it: its stored JSON alone (a `NewClaim`).
 fn decode_room_claim(scheduler: &str, room: &str, json: &str) -> Result<Claim, StoreError> {
@@ -74,7 +75,7 @@ impl RoomStore for RedisRoomStore {
             .arg(self.room_key(scheduler, id))
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         if fields.is_empty() {
             return Err(room_not_found(scheduler, id));
         }
@@ -87,7 +88,7 @@ impl RoomStore for RedisRoomStore {
             .arg(self.rooms_key(scheduler))
             .query_async(&mut connection)
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -95,8 +96,10 @@ impl RoomStore for RedisRoomStore {
         for id in &ids {
             pipe.cmd("HGETALL").arg(self.room_key(scheduler, id));
         }
-        let all: Vec<HashMap<String, String>> =
-            pipe.query_async(&mut connection).await.map_err(backend)?;
+        let all: Vec<HashMap<String, String>> = pipe
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)?;
         let mut rooms = Vec::with_capacity(ids.len());
         for (id, fields) in ids.iter().zip(all) {
             // Removed between the two round trips.
@@ -217,7 +220,7 @@ impl RoomStore for RedisRoomStore {
         let sizes: Vec<u64> = pipe
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         let mut counts = RoomCounts::default();
         for (status, n) in RoomStatus::ALL.into_iter().zip(sizes) {
             counts.add_many(status, n);
@@ -259,7 +262,7 @@ impl RoomStore for RedisRoomStore {
                 .arg(&key)
                 .query_async(&mut connection)
                 .await
-                .map_err(backend)?;
+                .map_err(redis_error)?;
             return Ok(());
         }
         let () = redis::cmd("SET")
@@ -267,7 +270,7 @@ impl RoomStore for RedisRoomStore {
             .arg(to_json(&health)?)
             .query_async(&mut connection)
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         Ok(())
     }
 
@@ -276,7 +279,7 @@ impl RoomStore for RedisRoomStore {
             .arg(self.region_health_key(scheduler))
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(backend)?;
+            .map_err(redis_error)?;
         match stored {
             None => Ok(Vec::new()),
             Some(json) => serde_json::from_str(&json).map_err(|e| {

@@ -1,12 +1,14 @@
 //! SQL storage with sea-orm: SQLite (the embedded default) and PostgreSQL, one schema for both.
 //! One file per port: schedulers, users, sessions, operations, leases.
 
-use app::ports::StoreError;
+use std::time::Duration;
+
+use app::ports::{Store, StoreError};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, Set, SqlErr, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, RuntimeErr, Set, SqlErr,
+    SqliteTransactionMode, SqlxError, Statement, TransactionOptions, TransactionTrait,
 };
 
 mod settings {
@@ -45,9 +47,46 @@ impl std::fmt::Debug for SqlStore {
     }
 }
 
+/// A failed database call: `Unavailable` when the database could not be reached or did not
+/// answer in time (no pooled connection within `ACQUIRE_TIMEOUT`, a dropped connection, a server
+/// shutting down or starting), `Backend` for anything else.
 fn backend(err: DbErr) -> StoreError {
-    StoreError::Backend(err.to_string())
+    if is_unavailable(&err) {
+        StoreError::Unavailable {
+            store: Store::Database,
+            detail: err.to_string(),
+        }
+    } else {
+        StoreError::Backend(err.to_string())
+    }
 }
+
+fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => match err.as_ref() {
+            SqlxError::Io(_)
+            | SqlxError::Tls(_)
+            | SqlxError::PoolTimedOut
+            | SqlxError::PoolClosed
+            | SqlxError::WorkerCrashed => true,
+            // PostgreSQL's classes 08 (connection exception) and 57P (operator intervention:
+            // the server is shutting down, crashed, or not accepting connections yet).
+            SqlxError::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            _ => false,
+        },
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
+/// How long a call waits for a pooled connection (including opening one) before it fails as
+/// `Unavailable`: a database that is down answers in seconds, not after sqlx's 30 s default.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A unique-key violation means someone else got there first.
 fn conflict_or_backend(err: DbErr, conflict: impl FnOnce() -> String) -> StoreError {
@@ -64,7 +103,10 @@ impl SqlStore {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let mut options = ConnectOptions::new(url.to_string());
-        options.sqlx_logging(false);
+        options
+            .sqlx_logging(false)
+            .connect_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         if url.starts_with("sqlite:") {
             // One writer at a time is SQLite's rule; a small pool avoids lock errors under load.
             options.max_connections(4);
