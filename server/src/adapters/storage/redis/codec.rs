@@ -21,6 +21,7 @@ pub(super) mod field {
     pub const METADATA: &str = "metadata";
     pub const ADDRESS: &str = "address";
     pub const REGION: &str = "region";
+    pub const MACHINE: &str = "machine";
 }
 
 pub(super) fn backend(error: redis::RedisError) -> StoreError {
@@ -160,6 +161,7 @@ pub(super) fn decode_room(
         metadata,
         address,
         region: take(field::REGION).unwrap_or_default(),
+        machine: take(field::MACHINE).unwrap_or_default(),
     })
 }
 
