@@ -2,8 +2,9 @@
 //!
 //! A plain program (no harness), built like the `ping` benchmark and sharing its parts
 //! (`common`). It stores `BATON_BENCH_ROOMS` ready single-match rooms (default 50,000) of one
-//! scheduler under a fresh Redis key prefix (inserted `BATON_BENCH_INSERT_CONCURRENCY` at a
-//! time, default 256), then measures, in one run and at the same concurrency
+//! scheduler, spread over `BATON_BENCH_MACHINES` machines (default 500: room `i` on machine
+//! `i % machines`), under a fresh Redis key prefix (inserted `BATON_BENCH_INSERT_CONCURRENCY`
+//! at a time, default 256), then measures, in one run and at the same concurrency
 //! (`BATON_BENCH_CONCURRENCY`, default 64):
 //!
 //! - `evalsha`: raw Redis `EVALSHA` of a trivial script (`return 1`), `BATON_BENCH_CONCURRENCY`
@@ -22,7 +23,9 @@
 //! `BATON_BENCH_BASELINE_SECONDS` (default 5). The authenticator verifies the credential
 //! once (argon2) and then answers from its cache. Every allocation must succeed, every
 //! returned room id must be distinct and the store must hold exactly one claim per allocation:
-//! the benchmark fails otherwise. Redis is at `BATON_BENCH_REDIS_URL`, else
+//! the benchmark fails otherwise. It also prints how many machines the allocated rooms are on,
+//! beside the fewest that could hold them (the scheduler's strategy is `packed`: each machine
+//! should be full before the next one is used). Redis is at `BATON_BENCH_REDIS_URL`, else
 //! `BATON_TEST_REDIS_URL`, else 127.0.0.1:6379. Every key the run created is deleted.
 
 mod common;
@@ -59,6 +62,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Settings {
     redis_url: String,
     rooms: u64,
+    machines: u64,
     insert_concurrency: usize,
     concurrency: usize,
     warmup: u64,
@@ -76,6 +80,7 @@ impl Settings {
         Self {
             redis_url,
             rooms: env_or("BATON_BENCH_ROOMS", 50_000u64).max(1),
+            machines: env_or("BATON_BENCH_MACHINES", 500u64).max(1),
             insert_concurrency: env_or("BATON_BENCH_INSERT_CONCURRENCY", 256usize).max(1),
             concurrency: env_or("BATON_BENCH_CONCURRENCY", 64usize).max(1),
             warmup: env_or("BATON_BENCH_WARMUP", 1_000u64),
@@ -92,6 +97,11 @@ impl Settings {
 
 fn room_id(i: u64) -> String {
     format!("room-{i:06}")
+}
+
+/// The machine of room `i`.
+fn machine_of(settings: &Settings, i: u64) -> String {
+    format!("machine-{:04}", i % settings.machines)
 }
 
 /// Raw `EVALSHA` of a trivial script, all workers on one multiplexed connection.
@@ -318,7 +328,8 @@ async fn prepare_sqlite(path: &std::path::Path) {
         .expect("creating the scheduler");
 }
 
-/// `settings.rooms` ready single-match rooms, inserted concurrently.
+/// `settings.rooms` ready single-match rooms spread over `settings.machines`, inserted
+/// concurrently.
 async fn insert_rooms(settings: &Settings, store: &RedisRoomStore) {
     let now = Utc::now();
     futures::stream::iter(0..settings.rooms)
@@ -337,6 +348,7 @@ async fn insert_rooms(settings: &Settings, store: &RedisRoomStore) {
                     metadata: Default::default(),
                     address: None,
                     region: String::new(),
+                    machine: machine_of(settings, i),
                 };
                 store.insert(&room).await.expect("inserting a bench room");
             }
@@ -380,11 +392,13 @@ async fn bench(settings: Settings) {
     let started = std::time::Instant::now();
     insert_rooms(&settings, &store).await;
     println!(
-        "allocate benchmark: {} ready rooms inserted in {:.2} s ({} at a time), concurrency {}, \
+        "allocate benchmark: {} ready rooms on {} machines inserted in {:.2} s ({} at a time), \
+         concurrency {}, \
          {} warm-up requests per mode, then {:.0} s of EVALSHA, at most {} allocations (at \
          most {:.0} s), redis {} \
          (prefix {prefix}), {} CPUs, server process with {} runtime threads",
         settings.rooms,
+        settings.machines,
         started.elapsed().as_secs_f64(),
         settings.insert_concurrency,
         settings.concurrency,
@@ -507,6 +521,19 @@ async fn bench(settings: Settings) {
         distinct.len(),
         claims.len(),
         claimed.len()
+    );
+    // Packing: the machines the allocated rooms are on, against the fewest that hold them.
+    let machines: HashSet<String> = allocated
+        .iter()
+        .filter_map(|id| id.strip_prefix("room-")?.parse::<u64>().ok())
+        .map(|i| machine_of(&settings, i))
+        .collect();
+    let per_machine = settings.rooms.div_ceil(settings.machines);
+    println!(
+        "packing: the allocated rooms are on {} machines; {} rooms a machine fit on {} at least",
+        machines.len(),
+        per_machine,
+        (allocated.len() as u64).div_ceil(per_machine)
     );
     print_table(&settings, &reports);
 

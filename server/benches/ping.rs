@@ -485,6 +485,7 @@ async fn bench(settings: Settings) {
             metadata: Default::default(),
             address: None,
             region: String::new(),
+            machine: String::new(),
         };
         store.insert(&room).await.expect("inserting a bench room");
     }

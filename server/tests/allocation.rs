@@ -503,6 +503,7 @@ async fn rooms_stored_before_regions_are_in_the_default_region() {
                     }],
                 }),
                 region: region.into(),
+                machine: String::new(),
             })
             .await
             .unwrap();

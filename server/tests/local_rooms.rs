@@ -41,6 +41,12 @@ async fn local_rooms_are_kept_alive_scaled_and_cleaned_up() {
     )
     .await;
     assert!(first.iter().all(|r| r["address"]["host"] == "127.0.0.1"));
+    // Each room knows its machine: this host, named as the local machine adapter names it.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert!(
+        first.iter().all(|r| r["machine"] == host.trim()),
+        "{first:?}"
+    );
     let info = admin.get("/schedulers/info?game=e2e").await;
     assert_eq!(info.ok()["schedulers"][0]["roomsReady"], 3);
 

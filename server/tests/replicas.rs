@@ -435,6 +435,7 @@ async fn two_processes_sharing_redis_hand_each_room_out_once() {
             metadata: Default::default(),
             address: None,
             region: String::new(),
+            machine: String::new(),
         };
         store.insert(&room).await.expect("a ready room");
     }

@@ -35,6 +35,14 @@ use selection::{
     strategies_order_the_rooms, version_selectors_take_rooms_of_those_versions,
 };
 
+#[path = "room_store_contract/packing.rs"]
+mod packing;
+use packing::{
+    machine_busy_counts_follow_claims_pings_expiry_moves_and_removal,
+    packed_fills_the_busiest_machine_first,
+    redis_packs_like_the_reference_through_random_operations, set_machine_sets_and_replaces,
+};
+
 #[path = "room_store_contract/history.rs"]
 mod history;
 use history::{
@@ -104,6 +112,9 @@ contract!(
     regions_are_tried_in_order_of_preference,
     multi_match_rooms_take_selected_claims_up_to_max,
     selectors_find_the_last_match_among_many,
+    set_machine_sets_and_replaces,
+    packed_fills_the_busiest_machine_first,
+    machine_busy_counts_follow_claims_pings_expiry_moves_and_removal,
 );
 
 /// Scenarios that only make sense for Redis.
@@ -145,6 +156,15 @@ mod redis_only {
         super::run(
             super::Adapter::Redis,
             super::rooms_stored_before_the_index_are_allocatable,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_packs_like_the_reference_through_random_operations() {
+        super::run(
+            super::Adapter::Redis,
+            super::redis_packs_like_the_reference_through_random_operations,
         )
         .await
     }
@@ -292,6 +312,7 @@ fn room(scheduler: &str, id: &str, status: RoomStatus) -> GameRoom {
         metadata: BTreeMap::new(),
         address: None,
         region: "eu-west".to_string(),
+        machine: String::new(),
     }
 }
 
@@ -372,6 +393,7 @@ async fn insert_then_get_round_trips_every_field(ctx: Ctx) {
         ("nested".to_string(), json!({"a": {"b": null}, "ok": true})),
     ]);
     full.address = Some(address("10.0.0.7", 7777));
+    full.machine = "node-7".to_string();
     store.insert(&full).await.unwrap();
     assert_eq!(store.get("s", "full").await.unwrap(), full);
 
@@ -1015,6 +1037,7 @@ async fn removing_every_room_leaves_no_keys(ctx: Ctx) {
         let id = format!("r{i}");
         store.insert(&room("s", &id, status)).await.unwrap();
         store.set_address("s", &id, &address("h", 1)).await.unwrap();
+        store.set_machine("s", &id, "m1").await.unwrap();
         let _ = store
             .ping("s", &id, &ping(RoomStatus::Terminating), now)
             .await;

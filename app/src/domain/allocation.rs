@@ -5,9 +5,10 @@
 //!   matches) and its running matches plus its open claims are below the scheduler's
 //!   `matchAllocation.maxMatches` ([`can_take`]).
 //! - Among the rooms that can, the scheduler's strategy and the request's selector choose one
-//!   ([`selection`]: [`pick`]). The default (`packed`) is the busiest one: occupied rooms first,
-//!   then the room with the most running matches and open claims, so that whole rooms stay
-//!   empty for scale-down.
+//!   ([`selection`]: [`pick`]). The default (`packed`) is the busiest one on the busiest
+//!   machine ([`packing`]): the machine with the most busy rooms first, then occupied rooms,
+//!   then the room with the most running matches and open claims, so that whole rooms and
+//!   machines stay empty for scale-down.
 //! - A claim lives [`DEFAULT_TTL_SECONDS`] unless the request says otherwise (between
 //!   [`MIN_TTL_SECONDS`] and [`MAX_TTL_SECONDS`]). A ping that raises the room's running matches
 //!   by `k` confirms its `k` oldest open claims; a ping that moves the room to `occupied` without
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::room::{GameRoom, RoomAddress, RoomStatus};
 use super::scheduler::MatchAllocation;
 
+pub mod packing;
 pub mod selection;
 pub use selection::{
     RoomSelector, Selection, Strategy, VersionLabels, matches, pick, same_json, with_unnamed_rooms,
@@ -236,6 +238,7 @@ mod tests {
             metadata: Default::default(),
             address: None,
             region: String::new(),
+            machine: String::new(),
         }
     }
 

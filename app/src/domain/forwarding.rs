@@ -240,6 +240,7 @@ mod tests {
                 ],
             }),
             region: String::new(),
+            machine: String::new(),
         }
     }
 

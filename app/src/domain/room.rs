@@ -179,6 +179,10 @@ pub struct GameRoom {
     /// regions: those run on the default runtime.
     #[serde(default)]
     pub region: String,
+    /// The machine the room runs on, as the machine adapters name it (the local runtime: this
+    /// host's name; Kubernetes: the pod's node, once scheduled). Empty while unknown.
+    #[serde(default)]
+    pub machine: String,
 }
 
 /// What a room reports in its heartbeat (`PUT /scheduler/{s}/rooms/{r}/ping`).
@@ -287,6 +291,7 @@ mod tests {
             metadata: BTreeMap::new(),
             address: None,
             region: String::new(),
+            machine: String::new(),
         }
     }
 

@@ -272,6 +272,10 @@ pub trait RoomStore: Send + Sync {
         id: &str,
         address: &RoomAddress,
     ) -> Result<(), StoreError>;
+    /// Records the machine the room runs on (`allocation::packing` counts its busy rooms per
+    /// machine); `NotFound` for an unknown room.
+    async fn set_machine(&self, scheduler: &str, id: &str, machine: &str)
+    -> Result<(), StoreError>;
     /// Forgets a room; removing an unknown room is not an error.
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError>;
     async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError>;
@@ -383,6 +387,12 @@ pub enum InstanceEvent {
         room: String,
         address: RoomAddress,
     },
+    /// The instance was placed on a machine (named as the machine adapters name it).
+    Placed {
+        scheduler: String,
+        room: String,
+        machine: String,
+    },
     Crashed {
         scheduler: String,
         room: String,
@@ -401,6 +411,8 @@ pub struct RoomInstance {
     pub room: String,
     pub version: String,
     pub address: Option<RoomAddress>,
+    /// The machine it runs on, once placed (as the machine adapters name it).
+    pub machine: Option<String>,
     /// Set when the instance has failed for good.
     pub crashed: Option<String>,
 }

@@ -203,6 +203,7 @@ mod tests {
             metadata: BTreeMap::new(),
             address: None,
             region: region.into(),
+            machine: String::new(),
         }
     }
 

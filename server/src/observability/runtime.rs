@@ -128,6 +128,7 @@ mod tests {
                 room: room.to_string(),
                 version: scheduler.version.clone(),
                 address: None,
+                machine: None,
                 crashed: None,
             })
         }

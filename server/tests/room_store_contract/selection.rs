@@ -16,6 +16,7 @@ use super::{Ctx, at, ping, room};
 fn placed(id: &str, status: RoomStatus, region: &str, version: &str, matches: u32) -> GameRoom {
     GameRoom {
         region: region.to_string(),
+        machine: String::new(),
         version: version.to_string(),
         running_matches: matches,
         ..room("s", id, status)

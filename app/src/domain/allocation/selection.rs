@@ -1,8 +1,10 @@
 //! Which room an allocation gets: the scheduler's strategy and the request's selector.
 //!
-//! - Strategy (`allocation.strategy` of the scheduler): `packed` (the default) takes occupied
-//!   rooms first, then the room with the most running matches plus open claims, so that whole
-//!   rooms stay empty for scale-down; among equally busy rooms the greatest id goes first.
+//! - Strategy (`allocation.strategy` of the scheduler): `packed` (the default) takes a room on
+//!   the machine with the most busy rooms ([`super::packing`]), and there occupied rooms first,
+//!   then the room with the most running matches plus open claims, so that whole rooms and
+//!   whole machines stay empty for scale-down; among equally busy rooms the greatest id goes
+//!   first.
 //!   `distributed` takes the least-loaded room first (spreading matches), ready before occupied
 //!   at equal load, then the smallest id.
 //! - Selector (per request, [`RoomSelector`]): `version` and `labels` match the scheduler version
@@ -22,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::can_take;
+use super::packing::{Candidate, busy_machines, candidate_order, machine_busy};
 use crate::domain::room::{GameRoom, RoomStatus};
 use crate::domain::validation::FieldError;
 
@@ -273,25 +276,36 @@ pub fn order(strategy: Strategy, a: (&GameRoom, u64), b: (&GameRoom, u64)) -> Or
 
 /// The room a claim goes to among `(room, open claims)`: one that can take it
 /// ([`can_take`] with `max`) and [`matches`] the selection, from the first preferred region that
-/// has one (any region when none is listed), first in the strategy's [`order`].
+/// has one (any region when none is listed), first in the strategy's order
+/// ([`candidate_order`]: for `packed`, on the machine with the most busy rooms among the rooms
+/// given, then by [`order`]).
 pub fn pick<'a>(
     rooms: impl IntoIterator<Item = (&'a GameRoom, u32)>,
     max: u32,
     selection: &Selection,
 ) -> Option<&'a GameRoom> {
-    let candidates: Vec<(&GameRoom, u64)> = rooms
-        .into_iter()
+    let rooms: Vec<(&GameRoom, u32)> = rooms.into_iter().collect();
+    let machines = match selection.strategy {
+        Strategy::Packed => busy_machines(rooms.iter().copied()),
+        Strategy::Distributed => Default::default(),
+    };
+    let candidates: Vec<Candidate> = rooms
+        .iter()
         .filter(|(room, claims)| {
             can_take(room.status, room.running_matches, *claims, max) && matches(room, selection)
         })
-        .map(|(room, claims)| (room, u64::from(room.running_matches) + u64::from(claims)))
+        .map(|(room, claims)| Candidate {
+            room,
+            load: u64::from(room.running_matches) + u64::from(*claims),
+            machine_busy: machine_busy(&machines, room),
+        })
         .collect();
     let best = |region: Option<&String>| {
         candidates
             .iter()
-            .filter(|(room, _)| region.is_none_or(|r| &room.region == r))
-            .min_by(|a, b| order(selection.strategy, **a, **b))
-            .map(|(room, _)| *room)
+            .filter(|c| region.is_none_or(|r| &c.room.region == r))
+            .min_by(|a, b| candidate_order(selection.strategy, a, b))
+            .map(|c| c.room)
     };
     if selection.regions.is_empty() {
         best(None)

@@ -21,6 +21,7 @@ fn room(id: &str, status: RoomStatus, matches: u32) -> GameRoom {
         metadata: Default::default(),
         address: None,
         region: String::new(),
+        machine: String::new(),
     }
 }
 

@@ -18,6 +18,7 @@ fn room(id: &str, status: RoomStatus, created: i64, last_ping: Option<i64>) -> G
         metadata: BTreeMap::new(),
         address: None,
         region: String::new(),
+        machine: String::new(),
     }
 }
 

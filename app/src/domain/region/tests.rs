@@ -79,6 +79,7 @@ fn views_list_the_scheduler_regions_then_the_others_with_their_rooms() {
         metadata: Default::default(),
         address: None,
         region: String::new(),
+        machine: String::new(),
     };
     let mut other = room.clone();
     other.id = "b".into();

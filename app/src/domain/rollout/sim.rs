@@ -28,6 +28,7 @@ pub fn room(id: &str, version: &str, status: RoomStatus, created: i64) -> GameRo
         metadata: BTreeMap::new(),
         address: None,
         region: String::new(),
+        machine: String::new(),
     }
 }
 

@@ -123,6 +123,18 @@ impl RoomStore for MemoryRoomStore {
         })
     }
 
+    async fn set_machine(
+        &self,
+        scheduler: &str,
+        id: &str,
+        machine: &str,
+    ) -> Result<(), StoreError> {
+        self.update(scheduler, id, |room| {
+            room.machine = machine.to_string();
+            Ok(())
+        })
+    }
+
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         if let Some(scheduler_rooms) = rooms.get_mut(scheduler) {

@@ -70,6 +70,14 @@ impl RoomStore for ForwardingRoomStore {
     ) -> Result<(), StoreError> {
         self.inner.set_address(scheduler, id, address).await
     }
+    async fn set_machine(
+        &self,
+        scheduler: &str,
+        id: &str,
+        machine: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.set_machine(scheduler, id, machine).await
+    }
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError> {
         // The room as it was: once removed, forwarders learn it terminated from this copy.
         let before = self.inner.get(scheduler, id).await.ok();

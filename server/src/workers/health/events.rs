@@ -58,6 +58,9 @@ impl HealthController {
                 InstanceEvent::AddressKnown { room, address, .. } => {
                     self.rooms.set_address(&name, room, address).await
                 }
+                InstanceEvent::Placed { room, machine, .. } => {
+                    self.rooms.set_machine(&name, room, machine).await
+                }
                 InstanceEvent::Gone { room, .. } => self.rooms.remove(&name, room).await,
                 InstanceEvent::Created { .. } | InstanceEvent::Running { .. } => Ok(()),
             };

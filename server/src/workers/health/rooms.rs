@@ -90,6 +90,7 @@ impl HealthController {
             metadata: Default::default(),
             address: None,
             region: region.to_string(),
+            machine: String::new(),
         };
         self.rooms.insert(&room).await?;
         let env = [
@@ -102,6 +103,9 @@ impl HealthController {
             Ok(instance) => {
                 if let Some(address) = &instance.address {
                     self.rooms.set_address(name, &id, address).await?;
+                }
+                if let Some(machine) = &instance.machine {
+                    self.rooms.set_machine(name, &id, machine).await?;
                 }
                 tracing::info!(scheduler = %name, room = %id, %region, "room created");
                 Ok(id)

@@ -53,6 +53,7 @@ impl Runtime for FakeRuntime {
             room: room.to_string(),
             version: scheduler.version.clone(),
             address: None,
+            machine: None,
             crashed: None,
         };
         self.instances

@@ -25,6 +25,7 @@ pub fn room_instance(scheduler: &str, pod: &Pod, host: Option<&str>) -> RoomInst
         room: room_of(pod),
         version: pod.labels().get(VERSION_LABEL).cloned().unwrap_or_default(),
         address: pod_address(pod, host),
+        machine: node_of(pod).map(str::to_string),
         crashed: crash_reason(pod),
     }
 }

@@ -150,6 +150,8 @@ impl PodWatch {
 pub struct PodSighting {
     pub running: bool,
     pub address: Option<RoomAddress>,
+    /// The node the pod was scheduled on.
+    pub machine: Option<String>,
     pub crashed: bool,
 }
 
@@ -176,6 +178,16 @@ pub fn pod_events(
         events.push(InstanceEvent::Running {
             scheduler: scheduler.to_string(),
             room: room.clone(),
+        });
+    }
+    if let Some(node) = node_of(pod)
+        && before.machine.as_deref() != Some(node)
+    {
+        now.machine = Some(node.to_string());
+        events.push(InstanceEvent::Placed {
+            scheduler: scheduler.to_string(),
+            room: room.clone(),
+            machine: node.to_string(),
         });
     }
     if let Some(address) = pod_address(pod, host)

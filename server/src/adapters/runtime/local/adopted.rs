@@ -21,6 +21,7 @@ pub(super) fn instance(record: InstanceRecord) -> RoomInstance {
         room: record.room,
         version: record.version,
         address: Some(record.address),
+        machine: Some(super::host::host_name()),
         crashed: None,
     }
 }

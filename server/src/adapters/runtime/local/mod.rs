@@ -273,6 +273,7 @@ impl Runtime for LocalRuntime {
             room: room.to_string(),
             version: scheduler.version.clone(),
             address: Some(address.clone()),
+            machine: Some(host::host_name()),
             crashed: None,
         };
         let (exited_tx, exited_rx) = watch::channel(false);
@@ -380,6 +381,7 @@ impl Runtime for LocalRuntime {
                 InstanceEvent::Created { scheduler, .. }
                 | InstanceEvent::Running { scheduler, .. }
                 | InstanceEvent::AddressKnown { scheduler, .. }
+                | InstanceEvent::Placed { scheduler, .. }
                 | InstanceEvent::Crashed { scheduler, .. }
                 | InstanceEvent::Gone { scheduler, .. } => scheduler,
             };

@@ -70,6 +70,7 @@ async fn a_room_process_left_without_a_record_is_listed_and_stopped() {
                     port: 41000,
                 }],
             }),
+            machine: Some(host::host_name()),
             crashed: None,
         }]
     );

@@ -76,6 +76,18 @@ if ARGV[6] ~= '' then
   local load = redis.call('ZSCORE', set, id)
   if not load or tonumber(load) >= max then return false end
 else
+  -- The machines a pruned rank left out may take claims under another `maxMatches`: rank
+  -- every machine with busy rooms again when it changes.
+  local MAX = MACHINES .. 'max'
+  if redis.call('GET', MAX) ~= ARGV[1] then
+    for _, r in ipairs(redis.call('SMEMBERS', REGIONS)) do
+      local counts = redis.call('HGETALL', MACHINES .. 'busy:' .. r)
+      for i = 1, #counts, 2 do
+        redis.call('ZADD', MACHINES .. 'rank:' .. r, counts[i + 1], counts[i])
+      end
+    end
+    redis.call('SET', MAX, ARGV[1])
+  end
   local packed = ARGV[7] ~= 'distributed'
   local nregions, nversions = tonumber(ARGV[8]), tonumber(ARGV[9])
   local want = nil
@@ -104,17 +116,18 @@ else
     end
     return true
   end
-  -- The first room of `key` in the strategy's order that matches, and its load.
+  -- The first room of `key` scored from `low` to below `high` in the strategy's order that
+  -- matches, and its score.
   local PAGE = 64
-  local function first(key)
+  local function first(key, high, low)
     local n, offset = 1, 0
     if reads then n = PAGE end
     while true do
       local page
       if packed then
-        page = redis.call('ZREVRANGEBYSCORE', key, below, '-inf', 'WITHSCORES', 'LIMIT', offset, n)
+        page = redis.call('ZREVRANGEBYSCORE', key, high, low, 'WITHSCORES', 'LIMIT', offset, n)
       else
-        page = redis.call('ZRANGEBYSCORE', key, '-inf', below, 'WITHSCORES', 'LIMIT', offset, n)
+        page = redis.call('ZRANGEBYSCORE', key, low, high, 'WITHSCORES', 'LIMIT', offset, n)
       end
       for i = 1, #page, 2 do
         if not reads or accepts(page[i]) then return page[i], tonumber(page[i + 1]) end
@@ -143,10 +156,56 @@ else
     if a.rank ~= b.rank then return a.rank < b.rank end
     return before(a.id, b.id)
   end
+  -- The first room of machine `m` of region `r` that can take the claim: occupied rooms first
+  -- (when they take several matches), then ready ones; with its load and rank.
+  local function on_machine(r, m)
+    local key = machine_free(r, m)
+    if max > 1 then
+      local room, score = first(key, '(' .. (OCC + max), OCC)
+      if room then return room, score - OCC, 0 end
+    end
+    local room, load = first(key, below, '-inf')
+    if room then return room, load, 1 end
+    return nil
+  end
+  -- Packed: the rooms of the busiest machines of the group that can take the claim, walking
+  -- each region's rank (at most WINDOW machines per region) from the busiest down, dropping
+  -- from the rank the machines found full; among equally busy machines, the room order wins.
+  local WINDOW, STEP = 32, 4
+  local function busiest_machine(group)
+    local best = nil
+    for _, r in ipairs(group) do
+      local rank = MACHINES .. 'rank:' .. r
+      local offset, walked, done = 0, 0, false
+      while not done and walked < WINDOW do
+        local top = redis.call('ZREVRANGEBYSCORE', rank, '+inf', 1, 'WITHSCORES', 'LIMIT', offset, STEP)
+        if #top < 2 * STEP then done = true end
+        for i = 1, #top, 2 do
+          local busy = tonumber(top[i + 1])
+          if best and busy < best.busy then done = true break end
+          walked = walked + 1
+          offset = offset + 1
+          local room, load, rank_ = on_machine(r, top[i])
+          if room then
+            local c = {id = room, load = load, rank = rank_, busy = busy}
+            if not best or busy > best.busy or better(c, best) then best = c end
+          elseif not reads then
+            redis.call('ZREM', rank, top[i])
+            offset = offset - 1
+          end
+        end
+      end
+    end
+    return best
+  end
   local function best_of(group)
+    if packed then
+      local on_busy = busiest_machine(group)
+      if on_busy then return on_busy end
+    end
     local best = nil
     local function consider(key, rank)
-      local room, load = first(key)
+      local room, load = first(key, below, '-inf')
       if room then
         local c = {id = room, load = load, rank = rank, key = key}
         if not best or better(c, best) then best = c end
@@ -176,10 +235,10 @@ else
     end
   end
   if not chosen then return false end
-  id, set = chosen.id, chosen.key
+  id = chosen.id
 end
-redis.call('ZINCRBY', set, 1, id)
 redis.call('HINCRBY', ROOM_PREFIX .. id, 'claims', 1)
+reindex(id, ROOM_PREFIX .. id)
 redis.call('HSET', CLAIMS, ARGV[2], id .. '\n' .. ARGV[3])
 redis.call('ZADD', EXPIRY, ARGV[4], ARGV[2])
 redis.call('ZADD', OF_PREFIX .. id, ARGV[5], ARGV[2])
@@ -210,7 +269,9 @@ const REMOVE_SCRIPT: &str = r#"
 INDEX_LUA
 local id = ARGV[1]
 for _, claim in ipairs(redis.call('ZRANGE', OF_PREFIX .. id, 0, -1)) do drop_claim(claim) end
-local region = redis.call('HGET', ROOM_PREFIX .. id, 'region') or ''
+local f = redis.call('HMGET', ROOM_PREFIX .. id, 'region', 'machine', 'counted')
+local region = f[1] or ''
+unplace(id, region, f[2] or '', f[3] or '')
 redis.call('DEL', OF_PREFIX .. id, ROOM_PREFIX .. id)
 unindex(id, region)
 -- The index of before regions, until the next allocation deletes it.

@@ -21,6 +21,7 @@ pub(super) mod field {
     pub const METADATA: &str = "metadata";
     pub const ADDRESS: &str = "address";
     pub const REGION: &str = "region";
+    pub const MACHINE: &str = "machine";
 }
 
 pub(super) fn room_not_found(scheduler: &str, id: &str) -> StoreError {
@@ -156,6 +157,7 @@ pub(super) fn decode_room(
         metadata,
         address,
         region: take(field::REGION).unwrap_or_default(),
+        machine: take(field::MACHINE).unwrap_or_default(),
     })
 }
 

@@ -60,6 +60,9 @@ impl RoomStore for RedisRoomStore {
         if let Some(address) = &room.address {
             invocation.arg(field::ADDRESS).arg(to_json(address)?);
         }
+        if !room.machine.is_empty() {
+            invocation.arg(field::MACHINE).arg(&room.machine);
+        }
         let inserted: i64 = self.invoke(&invocation).await?;
         if inserted == 0 {
             return Err(StoreError::Conflict(format!(
@@ -201,6 +204,24 @@ impl RoomStore for RedisRoomStore {
         invocation
             .key(self.room_key(scheduler, id))
             .arg(to_json(address)?);
+        let found: i64 = self.invoke(&invocation).await?;
+        if found == 0 {
+            return Err(room_not_found(scheduler, id));
+        }
+        Ok(())
+    }
+
+    async fn set_machine(
+        &self,
+        scheduler: &str,
+        id: &str,
+        machine: &str,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.set_machine.prepare_invoke();
+        for key in self.index_keys(scheduler) {
+            invocation.key(key);
+        }
+        invocation.arg(id).arg(machine);
         let found: i64 = self.invoke(&invocation).await?;
         if found == 0 {
             return Err(room_not_found(scheduler, id));

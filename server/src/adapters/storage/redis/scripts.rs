@@ -56,21 +56,78 @@ local function unindex(id, region)
     redis.call('SREM', REGIONS, region)
   end
 end
--- Puts the room in its region's free set of its status with its load, or in none.
+-- Machines (`allocation::packing`): per region, `machines:busy:REGION` (hash: machine -> its
+-- busy rooms), `machines:rank:REGION` (sorted set: the machines with busy rooms that may have
+-- free capacity, scored by their busy rooms; the allocation script drops those it finds full)
+-- and, per machine, `machines:free:REGION:MACHINE` (sorted set of its ready and occupied
+-- rooms: ready ones scored by load, occupied ones by OCC + load). A room's `counted` field
+-- names the machine its busy room is counted on.
+local OCC = 4294967296
+local MACHINES = (string.gsub(CLAIMS, 'claims:all$', 'machines:'))
+local function machine_free(region, machine)
+  return MACHINES .. 'free:' .. region .. ':' .. machine
+end
+-- Adds `delta` to a machine's busy rooms and ranks it by them (or drops it at 0).
+local function count_busy(region, machine, delta)
+  local busy, rank = MACHINES .. 'busy:' .. region, MACHINES .. 'rank:' .. region
+  local n = redis.call('HINCRBY', busy, machine, delta)
+  if n <= 0 then
+    redis.call('HDEL', busy, machine)
+    redis.call('ZREM', rank, machine)
+  else
+    redis.call('ZADD', rank, n, machine)
+  end
+end
+-- Ranks a machine again (a room of it may take a claim now), if it has busy rooms.
+local function rerank(region, machine)
+  local n = redis.call('HGET', MACHINES .. 'busy:' .. region, machine)
+  if n then redis.call('ZADD', MACHINES .. 'rank:' .. region, n, machine) end
+end
+-- Forgets a room's place on its machine: its free entry and its busy count.
+local function unplace(id, region, machine, counted)
+  if machine ~= '' then redis.call('ZREM', machine_free(region, machine), id) end
+  if counted ~= '' then count_busy(region, counted, -1) end
+end
+-- Puts the room in its region's free set of its status with its load, or in none, and keeps
+-- its machine's entries.
 local function reindex(id, room_key)
-  local f = redis.call('HMGET', room_key, 'status', 'running_matches', 'claims', 'region')
-  local region = f[4] or ''
+  local f = redis.call('HMGET', room_key, 'status', 'running_matches', 'claims', 'region', 'machine', 'counted')
+  local region, machine, counted = f[4] or '', f[5] or '', f[6] or ''
   local load = tonumber(f[2] or '0') + tonumber(f[3] or '0')
+  local score = nil
   if f[1] == 'ready' then
     redis.call('ZREM', FREE_OCCUPIED .. ':' .. region, id)
     redis.call('ZADD', FREE_READY .. ':' .. region, load, id)
     redis.call('SADD', REGIONS, region)
+    score = load
   elseif f[1] == 'occupied' then
     redis.call('ZREM', FREE_READY .. ':' .. region, id)
     redis.call('ZADD', FREE_OCCUPIED .. ':' .. region, load, id)
     redis.call('SADD', REGIONS, region)
+    score = OCC + load
   else
     unindex(id, region)
+  end
+  local want = ''
+  if f[1] == 'occupied' or (f[1] == 'ready' and load > 0) then want = machine end
+  if want ~= counted then
+    if counted ~= '' then count_busy(region, counted, -1) end
+    if want ~= '' then
+      count_busy(region, want, 1)
+      redis.call('HSET', room_key, 'counted', want)
+    else
+      redis.call('HDEL', room_key, 'counted')
+    end
+  end
+  if machine ~= '' then
+    local key = machine_free(region, machine)
+    if score then
+      local old = redis.call('ZSCORE', key, id)
+      redis.call('ZADD', key, score, id)
+      if not old or tonumber(old) > score then rerank(region, machine) end
+    else
+      redis.call('ZREM', key, id)
+    end
   end
 end
 -- Closes a claim and returns its capacity to its room at once.
@@ -224,6 +281,20 @@ redis.call('HSET', KEYS[1], 'address', ARGV[1])
 return 1
 "#;
 
+/// KEYS: the `INDEX_KEYS`. ARGV: id, machine. Returns 0 for an unknown room.
+const SET_MACHINE_SCRIPT: &str = r#"
+INDEX_LUA
+local key = ROOM_PREFIX .. ARGV[1]
+local f = redis.call('HMGET', key, 'status', 'region', 'machine')
+if not f[1] then return 0 end
+local old = f[3] or ''
+if old == ARGV[2] then return 1 end
+if old ~= '' then redis.call('ZREM', machine_free(f[2] or '', old), ARGV[1]) end
+redis.call('HSET', key, 'machine', ARGV[2])
+reindex(ARGV[1], key)
+return 1
+"#;
+
 pub(super) struct Scripts {
     pub(super) ping: Script,
     /// For each status in `RoomStatus::ALL` order, the statuses a room may be in to report
@@ -232,6 +303,7 @@ pub(super) struct Scripts {
     pub(super) set_status: Script,
     pub(super) insert: Script,
     pub(super) set_address: Script,
+    pub(super) set_machine: Script,
     pub(super) allocation: AllocationScripts,
 }
 
@@ -261,6 +333,9 @@ impl Scripts {
             ),
             allocation: AllocationScripts::new(),
             set_address: Script::new(SET_ADDRESS_SCRIPT),
+            set_machine: Script::new(
+                &SET_MACHINE_SCRIPT.replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "1")),
+            ),
             allowed_before: RoomStatus::ALL
                 .into_iter()
                 .map(|to| {
@@ -282,6 +357,7 @@ impl Scripts {
             &self.set_status,
             &self.insert,
             &self.set_address,
+            &self.set_machine,
             &self.allocation.allocate,
             &self.allocation.release,
             &self.allocation.expire,

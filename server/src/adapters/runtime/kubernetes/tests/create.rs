@@ -54,6 +54,7 @@ async fn create_sends_the_room_pod_with_host_ports_from_the_range() {
             room: "arena-abc".to_string(),
             version: "v2".to_string(),
             address: None,
+            machine: None,
             crashed: None,
         }
     );

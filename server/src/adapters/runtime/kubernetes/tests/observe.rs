@@ -85,6 +85,7 @@ async fn instances_map_pods_and_nodes_to_addresses() {
                 room: "arena-a".into(),
                 version: "v2".into(),
                 address: address("203.0.113.1", 40000, 40001),
+                machine: Some("n1".into()),
                 crashed: None,
             },
             RoomInstance {
@@ -92,6 +93,7 @@ async fn instances_map_pods_and_nodes_to_addresses() {
                 room: "arena-b".into(),
                 version: "v1".into(),
                 address: address("10.0.0.2", 40002, 40003),
+                machine: Some("n2".into()),
                 crashed: Some("pod failed: Evicted: The node was low on memory.".into()),
             },
             RoomInstance {
@@ -99,6 +101,7 @@ async fn instances_map_pods_and_nodes_to_addresses() {
                 room: "arena-c".into(),
                 version: "v2".into(),
                 address: None,
+                machine: None,
                 crashed: None,
             },
         ]

@@ -26,7 +26,10 @@ fn pod_events_follow_a_room_from_creation_to_its_address() {
     let scheduled = pod(pod_json("arena-a", Some("n1"), [40000, 40001], pending()));
     let (events_now, seen) = events(Some(&seen), &scheduled, Some("203.0.113.1"));
     assert!(
-        matches!(&events_now[..], [InstanceEvent::AddressKnown { address, .. }] if address.host == "203.0.113.1"),
+        matches!(&events_now[..], [
+            InstanceEvent::Placed { machine, .. },
+            InstanceEvent::AddressKnown { address, .. },
+        ] if machine == "n1" && address.host == "203.0.113.1"),
         "{events_now:?}"
     );
     let started = pod(pod_json("arena-a", Some("n1"), [40000, 40001], running()));
