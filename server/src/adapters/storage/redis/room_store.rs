@@ -59,6 +59,9 @@ impl RoomStore for RedisRoomStore {
         if let Some(address) = &room.address {
             invocation.arg(field::ADDRESS).arg(to_json(address)?);
         }
+        if let Some(reason) = room.status_reason.as_deref().filter(|r| !r.is_empty()) {
+            invocation.arg(field::STATUS_REASON).arg(reason);
+        }
         let inserted: i64 = self.invoke(&invocation).await?;
         if inserted == 0 {
             return Err(StoreError::Conflict(format!(
@@ -198,6 +201,25 @@ impl RoomStore for RedisRoomStore {
         invocation
             .key(self.room_key(scheduler, id))
             .arg(to_json(address)?);
+        let found: i64 = self.invoke(&invocation).await?;
+        if found == 0 {
+            return Err(room_not_found(scheduler, id));
+        }
+        Ok(())
+    }
+
+    async fn set_status_reason(
+        &self,
+        scheduler: &str,
+        id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.set_status_reason.prepare_invoke();
+        invocation
+            .key(self.room_key(scheduler, id))
+            .arg(reason.unwrap_or_default())
+            .arg(timestamp(now));
         let found: i64 = self.invoke(&invocation).await?;
         if found == 0 {
             return Err(room_not_found(scheduler, id));

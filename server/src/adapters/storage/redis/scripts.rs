@@ -224,6 +224,19 @@ redis.call('HSET', KEYS[1], 'address', ARGV[1])
 return 1
 "#;
 
+/// KEYS: the room. ARGV: the status reason (empty for none), the time. Returns 0 for an
+/// unknown room.
+const SET_STATUS_REASON_SCRIPT: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status_changed_at', ARGV[2])
+if ARGV[1] == '' then
+  redis.call('HDEL', KEYS[1], 'status_reason')
+else
+  redis.call('HSET', KEYS[1], 'status_reason', ARGV[1])
+end
+return 1
+"#;
+
 pub(super) struct Scripts {
     pub(super) ping: Script,
     /// For each status in `RoomStatus::ALL` order, the statuses a room may be in to report
@@ -232,6 +245,7 @@ pub(super) struct Scripts {
     pub(super) set_status: Script,
     pub(super) insert: Script,
     pub(super) set_address: Script,
+    pub(super) set_status_reason: Script,
     pub(super) allocation: AllocationScripts,
 }
 
@@ -261,6 +275,7 @@ impl Scripts {
             ),
             allocation: AllocationScripts::new(),
             set_address: Script::new(SET_ADDRESS_SCRIPT),
+            set_status_reason: Script::new(SET_STATUS_REASON_SCRIPT),
             allowed_before: RoomStatus::ALL
                 .into_iter()
                 .map(|to| {
@@ -282,6 +297,7 @@ impl Scripts {
             &self.set_status,
             &self.insert,
             &self.set_address,
+            &self.set_status_reason,
             &self.allocation.allocate,
             &self.allocation.release,
             &self.allocation.expire,
