@@ -90,6 +90,7 @@ pub mod server {
     use super::AppError;
     use crate::domain::user::User;
     use crate::ports::{Passwords, StoreError, UserStore};
+    use crate::services::capacity::CapacityService;
     use crate::services::{SchedulerService, ServiceError};
 
     /// What the dashboard's server functions reach, provided as context by the server.
@@ -97,6 +98,8 @@ pub mod server {
     pub struct Dashboard {
         /// The scheduler use cases, shared with the JSON API.
         pub schedulers: Arc<SchedulerService>,
+        /// A scheduler's machines and machine-scaling decisions, shared with the JSON API.
+        pub capacity: Arc<CapacityService>,
         pub users: Arc<dyn UserStore>,
         /// Password checks, shared with the API (throttled per client address and user).
         pub passwords: Arc<dyn Passwords>,

@@ -341,6 +341,7 @@ async fn insert_rooms(settings: &Settings, store: &RedisRoomStore) {
                     scheduler: SCHEDULER.to_string(),
                     version: "v1".to_string(),
                     status: RoomStatus::Ready,
+                    status_reason: None,
                     created_at: now,
                     status_changed_at: now,
                     last_ping_at: Some(now),

@@ -478,6 +478,7 @@ async fn bench(settings: Settings) {
             scheduler: SCHEDULER.to_string(),
             version: "v1".to_string(),
             status: RoomStatus::Pending,
+            status_reason: None,
             created_at: now,
             status_changed_at: now,
             last_ping_at: None,

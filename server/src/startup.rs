@@ -167,7 +167,11 @@ fn router(state: AppState, pages: Router) -> Router {
 }
 
 /// The demo scheduler: example rooms on the local runtime that play simulated matches, autoscaled
-/// with the seed's best practice (up at 60% occupied, down at 50%), between 3 and 15 rooms.
+/// with the seed's best practice (up at 60% occupied, down at 50%), between 3 and 15 rooms. Its
+/// capacity section (zeuz's model) makes this host's capacity visible: a room holds a twentieth
+/// of a core and 64 MB (15 rooms fit a host of one core and 2 GB after the safety limits of
+/// 0.25 cores and 1 GB); machine scaling is off (the host cannot be added to) and records its
+/// decisions only.
 fn demo_scheduler(room_binary: &str) -> SchedulerConfig {
     let demo = serde_json::json!({
         "name": "demo", "game": "demo", "roomsReplicas": 3, "maxSurge": "50%",
@@ -178,6 +182,13 @@ fn demo_scheduler(room_binary: &str) -> SchedulerConfig {
                 {"name": "EXAMPLE_MATCH_CHANCE", "value": "0.3"},
                 {"name": "EXAMPLE_MATCH_SECONDS", "value": "40"}],
             "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]},
+        "capacity": {
+            "PayloadQuota": {"CpuCores": 0.05, "MemoryMB": 64, "StorageGB": 0},
+            "SafetyLimits": {"CpuRemainingCores": 0.25, "MemoryMBFree": 1024, "StorageGBFree": 1},
+            "MachineMinSpec": {"OS": "linux", "CoreCount": 1, "MemoryMB": 1024},
+            "MaxBareMetalMachines": 1, "MaxCloudMachines": 0,
+            "MinFreePayloadCapacity": 3, "MaxFreePayloadCapacity": 1000,
+            "EnableScaling": false, "ManagePayloads": false},
         "autoscaling": {"min": 3, "max": 15,
             "up": {"metricsTrigger": [{"type": "room", "usage": 60, "threshold": 80, "time": 30}], "cooldown": 30},
             "down": {"metricsTrigger": [{"type": "room", "usage": 50, "threshold": 80, "time": 60}], "cooldown": 60}}
@@ -218,10 +229,11 @@ async fn runtimes(
                 let machines_of = Arc::new(local.machines(&entry.region));
                 (Arc::new(local), machines_of)
             }
-            RuntimeSpec::Kubernetes { context } => {
+            RuntimeSpec::Kubernetes { context, machines } => {
                 let cluster = KubernetesRuntime::from_context(context.as_deref())
                     .await
-                    .map_err(|e| StartError::Runtime(format!("{}: {e}", entry.name)))?;
+                    .map_err(|e| StartError::Runtime(format!("{}: {e}", entry.name)))?
+                    .with_machine_labels(machines.clone());
                 let machines_of = Arc::new(cluster.machines(&entry.region));
                 (Arc::new(cluster), machines_of)
             }
@@ -388,7 +400,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.machine_scaling.period(),
     ));
     let state = AppState {
-        capacity,
+        capacity: capacity.clone(),
         schedulers: service.clone(),
         rooms: rooms.clone(),
         auth: authenticator.clone(),
@@ -398,6 +410,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let dashboard = Dashboard {
         schedulers: service,
+        capacity,
         users,
         passwords: authenticator,
     };
@@ -490,6 +503,23 @@ mod tests {
     fn the_demo_scheduler_is_valid_and_autoscaled() {
         let demo = demo_scheduler("/bin/true");
         assert_eq!(demo.validate(), Ok(()));
+        // Its capacity section fits its 15 rooms on a host of one core and 2 GB.
+        let capacity = demo.capacity.as_ref().expect("a capacity section");
+        let host = app::domain::capacity::Machine::of_spec(&app::domain::capacity::MachineSpec {
+            os: "linux".into(),
+            core_count: 1,
+            memory_mb: 2048,
+            storage_gb: 10,
+            ..Default::default()
+        });
+        assert_eq!(
+            app::domain::capacity::payload_capacity(
+                &host,
+                &capacity.payload_quota,
+                &capacity.safety_limits
+            ),
+            15
+        );
         assert!(
             demo.autoscaling
                 .is_some_and(|a| a.up.is_some() && a.down.is_some())

@@ -489,6 +489,7 @@ async fn rooms_stored_before_regions_are_in_the_default_region() {
                 scheduler: name.into(),
                 version: version.clone(),
                 status: RoomStatus::Ready,
+                status_reason: None,
                 created_at: now,
                 status_changed_at: now,
                 last_ping_at: Some(now),

@@ -224,4 +224,24 @@ async fn decisions_are_made_recorded_and_shown(backend: Backend) {
     assert_eq!(decision["outcomes"], json!([{"outcome": "dryRun"}]));
     assert_eq!(decision["machines"], json!(["m1", "m2"]));
     assert_eq!(decision["skippedRegions"][0]["region"], "us");
+
+    // Deleted, the scheduler's decisions are forgotten: created again under the same name,
+    // it shows none from before.
+    admin.delete("/schedulers/zeuz").await.ok();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while admin.get("/schedulers/zeuz").await.status != StatusCode::NOT_FOUND {
+        assert!(tokio::time::Instant::now() < deadline, "not deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deleted_at = chrono::Utc::now();
+    admin.post("/schedulers", &scheduler(0)).await.ok();
+    let view = admin.get("/schedulers/zeuz/capacity?decisions=200").await;
+    for decision in view.ok()["decisions"].as_array().unwrap() {
+        let at: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(decision["at"].clone()).unwrap();
+        assert!(
+            at >= deleted_at,
+            "a decision from before the deletion: {decision}"
+        );
+    }
 }

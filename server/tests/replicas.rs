@@ -428,6 +428,7 @@ async fn two_processes_sharing_redis_hand_each_room_out_once() {
             scheduler: "pool".into(),
             version: "v1".into(),
             status: RoomStatus::Ready,
+            status_reason: None,
             created_at: now,
             status_changed_at: now,
             last_ping_at: Some(now),

@@ -89,6 +89,7 @@ contract!(
     counts_follow_pings_status_changes_and_removals,
     set_status_changes_the_time_only_on_change,
     set_address_sets_and_replaces,
+    status_reasons_are_set_cleared_and_stored_with_the_room,
     remove_forgets_and_unknown_is_fine,
     schedulers_are_isolated,
     concurrent_pings_keep_every_room_counted_once,
@@ -305,6 +306,7 @@ fn room(scheduler: &str, id: &str, status: RoomStatus) -> GameRoom {
         scheduler: scheduler.to_string(),
         version: "v1".to_string(),
         status,
+        status_reason: None,
         created_at: at(1_700_000_000),
         status_changed_at: at(1_700_000_000),
         last_ping_at: None,
@@ -394,6 +396,7 @@ async fn insert_then_get_round_trips_every_field(ctx: Ctx) {
     ]);
     full.address = Some(address("10.0.0.7", 7777));
     full.machine = "node-7".to_string();
+    full.status_reason = Some("no capacity: MemoryMB".to_string());
     store.insert(&full).await.unwrap();
     assert_eq!(store.get("s", "full").await.unwrap(), full);
 
@@ -594,6 +597,7 @@ async fn ping_updates_metadata_and_running_matches_only_when_given(ctx: Ctx) {
         third,
         GameRoom {
             status: RoomStatus::Occupied,
+            status_reason: None,
             status_changed_at: at(1_800_000_003),
             last_ping_at: Some(at(1_800_000_003)),
             running_matches: 0,
@@ -734,6 +738,47 @@ async fn set_address_sets_and_replaces(ctx: Ctx) {
             ..got
         },
         original
+    );
+}
+
+async fn status_reasons_are_set_cleared_and_stored_with_the_room(ctx: Ctx) {
+    let store = ctx.store;
+    let original = room("s", "r", RoomStatus::Pending);
+    store.insert(&original).await.unwrap();
+    let why = "room not started: a new payload would break this host's safety limits: MemoryMB";
+    store
+        .set_status_reason("s", "r", Some(why), at(1_700_000_500))
+        .await
+        .unwrap();
+    let got = store.get("s", "r").await.unwrap();
+    assert_eq!(got.status_reason.as_deref(), Some(why));
+    // The status means something else from then on.
+    assert_eq!(got.status_changed_at, at(1_700_000_500));
+    assert_eq!(
+        GameRoom {
+            status_reason: None,
+            status_changed_at: original.status_changed_at,
+            ..got
+        },
+        original
+    );
+    assert_eq!(
+        store.list("s").await.unwrap()[0].status_reason.as_deref(),
+        Some(why)
+    );
+    store
+        .set_status_reason("s", "r", None, at(1_700_000_600))
+        .await
+        .unwrap();
+    let got = store.get("s", "r").await.unwrap();
+    assert_eq!(got.status_reason, None);
+    assert_eq!(got.status_changed_at, at(1_700_000_600));
+    assert_eq!(store.counts("s").await.unwrap(), counts(1, 0, 0, 0, 0, 0));
+    assert_eq!(
+        store
+            .set_status_reason("s", "nope", Some(why), at(1_700_000_700))
+            .await,
+        Err(not_found("s", "nope"))
     );
 }
 

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod autoscaling_preview;
+pub mod capacity;
 pub mod chart;
 pub mod common;
 pub mod layout;

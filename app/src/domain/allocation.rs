@@ -231,6 +231,7 @@ mod tests {
             scheduler: "s".into(),
             version: "v1".into(),
             status,
+            status_reason: None,
             created_at: at(0),
             status_changed_at: at(0),
             last_ping_at: None,

@@ -214,6 +214,7 @@ mod tests {
             scheduler: "s".into(),
             version: "v1".into(),
             status: RoomStatus::Ready,
+            status_reason: None,
             created_at: now,
             status_changed_at: now,
             last_ping_at: None,

@@ -66,6 +66,10 @@ pub struct HealthPlan {
     pub forget: Vec<String>,
     /// Instances with no room in the store: stop them.
     pub orphans: Vec<String>,
+    /// Rooms waiting for capacity (pending, with a status reason, no instance): try to start
+    /// their instance again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub start: Vec<String>,
 }
 
 impl HealthPlan {
@@ -74,6 +78,7 @@ impl HealthPlan {
             && self.remove.is_empty()
             && self.forget.is_empty()
             && self.orphans.is_empty()
+            && self.start.is_empty()
     }
 }
 
@@ -141,6 +146,16 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
                     plan.forget.push(room.id.clone());
                 }
             }
+            // Waiting for capacity: counted, not timed out, started once capacity frees. One
+            // of a version no longer active is not started: it goes as outdated.
+            RoomStatus::Pending if !has_instance && is_waiting(room) => {
+                if room.version == active_version {
+                    plan.start.push(room.id.clone());
+                    live.push(room);
+                } else if !keep.contains(room.id.as_str()) {
+                    plan.remove.push(remove(RemovalReason::Outdated));
+                }
+            }
             _ if !has_instance && since_created > timeouts.creation_grace => {
                 plan.forget.push(room.id.clone())
             }
@@ -167,6 +182,9 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
     });
     plan.create = decided.create;
     plan.remove.extend(decided.remove);
+    // A waiting room the wave removes is not started.
+    plan.start
+        .retain(|room| !plan.remove.iter().any(|removal| &removal.room == room));
     if !claimed.is_empty() {
         let claimed: HashSet<&str> = claimed.iter().map(String::as_str).collect();
         plan.remove.retain(|removal| {
@@ -174,6 +192,12 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
         });
     }
     plan
+}
+
+/// Whether the room waits for capacity: pending with a reason (its instance is not started;
+/// the runtime said why).
+pub fn is_waiting(room: &GameRoom) -> bool {
+    room.status == RoomStatus::Pending && room.status_reason.is_some()
 }
 
 /// How many rooms of the active version may crash in a row, none of them ready, before the

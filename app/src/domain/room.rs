@@ -164,6 +164,10 @@ pub struct GameRoom {
     /// The scheduler version the room was created from.
     pub version: String,
     pub status: RoomStatus,
+    /// Why the room is in its status, when Baton knows more than the status says: a pending
+    /// room waiting for capacity says what it waits for (`statusReason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     /// When `status` last changed.
     pub status_changed_at: DateTime<Utc>,
@@ -284,6 +288,7 @@ mod tests {
             scheduler: "s".into(),
             version: "v1".into(),
             status,
+            status_reason: None,
             created_at: t,
             status_changed_at: t,
             last_ping_at: None,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AppError;
 use crate::components::activity::{DecisionList, RoomHistoryChart};
+use crate::components::capacity::CapacityCard;
 use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
 use crate::domain::room::GameRoom;
 use crate::domain::scheduler::{
@@ -183,6 +184,7 @@ pub fn SchedulerPage() -> impl IntoView {
                 }}
             </Transition>
         </section>
+        <CapacityCard name=Signal::derive(name)/>
         <RoomHistoryChart name=Signal::derive(name)/>
         <DecisionList name=Signal::derive(name)/>
     }
@@ -400,6 +402,12 @@ fn RoomsTable(rooms: RoomsNow) -> impl IntoView {
                                 </td>
                                 <td>
                                     <StatusBadge status=room.status/>
+                                    {room
+                                        .status_reason
+                                        .clone()
+                                        .map(|reason| {
+                                            view! { <div class="muted status-reason">{reason}</div> }
+                                        })}
                                 </td>
                                 <td>{room.version.clone()}</td>
                                 <td>{age(now, room.created_at)}</td>

@@ -276,6 +276,17 @@ pub trait RoomStore: Send + Sync {
     /// machine); `NotFound` for an unknown room.
     async fn set_machine(&self, scheduler: &str, id: &str, machine: &str)
     -> Result<(), StoreError>;
+    /// Sets (or, with `None`, clears) why the room is in its status: a room waiting for
+    /// capacity says what it waits for. The status means something else from now on, so
+    /// `status_changed_at` becomes `now` (a room that waited starts its initialization timeout
+    /// when it is started). Unknown room: `NotFound`.
+    async fn set_status_reason(
+        &self,
+        scheduler: &str,
+        id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Forgets a room; removing an unknown room is not an error.
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError>;
     async fn counts(&self, scheduler: &str) -> Result<RoomCounts, StoreError>;
@@ -438,6 +449,11 @@ pub enum RuntimeError {
     /// No free host port is left in the scheduler's port range.
     #[error("no free port left in the port range of scheduler {0}")]
     PortsExhausted(String),
+    /// The room may not start now: no machine may take it without breaking a safety limit, or
+    /// the machine is below the minimum spec. It waits (pending, with this reason) and is
+    /// started once capacity frees.
+    #[error("no capacity: {0}")]
+    NoCapacity(String),
 }
 
 /// Where room instances run: local processes or Kubernetes pods.

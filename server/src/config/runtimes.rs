@@ -13,6 +13,12 @@
 //! region = "us-east"
 //! kind = "kubernetes"
 //! context = "kind-us"        # kubeconfig context; the current one otherwise
+//! [runtime.machine_labels]   # optional, kubernetes only: the node labels of machine facts
+//! kind = "baton.dev/machine-kind"   # `bare-metal` or `cloud`
+//! default_kind = "cloud"            # the kind of a node without that label
+//! core_mhz = "baton.dev/core-mhz"
+//! io_mbps = "baton.dev/io-mbps"     # "" = not read (then not required by placement)
+//! inet_mbps = "baton.dev/inet-mbps"
 //! ```
 //!
 //! Without the file, one runtime from `--runtime`, named and tagged [`DEFAULT_REGION`].
@@ -24,6 +30,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Config, RuntimeKind};
+use crate::adapters::runtime::kubernetes::MachinesConfig;
+use app::domain::capacity::MachineKind;
 
 /// How one runtime is reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,8 +39,11 @@ pub enum RuntimeSpec {
     /// Processes on this host, each room's directory under `rooms_dir`.
     Local { rooms_dir: PathBuf },
     /// A Kubernetes cluster: the kubeconfig's `context`, or the current context (or in-cluster)
-    /// when `None`.
-    Kubernetes { context: Option<String> },
+    /// when `None`; its nodes' machine facts read from the labels `machines` names.
+    Kubernetes {
+        context: Option<String>,
+        machines: MachinesConfig,
+    },
 }
 
 /// One configured runtime.
@@ -66,7 +77,7 @@ impl RuntimesConfig {
                     RuntimeSpec::Local { rooms_dir } => {
                         format!("local rooms_dir={}", rooms_dir.display())
                     }
-                    RuntimeSpec::Kubernetes { context } => format!(
+                    RuntimeSpec::Kubernetes { context, .. } => format!(
                         "kubernetes context={}",
                         context.as_deref().unwrap_or("(current)")
                     ),
@@ -119,6 +130,53 @@ struct EntryText {
     kind: KindText,
     rooms_dir: Option<Spanned<PathBuf>>,
     context: Option<Spanned<String>>,
+    machine_labels: Option<Spanned<LabelsText>>,
+}
+
+/// `[runtime.machine_labels]`: each field the name of a node label; missing ones keep Baton's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelsText {
+    kind: Option<Spanned<String>>,
+    default_kind: Option<MachineKind>,
+    core_mhz: Option<Spanned<String>>,
+    io_mbps: Option<Spanned<String>>,
+    inet_mbps: Option<Spanned<String>>,
+}
+
+/// A Kubernetes label key: an optional DNS-subdomain prefix (at most 253 characters) and `/`,
+/// then a name of 1-63 letters, digits, `-`, `_` or `.` beginning and ending with a letter or
+/// digit. Empty: the label is not read.
+fn is_label_key(text: &str) -> bool {
+    if text.is_empty() {
+        return true;
+    }
+    let (prefix, name) = match text.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, text),
+    };
+    let edges = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && edges(name)
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.split('.').all(|part| {
+                !part.is_empty()
+                    && edges(part)
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    name_ok && prefix_ok
 }
 
 /// A name of one to 63 letters, digits, `-`, `_` or `.` (as scheduler regions are checked).
@@ -192,6 +250,13 @@ pub fn parse(
                         "only for kind = \"kubernetes\"".into(),
                     ));
                 }
+                if let Some(labels) = &entry.machine_labels {
+                    return Err(fail(
+                        labels.span(),
+                        at("machine_labels"),
+                        "only for kind = \"kubernetes\"".into(),
+                    ));
+                }
                 let rooms_dir = match &entry.rooms_dir {
                     Some(dir) => dir.get_ref().clone(),
                     None => rooms_root.join(name),
@@ -224,8 +289,36 @@ pub fn parse(
                         "only for kind = \"local\"".into(),
                     ));
                 }
+                let mut machines = MachinesConfig::default();
+                if let Some(labels) = &entry.machine_labels {
+                    let labels = labels.get_ref();
+                    for (field, value, into) in [
+                        ("kind", &labels.kind, &mut machines.kind_label),
+                        ("core_mhz", &labels.core_mhz, &mut machines.core_mhz_label),
+                        ("io_mbps", &labels.io_mbps, &mut machines.io_mbps_label),
+                        (
+                            "inet_mbps",
+                            &labels.inet_mbps,
+                            &mut machines.inet_mbps_label,
+                        ),
+                    ] {
+                        let Some(value) = value else { continue };
+                        if !is_label_key(value.get_ref()) {
+                            return Err(fail(
+                                value.span(),
+                                at(&format!("machine_labels.{field}")),
+                                "must be a Kubernetes label key ([prefix/]name), or empty".into(),
+                            ));
+                        }
+                        *into = value.get_ref().clone();
+                    }
+                    if let Some(kind) = labels.default_kind {
+                        machines.default_kind = kind;
+                    }
+                }
                 RuntimeSpec::Kubernetes {
                     context: entry.context.as_ref().map(|c| c.get_ref().clone()),
+                    machines,
                 }
             }
         };
@@ -260,7 +353,10 @@ impl Config {
                 RuntimeKind::Local => RuntimeSpec::Local {
                     rooms_dir: self.local_rooms_dir.clone(),
                 },
-                RuntimeKind::Kubernetes => RuntimeSpec::Kubernetes { context: None },
+                RuntimeKind::Kubernetes => RuntimeSpec::Kubernetes {
+                    context: None,
+                    machines: MachinesConfig::default(),
+                },
             };
             return Ok(RuntimesConfig {
                 runtimes: vec![RuntimeEntry {

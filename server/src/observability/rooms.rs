@@ -196,6 +196,7 @@ mod tests {
             scheduler: "s".into(),
             version: "v1".into(),
             status,
+            status_reason: None,
             created_at: Utc::now(),
             status_changed_at: Utc::now(),
             last_ping_at: None,

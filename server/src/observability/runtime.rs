@@ -34,6 +34,7 @@ fn outcome<T>(result: &Result<T, RuntimeError>) -> &'static str {
         Err(RuntimeError::Rejected(_)) => "rejected",
         Err(RuntimeError::Unavailable(_)) => "unavailable",
         Err(RuntimeError::PortsExhausted(_)) => "ports_exhausted",
+        Err(RuntimeError::NoCapacity(_)) => "no_capacity",
     }
 }
 

@@ -10,6 +10,7 @@ use app::domain::autoscaling::{
     AutoscalerState, Autoscaling, Evaluation, Load, Points, ResourceLoad, points_to_keep, step,
     usage_points, uses_resources,
 };
+use app::domain::capacity::room_autoscaling;
 use app::domain::quantity::parse_quantity;
 use app::domain::room::{GameRoom, RoomCounts};
 use app::domain::scheduler::{Resources, Scheduler};
@@ -148,9 +149,11 @@ impl Autoscaler {
         rooms: &[GameRoom],
     ) -> Result<u32, StoreError> {
         let replicas = scheduler.config.rooms_replicas;
-        let Some(config) = scheduler.config.autoscaling.as_ref().filter(|a| a.enabled) else {
+        // An enabled autoscaling section, else the capacity section's `ManagePayloads`.
+        let Some(config) = room_autoscaling(&scheduler.config) else {
             return Ok(u32::try_from(replicas).unwrap_or(0));
         };
+        let config: &Autoscaling = &config;
         let name = &scheduler.config.name;
         let state = match self.store.state(name).await? {
             Some(state) => state,

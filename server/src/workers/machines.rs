@@ -76,6 +76,16 @@ impl MachineScaler {
         }
     }
 
+    /// Forgets a deleted scheduler: its recorded decisions and when it was last judged (a
+    /// scheduler created again under the name starts afresh).
+    pub async fn forget(&self, name: &str) -> Result<(), StoreError> {
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.decisions.forget(name).await
+    }
+
     /// Called by the scheduler's controller on every tick while it holds the lease: judges
     /// the machines when the period is up and the scheduler has a capacity section.
     pub async fn tick(&self, schedulers: &dyn SchedulerStore, name: &str) {

@@ -268,12 +268,7 @@ impl HealthController {
             ));
         }
         let current = self.schedulers.get(name, None).await?;
-        if current
-            .config
-            .autoscaling
-            .as_ref()
-            .is_some_and(|a| a.enabled)
-        {
+        if app::domain::capacity::room_autoscaling(&current.config).is_some() {
             return Ok(Step::Failed(
                 "The scheduler is autoscaled: its policy decides the room count".into(),
             ));

@@ -14,6 +14,7 @@ fn room(id: &str, status: RoomStatus, matches: u32) -> GameRoom {
         scheduler: "s".into(),
         version: "v1".into(),
         status,
+        status_reason: None,
         created_at: DateTime::from_timestamp(0, 0).unwrap(),
         status_changed_at: DateTime::from_timestamp(0, 0).unwrap(),
         last_ping_at: None,

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod fit;
 pub mod machine;
+pub mod managed;
 pub mod payloads;
 pub mod record;
 pub mod scaling;
@@ -35,6 +36,7 @@ mod zeuz_tests;
 pub use config::*;
 pub use fit::*;
 pub use machine::*;
+pub use managed::*;
 pub use payloads::*;
 pub use record::*;
 pub use scaling::*;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::config::{Capacity, MachineSpec};
 use super::machine::millicores;
-use crate::domain::autoscaling::{Autoscaling, PolicyConfig, PolicyParameters};
+use super::managed::managed_payloads;
 use crate::domain::region::SchedulerRegion;
 use crate::domain::scheduler::{
     Container, ContainerPort, GameRoomSpec, PortRange, Resources, SchedulerConfig,
@@ -196,23 +196,7 @@ impl AllocationDef {
         }
 
         if capacity.manage_payloads {
-            config.autoscaling = Some(Autoscaling {
-                enabled: true,
-                min: 0,
-                max: 0,
-                cooldown: 0,
-                policy: Some(PolicyConfig {
-                    r#type: "unreservedRooms".into(),
-                    parameters: PolicyParameters::unreserved_rooms(
-                        capacity.min_unreserved_payloads,
-                        capacity.max_unreserved_payloads,
-                    ),
-                }),
-                up: None,
-                down: None,
-                enable_panic_scale: false,
-                requests: None,
-            });
+            config.autoscaling = Some(managed_payloads(&capacity));
         } else if config
             .autoscaling
             .as_ref()

@@ -11,6 +11,7 @@ fn room(id: &str, status: RoomStatus, created: i64, last_ping: Option<i64>) -> G
         scheduler: "s".into(),
         version: "v1".into(),
         status,
+        status_reason: None,
         created_at: at(created),
         status_changed_at: at(last_ping.unwrap_or(created)),
         last_ping_at: last_ping.map(at),
@@ -305,4 +306,68 @@ fn claimed_outdated_rooms_wait_for_their_claims_in_a_rolling_update() {
             .all(|(id, reason)| *id != "old1" && *reason == RemovalReason::Outdated)
     );
     assert_eq!(held.remove.len(), 2);
+}
+
+fn without_instances(desired: u32, rooms: &[GameRoom], running: &[&str], now: i64) -> HealthPlan {
+    let instances: Vec<String> = running.iter().map(|id| id.to_string()).collect();
+    plan(&HealthInput {
+        desired,
+        max_surge: MaxSurge::Count(5),
+        active_version: "v1",
+        rooms,
+        instances: &instances,
+        now: at(now),
+        timeouts: HealthTimeouts::default(),
+        grace_period: Duration::seconds(10),
+        keep: &[],
+        claimed: &[],
+    })
+}
+
+fn waiting(id: &str, version: &str) -> GameRoom {
+    GameRoom {
+        version: version.into(),
+        status_reason: Some("no capacity: MemoryMB".into()),
+        ..room(id, RoomStatus::Pending, 0, None)
+    }
+}
+
+#[test]
+fn a_room_waiting_for_capacity_is_counted_kept_past_every_timeout_and_started_again() {
+    let rooms = [
+        room("up", RoomStatus::Ready, 0, Some(995)),
+        waiting("w", "v1"),
+    ];
+    // Long after the creation grace and the initialization timeout: still there, no new room.
+    let plan = without_instances(2, &rooms, &["up"], 1000);
+    assert_eq!(plan.start, ["w"]);
+    assert_eq!(plan.create, 0);
+    assert!(plan.forget.is_empty() && plan.remove.is_empty(), "{plan:?}");
+    assert!(!plan.is_empty());
+    assert!(is_waiting(&rooms[1]) && !is_waiting(&rooms[0]));
+}
+
+#[test]
+fn a_pending_room_without_a_reason_and_without_an_instance_is_still_forgotten() {
+    let rooms = [room("gone", RoomStatus::Pending, 0, None)];
+    let plan = without_instances(1, &rooms, &[], 1000);
+    assert_eq!(plan.forget, ["gone"]);
+    assert!(plan.start.is_empty());
+}
+
+#[test]
+fn a_waiting_room_not_wanted_any_more_is_removed_not_started() {
+    // Surplus: one room wanted, the ready one stays, the waiting one goes.
+    let rooms = [
+        room("up", RoomStatus::Ready, 0, Some(995)),
+        waiting("w", "v1"),
+    ];
+    let plan = without_instances(1, &rooms, &["up"], 1000);
+    assert!(plan.start.is_empty(), "{plan:?}");
+    assert_eq!(removed(&plan), [("w", RemovalReason::Surplus)]);
+    // Of a version no longer active: removed as outdated, never started.
+    let rooms = [waiting("old", "v0")];
+    let plan = without_instances(1, &rooms, &[], 1000);
+    assert!(plan.start.is_empty(), "{plan:?}");
+    assert_eq!(removed(&plan), [("old", RemovalReason::Outdated)]);
 }

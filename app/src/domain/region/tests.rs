@@ -72,6 +72,7 @@ fn views_list_the_scheduler_regions_then_the_others_with_their_rooms() {
         scheduler: "s".into(),
         version: "v1".into(),
         status: crate::domain::room::RoomStatus::Ready,
+        status_reason: None,
         created_at: t,
         status_changed_at: t,
         last_ping_at: None,

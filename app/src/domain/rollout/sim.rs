@@ -21,6 +21,7 @@ pub fn room(id: &str, version: &str, status: RoomStatus, created: i64) -> GameRo
         scheduler: "s".into(),
         version: version.into(),
         status,
+        status_reason: None,
         created_at: at(created),
         status_changed_at: at(created),
         last_ping_at: (status != RoomStatus::Pending).then(|| at(created)),

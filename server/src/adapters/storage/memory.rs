@@ -135,6 +135,20 @@ impl RoomStore for MemoryRoomStore {
         })
     }
 
+    async fn set_status_reason(
+        &self,
+        scheduler: &str,
+        id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update(scheduler, id, |room| {
+            room.status_reason = reason.filter(|r| !r.is_empty()).map(str::to_string);
+            room.status_changed_at = now;
+            Ok(())
+        })
+    }
+
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         if let Some(scheduler_rooms) = rooms.get_mut(scheduler) {

@@ -43,7 +43,8 @@ rooms_dir = "/srv/ap"
     assert_eq!(
         config.runtimes[1].spec,
         RuntimeSpec::Kubernetes {
-            context: Some("kind-us".into())
+            context: Some("kind-us".into()),
+            machines: MachinesConfig::default(),
         }
     );
     assert_eq!(
@@ -125,4 +126,70 @@ fn without_a_file_one_runtime_comes_from_the_command_line() {
             rooms_dir: PathBuf::from("/tmp/r")
         }
     );
+}
+
+const LABELLED: &str = r#"
+[[runtime]]
+name = "us"
+region = "us-east"
+kind = "kubernetes"
+[runtime.machine_labels]
+kind = "example.com/machine-class"
+default_kind = "bare-metal"
+core_mhz = "example.com/mhz"
+io_mbps = ""
+"#;
+
+#[test]
+fn kubernetes_machine_labels_are_configurable_with_baton_defaults() {
+    let config = read(LABELLED).unwrap();
+    let RuntimeSpec::Kubernetes { machines, .. } = &config.runtimes[0].spec else {
+        panic!("{:?}", config.runtimes[0].spec);
+    };
+    assert_eq!(
+        *machines,
+        MachinesConfig {
+            kind_label: "example.com/machine-class".into(),
+            default_kind: MachineKind::BareMetal,
+            core_mhz_label: "example.com/mhz".into(),
+            io_mbps_label: String::new(),
+            // Not given: Baton's.
+            inet_mbps_label: "baton.dev/inet-mbps".into(),
+        }
+    );
+    // Without the table, Baton's labels.
+    let plain = read("[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"kubernetes\"\n").unwrap();
+    assert_eq!(
+        plain.runtimes[0].spec,
+        RuntimeSpec::Kubernetes {
+            context: None,
+            machines: MachinesConfig::default()
+        }
+    );
+}
+
+#[test]
+fn bad_machine_labels_name_the_line_and_the_field() {
+    let bad = LABELLED.replace("example.com/mhz", "Example.com/m hz");
+    assert_eq!(
+        field_error(&bad),
+        (9, "runtime[0].machine_labels.core_mhz".into())
+    );
+    let local = "[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"local\"\n[runtime.machine_labels]\nkind = \"k\"\n";
+    assert_eq!(field_error(local).1, "runtime[0].machine_labels");
+    for text in [
+        LABELLED.replace("default_kind = \"bare-metal\"", "default_kind = \"vm\""),
+        LABELLED.replace("io_mbps = \"\"", "disk = \"x\""),
+    ] {
+        assert!(
+            matches!(read(&text), Err(RuntimesFileError::Syntax { .. })),
+            "{text}"
+        );
+    }
+    for key in ["a", "example.com/a-b_c.d", "a.b-c/x", ""] {
+        assert!(is_label_key(key), "{key}");
+    }
+    for key in ["-a", "a/", "/a", "A.com/x", "a b", &"x".repeat(64)] {
+        assert!(!is_label_key(key), "{key}");
+    }
 }

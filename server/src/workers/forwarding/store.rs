@@ -78,6 +78,17 @@ impl RoomStore for ForwardingRoomStore {
     ) -> Result<(), StoreError> {
         self.inner.set_machine(scheduler, id, machine).await
     }
+    async fn set_status_reason(
+        &self,
+        scheduler: &str,
+        id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .set_status_reason(scheduler, id, reason, now)
+            .await
+    }
     async fn remove(&self, scheduler: &str, id: &str) -> Result<(), StoreError> {
         // The room as it was: once removed, forwarders learn it terminated from this copy.
         let before = self.inner.get(scheduler, id).await.ok();

@@ -33,6 +33,11 @@ impl HealthController {
         if let Err(err) = self.autoscaler.forget(name).await {
             tracing::warn!(scheduler = %name, %err, "forgetting autoscaling history failed");
         }
+        if let Some(machines) = &self.machines
+            && let Err(err) = machines.forget(name).await
+        {
+            tracing::warn!(scheduler = %name, %err, "forgetting machine-scaling decisions failed");
+        }
         tracing::info!(scheduler = %name, "scheduler torn down");
     }
 

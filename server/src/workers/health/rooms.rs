@@ -65,7 +65,8 @@ impl HealthController {
             )
     }
 
-    /// Creates one room of `scheduler`'s version in `region`; answers its id.
+    /// Creates one room of `scheduler`'s version in `region`; answers its id. A room the
+    /// runtime has no capacity for stays, pending with the reason, and waits (see `start_room`).
     pub(in crate::workers) async fn create_room(
         &self,
         scheduler: &Scheduler,
@@ -83,6 +84,7 @@ impl HealthController {
             scheduler: name.clone(),
             version: scheduler.version.clone(),
             status: RoomStatus::Pending,
+            status_reason: None,
             created_at: now,
             status_changed_at: now,
             last_ping_at: None,
@@ -93,27 +95,61 @@ impl HealthController {
             machine: String::new(),
         };
         self.rooms.insert(&room).await?;
-        let env = [
-            EnvironmentVariable::plain("MAESTRO_SCHEDULER_NAME", name.clone()),
-            EnvironmentVariable::plain("MAESTRO_ROOM_ID", id.clone()),
-            EnvironmentVariable::plain("BATON_API_URL", self.api_url.clone()),
-            EnvironmentVariable::secret("BATON_ROOM_TOKEN", self.tokens.issue(name, &id)),
-        ];
-        match runtime.create_instance(scheduler, &id, &env).await {
-            Ok(instance) => {
-                if let Some(address) = &instance.address {
-                    self.rooms.set_address(name, &id, address).await?;
-                }
-                if let Some(machine) = &instance.machine {
-                    self.rooms.set_machine(name, &id, machine).await?;
-                }
-                tracing::info!(scheduler = %name, room = %id, %region, "room created");
-                Ok(id)
-            }
+        match self.start_room(scheduler, runtime, &id, region, None).await {
+            Ok(()) => Ok(id),
             Err(err) => {
                 self.rooms.remove(name, &id).await?;
-                Err(err.into())
+                Err(err)
             }
+        }
+    }
+
+    /// Starts the instance of the stored room `id`. Without capacity (`NoCapacity`), the room
+    /// stays pending with the reason (stored when it changes from `waiting`, the reason it had)
+    /// and `Ok` is answered: a later tick starts it. Once started, a waiting room loses its
+    /// reason and its initialization timeout starts from now.
+    pub(in crate::workers) async fn start_room(
+        &self,
+        scheduler: &Scheduler,
+        runtime: &Arc<dyn Runtime>,
+        id: &str,
+        region: &str,
+        waiting: Option<&str>,
+    ) -> Result<(), TickError> {
+        let name = &scheduler.config.name;
+        let env = [
+            EnvironmentVariable::plain("MAESTRO_SCHEDULER_NAME", name.clone()),
+            EnvironmentVariable::plain("MAESTRO_ROOM_ID", id.to_string()),
+            EnvironmentVariable::plain("BATON_API_URL", self.api_url.clone()),
+            EnvironmentVariable::secret("BATON_ROOM_TOKEN", self.tokens.issue(name, id)),
+        ];
+        match runtime.create_instance(scheduler, id, &env).await {
+            Ok(instance) => {
+                if let Some(address) = &instance.address {
+                    self.rooms.set_address(name, id, address).await?;
+                }
+                if let Some(machine) = &instance.machine {
+                    self.rooms.set_machine(name, id, machine).await?;
+                }
+                if waiting.is_some() {
+                    self.rooms
+                        .set_status_reason(name, id, None, Utc::now())
+                        .await?;
+                }
+                tracing::info!(scheduler = %name, room = %id, %region, "room created");
+                Ok(())
+            }
+            Err(RuntimeError::NoCapacity(reason)) => {
+                if waiting != Some(reason.as_str()) {
+                    tracing::info!(scheduler = %name, room = %id, %region, %reason,
+                        "room waits for capacity");
+                    self.rooms
+                        .set_status_reason(name, id, Some(&reason), Utc::now())
+                        .await?;
+                }
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
         }
     }
 }

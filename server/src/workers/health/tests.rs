@@ -25,11 +25,13 @@ use crate::runtimes::{RegionRuntime, Runtimes};
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::wakeups::Wakeups;
 
-/// Instances in memory; `instances()` fails while `down` is set.
+/// Instances in memory; `instances()` fails while `down` is set; with `slots`, no more than
+/// that many instances start (`NoCapacity`).
 #[derive(Default)]
 struct FakeRuntime {
     instances: Mutex<HashMap<String, RoomInstance>>,
     down: AtomicBool,
+    slots: Mutex<Option<usize>>,
 }
 
 impl FakeRuntime {
@@ -48,6 +50,12 @@ impl Runtime for FakeRuntime {
         room: &str,
         _env: &[EnvironmentVariable],
     ) -> Result<RoomInstance, RuntimeError> {
+        let slots = *self.slots.lock().unwrap();
+        if slots.is_some_and(|slots| self.instances.lock().unwrap().len() >= slots) {
+            return Err(RuntimeError::NoCapacity(
+                "a new payload would break this host's safety limits: MemoryMB".into(),
+            ));
+        }
         let instance = RoomInstance {
             scheduler: scheduler.config.name.clone(),
             room: room.to_string(),
@@ -104,21 +112,29 @@ impl Drop for Setup {
 }
 
 async fn setup(regions: serde_json::Value, replicas: i64) -> Setup {
+    setup_with(regions, replicas, serde_json::json!({})).await
+}
+
+/// `extra`'s fields are added to the scheduler.
+async fn setup_with(regions: serde_json::Value, replicas: i64, extra: serde_json::Value) -> Setup {
     let db = std::env::temp_dir().join(format!("baton-health-{}.db", uuid::Uuid::new_v4()));
     let store = Arc::new(
         SqlStore::connect(&format!("sqlite://{}?mode=rwc", db.display()))
             .await
             .unwrap(),
     );
-    let config: SchedulerConfig = serde_json::from_value(serde_json::json!({
+    let mut body = serde_json::json!({
         "name": "arena", "game": "g", "roomsReplicas": replicas, "regions": regions,
         "maxSurge": "100%",
         "portRange": {"start": 20000, "end": 21000},
         "spec": {"terminationGracePeriod": "1s", "containers": [{
             "name": "game", "image": "game:1", "command": ["./run"],
             "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]}
-    }))
-    .unwrap();
+    });
+    for (key, value) in extra.as_object().into_iter().flatten() {
+        body[key] = value.clone();
+    }
+    let config: SchedulerConfig = serde_json::from_value(body).unwrap();
     SchedulerStore::create(store.as_ref(), &config)
         .await
         .unwrap();
@@ -149,7 +165,8 @@ async fn setup(regions: serde_json::Value, replicas: i64) -> Setup {
         autoscaler: Arc::new(Autoscaler::new(
             Arc::new(MemoryAutoscalerStore::default()),
             runtimes,
-            Duration::from_secs(10),
+            // Every tick is an autoscaling period (schedulers with a policy judge at once).
+            Duration::from_millis(1),
         )),
         tokens: Arc::new(RoomTokens::new("secret")),
         api_url: "http://127.0.0.1:1".into(),
@@ -181,9 +198,9 @@ impl Setup {
             .unwrap();
         // Stops run in the background.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        // New rooms turn ready, as their programs would ping.
+        // New rooms turn ready, as their programs would ping (not those waiting to start).
         for room in self.rooms.list("arena").await.unwrap() {
-            if room.status == RoomStatus::Pending {
+            if room.status == RoomStatus::Pending && room.status_reason.is_none() {
                 self.rooms
                     .set_status("arena", &room.id, RoomStatus::Ready, chrono::Utc::now())
                     .await
@@ -302,4 +319,89 @@ async fn rooms_of_a_region_no_longer_listed_go_like_surplus_and_old_rooms_are_th
     // Stopped on the default runtime, then forgotten once its instance was gone.
     assert!(setup.eu.ids().is_empty());
     assert!(setup.rooms.get("arena", &id).await.is_err());
+}
+
+#[tokio::test]
+async fn rooms_without_capacity_wait_pending_with_the_reason_and_start_once_it_frees() {
+    let setup = setup(serde_json::json!(["eu-west"]), 3).await;
+    *setup.eu.slots.lock().unwrap() = Some(1);
+    setup.tick().await;
+    let rooms = setup.rooms.list("arena").await.unwrap();
+    assert_eq!(rooms.len(), 3, "every wanted room is stored: {rooms:?}");
+    assert_eq!(setup.eu.ids().len(), 1);
+    let waiting: Vec<&GameRoom> = rooms.iter().filter(|r| r.status_reason.is_some()).collect();
+    assert_eq!(waiting.len(), 2);
+    for room in &waiting {
+        assert_eq!(room.status, RoomStatus::Pending);
+        assert!(
+            room.status_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("safety limits: MemoryMB")),
+            "{room:?}"
+        );
+    }
+    // Long past the creation grace and the initialization timeout: still the same rooms, not
+    // replaced, none started.
+    let before = ids(&rooms);
+    for room in &waiting {
+        let mut old = (*room).clone();
+        old.created_at -= chrono::Duration::minutes(30);
+        old.status_changed_at -= chrono::Duration::minutes(30);
+        setup.rooms.remove("arena", &old.id).await.unwrap();
+        setup.rooms.insert(&old).await.unwrap();
+    }
+    setup.settle().await;
+    assert_eq!(ids(&setup.rooms.list("arena").await.unwrap()), before);
+    assert_eq!(setup.eu.ids().len(), 1);
+
+    // Capacity frees: the waiting rooms start, lose their reason and turn ready.
+    *setup.eu.slots.lock().unwrap() = Some(3);
+    setup.tick().await;
+    let rooms = setup.rooms.list("arena").await.unwrap();
+    assert_eq!(ids(&rooms), before);
+    assert_eq!(setup.eu.ids(), before);
+    assert!(rooms.iter().all(|r| r.status_reason.is_none()), "{rooms:?}");
+    setup.tick().await;
+    assert!(
+        setup
+            .rooms
+            .list("arena")
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.status == RoomStatus::Ready)
+    );
+}
+
+#[tokio::test]
+async fn manage_payloads_keeps_the_unreserved_rooms_with_machine_scaling_off() {
+    let capacity = serde_json::json!({"capacity": {
+        "PayloadQuota": {"CpuCores": 0.1, "MemoryMB": 64},
+        "EnableScaling": false, "ManagePayloads": true,
+        "MinUnreservedPayloads": 2, "MaxUnreservedPayloads": 3}});
+    // roomsReplicas 0 and no autoscaling section: ManagePayloads decides.
+    let setup = setup_with(serde_json::json!(["eu-west"]), 0, capacity).await;
+    setup.settle().await;
+    let live = setup.live_in("eu-west").await;
+    assert_eq!(live.len(), 2, "{live:?}");
+    // One room taken by a match: one unreserved left, below the minimum of 2: one more.
+    setup
+        .rooms
+        .set_status(
+            "arena",
+            &live[0].id,
+            RoomStatus::Occupied,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    setup.settle().await;
+    let live = setup.live_in("eu-west").await;
+    assert_eq!(live.len(), 3, "{live:?}");
+    assert_eq!(
+        live.iter()
+            .filter(|r| r.status == RoomStatus::Occupied)
+            .count(),
+        1
+    );
 }

@@ -31,6 +31,7 @@ fn merge(into: &mut HealthPlan, plan: HealthPlan) {
     into.remove.extend(plan.remove);
     into.forget.extend(plan.forget);
     into.orphans.extend(plan.orphans);
+    into.start.extend(plan.start);
 }
 
 impl HealthController {
@@ -181,7 +182,14 @@ impl HealthController {
                 claimed: &claimed,
             });
             let done = self
-                .carry_out(&scheduler, &region, &runtime, &decided, &instance_ids)
+                .carry_out(
+                    &scheduler,
+                    &region,
+                    &runtime,
+                    &decided,
+                    &instance_ids,
+                    &here,
+                )
                 .await;
             merge(&mut merged, decided);
             if let Err(err) = done {
@@ -217,6 +225,7 @@ impl HealthController {
         runtime: &Arc<dyn Runtime>,
         decided: &HealthPlan,
         instances: &[String],
+        rooms: &[GameRoom],
     ) -> Result<(), TickError> {
         let name = &scheduler.config.name;
         for room in &decided.forget {
@@ -235,6 +244,18 @@ impl HealthController {
                 .set_status(name, &removal.room, RoomStatus::Terminating, Utc::now())
                 .await?;
             Self::stop_on(runtime, scheduler, &removal.room);
+        }
+        for id in &decided.start {
+            let waiting = rooms.iter().find(|room| &room.id == id);
+            let reason = waiting.and_then(|room| room.status_reason.as_deref());
+            if let Err(err) = self
+                .start_room(scheduler, runtime, id, region, reason)
+                .await
+            {
+                // Not a lack of capacity: the room goes, the next tick creates another.
+                self.rooms.remove(name, id).await?;
+                return Err(err);
+            }
         }
         for _ in 0..decided.create {
             self.create_room(scheduler, region).await?;

@@ -356,3 +356,20 @@ async fn a_drain_keeps_every_schedulers_busy_rooms() {
         assert_eq!(busy, vec![format!("x-{machine}")]);
     }
 }
+
+#[tokio::test]
+async fn a_deleted_scheduler_forgets_its_decisions_and_starts_afresh() {
+    let s = setup(vec![report("m1", &[])], vec![]);
+    s.scaler.run_once(&scheduler(false)).await.unwrap().unwrap();
+    s.decisions
+        .record(&MachineDecisionRecord {
+            scheduler: "other".into(),
+            ..s.decisions.decisions("arena", 1).await.unwrap().remove(0)
+        })
+        .await
+        .unwrap();
+    s.scaler.forget("arena").await.unwrap();
+    assert!(s.decisions.decisions("arena", 10).await.unwrap().is_empty());
+    // Another scheduler's decisions stay.
+    assert_eq!(s.decisions.decisions("other", 10).await.unwrap().len(), 1);
+}

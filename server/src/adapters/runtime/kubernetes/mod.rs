@@ -116,6 +116,12 @@ impl KubernetesRuntime {
         }
     }
 
+    /// The same runtime, reading nodes' machine facts from the labels `machines` names.
+    pub fn with_machine_labels(mut self, machines: MachinesConfig) -> Self {
+        self.config.machines = machines;
+        self
+    }
+
     /// Connects with the standard configuration: `KUBECONFIG` (or `~/.kube/config`) when present,
     /// the pod's service account when running in a cluster (as `kube::Client::try_default` does).
     ///

@@ -162,6 +162,7 @@ async fn records_of_processes_that_are_gone_are_not_believed_and_are_removed() {
                 pid,
                 start_time,
                 address: address.clone(),
+                reserved: None,
             },
         )
         .unwrap();

@@ -3,9 +3,11 @@
 //! use, host-wide, as the busy share of the CPU time since the previous reading).
 //!
 //! Allocatable is the whole machine (memory: `MemTotal`; storage: the rooms dir's file system);
-//! in use is what the host uses now, rooms and everything else: memory `MemTotal -
+//! the measured in use is what the host uses now, rooms and everything else: memory `MemTotal -
 //! MemAvailable`, storage the file system's used blocks, CPU the measured busy share of every
-//! core. Bandwidths are not measured: they are 0 (unknown) unless configured.
+//! core. Admission and [`LocalMachines`](super::LocalMachines) replace it by what Baton's rooms
+//! reserve (their payload quotas): a host busy with other work is not full of rooms.
+//! Bandwidths are not measured: they are 0 (unknown) unless configured.
 //!
 //! Parsing is pure ([`parse_cpuinfo`], [`parse_meminfo`], [`parse_os_release`],
 //! [`parse_cpu_times`]); whether a room may start here is pure too ([`admits`]).
@@ -312,17 +314,22 @@ pub fn admits(host: &Machine, capacity: &Capacity) -> Result<(), String> {
     }
 }
 
-/// Reads this host and refuses (`Rejected`, with the reason) a room it cannot hold.
+/// Reads this host and admits one more payload of `capacity` when the rooms already there
+/// hold `reserved` (their quotas, not what the host measures: a busy host is not full of
+/// rooms); answers what the new room holds. A room it cannot hold: `NoCapacity`, with the reason.
 pub(super) async fn check(
     probe: &std::sync::Arc<HostProbe>,
     capacity: &Capacity,
-) -> Result<(), RuntimeError> {
+    reserved: Resources,
+) -> Result<Resources, RuntimeError> {
     let probe = probe.clone();
-    let host = tokio::task::spawn_blocking(move || probe.machine(&host_name(), ""))
+    let mut host = tokio::task::spawn_blocking(move || probe.machine(&host_name(), ""))
         .await
         .map_err(|err| RuntimeError::Unavailable(format!("reading this host: {err}")))??;
+    host.in_use = reserved;
     admits(&host, capacity)
-        .map_err(|reason| RuntimeError::Rejected(format!("room not started: {reason}")))
+        .map_err(|reason| RuntimeError::NoCapacity(format!("room not started: {reason}")))?;
+    Ok(Resources::from(&capacity.payload_quota))
 }
 
 /// The amount of `resource` (zeuz's name) in `resources`, in zeuz's unit.

@@ -1,5 +1,7 @@
 //! [`LocalMachines`]: the local runtime's one machine, this host (see `host`), with the rooms
 //! this runtime runs on it (its own and those other Baton processes recorded in its rooms dir).
+//! Its resources in use are what Baton's rooms hold of it (the payload quotas they were admitted
+//! with, those of every local runtime of the host), not what the host measures.
 
 use std::collections::BTreeSet;
 
@@ -30,7 +32,7 @@ impl LocalMachines {
 impl Machines for LocalMachines {
     async fn machines(&self) -> Result<Vec<MachineReport>, RuntimeError> {
         let (runtime, region) = (self.runtime.clone(), self.region.clone());
-        let (machine, recorded) = tokio::task::spawn_blocking(move || {
+        let (mut machine, recorded) = tokio::task::spawn_blocking(move || {
             let machine = runtime.host.machine(&host_name(), &region);
             let recorded: Vec<InstanceRecord> = record::read_all(&runtime.rooms_dir)
                 .into_iter()
@@ -40,6 +42,8 @@ impl Machines for LocalMachines {
         })
         .await
         .map_err(|err| RuntimeError::Unavailable(format!("reading this host: {err}")))??;
+        // In use: what Baton's rooms hold (their quotas), as the runtime admits rooms.
+        machine.in_use = self.runtime.reserved().await?;
         let mut rooms: BTreeSet<(String, String)> = recorded
             .into_iter()
             .map(|record| (record.scheduler, record.room))
@@ -117,7 +121,7 @@ mod tests {
             .create_instance(&scheduler, "r1", &[])
             .await
             .unwrap_err();
-        let RuntimeError::Rejected(reason) = &refused else {
+        let RuntimeError::NoCapacity(reason) = &refused else {
             panic!("{refused:?}");
         };
         assert!(
@@ -137,7 +141,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&refused, RuntimeError::Rejected(why) if why.contains("safety limits: MemoryMB")),
+            matches!(&refused, RuntimeError::NoCapacity(why) if why.contains("safety limits: MemoryMB")),
             "{refused:?}"
         );
 
@@ -150,6 +154,53 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(runtime.instances("local").await.unwrap().len(), 1);
+        runtime.remove_scheduler("local").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn rooms_are_admitted_against_what_baton_rooms_reserve_not_the_measured_load() {
+        let scratch = Scratch::new();
+        let runtime = runtime(&scratch);
+        let machines = LocalMachines::new(runtime.clone(), "local");
+        let host = machines.machines().await.unwrap().remove(0).machine;
+        assert_eq!(
+            host.in_use,
+            Default::default(),
+            "no room reserves anything yet"
+        );
+        // Half the host's memory each: two rooms fit, although the host itself uses some
+        // memory already (measured, the second would not fit).
+        let mut scheduler = scheduler(&["sleep", "30"]);
+        scheduler.config.capacity = Some(
+            serde_json::from_value(serde_json::json!({
+                "payloadQuota": {"cpuCores": 0.001, "memoryMB": host.allocatable.memory_mb / 2}
+            }))
+            .unwrap(),
+        );
+        runtime
+            .create_instance(&scheduler, "r1", &[])
+            .await
+            .unwrap();
+        // Another process sharing the rooms dir sees the first room's reservation.
+        let other = super::super::tests::runtime(&scratch);
+        other.create_instance(&scheduler, "r2", &[]).await.unwrap();
+        let reserved = machines.machines().await.unwrap().remove(0).machine.in_use;
+        assert_eq!(reserved.memory_mb, (host.allocatable.memory_mb / 2) * 2);
+        assert_eq!(reserved.millicores, 2);
+        let refused = runtime
+            .create_instance(&scheduler, "r3", &[])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, RuntimeError::NoCapacity(why) if why.contains("MemoryMB")),
+            "{refused:?}"
+        );
+        // Capacity frees when a room stops: the waiting one is admitted.
+        runtime.delete_instance(&scheduler, "r1").await.unwrap();
+        runtime
+            .create_instance(&scheduler, "r3", &[])
+            .await
+            .unwrap();
         runtime.remove_scheduler("local").await.unwrap();
     }
 }

@@ -35,6 +35,7 @@ pub use machines::LocalMachines;
 pub use record::kill_recorded_rooms;
 pub use workdir::{RoomsDir, RoomsDirError};
 
+use app::domain::capacity::Resources;
 use app::domain::room::RoomAddress;
 use app::domain::scheduler::{EnvironmentVariable, Scheduler};
 use app::ports::{InstanceEvent, InstanceUsage, RoomInstance, Runtime, RuntimeError};
@@ -81,6 +82,9 @@ pub struct LocalRuntime {
     neighbours: Vec<RoomsDir>,
     /// This host, read for capacity: whether a room may start here, and [`LocalMachines`].
     host: Arc<HostProbe>,
+    /// Held from a capacity room's admission until its record (with what it reserves) is
+    /// written: two rooms of this process are never admitted against the same free capacity.
+    admission: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn signal(pid: i32, signal: i32) {
@@ -101,7 +105,21 @@ impl LocalRuntime {
             rooms_dir,
             neighbours: Vec::new(),
             host: Arc::new(host),
+            admission: Arc::default(),
         }
+    }
+
+    /// What the rooms that run on this host hold of it (their payload quotas), those of every
+    /// local runtime sharing the host.
+    async fn reserved(&self) -> Result<Resources, RuntimeError> {
+        let (rooms_dir, neighbours) = (self.rooms_dir.clone(), self.neighbours.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut dirs = vec![&rooms_dir];
+            dirs.extend(neighbours.iter());
+            record::reserved(&dirs)
+        })
+        .await
+        .map_err(|err| RuntimeError::Unavailable(format!("reading room records: {err}")))
     }
 
     /// The same runtime, describing this host with `config` (kind, bandwidths).
@@ -188,10 +206,17 @@ impl Runtime for LocalRuntime {
         if let Some(adopted) = adopted {
             return Ok(adopted::instance(adopted));
         }
-        // A scheduler with a capacity section starts no room this host cannot hold.
-        if let Some(capacity) = &scheduler.config.capacity {
-            host::check(&self.host, capacity).await?;
-        }
+        // A scheduler with a capacity section starts no room this host cannot hold; its
+        // room is recorded with the quota it holds before the next one is admitted.
+        let (_admission, reserved) = match &scheduler.config.capacity {
+            Some(capacity) => {
+                let admission = self.admission.clone().lock_owned().await;
+                let held = self.reserved().await?;
+                let quota = host::check(&self.host, capacity, held).await?;
+                (Some(admission), Some(quota))
+            }
+            None => (None, None),
+        };
         let recorded: HashSet<u16> = recorded.into_iter().collect();
         let ports = {
             let mut state = self.lock();
@@ -303,6 +328,7 @@ impl Runtime for LocalRuntime {
                         pid,
                         start_time,
                         address: address.clone(),
+                        reserved,
                     },
                 )
             });

@@ -132,6 +132,7 @@ pub(super) fn adopt(rooms: &RoomsDir, scheduler: &str, own: &HashSet<String>) {
                 host: "127.0.0.1".to_string(),
                 ports: process.ports,
             },
+            reserved: None,
         };
         if let Err(err) = record::write(rooms, &adopted) {
             tracing::warn!(scheduler, room = %adopted.room, %err, "cannot record an adopted room");

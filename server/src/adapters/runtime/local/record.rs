@@ -12,6 +12,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use app::domain::capacity::Resources;
 use app::domain::room::RoomAddress;
 use app::ports::RuntimeError;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,10 @@ pub struct InstanceRecord {
     pub start_time: u64,
     /// Where players reach the room; its ports are the host ports the room holds.
     pub address: RoomAddress,
+    /// What of this host the room holds: its scheduler's payload quota when it was admitted
+    /// (none for a scheduler without a capacity section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<Resources>,
 }
 
 impl InstanceRecord {
@@ -220,6 +225,16 @@ pub fn live_ports(rooms: &RoomsDir) -> Vec<u16> {
         .filter(|record| record.is_alive())
         .flat_map(|record| record.host_ports().collect::<Vec<_>>())
         .collect()
+}
+
+/// What the recorded rooms that still run hold of this host (their payload quotas), over
+/// every rooms dir given (the local runtimes of all regions share the host).
+pub fn reserved(dirs: &[&RoomsDir]) -> Resources {
+    dirs.iter()
+        .flat_map(|rooms| read_all(rooms))
+        .filter(InstanceRecord::is_alive)
+        .filter_map(|record| record.reserved)
+        .fold(Resources::default(), |sum, quota| sum.plus(&quota))
 }
 
 /// Forgets a room: its record and its log.

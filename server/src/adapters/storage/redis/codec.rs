@@ -14,6 +14,7 @@ pub(super) mod field {
     pub const SCHEDULER: &str = "scheduler";
     pub const VERSION: &str = "version";
     pub const STATUS: &str = "status";
+    pub const STATUS_REASON: &str = "status_reason";
     pub const CREATED_AT: &str = "created_at";
     pub const STATUS_CHANGED_AT: &str = "status_changed_at";
     pub const LAST_PING_AT: &str = "last_ping_at";
@@ -150,6 +151,7 @@ pub(super) fn decode_room(
         scheduler: take(field::SCHEDULER).unwrap_or_else(|| scheduler.to_string()),
         version: required(take(field::VERSION), field::VERSION)?,
         status,
+        status_reason: take(field::STATUS_REASON).filter(|reason| !reason.is_empty()),
         created_at,
         status_changed_at,
         last_ping_at,

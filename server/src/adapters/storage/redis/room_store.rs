@@ -63,6 +63,9 @@ impl RoomStore for RedisRoomStore {
         if !room.machine.is_empty() {
             invocation.arg(field::MACHINE).arg(&room.machine);
         }
+        if let Some(reason) = room.status_reason.as_deref().filter(|r| !r.is_empty()) {
+            invocation.arg(field::STATUS_REASON).arg(reason);
+        }
         let inserted: i64 = self.invoke(&invocation).await?;
         if inserted == 0 {
             return Err(StoreError::Conflict(format!(
@@ -222,6 +225,25 @@ impl RoomStore for RedisRoomStore {
             invocation.key(key);
         }
         invocation.arg(id).arg(machine);
+        let found: i64 = self.invoke(&invocation).await?;
+        if found == 0 {
+            return Err(room_not_found(scheduler, id));
+        }
+        Ok(())
+    }
+
+    async fn set_status_reason(
+        &self,
+        scheduler: &str,
+        id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.scripts.set_status_reason.prepare_invoke();
+        invocation
+            .key(self.room_key(scheduler, id))
+            .arg(reason.unwrap_or_default())
+            .arg(timestamp(now));
         let found: i64 = self.invoke(&invocation).await?;
         if found == 0 {
             return Err(room_not_found(scheduler, id));

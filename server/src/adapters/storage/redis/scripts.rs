@@ -295,6 +295,19 @@ reindex(ARGV[1], key)
 return 1
 "#;
 
+/// KEYS: the room. ARGV: the status reason (empty for none), the time. Returns 0 for an
+/// unknown room.
+const SET_STATUS_REASON_SCRIPT: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status_changed_at', ARGV[2])
+if ARGV[1] == '' then
+  redis.call('HDEL', KEYS[1], 'status_reason')
+else
+  redis.call('HSET', KEYS[1], 'status_reason', ARGV[1])
+end
+return 1
+"#;
+
 pub(super) struct Scripts {
     pub(super) ping: Script,
     /// For each status in `RoomStatus::ALL` order, the statuses a room may be in to report
@@ -304,6 +317,7 @@ pub(super) struct Scripts {
     pub(super) insert: Script,
     pub(super) set_address: Script,
     pub(super) set_machine: Script,
+    pub(super) set_status_reason: Script,
     pub(super) allocation: AllocationScripts,
 }
 
@@ -336,6 +350,7 @@ impl Scripts {
             set_machine: Script::new(
                 &SET_MACHINE_SCRIPT.replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "1")),
             ),
+            set_status_reason: Script::new(SET_STATUS_REASON_SCRIPT),
             allowed_before: RoomStatus::ALL
                 .into_iter()
                 .map(|to| {
@@ -358,6 +373,7 @@ impl Scripts {
             &self.insert,
             &self.set_address,
             &self.set_machine,
+            &self.set_status_reason,
             &self.allocation.allocate,
             &self.allocation.release,
             &self.allocation.expire,

@@ -350,3 +350,51 @@ fn without_a_capacity_section_the_pod_is_as_before() {
         json!({"limits": {"cpu": "200m", "memory": "200Mi"}})
     );
 }
+
+#[tokio::test]
+async fn configured_labels_give_kind_mhz_and_bandwidths() {
+    let (runtime, mut handle) = mocked();
+    // As `[runtime.machine_labels]` in the runtimes file gives them.
+    let runtime = runtime.with_machine_labels(MachinesConfig {
+        kind_label: "example.com/class".into(),
+        default_kind: MachineKind::BareMetal,
+        core_mhz_label: "example.com/mhz".into(),
+        io_mbps_label: "example.com/disk".into(),
+        inet_mbps_label: String::new(),
+    });
+    let machines = runtime.machines("eu-west");
+    let server = tokio::spawn(async move {
+        let call = next_call(&mut handle).await;
+        call.assert(Method::GET, "/api/v1/nodes");
+        call.reply(
+            200,
+            &json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [
+                node("cloud-1", json!({
+                    "example.com/class": "cloud", "example.com/mhz": "3100",
+                    "example.com/disk": "2500", "baton.dev/inet-mbps": "100",
+                    // Baton's own labels are not read any more.
+                    "baton.dev/machine-kind": "bare-metal", "baton.dev/core-mhz": "9999",
+                }), json!({"cpu": "8", "memory": "32Gi", "ephemeral-storage": "500Gi"}), false),
+                node("plain-1", json!({}), json!({"cpu": "4", "memory": "16Gi"}), false),
+            ]}),
+        );
+        let call = next_call(&mut handle).await;
+        call.assert(Method::GET, "/api/v1/pods");
+        call.reply(200, &pod_list(vec![]));
+        no_more_calls(&mut handle).await;
+    });
+    let reports = machines.machines().await.unwrap();
+    server.await.unwrap();
+    let cloud = &reports[0].machine;
+    assert_eq!(cloud.id, "cloud-1");
+    assert_eq!(cloud.kind, MachineKind::Cloud);
+    assert_eq!(cloud.spec.core_mhz, 3100);
+    assert_eq!(cloud.spec.io_bandwidth_mbps, 2500);
+    assert_eq!(cloud.allocatable.io_mbps, 2500);
+    // The internet bandwidth label is not read: unknown.
+    assert_eq!(cloud.spec.inet_bandwidth_mbps, 0);
+    // A node without the kind label is of the configured default kind.
+    let plain = &reports[1].machine;
+    assert_eq!(plain.kind, MachineKind::BareMetal);
+    assert_eq!(plain.spec.core_mhz, 0);
+}

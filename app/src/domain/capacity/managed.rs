@@ -1,0 +1,109 @@
+//! `ManagePayloads`: with it, a scheduler's rooms are kept between `MinUnreservedPayloads` and
+//! `MaxUnreservedPayloads` rooms that can still take a match (the `unreservedRooms` policy),
+//! whether machine scaling (`EnableScaling`) is on or not, as the seed says. A scheduler's own
+//! enabled `autoscaling` section comes first: it decides the room count as always.
+
+use std::borrow::Cow;
+
+use super::config::Capacity;
+use crate::domain::autoscaling::{Autoscaling, PolicyConfig, PolicyParameters};
+use crate::domain::scheduler::SchedulerConfig;
+
+/// The `unreservedRooms` autoscaling that `ManagePayloads` stands for, unbounded otherwise.
+pub fn managed_payloads(capacity: &Capacity) -> Autoscaling {
+    Autoscaling {
+        enabled: true,
+        min: 0,
+        max: 0,
+        cooldown: 0,
+        policy: Some(PolicyConfig {
+            r#type: "unreservedRooms".into(),
+            parameters: PolicyParameters::unreserved_rooms(
+                capacity.min_unreserved_payloads,
+                capacity.max_unreserved_payloads,
+            ),
+        }),
+        up: None,
+        down: None,
+        enable_panic_scale: false,
+        requests: None,
+    }
+}
+
+/// What decides the scheduler's room count: its enabled autoscaling section, else the
+/// capacity section's `ManagePayloads`, else nothing (`roomsReplicas`).
+pub fn room_autoscaling(config: &SchedulerConfig) -> Option<Cow<'_, Autoscaling>> {
+    if let Some(autoscaling) = config.autoscaling.as_ref().filter(|a| a.enabled) {
+        return Some(Cow::Borrowed(autoscaling));
+    }
+    config
+        .capacity
+        .as_ref()
+        .filter(|c| c.manage_payloads)
+        .map(|c| Cow::Owned(managed_payloads(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(
+        capacity: serde_json::Value,
+        autoscaling: Option<serde_json::Value>,
+    ) -> SchedulerConfig {
+        let mut body = json!({
+            "name": "zeuz", "game": "g", "roomsReplicas": 2,
+            "spec": {"containers": [{"name": "game", "image": "game:1"}]},
+            "capacity": capacity,
+        });
+        if let Some(autoscaling) = autoscaling {
+            body["autoscaling"] = autoscaling;
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn managed(enable_scaling: bool) -> serde_json::Value {
+        json!({"PayloadQuota": {"CpuCores": 1, "MemoryMB": 1024},
+            "EnableScaling": enable_scaling, "ManagePayloads": true,
+            "MinUnreservedPayloads": 4, "MaxUnreservedPayloads": 6})
+    }
+
+    #[test]
+    fn manage_payloads_keeps_the_unreserved_rooms_with_or_without_machine_scaling() {
+        for enable_scaling in [false, true] {
+            let config = config(managed(enable_scaling), None);
+            let autoscaling = room_autoscaling(&config).unwrap();
+            assert!(autoscaling.enabled);
+            let policy = autoscaling.policy.as_ref().unwrap();
+            assert_eq!(policy.r#type, "unreservedRooms");
+            assert_eq!(policy.parameters.unreserved_range(), Some((4, 6)));
+            assert_eq!((autoscaling.min, autoscaling.max), (0, 0));
+        }
+    }
+
+    #[test]
+    fn without_manage_payloads_the_replicas_decide_and_an_own_autoscaling_comes_first() {
+        let mut off = managed(false);
+        off["ManagePayloads"] = json!(false);
+        assert!(room_autoscaling(&config(off, None)).is_none());
+        let own = json!({"enabled": true, "min": 1, "max": 9, "policy": {"type": "roomOccupancy",
+            "parameters": {"roomOccupancy": {"readyTarget": 0.5}}}});
+        let config = config(managed(false), Some(own));
+        let autoscaling = room_autoscaling(&config).unwrap();
+        assert!(matches!(autoscaling, Cow::Borrowed(_)));
+        assert_eq!(autoscaling.policy.as_ref().unwrap().r#type, "roomOccupancy");
+        // A disabled section of its own does not hide ManagePayloads.
+        let mut disabled = config.clone();
+        disabled.autoscaling.as_mut().unwrap().enabled = false;
+        assert_eq!(
+            room_autoscaling(&disabled)
+                .unwrap()
+                .policy
+                .as_ref()
+                .unwrap()
+                .r#type,
+            "unreservedRooms"
+        );
+    }
+}
