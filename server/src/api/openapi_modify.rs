@@ -25,10 +25,9 @@ use utoipa::openapi::{OpenApi, Ref, RefOr};
 const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 /// Game and region names.
 const GAME_NAME: &str = "^[A-Za-z0-9._-]{1,63}$";
-/// Durations: `100s`, `1m30s`, `500ms`, `2h`, or a number of seconds.
-const DURATION: &str = "^([0-9]+|([0-9]+(\\.[0-9]+)?(ms|s|m|h))+)$";
-/// Durations of at least a second (room timeouts): no `0s`, no `ms` alone.
-const DURATION_SECONDS: &str = "^([1-9][0-9]*|[1-9][0-9]*(s|m|h)([0-9]+(s|m|h))*)$";
+/// Durations: `100s`, `1m30s`, `500ms`, `1.5h`, or a number of seconds (what
+/// `parse_duration_seconds` reads; bounds such as "at least 1 s" are in the descriptions).
+const DURATION: &str = "^\\s*([0-9]+|(([0-9]+\\.?[0-9]*|\\.[0-9]+)(ms|s|m|h))+)\\s*$";
 /// Environment variable names.
 const ENV_NAME: &str = "^[A-Za-z_.-][A-Za-z0-9_.-]*$";
 /// Kubernetes label and annotation keys: an optional DNS prefix, then a name.
@@ -50,6 +49,7 @@ enum Rule {
     Required,
     Pattern(&'static str),
     Length(usize, usize),
+    MinLength(usize),
     /// Inclusive bounds of a number.
     Range(f64, f64),
     /// An inclusive lower bound.
@@ -94,7 +94,7 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     (
         "SchedulerConfig",
         "maxSurge",
-        &[Pattern("^([1-9][0-9]{0,8}|[1-9][0-9]?%|100%)$")],
+        &[Pattern("^\\s*0*([1-9][0-9]{0,9}|([1-9][0-9]?|100)%)\\s*$")],
     ),
     ("SchedulerConfig", "labels", &[Keys(QUALIFIED_KEY), Values(63)]),
     ("SchedulerConfig", "annotations", &[Keys(QUALIFIED_KEY)]),
@@ -110,7 +110,6 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     ("Container", "imagePullPolicy", &[OneOf(&["Always", "Never", "IfNotPresent"])]),
     ("EnvironmentVariable", "name", &[Pattern(ENV_NAME)]),
     ("EnvironmentVariable", "name", &[Required]),
-    ("EnvironmentVariable", "", &[Keyword("not", value_beside_value_from)]),
     ("EnvironmentSource", "", &[Keyword("oneOf", one_source)]),
     ("FieldReference", "fieldPath", &[Required, Pattern(NOT_BLANK)]),
     ("SecretKeyReference", "name", &[Required, Pattern(DNS_SUBDOMAIN), Length(1, 253)]),
@@ -126,15 +125,16 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     ("ContainerPort", "port", &[Range(1.0, 65535.0)]),
     ("ContainerPort", "hostPort", &[Range(0.0, 65535.0)]),
     ("ContainerPort", "hostPortRange", &[Removed]),
-    ("Forwarder", "name", &[Pattern(NOT_BLANK)]),
-    ("Forwarder", "type", &[OneOf(&["gRPC", "http"])]),
-    ("Forwarder", "address", &[Pattern("^https?://\\S+$")]),
+    ("Forwarder", "name", &[Required, MinLength(1)]),
+    ("Forwarder", "type", &[Pattern("^([gG][rR][pP][cC]|[hH][tT][tT][pP])$")]),
+    ("Forwarder", "address", &[Required, Pattern(NOT_BLANK)]),
+    ("Forwarder", "", &[Keyword("anyOf", http_addresses)]),
     ("MatchAllocation", "maxMatches", &[Required, Min(1.0)]),
-    ("RoomTimeouts", "initialization", &[Pattern(DURATION_SECONDS)]),
-    ("RoomTimeouts", "ping", &[Pattern(DURATION_SECONDS)]),
-    ("RoomTimeouts", "termination", &[Pattern(DURATION_SECONDS)]),
+    ("RoomTimeouts", "initialization", &[Pattern(DURATION)]),
+    ("RoomTimeouts", "ping", &[Pattern(DURATION)]),
+    ("RoomTimeouts", "termination", &[Pattern(DURATION)]),
     ("AllocationPolicy", "strategy", &[OneOf(&["packed", "distributed"])]),
-    ("AllocationPolicy", "claimTtl", &[Pattern("^([1-9][0-9]{0,3}s|[1-5]?[0-9]m|60m|1h)$")]),
+    ("AllocationPolicy", "claimTtl", &[Pattern(DURATION)]),
     // Autoscaling: a policy, or up/down triggers (app/src/domain/autoscaling/validation.rs).
     ("Autoscaling", "", &[Keyword("oneOf", policy_or_triggers)]),
     ("Autoscaling", "min", &[Min(0.0)]),
@@ -164,7 +164,7 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     ("SafetyLimits", "inetMBpsFree", &[Min(0.0)]),
     ("MachineSpec", "os", &[Pattern("^[A-Za-z0-9_-]{0,63}$")]),
     ("MachineSpec", "osVersion", &[Pattern("^([A-Za-z0-9 .+~:/()*_-]*[A-Za-z0-9.+~:/()*_-][A-Za-z0-9 .+~:/()*_-]*)?$"), Length(0, 128)]),
-    ("MachineSpec", "coreCount", &[Range(0.0, 1024.0)]),
+    ("MachineSpec", "coreCount", &[Min(0.0)]),
     ("MachineSpec", "coreMhz", &[Min(0.0)]),
     ("MachineSpec", "memoryMB", &[Min(0.0)]),
     ("MachineSpec", "storageGB", &[Min(0.0)]),
@@ -207,7 +207,7 @@ const PARAMETER_RULES: &[(&str, &[Rule])] = &[
 
 /// Kubernetes quantities: a decimal number and a suffix (`100Mi`, `250m`, `1.5`, `1e3`); empty
 /// means "not set".
-const QUANTITY_OR_EMPTY: &str = "^(|\\+?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]{1,2})?)$";
+const QUANTITY_OR_EMPTY: &str = "^(|\\+?([0-9]+\\.?[0-9]*|\\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE]\\+?[+-]?[0-9]+)?)$";
 
 fn reserved_scheduler_names() -> Value {
     json!({"anyOf": [{"enum": ["default", "info"]}, {"pattern": "^kube-"}]})
@@ -248,9 +248,13 @@ fn policy_parameters() -> Value {
     ])
 }
 
-/// A literal `value` and `valueFrom` exclude each other.
-fn value_beside_value_from() -> Value {
-    json!({"required": ["value", "valueFrom"], "properties": {"value": {"minLength": 1}}})
+/// An `http` forwarder's address is an `http://` or `https://` URL.
+fn http_addresses() -> Value {
+    json!([
+        {"properties": {"type": {"pattern": "^[gG][rR][pP][cC]$"}}},
+        {"required": ["type", "address"], "properties": {
+            "type": {"pattern": "^[hH][tT][tT][pP]$"}, "address": {"pattern": "^https?://"}}},
+    ])
 }
 
 /// `valueFrom` names exactly one source (`null` is no source).
@@ -307,6 +311,20 @@ pub fn tighten(doc: &mut OpenApi) -> Vec<String> {
     }
     unmatched.extend(add_links(doc));
     add_common_statuses(doc);
+    for (path, method) in CHANGES {
+        let Some(operation) = operation_mut(doc, path, method) else {
+            unmatched.push(format!("409 of {method} {path}"));
+            continue;
+        };
+        operation.responses.responses.entry("409".into()).or_insert_with(|| {
+            error_response(
+                "`FAILED_PRECONDITION`: another operation of the scheduler is waiting or \
+                 running (its id is in `operationId`); nothing changed",
+            )
+            .build()
+            .into()
+        });
+    }
     make_operation_ids_unique(doc);
     unmatched.sort();
     unmatched.dedup();
@@ -402,6 +420,7 @@ fn constrain_object(o: &mut Object, rule: Rule) -> bool {
             o.minimum = Some(min.into());
             o.maximum = Some(max.into());
         }
+        MinLength(min) => o.min_length = Some(min),
         Min(min) => o.minimum = Some(min.into()),
         Above(min) => o.exclusive_minimum = Some(min.into()),
         Closed => o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false))),
