@@ -36,6 +36,12 @@ pub struct Config {
     /// Password for the `admin` user created on first start; generated and printed once when unset.
     #[arg(long, env = "BATON_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// Failed password checks (HTTP Basic, the dashboard's sign-in) one client address may make
+    /// per minute; its further checks that minute are refused with 429 and `Retry-After`.
+    /// Raise it only where no one guesses passwords (the API fuzz run sets it high).
+    #[arg(long, env = "BATON_PASSWORD_CHECK_LIMIT", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub password_check_limit: u64,
     /// Where rooms run: `local` processes (embedded default) or `kubernetes` (KUBECONFIG or in-cluster).
     #[arg(long, env = "BATON_RUNTIME", value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,

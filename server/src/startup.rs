@@ -337,7 +337,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let configured = config.runtimes()?;
     let runtimes = Arc::new(runtimes(&config, &configured, &observability).await?);
     let authenticator = Arc::new(
-        auth::Authenticator::new(users.clone(), attempts, Throttle::default())
+        auth::Authenticator::new(
+            users.clone(),
+            attempts,
+            Throttle {
+                client_limit: config.password_check_limit,
+                ..Throttle::default()
+            },
+        )
             .map_err(|e| StartError::Admin(e.to_string()))?,
     );
     let tokenless = Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL));

@@ -169,3 +169,30 @@ async fn replicas_on_one_redis_share_the_password_throttle() {
             .ok();
     }
 }
+
+/// `--password-check-limit` sets how many failed checks an address may make a minute: with 3,
+/// the fourth check is refused even with the right password; with 30, twelve failures are not
+/// enough to be refused (the default, 10, would be).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_check_limit_is_a_setting() {
+    for (limit, failures, then) in [
+        (3, 3, StatusCode::TOO_MANY_REQUESTS),
+        (30, 12, StatusCode::OK),
+    ] {
+        let server =
+            TestServer::start_with(Backend::Sqlite, |c| c.password_check_limit = limit).await;
+        let client = client_from([127, 0, 0, 9]);
+        let get = |user: &str, password: &str| {
+            client
+                .get(server.url("/schedulers"))
+                .basic_auth(user, Some(password))
+        };
+        for i in 0..failures {
+            send(get(&format!("user{i}"), "guess"))
+                .await
+                .expect_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+        }
+        let reply = send(get("admin", ADMIN_PASSWORD)).await;
+        assert_eq!(reply.status, then, "limit {limit}: {}", reply.text);
+    }
+}

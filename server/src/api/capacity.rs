@@ -3,11 +3,12 @@
 use app::ports::DECISIONS_KEPT;
 use app::services::capacity::CapacityView;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
+use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 

@@ -68,18 +68,81 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-/// Parses JSON, reporting the path of the first field that does not fit.
+/// Parses JSON, reporting the path of the first field that does not fit. JSON does not tell
+/// `1.0` from `1`: a body refused as it is is read again with its whole-number floats as
+/// integers (only then, so that a body that fits pays for one parse).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let refused = match parse_exactly(bytes) {
+        Ok(value) => return Ok(value),
+        Err(refused) => refused,
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(refused);
+    };
+    if !whole_floats_to_integers(&mut value) {
+        return Err(refused);
+    }
+    let bytes = serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    parse_exactly(&bytes)
+}
+
+/// Turns every float without a fraction (`2.0`, `-3e2`) into an integer; whether there was one.
+fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => match number.as_f64() {
+            Some(float)
+                if number.is_f64()
+                    && float.fract() == 0.0
+                    && float >= i64::MIN as f64
+                    && float < i64::MAX as f64 =>
+            {
+                *value = Value::from(float as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| whole_floats_to_integers(item) | changed),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |changed, item| whole_floats_to_integers(item) | changed),
+        _ => false,
+    }
+}
+
+fn parse_exactly<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        ApiError::invalid(field, err.into_inner().to_string())
+        let path = err.path().clone();
+        at_fault(&path, err.into_inner().to_string(), "body")
     })
+}
+
+/// The error of a value that did not fit, at the field at fault: serde reports a missing or
+/// unknown field at the object that lacks or holds it, so its name is added to the path.
+/// `whole` names the value itself (`body`, `query`) when the fault is at its top.
+pub(super) fn at_fault(path: &serde_path_to_error::Path, message: String, whole: &str) -> ApiError {
+    let mut field = match path.to_string() {
+        top if top == "." => String::new(),
+        path => path,
+    };
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    if let Some(name) = named {
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(name);
+    }
+    if field.is_empty() {
+        field = whole.to_string();
+    }
+    ApiError::invalid(field, message)
 }
 
 /// Parses a YAML mapping through its JSON form, so both report fields the same way.

@@ -5,6 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use super::openapi_modify::Tighten;
 use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
 
 #[derive(OpenApi)]
@@ -46,7 +47,7 @@ use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
         crate::observability::probes::readyz,
         crate::observability::endpoint::guarded,
     ),
-    modifiers(&BasicAuth),
+    modifiers(&BasicAuth, &Tighten),
     security(("basic" = [])),
 )]
 pub struct ApiDoc;

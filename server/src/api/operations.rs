@@ -7,11 +7,12 @@ use app::domain::operation::{OperationOrder, Stage};
 use app::domain::quantity::parse_duration_seconds;
 use app::services::Change;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::Body;

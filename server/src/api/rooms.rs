@@ -7,7 +7,7 @@ use app::domain::allocation::Claim;
 use app::domain::forwarding::PlayerEventType;
 use app::domain::room::{GameRoom, Ping, RoomPort};
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::Body;

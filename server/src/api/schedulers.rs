@@ -5,11 +5,12 @@ use app::domain::history::RoomCountSample;
 use app::domain::scheduler::{SchedulerConfig, SchedulerSummary};
 use app::ports::{DECISIONS_KEPT, SchedulerFilter};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::{Body, parse};

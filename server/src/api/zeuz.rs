@@ -3,12 +3,13 @@
 
 use app::domain::capacity::zeuz::{AllocationDef, NotMapped};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::Body;
