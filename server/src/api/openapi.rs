@@ -5,7 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
+use super::{allocation, capacity, operations, rooms, schedulers, users, zeuz};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,11 @@ use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
         allocation::release,
         zeuz::apply,
         zeuz::get,
+        users::list,
+        users::get,
+        users::create,
+        users::patch,
+        users::delete,
         crate::observability::probes::healthz,
         crate::observability::probes::readyz,
         crate::observability::endpoint::guarded,
