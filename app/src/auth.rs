@@ -91,7 +91,7 @@ pub mod server {
     use crate::domain::user::User;
     use crate::ports::{Passwords, StoreError, UserStore};
     use crate::services::capacity::CapacityService;
-    use crate::services::{SchedulerService, ServiceError};
+    use crate::services::{SchedulerService, ServiceError, UserService};
 
     /// What the dashboard's server functions reach, provided as context by the server.
     #[derive(Clone)]
@@ -103,6 +103,8 @@ pub mod server {
         pub users: Arc<dyn UserStore>,
         /// Password checks, shared with the API (throttled per client address and user).
         pub passwords: Arc<dyn Passwords>,
+        /// The user use cases (administrators only), shared with the JSON API.
+        pub accounts: Arc<UserService>,
     }
 
     impl From<ServiceError> for AppError {
@@ -113,6 +115,7 @@ pub mod server {
                 ServiceError::NotFound(message) => Self::NotFound(message),
                 ServiceError::Conflict(message) => Self::Conflict(message),
                 ServiceError::Busy(busy) => Self::Conflict(busy.to_string()),
+                ServiceError::Precondition(message) => Self::Conflict(message),
                 ServiceError::Backend(detail) => {
                     leptos::logging::error!("dashboard storage failed: {detail}");
                     Self::Failed("Storage failed; try again.".into())
@@ -229,18 +232,6 @@ pub mod server {
         current()
             .await?
             .ok_or_else(|| reject(AppError::Unauthenticated))
-    }
-
-    /// The signed-in admin, or `Forbidden`.
-    pub async fn require_admin() -> Result<User, AppError> {
-        let user = require_user().await?;
-        if user.is_admin() {
-            Ok(user)
-        } else {
-            Err(reject(AppError::Forbidden(
-                "Only admins manage users.".into(),
-            )))
-        }
     }
 
     /// The address the request came from, as the listener saw it.

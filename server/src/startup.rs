@@ -15,8 +15,8 @@ use app::ports::{
     AttemptCounter, AutoscalerStore, Leases, MachineDecisionStore, Machines, OperationStore,
     RoomStore, Runtime, SchedulerCache, SchedulerStore, StoreError, UserStore, Wake,
 };
-use app::services::SchedulerService;
 use app::services::active::ActiveSchedulers;
+use app::services::{SchedulerService, UserService};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use rand::distr::{Alphanumeric, SampleString};
@@ -406,8 +406,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         runtimes.default_region().to_string(),
         config.machine_scaling.period(),
     ));
+    let accounts = Arc::new(UserService {
+        users: users.clone(),
+        passwords: authenticator.clone(),
+    });
     let state = AppState {
         capacity: capacity.clone(),
+        users: accounts.clone(),
         schedulers: service.clone(),
         rooms: rooms.clone(),
         auth: authenticator.clone(),
@@ -420,6 +425,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         capacity,
         users,
         passwords: authenticator,
+        accounts,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

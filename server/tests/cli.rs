@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use common::{ADMIN_PASSWORD, Backend, TestServer, seed};
 use serde_json::{Value, json};
@@ -73,6 +74,38 @@ impl<'a> Baton<'a> {
         .await
     }
 
+    /// As admin, with `BATON_NEW_PASSWORD` set (a user's new password, for `users`).
+    async fn run_new_password(&self, args: &[&str], password: &str) -> Ran {
+        self.run_with(
+            args,
+            &[
+                ("BATON_SERVER", &self.server.base_url),
+                ("BATON_USER", "admin"),
+                ("BATON_PASSWORD", ADMIN_PASSWORD),
+                ("BATON_NEW_PASSWORD", password),
+            ],
+        )
+        .await
+    }
+
+    /// As `user` with `password`.
+    async fn run_as(&self, args: &[&str], user: &str, password: &str) -> Ran {
+        self.run_with(
+            args,
+            &[
+                ("BATON_SERVER", &self.server.base_url),
+                ("BATON_USER", user),
+                ("BATON_PASSWORD", password),
+            ],
+        )
+        .await
+    }
+
+    async fn run_owned(&self, args: &[&str], env: &[(&str, String)]) -> Ran {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.run_with(args, &env).await
+    }
+
     async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"));
         command
@@ -84,6 +117,8 @@ impl<'a> Baton<'a> {
             "BATON_USER",
             "BATON_PASSWORD",
             "BATON_PROFILE",
+            "BATON_NEW_PASSWORD",
+            "BATON_CA_CERT",
         ] {
             command.env_remove(name);
         }
@@ -564,4 +599,287 @@ async fn profiles_passwords_and_auth_failures() {
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn usernames(listed: &Value) -> Vec<String> {
+    listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_from_create_to_delete() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let baton = Baton::new(&server);
+    let password = "ann-secret-password";
+
+    let created = baton
+        .run_new_password(
+            &[
+                "users", "create", "ann", "--role", "editor", "--games", "g1, g2", "-o", "json",
+            ],
+            password,
+        )
+        .await;
+    assert_eq!(
+        created.ok().json()["user"],
+        json!({"username": "ann", "role": "editor", "games": ["g1", "g2"], "disabled": false})
+    );
+    assert!(
+        !created.stdout.contains(password) && !created.stderr.contains(password),
+        "the password is never printed"
+    );
+    baton
+        .run_as(&["schedulers", "list"], "ann", password)
+        .await
+        .ok();
+    // The name is taken: 3; no password to give: 1, and nothing is created.
+    baton
+        .run_new_password(&["users", "create", "ann", "--role", "viewer"], password)
+        .await
+        .exits(3);
+    let no_password = baton
+        .run(&["users", "create", "bob", "--role", "viewer"])
+        .await;
+    assert!(
+        no_password.exits(1).stderr.contains("BATON_NEW_PASSWORD"),
+        "{}",
+        no_password.stderr
+    );
+    let short = baton
+        .run_new_password(&["users", "create", "bob", "--role", "viewer"], "short")
+        .await;
+    assert!(
+        short.exits(1).stderr.contains("password"),
+        "{}",
+        short.stderr
+    );
+    baton
+        .run_new_password(&["users", "create", "bob", "--role", "boss"], password)
+        .await
+        .exits(1);
+    // A password is never a flag.
+    baton
+        .run(&["users", "set", "ann", "--password", "in-plain-sight"])
+        .await
+        .exits(1);
+
+    let listed = baton.run(&["users", "list", "-o", "json"]).await;
+    assert_eq!(usernames(&listed.ok().json()), ["admin", "ann"]);
+    let table = baton.run(&["users", "list"]).await;
+    assert!(table.ok().stdout.starts_with("USER "), "{}", table.stdout);
+    assert!(table.stdout.contains("g1,g2"), "{}", table.stdout);
+    let yaml = baton.run(&["users", "get", "ann", "-o", "yaml"]).await;
+    let got: Value = serde_yaml_ng::from_str(&yaml.ok().stdout).unwrap();
+    assert_eq!(got["user"]["role"], "editor");
+    let fields = baton.run(&["users", "get", "ann"]).await;
+    assert!(fields.ok().stdout.contains("editor"), "{}", fields.stdout);
+    baton.run(&["users", "get", "nobody"]).await.exits(2);
+
+    // Role and games; then a new password from the environment.
+    let set = baton
+        .run(&[
+            "users", "set", "ann", "--role", "viewer", "--games", "g3", "-o", "json",
+        ])
+        .await;
+    assert_eq!(
+        set.ok().json()["user"],
+        json!({"username": "ann", "role": "viewer", "games": ["g3"], "disabled": false})
+    );
+    let new_password = "ann-brand-new-password";
+    let reset = baton
+        .run_new_password(&["users", "set", "ann", "--password"], new_password)
+        .await;
+    assert!(!reset.ok().stdout.contains(new_password));
+    baton
+        .run_as(&["schedulers", "list"], "ann", password)
+        .await
+        .exits(4);
+    baton
+        .run_as(&["schedulers", "list"], "ann", new_password)
+        .await
+        .ok();
+    // Disabled and enabled; nothing asked: a usage error.
+    baton.run(&["users", "set", "ann", "--disable"]).await.ok();
+    baton
+        .run_as(&["schedulers", "list"], "ann", new_password)
+        .await
+        .exits(4);
+    baton.run(&["users", "set", "ann", "--enable"]).await.ok();
+    baton.run(&["users", "set", "ann"]).await.exits(1);
+    baton
+        .run(&["users", "set", "ann", "--disable", "--enable"])
+        .await
+        .exits(1);
+    baton
+        .run(&["users", "set", "ann", "--games", "not a game!"])
+        .await
+        .exits(1);
+    baton
+        .run(&["users", "set", "nobody", "--role", "viewer"])
+        .await
+        .exits(2);
+
+    // Non-administrators: 4, for reads too. Administrators do not demote or delete themselves.
+    for args in [
+        &["users", "list"][..],
+        &["users", "get", "admin"],
+        &["users", "set", "ann", "--role", "admin"],
+        &["users", "delete", "admin"],
+    ] {
+        let refused = baton.run_as(args, "ann", new_password).await;
+        assert!(
+            refused.exits(4).stderr.contains("administrators"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+    baton
+        .run(&["users", "set", "admin", "--role", "viewer"])
+        .await
+        .exits(4);
+    baton.run(&["users", "delete", "admin"]).await.exits(4);
+
+    let deleted = baton.run(&["users", "delete", "ann", "-o", "json"]).await;
+    assert_eq!(
+        deleted.ok().json(),
+        json!({"username": "ann", "deleted": true})
+    );
+    baton.run(&["users", "get", "ann"]).await.exits(2);
+    baton.run(&["users", "delete", "ann"]).await.exits(2);
+    baton
+        .run_as(&["schedulers", "list"], "ann", new_password)
+        .await
+        .exits(4);
+    let listed = baton.run(&["users", "list", "-o", "json"]).await;
+    assert_eq!(usernames(&listed.ok().json()), ["admin"]);
+}
+
+/// A TLS proxy in front of `server`: a certificate for 127.0.0.1 and localhost signed by a CA
+/// made for the test. Answers the proxy's https:// URL and the CA's PEM.
+async fn tls_proxy(server: &TestServer) -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    use tokio_rustls::TlsAcceptor;
+    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "Baton test CA");
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let backend = server.addr;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to proxy.
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (url, ca_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_servers_with_a_private_ca() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let baton = Baton::new(&server);
+    let (url, ca_pem) = tls_proxy(&server).await;
+    let ca = baton.file("ca.pem", &ca_pem);
+    let with = |extra: &[(&'static str, String)]| {
+        let mut env = vec![
+            ("BATON_SERVER", url.clone()),
+            ("BATON_PASSWORD", ADMIN_PASSWORD.to_string()),
+        ];
+        env.extend(extra.iter().cloned());
+        env
+    };
+
+    // The CA is not a public one: the client refuses the certificate (5) and says what to do.
+    let refused = baton.run_owned(&["schedulers", "list"], &with(&[])).await;
+    assert!(
+        refused.exits(5).stderr.contains("--ca-cert"),
+        "{}",
+        refused.stderr
+    );
+    // Trusted by flag, or by variable.
+    let listed = baton
+        .run_owned(
+            &["users", "list", "-o", "json", "--ca-cert", &ca],
+            &with(&[]),
+        )
+        .await;
+    assert_eq!(usernames(&listed.ok().json()), ["admin"]);
+    let by_variable = with(&[("BATON_CA_CERT", ca.clone())]);
+    baton
+        .run_owned(&["schedulers", "list"], &by_variable)
+        .await
+        .ok();
+    // A profile remembers it.
+    baton
+        .run_owned(&["login", "--profile", "tls"], &by_variable)
+        .await
+        .ok();
+    let config = std::fs::read_to_string(baton.home.join("baton").join("config.toml")).unwrap();
+    assert!(
+        config.contains("ca_cert") && config.contains(&url),
+        "{config}"
+    );
+    baton
+        .run_with(
+            &["users", "list", "--profile", "tls"],
+            &[("BATON_PASSWORD", ADMIN_PASSWORD)],
+        )
+        .await
+        .ok();
+    // A CA file that is missing or holds no certificate: an input error.
+    let missing = baton.home.join("missing.pem").display().to_string();
+    baton
+        .run_with(
+            &["schedulers", "list", "--ca-cert", &missing],
+            &[("BATON_SERVER", &url), ("BATON_PASSWORD", ADMIN_PASSWORD)],
+        )
+        .await
+        .exits(1);
+    let empty = baton.file("empty.pem", "not a certificate\n");
+    baton
+        .run_with(
+            &["schedulers", "list", "--ca-cert", &empty],
+            &[("BATON_SERVER", &url), ("BATON_PASSWORD", ADMIN_PASSWORD)],
+        )
+        .await
+        .exits(1);
 }

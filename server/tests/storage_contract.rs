@@ -539,6 +539,13 @@ async fn users_are_listed_and_changed(backend: Backend) {
     assert_not_found(store.set_disabled("nobody", true).await);
     assert_not_found(store.update(&user("nobody", Role::Admin, &[])).await);
     assert_eq!(store.count().await.unwrap(), 2);
+
+    // Deleted: gone from the list and its credentials; a second delete finds nothing.
+    store.delete_user("bob").await.unwrap();
+    assert_eq!(store.credentials("bob").await.unwrap(), None);
+    assert_eq!(store.list_users().await.unwrap(), [ann]);
+    assert_not_found(store.delete_user("bob").await);
+    assert_eq!(store.count().await.unwrap(), 1);
 }
 
 mod session_records {

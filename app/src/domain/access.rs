@@ -50,6 +50,8 @@ pub enum Denied {
          (--local-runtime-editor-games)"
     )]
     HostCommands { game: String },
+    #[error("only administrators manage users")]
+    NotAdmin,
 }
 
 /// Whether `user` may see the schedulers of `game` and everything about them.
@@ -60,6 +62,16 @@ pub fn can_read(user: &User, game: &str) -> bool {
 /// Whether `user` may create, change or delete schedulers of `game` at all.
 pub fn can_edit(user: &User, game: &str) -> bool {
     user.can_edit_game(game)
+}
+
+/// Whether `user` may read and change users (reads included: usernames and roles are an
+/// administrator's business).
+pub fn may_manage_users(user: &User) -> Result<(), Denied> {
+    if user.is_admin() {
+        Ok(())
+    } else {
+        Err(Denied::NotAdmin)
+    }
 }
 
 /// Whether `user` may allocate, reserve and release rooms of `game`'s schedulers: a matchmaker's
@@ -119,6 +131,22 @@ mod tests {
             games: games.iter().map(|g| g.to_string()).collect(),
             disabled: false,
         }
+    }
+
+    #[test]
+    fn only_enabled_administrators_manage_users() {
+        assert_eq!(may_manage_users(&user(Role::Admin, &[])), Ok(()));
+        assert_eq!(
+            may_manage_users(&user(Role::Editor, &["g"])),
+            Err(Denied::NotAdmin)
+        );
+        assert_eq!(
+            may_manage_users(&user(Role::Viewer, &[])),
+            Err(Denied::NotAdmin)
+        );
+        let mut disabled = user(Role::Admin, &[]);
+        disabled.disabled = true;
+        assert_eq!(may_manage_users(&disabled), Err(Denied::NotAdmin));
     }
 
     #[test]

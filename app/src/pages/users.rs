@@ -8,20 +8,24 @@ use crate::components::layout::use_me;
 use crate::domain::user::{Role, User};
 
 #[cfg(feature = "ssr")]
-mod checks {
-    use crate::auth::AppError;
-    use crate::auth::server::reject;
-    use crate::domain::user::{MIN_PASSWORD_LENGTH, Role, is_username};
-    use crate::domain::validation::is_game_name;
+mod form {
+    //! The form's fields as the user use cases take them; the rules live in
+    //! `services::users` (shared with the JSON API).
 
-    pub fn password(password: &str) -> Result<(), AppError> {
-        if password.chars().count() < MIN_PASSWORD_LENGTH {
-            return Err(reject(AppError::invalid(
-                "password",
-                &format!("must have at least {MIN_PASSWORD_LENGTH} characters"),
-            )));
-        }
-        Ok(())
+    use crate::auth::AppError;
+    use crate::auth::server::{Dashboard, dashboard, reject, require_user};
+    use crate::domain::user::{Role, User, parse_games};
+    use crate::services::ServiceError;
+
+    /// The signed-in user and the dashboard's ports.
+    pub async fn caller() -> Result<(User, Dashboard), AppError> {
+        let user = require_user().await?;
+        Ok((user, dashboard()?))
+    }
+
+    /// A service's refusal, with its HTTP status.
+    pub fn refused(err: ServiceError) -> AppError {
+        reject(err.into())
     }
 
     pub fn role(role: &str) -> Result<Role, AppError> {
@@ -29,45 +33,21 @@ mod checks {
             .ok_or_else(|| reject(AppError::invalid("role", "must be admin, editor or viewer")))
     }
 
-    pub fn games(games: &str) -> Result<Vec<String>, AppError> {
-        let games = crate::domain::user::parse_games(games);
-        match games.iter().find(|g| !is_game_name(g)) {
-            Some(bad) => Err(reject(AppError::invalid(
-                "games",
-                &format!("{bad} is not a game name"),
-            ))),
-            None => Ok(games),
-        }
-    }
-
-    pub fn username(username: &str) -> Result<(), AppError> {
-        if !is_username(username) {
-            return Err(reject(AppError::invalid(
-                "username",
-                "must be 1-64 letters, digits, '.', '_' or '-'",
-            )));
-        }
-        Ok(())
-    }
-
-    /// Admins may not lock themselves out.
-    pub fn not_self(admin: &str, username: &str, what: &str) -> Result<(), AppError> {
-        if admin == username {
-            return Err(reject(AppError::Forbidden(format!(
-                "You cannot {what} yourself."
-            ))));
-        }
-        Ok(())
+    /// The games typed in the form: separated by commas or spaces.
+    pub fn games(games: &str) -> Vec<String> {
+        parse_games(games)
     }
 }
 
 /// Every user.
 #[server(endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<User>, AppError> {
-    use crate::auth::server::{dashboard, require_admin};
-
-    require_admin().await?;
-    Ok(dashboard()?.users.list_users().await?)
+    let (caller, dashboard) = form::caller().await?;
+    dashboard
+        .accounts
+        .list(&caller)
+        .await
+        .map_err(form::refused)
 }
 
 /// A new user; `games` lists the games an editor or viewer works on, separated by commas or spaces.
@@ -78,87 +58,75 @@ pub async fn create_user(
     role: String,
     games: String,
 ) -> Result<(), AppError> {
-    use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::services::users::NewUser;
 
-    let admin = require_admin().await?;
-    checks::username(&username)?;
-    checks::password(&password)?;
-    let user = User {
+    let (caller, dashboard) = form::caller().await?;
+    let new = NewUser {
         username,
-        role: checks::role(&role)?,
-        games: checks::games(&games)?,
-        disabled: false,
+        password,
+        role: form::role(&role)?,
+        games: form::games(&games),
     };
-    let dashboard = dashboard()?;
-    let hash = dashboard.passwords.hash(&password).await?;
     dashboard
-        .users
-        .create(&user, &hash)
+        .accounts
+        .create(&caller, new)
         .await
-        .map_err(|e| reject(e.into()))?;
-    leptos::logging::log!("user {} created by {}", user.username, admin.username);
+        .map_err(form::refused)?;
     Ok(())
 }
 
 /// Sets a new password; the user's sessions end.
 #[server(endpoint = "reset_password")]
 pub async fn reset_password(username: String, password: String) -> Result<(), AppError> {
-    use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::services::users::UserChange;
 
-    let admin = require_admin().await?;
-    checks::password(&password)?;
-    let dashboard = dashboard()?;
-    let hash = dashboard.passwords.hash(&password).await?;
+    let (caller, dashboard) = form::caller().await?;
+    let change = UserChange {
+        password: Some(password),
+        ..UserChange::default()
+    };
     dashboard
-        .users
-        .set_password(&username, &hash)
+        .accounts
+        .change(&caller, &username, change)
         .await
-        .map_err(|e| reject(e.into()))?;
-    dashboard.passwords.forget(&username);
-    leptos::logging::log!("password of {username} reset by {}", admin.username);
+        .map_err(form::refused)?;
     Ok(())
 }
 
 /// Disables (sign-in and sessions refused) or enables a user.
 #[server(endpoint = "set_user_disabled")]
 pub async fn set_user_disabled(username: String, disabled: bool) -> Result<(), AppError> {
-    use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::services::users::UserChange;
 
-    let admin = require_admin().await?;
-    checks::not_self(&admin.username, &username, "disable")?;
-    let dashboard = dashboard()?;
+    let (caller, dashboard) = form::caller().await?;
+    let change = UserChange {
+        disabled: Some(disabled),
+        ..UserChange::default()
+    };
     dashboard
-        .users
-        .set_disabled(&username, disabled)
+        .accounts
+        .change(&caller, &username, change)
         .await
-        .map_err(|e| reject(e.into()))?;
-    dashboard.passwords.forget(&username);
+        .map_err(form::refused)?;
     Ok(())
 }
 
 /// Changes a user's role and games.
 #[server(endpoint = "update_user")]
 pub async fn update_user(username: String, role: String, games: String) -> Result<(), AppError> {
-    use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::services::users::UserChange;
 
-    let admin = require_admin().await?;
-    let role = checks::role(&role)?;
-    if role != Role::Admin {
-        checks::not_self(&admin.username, &username, "demote")?;
-    }
-    let dashboard = dashboard()?;
-    let user = User {
-        username,
-        role,
-        games: checks::games(&games)?,
-        disabled: false,
+    let (caller, dashboard) = form::caller().await?;
+    let change = UserChange {
+        role: Some(form::role(&role)?),
+        games: Some(form::games(&games)),
+        ..UserChange::default()
     };
     dashboard
-        .users
-        .update(&user)
+        .accounts
+        .change(&caller, &username, change)
         .await
-        .map_err(|e| reject(e.into()))?;
-    dashboard.passwords.forget(&user.username);
+        .map_err(form::refused)?;
     Ok(())
 }
 

@@ -162,6 +162,8 @@ pub trait UserStore: Send + Sync {
     async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), StoreError>;
     /// Changes the role and games of `user.username`; `NotFound` for an unknown user.
     async fn update(&self, user: &User) -> Result<(), StoreError>;
+    /// Removes a user; `NotFound` for an unknown user.
+    async fn delete_user(&self, username: &str) -> Result<(), StoreError>;
 }
 
 /// What a password check found.

@@ -7,6 +7,7 @@ pub mod allocation;
 pub mod capacity;
 pub mod operations;
 pub mod schedulers;
+pub mod users;
 pub mod zeuz;
 
 use crate::domain::access::Denied;
@@ -16,6 +17,7 @@ use crate::ports::{Store, StoreError};
 
 pub use operations::Change;
 pub use schedulers::SchedulerService;
+pub use users::UserService;
 
 /// Why a use case did not happen. Each maps to one HTTP status at the edges.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +35,9 @@ pub enum ServiceError {
     /// Another operation of the scheduler is waiting or running.
     #[error(transparent)]
     Busy(Busy),
+    /// The change would break a rule that must always hold (e.g. one enabled administrator).
+    #[error("{0}")]
+    Precondition(String),
     #[error("storage failed: {0}")]
     Backend(String),
     /// A store is down or unreachable for now: worth retrying in a moment.

@@ -248,6 +248,14 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             wake: None,
             regions: vec![app::domain::region::DEFAULT_REGION.to_string()],
         });
+        let authenticator = Arc::new(
+            Authenticator::new(
+                users.clone(),
+                Arc::new(MemoryAttemptCounter::default()),
+                Throttle::default(),
+            )
+            .expect("an authenticator"),
+        );
         let state = AppState {
             capacity: Arc::new(app::services::capacity::CapacityService {
                 schedulers: service.clone(),
@@ -258,14 +266,11 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             }),
             schedulers: service,
             rooms,
-            auth: Arc::new(
-                Authenticator::new(
-                    users,
-                    Arc::new(MemoryAttemptCounter::default()),
-                    Throttle::default(),
-                )
-                .expect("an authenticator"),
-            ),
+            auth: authenticator.clone(),
+            users: Arc::new(app::services::UserService {
+                users,
+                passwords: authenticator,
+            }),
             room_tokens: Arc::new(RoomTokens::new(var("BATON_BENCH_SECRET"))),
             tokenless: Arc::new(TokenlessSchedulers::new(Duration::from_secs(5))),
             forwarding: server::workers::forwarding::Forwarding::off(),

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// Another operation of the scheduler is waiting or running: its id is in the body.
     #[error(transparent)]
     Busy(app::domain::operation::Busy),
+    /// The change would break a rule that must always hold (the last enabled administrator).
+    #[error("{0}")]
+    Precondition(String),
     /// A room reported a status it cannot move to from its current one.
     #[error("{}", PingError::Transition { from: *from, to: *to })]
     InvalidTransition { from: RoomStatus, to: RoomStatus },
@@ -51,7 +54,8 @@ pub const RETRY_UNAVAILABLE_AFTER: std::time::Duration = std::time::Duration::fr
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable kind: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
-    /// `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION` (another operation runs),
+    /// `NOT_FOUND`, `ALREADY_EXISTS`, `FAILED_PRECONDITION` (another operation runs, or the last
+    /// enabled administrator would go),
     /// `INVALID_STATUS_TRANSITION`, `NO_ROOM_AVAILABLE`, `RESOURCE_EXHAUSTED`,
     /// `UNSUPPORTED_MEDIA_TYPE`, `UNAVAILABLE` (a store is down: retry after the `Retry-After`
     /// header's seconds) or `INTERNAL`.
@@ -92,6 +96,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(message) => Self::NotFound(message),
             ServiceError::Conflict(message) => Self::Conflict(message),
             ServiceError::Busy(busy) => Self::Busy(busy),
+            ServiceError::Precondition(message) => Self::Precondition(message),
             ServiceError::Backend(message) => Self::Internal(message),
             ServiceError::Unavailable { store, detail } => Self::Unavailable { store, detail },
         }
@@ -117,7 +122,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
-            Self::Busy(_) => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
+            Self::Busy(_) | Self::Precondition(_) => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
             Self::InvalidTransition { .. } => (StatusCode::CONFLICT, "INVALID_STATUS_TRANSITION"),
             Self::NoRoomAvailable(_) => (StatusCode::CONFLICT, "NO_ROOM_AVAILABLE"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),

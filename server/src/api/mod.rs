@@ -12,12 +12,13 @@ pub mod query;
 pub mod rooms;
 pub mod schedulers;
 pub mod shapes;
+pub mod users;
 pub mod zeuz;
 
 use std::sync::Arc;
 
 use app::ports::RoomStore;
-use app::services::SchedulerService;
+use app::services::{SchedulerService, UserService};
 use axum::Router;
 use axum::routing::{delete, get, post, put};
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub forwarding: Arc<crate::workers::forwarding::Forwarding>,
     /// A scheduler's machines and machine-scaling decisions.
     pub capacity: Arc<app::services::capacity::CapacityService>,
+    /// The user use cases (administrators only), shared with the dashboard.
+    pub users: Arc<UserService>,
 }
 
 /// The management API routes.
@@ -111,6 +114,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/scheduler/{scheduler}/rooms/{room}/address",
             get(rooms::address),
+        )
+        .route("/users", get(users::list).post(users::create))
+        .route(
+            "/users/{name}",
+            get(users::get).patch(users::patch).delete(users::delete),
         )
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs_page))

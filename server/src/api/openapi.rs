@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::openapi_modify::Tighten;
-use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
+use super::{allocation, capacity, operations, rooms, schedulers, users, zeuz};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +43,11 @@ use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
         allocation::release,
         zeuz::apply,
         zeuz::get,
+        users::list,
+        users::get,
+        users::create,
+        users::patch,
+        users::delete,
         crate::observability::probes::healthz,
         crate::observability::probes::readyz,
         crate::observability::endpoint::guarded,

@@ -1,6 +1,7 @@
 //! Where the client connects and as whom: flags, `BATON_*` variables and profiles in
 //! `$XDG_CONFIG_HOME/baton/config.toml` (`~/.config/baton/config.toml`), and the HTTP client
-//! that sends Basic credentials and turns the server's error bodies into [`CliError`]s.
+//! that sends Basic credentials (over http:// or https://, trusting the usual public CAs and
+//! any given with `--ca-cert`) and turns the server's error bodies into [`CliError`]s.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -29,6 +30,10 @@ pub struct Connection {
     /// The user to authenticate as (default: the profile's, else `admin`).
     #[arg(long, global = true, env = "BATON_USER")]
     pub user: Option<String>,
+    /// A PEM file of CA certificates to trust for an https:// server (a private CA), besides
+    /// the public ones (default: the profile's).
+    #[arg(long, global = true, env = "BATON_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// The profile of the config file to use (default: the file's `default_profile`, else
     /// `default`). The password comes from BATON_PASSWORD, the profile (if saved) or a prompt.
     #[arg(long, global = true, env = "BATON_PROFILE")]
@@ -53,6 +58,9 @@ pub struct Profile {
     pub server: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// A PEM file of CA certificates to trust (for an https:// server with a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
     /// Only when `baton login --save-password` was asked (the file is mode 0600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
@@ -126,6 +134,8 @@ pub struct Target {
     pub server: String,
     pub user: String,
     pub password: String,
+    /// Extra CA certificates to trust (PEM).
+    pub ca_cert: Option<PathBuf>,
 }
 
 // Never shows the password.
@@ -134,6 +144,7 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("server", &self.server)
             .field("user", &self.user)
+            .field("ca_cert", &self.ca_cert)
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +181,7 @@ impl Connection {
             .clone()
             .or(profile.user)
             .unwrap_or_else(|| "admin".to_string());
+        let ca_cert = self.ca_cert.clone().or(profile.ca_cert);
         let password = match password_from_env().or(profile.password) {
             Some(password) => password,
             None => prompt_password(&format!("Password for {user} at {server}: "))?,
@@ -178,6 +190,7 @@ impl Connection {
             server,
             user,
             password,
+            ca_cert,
         })
     }
 
@@ -193,7 +206,7 @@ fn password_from_env() -> Option<String> {
 }
 
 /// Reads a password from the terminal without echoing it.
-fn prompt_password(prompt: &str) -> Result<String, CliError> {
+pub(super) fn prompt_password(prompt: &str) -> Result<String, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(CliError::Auth(
@@ -250,10 +263,13 @@ impl Client {
                     target.server
                 ))
             })?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(150))
-            .build()
-            .map_err(|e| CliError::Input(e.to_string()))?;
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(150));
+        if let Some(path) = &target.ca_cert {
+            for certificate in ca_certificates(path)? {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build().map_err(|e| CliError::Input(e.to_string()))?;
         Ok(Self { http, base, target })
     }
 
@@ -289,9 +305,17 @@ impl Client {
                 .body(bytes),
             None => request,
         };
-        let response = request.send().await.map_err(|e| CliError::Connection {
-            url: self.base.to_string(),
-            detail: error_chain(&e),
+        let response = request.send().await.map_err(|e| {
+            let mut detail = error_chain(&e);
+            if detail.contains("certificate") && self.target.ca_cert.is_none() {
+                detail.push_str(
+                    " (a private CA? name its certificate with --ca-cert FILE or BATON_CA_CERT)",
+                );
+            }
+            CliError::Connection {
+                url: self.base.to_string(),
+                detail,
+            }
         })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| CliError::Connection {
@@ -313,6 +337,19 @@ impl Client {
     ) -> Result<Value, CliError> {
         self.send(Method::GET, segments, query, None).await
     }
+}
+
+/// The certificates of a PEM file (one or more), for `--ca-cert`.
+fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, CliError> {
+    let invalid =
+        |detail: String| CliError::Input(format!("ca-cert: {}: {detail}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(error_chain(&e)))?;
+    if certificates.is_empty() {
+        return Err(invalid("no PEM certificate in it".to_string()));
+    }
+    Ok(certificates)
 }
 
 /// The error the server answered, with the fields at fault it reported.
@@ -376,6 +413,7 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
         Profile {
             server: Some(target.server.clone()),
             user: Some(target.user.clone()),
+            ca_cert: target.ca_cert.clone(),
             password: args.save_password.then(|| target.password.clone()),
         },
     );
@@ -405,6 +443,7 @@ mod tests {
             Profile {
                 server: Some("http://baton:8080".into()),
                 user: Some("ops".into()),
+                ca_cert: Some("/etc/baton/ca.pem".into()),
                 password: None,
             },
         );
@@ -421,6 +460,7 @@ mod tests {
             server: "http://x".into(),
             user: "u".into(),
             password: "hunter2".into(),
+            ca_cert: None,
         };
         assert!(!format!("{target:?}").contains("hunter2"));
     }

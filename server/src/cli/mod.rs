@@ -1,6 +1,6 @@
 //! The `baton` command line: `baton` (or `baton serve`) runs the server; the other subcommands
 //! are a client of a Baton server's JSON API (schedulers, rooms, operations, allocations,
-//! imports from Maestro and zeuz), with connection profiles, table/JSON/YAML output and exit
+//! users, imports from Maestro and zeuz), with connection profiles, table/JSON/YAML output and exit
 //! codes scripts can rely on (see [`ExitCode`]).
 
 pub mod allocate;
@@ -12,6 +12,7 @@ pub mod operations;
 pub mod output;
 pub mod rooms;
 pub mod schedulers;
+pub mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -70,6 +71,13 @@ pub enum Command {
         connection: Connection,
         #[command(flatten)]
         args: allocate::AllocateArgs,
+    },
+    /// Users (administrators only): list, read, create, change, delete.
+    Users {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: users::UsersCommand,
     },
     /// Release an allocation claim before its TTL.
     Release {
@@ -155,6 +163,10 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
             scheduler,
             claim,
         } => allocate::release(&connection, &scheduler, &claim).await,
+        Command::Users {
+            connection,
+            command,
+        } => users::run(&connection, command).await,
         Command::Import { connection, args } => import::run(&connection, args).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

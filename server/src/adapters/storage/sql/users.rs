@@ -106,6 +106,18 @@ impl UserStore for SqlStore {
         }
         Ok(())
     }
+
+    async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+        let result = rows::Entity::delete_many()
+            .filter(rows::Column::Username.eq(username))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(user_not_found(username));
+        }
+        Ok(())
+    }
 }
 
 impl SqlStore {
