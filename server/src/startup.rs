@@ -289,6 +289,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let users: Arc<dyn UserStore> = store.clone();
     let operations: Arc<dyn OperationStore> = store.clone();
     let leases: Arc<dyn Leases> = store.clone();
+    let audit_log: Arc<dyn app::ports::AuditLog> = store.clone();
     let sessions = SqlStore::clone(&store);
     let schedulers: Arc<dyn SchedulerStore> = store;
     let (rooms, autoscaling, attempts): (
@@ -364,6 +365,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         caches,
         active,
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
+        audit: Arc::new(app::services::audit::AuditTrail::new(audit_log)),
     });
     let service_caches = service.caches.clone();
     let machine_sources = Arc::new(machine_sources(&config, &runtimes));

@@ -79,6 +79,7 @@ pub async fn create_user(
     games: String,
 ) -> Result<(), AppError> {
     use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::domain::audit::AuditAction::*;
 
     let admin = require_admin().await?;
     checks::username(&username)?;
@@ -97,6 +98,10 @@ pub async fn create_user(
         .await
         .map_err(|e| reject(e.into()))?;
     leptos::logging::log!("user {} created by {}", user.username, admin.username);
+    let audit = &dashboard.schedulers.audit;
+    audit
+        .user_changed(&admin, UserCreated, &user.username, None, Some(&user))
+        .await;
     Ok(())
 }
 
@@ -104,6 +109,7 @@ pub async fn create_user(
 #[server(endpoint = "reset_password")]
 pub async fn reset_password(username: String, password: String) -> Result<(), AppError> {
     use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::domain::audit::AuditAction::*;
 
     let admin = require_admin().await?;
     checks::password(&password)?;
@@ -116,6 +122,10 @@ pub async fn reset_password(username: String, password: String) -> Result<(), Ap
         .map_err(|e| reject(e.into()))?;
     dashboard.passwords.forget(&username);
     leptos::logging::log!("password of {username} reset by {}", admin.username);
+    let audit = &dashboard.schedulers.audit;
+    audit
+        .user_changed(&admin, PasswordReset, &username, None, None)
+        .await;
     Ok(())
 }
 
@@ -123,6 +133,7 @@ pub async fn reset_password(username: String, password: String) -> Result<(), Ap
 #[server(endpoint = "set_user_disabled")]
 pub async fn set_user_disabled(username: String, disabled: bool) -> Result<(), AppError> {
     use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::domain::audit::AuditAction::*;
 
     let admin = require_admin().await?;
     checks::not_self(&admin.username, &username, "disable")?;
@@ -133,6 +144,11 @@ pub async fn set_user_disabled(username: String, disabled: bool) -> Result<(), A
         .await
         .map_err(|e| reject(e.into()))?;
     dashboard.passwords.forget(&username);
+    let action = if disabled { UserDisabled } else { UserEnabled };
+    let audit = &dashboard.schedulers.audit;
+    audit
+        .user_changed(&admin, action, &username, None, None)
+        .await;
     Ok(())
 }
 
@@ -140,6 +156,7 @@ pub async fn set_user_disabled(username: String, disabled: bool) -> Result<(), A
 #[server(endpoint = "update_user")]
 pub async fn update_user(username: String, role: String, games: String) -> Result<(), AppError> {
     use crate::auth::server::{dashboard, reject, require_admin};
+    use crate::domain::audit::AuditAction::*;
 
     let admin = require_admin().await?;
     let role = checks::role(&role)?;
@@ -153,12 +170,29 @@ pub async fn update_user(username: String, role: String, games: String) -> Resul
         games: checks::games(&games)?,
         disabled: false,
     };
+    let before = dashboard.users.credentials(&user.username).await?;
     dashboard
         .users
         .update(&user)
         .await
         .map_err(|e| reject(e.into()))?;
     dashboard.passwords.forget(&user.username);
+    let audit = &dashboard.schedulers.audit;
+    let before = before.map(|(user, _hash)| user);
+    // The role and games changed; whether the user is disabled did not.
+    let after = User {
+        disabled: before.as_ref().is_some_and(|b| b.disabled),
+        ..user.clone()
+    };
+    audit
+        .user_changed(
+            &admin,
+            UserChanged,
+            &user.username,
+            before.as_ref(),
+            Some(&after),
+        )
+        .await;
     Ok(())
 }
 

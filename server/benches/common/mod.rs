@@ -234,6 +234,7 @@ pub fn serve(redis_url: &str, server_threads: usize) {
         );
         let users: Arc<dyn UserStore> = sql.clone();
         let operations: Arc<dyn app::ports::OperationStore> = sql.clone();
+        let audit: Arc<dyn app::ports::AuditLog> = sql.clone();
         let schedulers: Arc<dyn SchedulerStore> = sql;
         let rooms: Arc<dyn RoomStore> = Arc::new(store);
         let active = Arc::new(ActiveSchedulers::new(Duration::from_secs(5)));
@@ -247,6 +248,7 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             active,
             wake: None,
             regions: vec![app::domain::region::DEFAULT_REGION.to_string()],
+            audit: Arc::new(app::services::audit::AuditTrail::new(audit)),
         });
         let state = AppState {
             capacity: Arc::new(app::services::capacity::CapacityService {

@@ -5,7 +5,7 @@ use axum::response::Html;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
+use super::{allocation, audit, capacity, operations, rooms, schedulers, zeuz};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +42,7 @@ use super::{allocation, capacity, operations, rooms, schedulers, zeuz};
         allocation::release,
         zeuz::apply,
         zeuz::get,
+        audit::list,
         crate::observability::probes::healthz,
         crate::observability::probes::readyz,
         crate::observability::endpoint::guarded,
