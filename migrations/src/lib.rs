@@ -6,6 +6,7 @@ mod m20261122_000001_schedulers_and_users;
 mod m20261122_000002_settings;
 mod m20261122_000003_sessions;
 mod m20261203_000004_operations_and_leases;
+mod m20261207_000005_audit_entries;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_settings::Migration),
             Box::new(m20261122_000003_sessions::Migration),
             Box::new(m20261203_000004_operations_and_leases::Migration),
+            Box::new(m20261207_000005_audit_entries::Migration),
         ]
     }
 }

@@ -303,6 +303,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let users: Arc<dyn UserStore> = store.clone();
     let operations: Arc<dyn OperationStore> = store.clone();
     let leases: Arc<dyn Leases> = store.clone();
+    let audit_log: Arc<dyn app::ports::AuditLog> = store.clone();
+    let service_audit = Arc::new(app::services::audit::AuditTrail::new(audit_log));
     let sessions = SqlStore::clone(&store);
     let schedulers: Arc<dyn SchedulerStore> = store;
     let (rooms, autoscaling, attempts): (
@@ -385,6 +387,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         caches,
         active,
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
+        audit: service_audit.clone(),
     });
     let service_caches = service.caches.clone();
     let machine_sources = Arc::new(machine_sources(&config, &runtimes));
@@ -409,6 +412,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let accounts = Arc::new(UserService {
         users: users.clone(),
         passwords: authenticator.clone(),
+        audit: service_audit,
     });
     let state = AppState {
         capacity: capacity.clone(),

@@ -103,6 +103,13 @@ pub fn visible_config(user: &User, mut config: SchedulerConfig) -> SchedulerConf
     if can_edit(user, &config.game) {
         return config;
     }
+    hide_sensitive(&mut config);
+    config
+}
+
+/// Hides every sensitive environment value of `config` (marked secret, or read from
+/// `valueFrom`): what readers who may not change it see, and what the audit log keeps.
+pub fn hide_sensitive(config: &mut SchedulerConfig) {
     for variable in config
         .spec
         .containers
@@ -114,7 +121,6 @@ pub fn visible_config(user: &User, mut config: SchedulerConfig) -> SchedulerConf
         variable.value_from = None;
         variable.secret = true;
     }
-    config
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod allocation;
+pub mod audit;
 pub mod autoscaling;
 pub mod capacity;
 pub mod forwarding;

@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 
+mod audit;
 mod forwarder;
 mod machine_decisions;
 mod machines;
 mod operations;
+pub use audit::{AuditFilter, AuditLog};
 pub use forwarder::{ForwardError, Forwarder};
 pub use machine_decisions::MachineDecisionStore;
 pub use machines::{MachineProvider, MachineReport, Machines, ProviderError};

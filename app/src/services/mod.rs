@@ -4,6 +4,7 @@
 
 pub mod active;
 pub mod allocation;
+pub mod audit;
 pub mod capacity;
 pub mod operations;
 pub mod schedulers;

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::audit::AuditTrail;
 use super::{SchedulerService, ServiceError};
 use crate::domain::access;
+use crate::domain::audit::AuditAction;
 use crate::domain::operation::{Operation, OperationDefinition, OperationOrder, Stage, may_queue};
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
@@ -176,9 +178,25 @@ impl SchedulerService {
                 })
             }
         })?;
+        let previous = self.operations.get(name, id).await?;
         let event = format!("Canceled by {}", user.username);
         let operation = self.operations.cancel(name, id, &event, Utc::now()).await?;
         tracing::info!(scheduler = %name, operation = %id, user = %user.username, "operation cancel requested");
+        let (before, after) = (cancel_state(&previous), cancel_state(&operation));
+        if before != after {
+            let summary = format!(
+                "{} canceled operation {id} ({}) of scheduler {name}",
+                user.username,
+                operation.definition.name()
+            );
+            self.audit
+                .record(
+                    AuditTrail::entry(user, AuditAction::OperationCanceled, summary)
+                        .of_scheduler(&scheduler.config.game, name)
+                        .with(Some(before), Some(after)),
+                )
+                .await;
+        }
         self.wake(name);
         Ok(operation)
     }
@@ -240,6 +258,16 @@ impl SchedulerService {
             operation: Some(operation),
         })
     }
+}
+
+/// What a cancel changes of an operation, for the audit log.
+fn cancel_state(operation: &Operation) -> serde_json::Value {
+    serde_json::json!({
+        "operation": operation.id,
+        "definition": operation.definition.name(),
+        "status": operation.status.as_str(),
+        "cancelRequested": operation.cancel_requested,
+    })
 }
 
 fn check_amount(amount: u32) -> Result<()> {

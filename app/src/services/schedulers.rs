@@ -5,8 +5,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::active::ActiveSchedulers;
+use super::audit::{AuditTrail, version_value};
 use super::{Change, ServiceError};
 use crate::domain::access::{self, HostCommands};
+use crate::domain::audit::{self, AuditAction};
 use crate::domain::autoscaling::{Autoscaling, Decision};
 use crate::domain::history::{self, RoomCountSample, Tier};
 use crate::domain::operation::OperationDefinition;
@@ -40,6 +42,8 @@ pub struct SchedulerService {
     pub wake: Option<Arc<dyn Wake>>,
     /// The regions this Baton's runtimes serve, the default runtime's first (configuration).
     pub regions: Vec<String>,
+    /// Where every change is recorded: who, what, when, before and after.
+    pub audit: Arc<AuditTrail>,
 }
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -275,6 +279,17 @@ impl SchedulerService {
         let operation = self
             .queue(user, &config.name, OperationDefinition::CreateScheduler)
             .await?;
+        let summary = format!(
+            "{} created scheduler {} of game {}",
+            user.username, config.name, config.game
+        );
+        self.audit
+            .record(
+                AuditTrail::entry(user, AuditAction::SchedulerCreated, summary)
+                    .of_scheduler(&config.game, &config.name)
+                    .with(None, Some(audit::snapshot(&config))),
+            )
+            .await;
         Ok(Change {
             scheduler: Self::shown(user, scheduler),
             operation: Some(operation),
@@ -341,6 +356,27 @@ impl SchedulerService {
             }
         };
         tracing::info!(scheduler = %name, %version, user = %user.username, "scheduler version stored");
+        let (action, summary) = if audit::only_autoscaling_changed(&current.config, &config) {
+            let summary = format!(
+                "{} changed the autoscaling of scheduler {name} (version {version})",
+                user.username
+            );
+            (AuditAction::AutoscalingChanged, summary)
+        } else {
+            let summary = format!(
+                "{} stored version {version} of scheduler {name} (after {})",
+                user.username, current.version
+            );
+            (AuditAction::NewVersion, summary)
+        };
+        let (before, after) = audit::snapshots(&current.config, &config);
+        self.audit
+            .record(
+                AuditTrail::entry(user, action, summary)
+                    .of_scheduler(&current.config.game, name)
+                    .with(Some(before), Some(after)),
+            )
+            .await;
         Ok(Change {
             scheduler: Self::shown(user, current),
             operation: Some(operation),
@@ -407,6 +443,20 @@ impl SchedulerService {
         };
         self.check_queue(name, &definition).await?;
         let operation = self.queue(user, name, definition).await?;
+        let summary = format!(
+            "{} switched scheduler {name} from version {} to {version}",
+            user.username, current.version
+        );
+        self.audit
+            .record(
+                AuditTrail::entry(user, AuditAction::VersionSwitched, summary)
+                    .of_scheduler(&current.config.game, name)
+                    .with(
+                        Some(version_value(&current.version)),
+                        Some(version_value(version)),
+                    ),
+            )
+            .await;
         Ok(Change {
             scheduler: Self::shown(user, current),
             operation: Some(operation),
@@ -435,6 +485,14 @@ impl SchedulerService {
             .queue(user, name, OperationDefinition::DeleteScheduler)
             .await?;
         tracing::info!(scheduler = %name, user = %user.username, "scheduler delete queued");
+        let summary = format!("{} deleted scheduler {name}", user.username);
+        self.audit
+            .record(
+                AuditTrail::entry(user, AuditAction::SchedulerDeleted, summary)
+                    .of_scheduler(&scheduler.config.game, name)
+                    .with(Some(audit::snapshot(&scheduler.config)), None),
+            )
+            .await;
         Ok(Change {
             scheduler: Self::shown(user, scheduler),
             operation: Some(operation),

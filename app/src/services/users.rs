@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
+use super::audit::AuditTrail;
 use crate::domain::access;
+use crate::domain::audit::AuditAction;
 use crate::domain::user::{Role, User, UserChangeRefused, check_user_change, validate_user_fields};
 use crate::ports::{Passwords, UserStore};
 
@@ -76,6 +78,8 @@ impl From<UserChangeRefused> for ServiceError {
 pub struct UserService {
     pub users: Arc<dyn UserStore>,
     pub passwords: Arc<dyn Passwords>,
+    /// Every change is recorded here (never a password or its hash).
+    pub audit: Arc<AuditTrail>,
 }
 
 impl UserService {
@@ -108,6 +112,9 @@ impl UserService {
         let hash = self.passwords.hash(&new.password).await?;
         self.users.create(&user, &hash).await?;
         tracing::info!(user = %user.username, role = user.role.as_str(), by = %caller.username, "user created");
+        self.audit
+            .user_changed(caller, AuditAction::UserCreated, &user.username, None, Some(&user))
+            .await;
         Ok(user)
     }
 
@@ -152,6 +159,30 @@ impl UserService {
         // Cached credentials carry the old role, status or password.
         self.passwords.forget(username);
         tracing::info!(user = %username, change = ?change, by = %caller.username, "user changed");
+        if change.role.is_some() || change.games.is_some() {
+            let after = User {
+                disabled: before.disabled,
+                ..after.clone()
+            };
+            self.audit
+                .user_changed(caller, AuditAction::UserChanged, username, Some(&before), Some(&after))
+                .await;
+        }
+        if let Some(disabled) = change.disabled.filter(|d| *d != before.disabled) {
+            let action = if disabled {
+                AuditAction::UserDisabled
+            } else {
+                AuditAction::UserEnabled
+            };
+            self.audit
+                .user_changed(caller, action, username, None, None)
+                .await;
+        }
+        if change.password.is_some() {
+            self.audit
+                .user_changed(caller, AuditAction::PasswordReset, username, None, None)
+                .await;
+        }
         Ok(after)
     }
 
@@ -163,6 +194,9 @@ impl UserService {
         self.users.delete_user(username).await?;
         self.passwords.forget(username);
         tracing::info!(user = %username, by = %caller.username, "user deleted");
+        self.audit
+            .user_changed(caller, AuditAction::UserDeleted, username, Some(&before), None)
+            .await;
         Ok(())
     }
 

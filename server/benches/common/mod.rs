@@ -234,6 +234,8 @@ pub fn serve(redis_url: &str, server_threads: usize) {
         );
         let users: Arc<dyn UserStore> = sql.clone();
         let operations: Arc<dyn app::ports::OperationStore> = sql.clone();
+        let audit_log: Arc<dyn app::ports::AuditLog> = sql.clone();
+        let audit = Arc::new(app::services::audit::AuditTrail::new(audit_log));
         let schedulers: Arc<dyn SchedulerStore> = sql;
         let rooms: Arc<dyn RoomStore> = Arc::new(store);
         let active = Arc::new(ActiveSchedulers::new(Duration::from_secs(5)));
@@ -247,6 +249,7 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             active,
             wake: None,
             regions: vec![app::domain::region::DEFAULT_REGION.to_string()],
+            audit: audit.clone(),
         });
         let authenticator = Arc::new(
             Authenticator::new(
@@ -270,6 +273,7 @@ pub fn serve(redis_url: &str, server_threads: usize) {
             users: Arc::new(app::services::UserService {
                 users,
                 passwords: authenticator,
+                audit,
             }),
             room_tokens: Arc::new(RoomTokens::new(var("BATON_BENCH_SECRET"))),
             tokenless: Arc::new(TokenlessSchedulers::new(Duration::from_secs(5))),

@@ -1,6 +1,7 @@
 //! The JSON API: one module per resource, plus authentication, errors and the OpenAPI document.
 
 pub mod allocation;
+pub mod audit;
 pub mod auth;
 pub mod capacity;
 pub mod error;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             get(schedulers::list).post(schedulers::create),
         )
         .route("/schedulers/info", get(schedulers::info))
+        .route("/audit", get(audit::list))
         .route("/schedulers/{name}/capacity", get(capacity::get))
         .route("/allocations", post(zeuz::apply))
         .route("/allocations/{name}", get(zeuz::get))

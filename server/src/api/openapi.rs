@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::openapi_modify::Tighten;
-use super::{allocation, capacity, operations, rooms, schedulers, users, zeuz};
+use super::{allocation, audit, capacity, operations, rooms, schedulers, users, zeuz};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +48,7 @@ use super::{allocation, capacity, operations, rooms, schedulers, users, zeuz};
         users::create,
         users::patch,
         users::delete,
+        audit::list,
         crate::observability::probes::healthz,
         crate::observability::probes::readyz,
         crate::observability::endpoint::guarded,

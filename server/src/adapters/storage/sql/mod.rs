@@ -28,6 +28,7 @@ mod settings {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+mod audit;
 mod leases;
 mod operations;
 mod schedulers;
