@@ -347,7 +347,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
                 ..Throttle::default()
             },
         )
-            .map_err(|e| StartError::Admin(e.to_string()))?,
+        .map_err(|e| StartError::Admin(e.to_string()))?,
     );
     let tokenless = Arc::new(TokenlessSchedulers::new(TOKENLESS_TTL));
     // This process's caches; with Redis, every replica's are told of every change.

@@ -113,7 +113,13 @@ impl UserService {
         self.users.create(&user, &hash).await?;
         tracing::info!(user = %user.username, role = user.role.as_str(), by = %caller.username, "user created");
         self.audit
-            .user_changed(caller, AuditAction::UserCreated, &user.username, None, Some(&user))
+            .user_changed(
+                caller,
+                AuditAction::UserCreated,
+                &user.username,
+                None,
+                Some(&user),
+            )
             .await;
         Ok(user)
     }
@@ -165,7 +171,13 @@ impl UserService {
                 ..after.clone()
             };
             self.audit
-                .user_changed(caller, AuditAction::UserChanged, username, Some(&before), Some(&after))
+                .user_changed(
+                    caller,
+                    AuditAction::UserChanged,
+                    username,
+                    Some(&before),
+                    Some(&after),
+                )
                 .await;
         }
         if let Some(disabled) = change.disabled.filter(|d| *d != before.disabled) {
@@ -195,7 +207,13 @@ impl UserService {
         self.passwords.forget(username);
         tracing::info!(user = %username, by = %caller.username, "user deleted");
         self.audit
-            .user_changed(caller, AuditAction::UserDeleted, username, Some(&before), None)
+            .user_changed(
+                caller,
+                AuditAction::UserDeleted,
+                username,
+                Some(&before),
+                None,
+            )
             .await;
         Ok(())
     }

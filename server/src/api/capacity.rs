@@ -8,9 +8,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
-use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
+use super::query::Query;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct CapacityQuery {

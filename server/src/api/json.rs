@@ -102,12 +102,12 @@ fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
             }
             _ => false,
         },
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |changed, item| whole_floats_to_integers(item) | changed),
-        Value::Object(fields) => fields
-            .values_mut()
-            .fold(false, |changed, item| whole_floats_to_integers(item) | changed),
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            whole_floats_to_integers(item) | changed
+        }),
+        Value::Object(fields) => fields.values_mut().fold(false, |changed, item| {
+            whole_floats_to_integers(item) | changed
+        }),
         _ => false,
     }
 }

@@ -89,34 +89,75 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     ),
     ("SchedulerConfig", "game", &[Required, Pattern(GAME_NAME)]),
     ("SchedulerConfig", "spec", &[Required]),
-    ("SchedulerConfig", "", &[Keyword("anyOf", port_range_when_needed)]),
+    (
+        "SchedulerConfig",
+        "",
+        &[Keyword("anyOf", port_range_when_needed)],
+    ),
     ("SchedulerConfig", "roomsReplicas", &[Min(0.0)]),
     (
         "SchedulerConfig",
         "maxSurge",
         &[Pattern("^\\s*0*([1-9][0-9]{0,9}|([1-9][0-9]?|100)%)\\s*$")],
     ),
-    ("SchedulerConfig", "labels", &[Keys(QUALIFIED_KEY), Values(63)]),
+    (
+        "SchedulerConfig",
+        "labels",
+        &[Keys(QUALIFIED_KEY), Values(63)],
+    ),
     ("SchedulerConfig", "annotations", &[Keys(QUALIFIED_KEY)]),
     ("SchedulerRegion", "name", &[Pattern(GAME_NAME)]),
     ("SchedulerRegion", "weight", &[Min(1.0)]),
     ("PortRange", "start", &[Required, Range(1.0, 65535.0)]),
     ("PortRange", "end", &[Required, Range(2.0, 65536.0)]),
     ("GameRoomSpec", "containers", &[Required, MinItems(1)]),
-    ("GameRoomSpec", "terminationGracePeriod", &[Pattern(DURATION)]),
-    ("GameRoomSpec", "restartPolicy", &[OneOf(&["Never", "OnFailure", "Always"])]),
+    (
+        "GameRoomSpec",
+        "terminationGracePeriod",
+        &[Pattern(DURATION)],
+    ),
+    (
+        "GameRoomSpec",
+        "restartPolicy",
+        &[OneOf(&["Never", "OnFailure", "Always"])],
+    ),
     ("Container", "name", &[Required, Pattern(DNS_LABEL)]),
     ("Container", "image", &[Required, Pattern(NOT_BLANK)]),
-    ("Container", "imagePullPolicy", &[OneOf(&["Always", "Never", "IfNotPresent"])]),
+    (
+        "Container",
+        "imagePullPolicy",
+        &[OneOf(&["Always", "Never", "IfNotPresent"])],
+    ),
     ("EnvironmentVariable", "name", &[Pattern(ENV_NAME)]),
     ("EnvironmentVariable", "name", &[Required]),
     ("EnvironmentSource", "", &[Keyword("oneOf", one_source)]),
-    ("FieldReference", "fieldPath", &[Required, Pattern(NOT_BLANK)]),
-    ("SecretKeyReference", "name", &[Required, Pattern(DNS_SUBDOMAIN), Length(1, 253)]),
-    ("SecretKeyReference", "key", &[Required, Pattern("^[A-Za-z0-9._-]+$"), Length(1, 253), Keyword("not", dots)]),
+    (
+        "FieldReference",
+        "fieldPath",
+        &[Required, Pattern(NOT_BLANK)],
+    ),
+    (
+        "SecretKeyReference",
+        "name",
+        &[Required, Pattern(DNS_SUBDOMAIN), Length(1, 253)],
+    ),
+    (
+        "SecretKeyReference",
+        "key",
+        &[
+            Required,
+            Pattern("^[A-Za-z0-9._-]+$"),
+            Length(1, 253),
+            Keyword("not", dots),
+        ],
+    ),
     ("Resources", "memory", &[Pattern(QUANTITY_OR_EMPTY)]),
     ("Resources", "cpu", &[Pattern(QUANTITY_OR_EMPTY)]),
-    ("ContainerPort", "name", &[Required, Pattern(PORT_NAME), Length(1, 15)]),
+    (
+        "ContainerPort",
+        "name",
+        &[Required, Pattern(PORT_NAME), Length(1, 15)],
+    ),
     (
         "ContainerPort",
         "protocol",
@@ -126,23 +167,42 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     ("ContainerPort", "hostPort", &[Range(0.0, 65535.0)]),
     ("ContainerPort", "hostPortRange", &[Removed]),
     ("Forwarder", "name", &[Required, MinLength(1)]),
-    ("Forwarder", "type", &[Pattern("^([gG][rR][pP][cC]|[hH][tT][tT][pP])$")]),
+    (
+        "Forwarder",
+        "type",
+        &[Pattern("^([gG][rR][pP][cC]|[hH][tT][tT][pP])$")],
+    ),
     ("Forwarder", "address", &[Required, Pattern(NOT_BLANK)]),
     ("Forwarder", "", &[Keyword("anyOf", http_addresses)]),
     ("MatchAllocation", "maxMatches", &[Required, Min(1.0)]),
     ("RoomTimeouts", "initialization", &[Pattern(DURATION)]),
     ("RoomTimeouts", "ping", &[Pattern(DURATION)]),
     ("RoomTimeouts", "termination", &[Pattern(DURATION)]),
-    ("AllocationPolicy", "strategy", &[OneOf(&["packed", "distributed"])]),
+    (
+        "AllocationPolicy",
+        "strategy",
+        &[OneOf(&["packed", "distributed"])],
+    ),
     ("AllocationPolicy", "claimTtl", &[Pattern(DURATION)]),
     // Autoscaling: a policy, or up/down triggers (app/src/domain/autoscaling/validation.rs).
     ("Autoscaling", "", &[Keyword("oneOf", policy_or_triggers)]),
     ("Autoscaling", "min", &[Min(0.0)]),
     ("Autoscaling", "max", &[Min(-1.0)]),
     ("Autoscaling", "cooldown", &[Min(0.0)]),
-    ("PolicyConfig", "type", &[Required, OneOf(&["roomOccupancy", "fixedBuffer", "unreservedRooms"])]),
+    (
+        "PolicyConfig",
+        "type",
+        &[
+            Required,
+            OneOf(&["roomOccupancy", "fixedBuffer", "unreservedRooms"]),
+        ],
+    ),
     ("PolicyConfig", "", &[Keyword("oneOf", policy_parameters)]),
-    ("ScalingDirection", "metricsTrigger", &[Required, MinItems(1)]),
+    (
+        "ScalingDirection",
+        "metricsTrigger",
+        &[Required, MinItems(1)],
+    ),
     ("ScalingDirection", "cooldown", &[Min(0.0)]),
     ("MetricsTrigger", "type", &[OneOf(&["room", "cpu", "mem"])]),
     ("MetricsTrigger", "usage", &[Range(1.0, 100.0)]),
@@ -156,14 +216,25 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     ("PayloadQuota", "storageGB", &[Min(0.0)]),
     ("PayloadQuota", "ioBandwidthMBps", &[Min(0.0)]),
     ("PayloadQuota", "inetBandwidthMBps", &[Min(0.0)]),
-    ("SafetyLimits", "coreMaxUsageThreshold", &[Range(0.0, 100.0)]),
+    (
+        "SafetyLimits",
+        "coreMaxUsageThreshold",
+        &[Range(0.0, 100.0)],
+    ),
     ("SafetyLimits", "cpuRemainingCores", &[Min(0.0)]),
     ("SafetyLimits", "memoryMBFree", &[Min(0.0)]),
     ("SafetyLimits", "storageGBFree", &[Min(0.0)]),
     ("SafetyLimits", "ioMBpsFree", &[Min(0.0)]),
     ("SafetyLimits", "inetMBpsFree", &[Min(0.0)]),
     ("MachineSpec", "os", &[Pattern("^[A-Za-z0-9_-]{0,63}$")]),
-    ("MachineSpec", "osVersion", &[Pattern("^([A-Za-z0-9 .+~:/()*_-]*[A-Za-z0-9.+~:/()*_-][A-Za-z0-9 .+~:/()*_-]*)?$"), Length(0, 128)]),
+    (
+        "MachineSpec",
+        "osVersion",
+        &[
+            Pattern("^([A-Za-z0-9 .+~:/()*_-]*[A-Za-z0-9.+~:/()*_-][A-Za-z0-9 .+~:/()*_-]*)?$"),
+            Length(0, 128),
+        ],
+    ),
     ("MachineSpec", "coreCount", &[Min(0.0)]),
     ("MachineSpec", "coreMhz", &[Min(0.0)]),
     ("MachineSpec", "memoryMB", &[Min(0.0)]),
@@ -187,7 +258,11 @@ const RULES: &[(&str, &str, &[Rule])] = &[
     ("Ping", "status", &[Required]),
     ("Ping", "runningMatches", &[Range(0.0, 4_294_967_295.0)]),
     ("RoomEvent", "event", &[Required, Pattern(NOT_BLANK)]),
-    ("PlayerEvent", "event", &[Required, OneOf(&["playerJoin", "playerLeft"])]),
+    (
+        "PlayerEvent",
+        "event",
+        &[Required, OneOf(&["playerJoin", "playerLeft"])],
+    ),
     ("PlayerEvent", "playerId", &[Required, Pattern(NOT_BLANK)]),
 ];
 
@@ -196,9 +271,14 @@ const PARAMETER_RULES: &[(&str, &[Rule])] = &[
     // `?wait=`: a duration of at most 120 s (api/operations.rs).
     (
         "wait",
-        &[Pattern("^(([0-9]|[1-9][0-9]|1[01][0-9]|120)s|[0-9]{1,5}ms|[0-2]m)$")],
+        &[Pattern(
+            "^(([0-9]|[1-9][0-9]|1[01][0-9]|120)s|[0-9]{1,5}ms|[0-2]m)$",
+        )],
     ),
-    ("stage", &[OneOf(&["pending", "active", "final", "history"])]),
+    (
+        "stage",
+        &[OneOf(&["pending", "active", "final", "history"])],
+    ),
     ("orderBy", &[OneOf(&["createdAt desc", "createdAt asc"])]),
     ("page", &[Min(1.0)]),
     ("perPage", &[Range(1.0, 100.0)]),
@@ -239,12 +319,21 @@ fn policy_parameters() -> Value {
         })
     };
     json!([
-        variant("roomOccupancy", json!({"type": "object", "required": ["readyTarget"],
-            "properties": {"readyTarget": fraction, "downThreshold": fraction}})),
-        variant("fixedBuffer", json!({"type": "object", "required": ["amount"],
-            "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 1_000_000}}})),
-        variant("unreservedRooms", json!({"type": "object", "required": ["min", "max"],
-            "properties": {"min": count, "max": count}})),
+        variant(
+            "roomOccupancy",
+            json!({"type": "object", "required": ["readyTarget"],
+            "properties": {"readyTarget": fraction, "downThreshold": fraction}})
+        ),
+        variant(
+            "fixedBuffer",
+            json!({"type": "object", "required": ["amount"],
+            "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 1_000_000}}})
+        ),
+        variant(
+            "unreservedRooms",
+            json!({"type": "object", "required": ["min", "max"],
+            "properties": {"min": count, "max": count}})
+        ),
     ])
 }
 
@@ -316,14 +405,18 @@ pub fn tighten(doc: &mut OpenApi) -> Vec<String> {
             unmatched.push(format!("409 of {method} {path}"));
             continue;
         };
-        operation.responses.responses.entry("409".into()).or_insert_with(|| {
-            error_response(
-                "`FAILED_PRECONDITION`: another operation of the scheduler is waiting or \
+        operation
+            .responses
+            .responses
+            .entry("409".into())
+            .or_insert_with(|| {
+                error_response(
+                    "`FAILED_PRECONDITION`: another operation of the scheduler is waiting or \
                  running (its id is in `operationId`); nothing changed",
-            )
-            .build()
-            .into()
-        });
+                )
+                .build()
+                .into()
+            });
     }
     make_operation_ids_unique(doc);
     unmatched.sort();
@@ -396,7 +489,11 @@ fn apply(doc: &mut OpenApi, schema: &str, property: &str, rule: Rule) -> bool {
         }
         _ => {}
     }
-    match object.properties.get_mut(property).and_then(property_schema) {
+    match object
+        .properties
+        .get_mut(property)
+        .and_then(property_schema)
+    {
         Some(Schema::Array(array)) => match rule {
             MinItems(min) => {
                 array.min_items = Some(min);
@@ -549,7 +646,10 @@ const CHANGES: &[(&str, &str)] = &[
 
 /// `#/paths/~1schedulers~1{name}/get`: an operation by path and method.
 fn operation_ref(path: &str, method: &str) -> String {
-    format!("#/paths/{}/{method}", path.replace('~', "~0").replace('/', "~1"))
+    format!(
+        "#/paths/{}/{method}",
+        path.replace('~', "~0").replace('/', "~1")
+    )
 }
 
 fn link_name(path: &str, method: &str) -> String {
@@ -673,12 +773,10 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut O
 }
 
 fn error_response(description: &str) -> ResponseBuilder {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
-        )
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+    )
 }
 
 /// Statuses any operation may answer whatever its handler does.
@@ -696,9 +794,11 @@ fn add_common_statuses(doc: &mut OpenApi) {
                 None => !global_security.is_empty(),
             };
             let takes_input = operation.request_body.is_some()
-                || operation.parameters.iter().flatten().any(|p| {
-                    matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query)
-                });
+                || operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
             let responses = &mut operation.responses.responses;
             if takes_input {
                 responses.entry("400".into()).or_insert_with(|| {

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::Body;
+use super::query::Query;
 use super::shapes::{ChangeResponse, OperationDocument, OperationList, OperationResponse};
 
 /// The longest `?wait=` honoured.

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::{Body, parse};
 use super::operations::{WaitQuery, answer};
+use super::query::Query;
 use super::shapes::{
     AutoscalingInfo, ChangeResponse, RegionList, SchedulerInfo, SchedulerInfoList, SchedulerList,
     SchedulerResponse, SwitchVersion, VersionList,

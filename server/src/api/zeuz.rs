@@ -9,11 +9,11 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::query::Query;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ErrorBody};
 use super::json::Body;
 use super::operations::WaitQuery;
+use super::query::Query;
 use super::shapes::OperationDocument;
 
 /// What `POST /allocations` answers.

@@ -21,6 +21,7 @@ fn room(id: &str, machine: &str, status: RoomStatus, matches: u32) -> GameRoom {
         address: None,
         region: String::new(),
         machine: machine.into(),
+        status_reason: None,
     }
 }
 

@@ -40,8 +40,8 @@ enum Note {
         scheduler: String,
         room: String,
         status: ForwardedStatus,
-        /// The room as it was, when it is gone from the store.
-        snapshot: Option<GameRoom>,
+        /// The room as it was, when it is gone from the store (boxed: most notes carry none).
+        snapshot: Option<Box<GameRoom>>,
     },
     RoomEvent {
         scheduler: String,
@@ -155,7 +155,7 @@ impl Forwarding {
                 scheduler: scheduler.to_string(),
                 room: room.to_string(),
                 status,
-                snapshot,
+                snapshot: snapshot.map(Box::new),
             });
         }
     }
@@ -255,7 +255,7 @@ impl Dispatcher {
             Note::Status {
                 snapshot: Some(room),
                 ..
-            } => room.clone(),
+            } => (**room).clone(),
             _ => match self.rooms.get(note.scheduler(), note.room()).await {
                 Ok(room) => room,
                 Err(err) => {
