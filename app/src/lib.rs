@@ -18,7 +18,7 @@ use leptos_router::{
 };
 
 use components::layout::Layout;
-use pages::{scheduler, scheduler_autoscaling, scheduler_edit, schedulers, sign_in, users};
+use pages::{audit, scheduler, scheduler_autoscaling, scheduler_edit, schedulers, sign_in, users};
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -69,6 +69,7 @@ lazy_page! {
     EditSchedulerRoute => scheduler_edit::EditSchedulerPage,
     AutoscalingRoute => scheduler_autoscaling::SchedulerAutoscalingPage,
     UsersRoute => users::UsersPage,
+    AuditRoute => audit::AuditPage,
 }
 
 /// The dashboard, under `/ui` (the JSON API owns `/schedulers`). Pages render whole on the
@@ -116,6 +117,7 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

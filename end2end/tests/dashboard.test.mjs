@@ -203,3 +203,35 @@ test('a viewer created on the users page can read but not edit', async () => {
   const stored = await (await fetch(`${baton.url}/schedulers/e2e-view`, { headers: { Authorization: ADMIN_AUTH } })).json();
   assert.equal(stored.scheduler.roomsReplicas, 1);
 });
+
+test('a change just made shows on the audit log page, with what changed', async () => {
+  const auth = { 'Content-Type': 'application/json', Authorization: ADMIN_AUTH };
+  const created = await fetch(`${baton.url}/schedulers`, {
+    method: 'POST', headers: auth, body: JSON.stringify(seed('e2e-audit', 'e2e-audit-game')),
+  });
+  assert.equal(created.status, 200);
+  const changed = await fetch(`${baton.url}/schedulers/e2e-audit`, {
+    method: 'PATCH', headers: auth, body: JSON.stringify({ roomsReplicas: 2 }),
+  });
+  assert.ok(changed.ok, `PATCH answered ${changed.status}`);
+
+  const page = await newPage();
+  await signIn(page, baton.url, 'admin', ADMIN_PASSWORD);
+  await page.waitForURL(/\/ui\/schedulers$/);
+  await page.click('.topbar >> text=Audit log');
+  await page.waitForURL(/\/ui\/audit$/);
+  await hydrated(page);
+  await field(page, 'scheduler').fill('e2e-audit');
+  await page.click('button:has-text("Filter")');
+  await page.waitForURL(/\/ui\/audit\?.*scheduler=e2e-audit/);
+  const rows = page.locator('table.audit tbody tr');
+  await rows.first().waitFor();
+  // Newest first: the new version, then the creation; nothing of other schedulers.
+  assert.equal(await rows.count(), 2);
+  const newest = await rows.nth(0).textContent();
+  assert.match(newest, /admin/);
+  assert.match(newest, /new version/);
+  assert.match(newest, /roomsReplicas: 1 → 2/);
+  assert.match(await rows.nth(1).textContent(), /scheduler created/);
+  assert.deepEqual(page.errors, []);
+});

@@ -41,6 +41,7 @@ pub fn page_for(path: &str) -> Option<String> {
             scheduler(name)
         }
         ["users", ..] => Some("/ui/users".to_string()),
+        ["audit"] => Some("/ui/audit".to_string()),
         _ => None,
     }
 }
@@ -65,6 +66,7 @@ mod tests {
             ("/allocations/demo", Some("/ui/schedulers/demo")),
             ("/users", Some("/ui/users")),
             ("/users/ann", Some("/ui/users")),
+            ("/audit", Some("/ui/audit")),
             ("/ui/schedulers", None),
             ("/openapi.json", None),
             ("/metrics", None),

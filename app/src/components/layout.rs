@@ -44,6 +44,7 @@ pub fn Layout() -> impl IntoView {
                             .map(|_| view! { <A href="/ui/users">"Users"</A> })
                     }}
                 </Transition>
+                <A href="/ui/audit">"Audit log"</A>
                 <a href="/docs">"API"</a>
                 <span class="spacer"></span>
                 <Transition fallback=|| ()>

@@ -1,5 +1,6 @@
 //! Dashboard pages, one module each, their server functions beside them.
 
+pub mod audit;
 pub mod scheduler;
 pub mod scheduler_autoscaling;
 pub mod scheduler_edit;

@@ -13,6 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::query::Query;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CapacityQuery {
     /// How many machine-scaling decisions to return, newest first (default 20, at most 200).
     pub decisions: Option<usize>,

@@ -133,6 +133,8 @@ pub(super) fn at_fault(path: &serde_path_to_error::Path, message: String, whole:
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split_once('`'))
         .map(|(name, _)| name);
+    // serde_path_to_error's path already ends at an unknown field's key (not at a missing one).
+    let named = named.filter(|name| field != *name && !field.ends_with(&format!(".{name}")));
     if let Some(name) = named {
         if !field.is_empty() {
             field.push('.');

@@ -888,6 +888,28 @@ mod tests {
         assert_eq!(tighten(&mut doc), removed);
     }
 
+    /// A parameter declared `in: path` is in the path's template (a query struct without
+    /// `#[into_params(parameter_in = Query)]` would land there, required).
+    #[test]
+    fn path_parameters_are_in_their_path() {
+        let doc = ApiDoc::openapi();
+        let mut misplaced = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let mut item = item.clone();
+            for (method, operation) in operations(&mut item) {
+                for parameter in operation.parameters.iter().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && parameter.parameter_in == ParameterIn::Path
+                        && !path.contains(&format!("{{{}}}", parameter.name))
+                    {
+                        misplaced.push(format!("{method} {path} {}", parameter.name));
+                    }
+                }
+            }
+        }
+        assert_eq!(misplaced, Vec::<String>::new());
+    }
+
     #[test]
     fn names_of_links_and_ids() {
         assert_eq!(

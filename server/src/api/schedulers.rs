@@ -159,6 +159,7 @@ pub async fn versions(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DecisionQuery {
     /// How many decisions to return, newest first (default 50, at most 200).
     pub limit: Option<usize>,
@@ -186,6 +187,7 @@ pub async fn decisions(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// The window in minutes, up to a day (default 60).
     pub minutes: Option<i64>,

@@ -263,7 +263,7 @@ async fn watch_turns_pod_events_into_instance_events() {
     });
 
     let events: Vec<InstanceEvent> =
-        tokio::time::timeout(TIMEOUT, runtime.watch("arena").take(7).collect())
+        tokio::time::timeout(TIMEOUT, runtime.watch("arena").take(9).collect())
             .await
             .expect("the watch stream stalled");
     let (scheduler, a, b) = (
@@ -305,6 +305,12 @@ async fn watch_turns_pod_events_into_instance_events() {
                 scheduler: scheduler.clone(),
                 room: a.clone()
             },
+            // The pod's node is the room's machine (packing counts busy rooms per machine).
+            InstanceEvent::Placed {
+                scheduler: scheduler.clone(),
+                room: a.clone(),
+                machine: "n1".into(),
+            },
             InstanceEvent::AddressKnown {
                 scheduler: scheduler.clone(),
                 room: a.clone(),
@@ -313,6 +319,11 @@ async fn watch_turns_pod_events_into_instance_events() {
             InstanceEvent::Created {
                 scheduler: scheduler.clone(),
                 room: b.clone()
+            },
+            InstanceEvent::Placed {
+                scheduler: scheduler.clone(),
+                room: b.clone(),
+                machine: "n1".into(),
             },
             InstanceEvent::AddressKnown {
                 scheduler: scheduler.clone(),
