@@ -14,7 +14,8 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// One manifest document, typed.
+/// One manifest document, typed. A handful of them are read once: their sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Object {
     Namespace(Namespace),
     ServiceAccount(ServiceAccount),
