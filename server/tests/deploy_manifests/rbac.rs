@@ -16,7 +16,8 @@ use server::adapters::runtime::kubernetes::{
     KubernetesRuntime, KubernetesRuntimeConfig, ROOM_SECRET,
 };
 
-use super::fake_cluster::{ApiCall, FakeCluster};
+use super::api_calls::ApiCall;
+use super::fake_cluster::FakeCluster;
 use super::objects::manifests;
 
 /// What RBAC grants or a call needs: API group, resource (`pods/log` for a subresource), verb.
