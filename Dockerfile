@@ -1,4 +1,4 @@
-# syntax=docker/dockerfile:1
+# Needs BuildKit (the default builder since Docker 23) for the cache mounts.
 # Baton's image: the server binary and the dashboard's assets (target/site), nothing else.
 #   docker build -t baton .
 #   docker run -p 8080:8080 -e BATON_ADMIN_PASSWORD=... baton
