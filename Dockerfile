@@ -1,7 +1,8 @@
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts.
 # Baton's image: the server binary and the dashboard's assets (target/site), nothing else.
 #   docker build -t baton .
-#   docker run -p 8080:8080 -e BATON_ADMIN_PASSWORD=... baton
+#   docker run -p 8080:8080 -e BATON_DATABASE_URL=postgres://... -e BATON_ADMIN_PASSWORD=... baton
+# (the image has no writable place for the default SQLite file: give it PostgreSQL)
 # The build follows `make build`: cargo-leptos 0.3.10, wasm-bindgen-cli at the Cargo.lock
 # version, and binaryen's wasm-opt from end2end/'s npm packages.
 
