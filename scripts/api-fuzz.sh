@@ -57,6 +57,8 @@ for _ in $(seq 1 100); do
 done
 
 mkdir -p "$FUZZ_REPORT"
+# Changes take `?wait=` up to 120 s (the health tick is off here, so operations wait it out):
+# the request timeout is above that.
 set +e
 "$ST_VENV/bin/st" run "$base/openapi.json" \
     --auth "admin:$password" \
@@ -65,7 +67,7 @@ set +e
     --max-examples "$FUZZ_EXAMPLES" \
     --seed "$FUZZ_SEED" \
     --workers 1 \
-    --request-timeout 30 \
+    --request-timeout 130 \
     --report junit --report-junit-path "$FUZZ_REPORT/junit.xml" \
     --no-color
 status=$?

@@ -297,6 +297,11 @@ async fn changes_are_audited_and_read_as_roles_allow(backend: Backend) {
         .get("/audit?before=999999")
         .await
         .expect_invalid(&["before"]);
+    // A parameter given twice is refused as JSON naming it, like every other query error.
+    admin
+        .get("/audit?limit=1&limit=2")
+        .await
+        .expect_invalid(&["limit"]);
     server
         .anonymous()
         .get("/audit")

@@ -177,9 +177,10 @@ impl Serialize for FieldPath {
 pub struct FieldChange {
     #[cfg_attr(feature = "ssr", schema(value_type = String))]
     pub path: FieldPath,
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    /// Any JSON value (a field's value, not only objects); none: the field was absent.
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Value>))]
     pub before: Option<Value>,
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Value>))]
     pub after: Option<Value>,
 }
 

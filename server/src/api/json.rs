@@ -120,15 +120,16 @@ fn parse_exactly<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The error of a value that did not fit, at the field at fault: serde reports a missing or
-/// unknown field at the object that lacks or holds it, so its name is added to the path.
+/// The error of a value that did not fit, at the field at fault: serde reports a missing,
+/// duplicate or unknown field at the object that lacks or holds it, so its name is added to the
+/// path.
 /// `whole` names the value itself (`body`, `query`) when the fault is at its top.
 pub(super) fn at_fault(path: &serde_path_to_error::Path, message: String, whole: &str) -> ApiError {
     let mut field = match path.to_string() {
         top if top == "." => String::new(),
         path => path,
     };
-    let named = ["missing field `", "unknown field `"]
+    let named = ["missing field `", "unknown field `", "duplicate field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split_once('`'))

@@ -53,5 +53,6 @@ mod tests {
         assert_eq!(field("page=-1").as_deref(), Some("page"));
         assert_eq!(field("page=abc&wait=x").as_deref(), Some("page"));
         assert_eq!(field("page=99999999999").as_deref(), Some("page"));
+        assert_eq!(field("page=1&page=2").as_deref(), Some("page"));
     }
 }
