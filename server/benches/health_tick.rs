@@ -393,8 +393,14 @@ async fn bench() {
     println!("| per full tick (mean of {ticks}) | CPU ms (process) | Redis CPU ms | wall ms |");
     println!("|---|---:|---:|---:|");
     for (what, runs) in [
-        ("health tick, 1 scheduler after another, 64 at a time", &runs),
-        ("raw SMEMBERS + HGETALL pipeline, same keys", &baselines),
+        (
+            format!("health tick (`tick_once` per scheduler, {concurrency} at a time)"),
+            &runs,
+        ),
+        (
+            format!("raw SMEMBERS + HGETALL pipeline, same keys, {concurrency} at a time"),
+            &baselines,
+        ),
     ] {
         println!(
             "| {what} | {} | {} | {} |",
