@@ -127,7 +127,11 @@ fn memory_mb(field: &str) -> f64 {
         .and_then(|status| {
             status.lines().find_map(|line| {
                 let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-                rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok()
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
             })
         })
         .map_or(0.0, |kb| kb / 1024.0)
@@ -414,7 +418,11 @@ async fn bench() {
         "CPU per full tick: {} ms (target < {} ms: {}), {:.1}x the raw read of the same keys",
         millis(tick_cpu),
         CPU_TARGET.as_millis(),
-        if tick_cpu < CPU_TARGET { "met" } else { "MISSED" },
+        if tick_cpu < CPU_TARGET {
+            "met"
+        } else {
+            "MISSED"
+        },
         ratio(tick_cpu, raw_cpu),
     );
     println!(

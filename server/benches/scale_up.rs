@@ -4,7 +4,8 @@
 //! A plain program (no harness). The Kubernetes runtime (`KubernetesRuntime`, its client-side
 //! limit `ApiLimits` included) talks over HTTP to an API-server double in this process (axum on
 //! 127.0.0.1) that answers as a real one would for what room creation uses: namespaces, the
-//! scheduler's Secret (a merge patch answers the whole Secret, as the real server does), pods
+//! scheduler's Secret (a merge patch answers the whole Secret, as the real server does, unless
+//! `BATON_BENCH_SECRET_ECHO=0`), pods
 //! (create, list) and nodes; every request waits a random latency between
 //! `BATON_BENCH_LATENCY_MIN_MS` and `BATON_BENCH_LATENCY_MAX_MS` (default 5 and 20) first. A
 //! created pod is scheduled onto one of `BATON_BENCH_NODES` nodes (default 100) and its room
@@ -39,7 +40,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use common::{cpus, delete_keys, env_or, millis, process_cpu, thousands};
 use serde_json::{Value, json};
-use server::adapters::runtime::kubernetes::{ApiLimits, KubernetesRuntime, KubernetesRuntimeConfig};
+use server::adapters::runtime::kubernetes::{
+    ApiLimits, KubernetesRuntime, KubernetesRuntimeConfig,
+};
 use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use server::adapters::storage::redis::RedisRoomStore;
 use server::adapters::storage::sql::SqlStore;
@@ -114,6 +117,8 @@ struct ApiServer {
     start: (u64, u64),
     nodes: usize,
     expected: u64,
+    /// Whether a Secret patch is answered with the whole Secret, as a real server does.
+    echo_secret: bool,
     cluster: Mutex<Cluster>,
     rooms: RedisRoomStore,
     in_flight: AtomicUsize,
@@ -256,8 +261,10 @@ impl ApiServer {
                     return status(404, "NotFound", &format!("secrets \"{name}\" not found"));
                 };
                 // A JSON merge patch of labels and data (null removes a key).
-                for (field, values) in [("labels", &patch["metadata"]["labels"]), ("data", &patch["data"])]
-                {
+                for (field, values) in [
+                    ("labels", &patch["metadata"]["labels"]),
+                    ("data", &patch["data"]),
+                ] {
                     let Some(values) = values.as_object() else {
                         continue;
                     };
@@ -282,8 +289,14 @@ impl ApiServer {
                 if secret_size(secret) > SECRET_LIMIT {
                     self.oversized.fetch_add(1, Ordering::Relaxed);
                 }
-                // The real server answers the whole object.
-                json_response(200, secret)
+                // The real server answers the whole object (serialized after the lock).
+                let answer = if self.echo_secret {
+                    secret.clone()
+                } else {
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": secret["metadata"]})
+                };
+                drop(cluster);
+                json_response(200, &answer)
             }
             ("POST", ["api", "v1", "namespaces", namespace, "pods"]) => {
                 self.count("create pod".into());
@@ -357,7 +370,11 @@ impl ApiServer {
             }
             _ => {
                 self.count(format!("other: {method} {}", uri.path()));
-                status(404, "NotFound", "the benchmark's API server does not serve this")
+                status(
+                    404,
+                    "NotFound",
+                    "the benchmark's API server does not serve this",
+                )
             }
         }
     }
@@ -418,6 +435,7 @@ async fn bench() {
     let in_flight: usize = env_or("BATON_BENCH_IN_FLIGHT", 40usize);
     let per_second: f64 = env_or("BATON_BENCH_CALLS_PER_SECOND", 2_000.0f64);
     let timeout = Duration::from_secs(env_or("BATON_BENCH_TIMEOUT_SECONDS", 300u64));
+    let echo_secret = env_or("BATON_BENCH_SECRET_ECHO", 1u8) != 0;
 
     let prefix = format!("baton-bench-{}", uuid::Uuid::new_v4().simple());
     let rooms_store = RedisRoomStore::connect(&redis_url, &prefix)
@@ -443,6 +461,7 @@ async fn bench() {
         start,
         nodes,
         expected: u64::from(rooms_wanted),
+        echo_secret,
         cluster: Mutex::default(),
         rooms: rooms_store.clone(),
         in_flight: AtomicUsize::new(0),
@@ -500,7 +519,7 @@ async fn bench() {
     println!(
         "scale-up benchmark: 0 -> {} rooms, maxSurge {max_surge}, API latency {}-{} ms, pod \
          start {}-{} ms, {nodes} nodes, tick {} ms, client limit {} calls in flight and {} \
-         calls/s, redis {} (prefix {prefix}), {} CPUs",
+         calls/s, Secret patches answered with {}, redis {} (prefix {prefix}), {} CPUs",
         thousands(f64::from(rooms_wanted)),
         latency.0,
         latency.1,
@@ -511,6 +530,11 @@ async fn bench() {
         limits
             .per_second()
             .map_or("unlimited".to_string(), thousands),
+        if echo_secret {
+            "the whole Secret"
+        } else {
+            "its metadata only (BATON_BENCH_SECRET_ECHO=0)"
+        },
         server::config::mask_password(&redis_url),
         cpus(),
     );
@@ -581,7 +605,12 @@ async fn bench() {
         .unwrap_or(0);
     println!();
     println!("requests the API server answered:");
-    for (what, count) in api.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for (what, count) in api
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         println!("  {what}: {}", thousands(*count as f64));
     }
     println!(

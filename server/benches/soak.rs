@@ -247,7 +247,11 @@ fn rss_mb(pid: u32) -> f64 {
         .and_then(|status| {
             status.lines().find_map(|line| {
                 let rest = line.strip_prefix("VmRSS:")?;
-                rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok()
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
             })
         })
         .map_or(0.0, |kb| kb / 1024.0)
@@ -469,7 +473,8 @@ async fn bench(settings: Settings) {
         });
     }
     println!("server RSS before the soak: {:.0} MB", rss_mb(pid));
-    let (recorder, rows, elapsed) = open_loop(senders, &settings, settings.duration, Some(pid)).await;
+    let (recorder, rows, elapsed) =
+        open_loop(senders, &settings, settings.duration, Some(pid)).await;
     let rss_after = rss_mb(pid);
     drop(child.stdin.take());
     if tokio::time::timeout(Duration::from_secs(5), child.wait())
@@ -562,7 +567,10 @@ async fn bench(settings: Settings) {
     }
     println!("cleaned up {deleted} keys");
     assert_eq!(lost, 0, "lost updates");
-    assert_eq!(wrong_status, 0, "rooms whose status is not their last ping's");
+    assert_eq!(
+        wrong_status, 0,
+        "rooms whose status is not their last ping's"
+    );
     assert_eq!(
         counts.live() + counts.terminating,
         settings.rooms,
