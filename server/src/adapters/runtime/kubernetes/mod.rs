@@ -294,10 +294,17 @@ impl Runtime for KubernetesRuntime {
     async fn instances(&self, scheduler: &str) -> Result<Vec<RoomInstance>, RuntimeError> {
         let pods = self.sync_ports(scheduler).await?;
         let nodes: BTreeSet<&str> = pods.iter().filter_map(node_of).collect();
-        let mut hosts = HashMap::new();
-        for node in nodes {
-            hosts.insert(node, node_host(&self.client, &self.config, node).await?);
-        }
+        // All at once: the client-side limit paces them (one after another, a hundred nodes
+        // took longer than a tick).
+        let hosts: HashMap<&str, Option<String>> =
+            futures::future::try_join_all(nodes.into_iter().map(|node| async move {
+                node_host(&self.client, &self.config, node)
+                    .await
+                    .map(|host| (node, host))
+            }))
+            .await?
+            .into_iter()
+            .collect();
         Ok(pods
             .iter()
             .map(|pod| {

@@ -69,3 +69,43 @@ async fn calls_start_no_faster_than_the_configured_rate() {
         listing.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+async fn listing_instances_reads_the_nodes_at_once() {
+    let (runtime, mut handle) = mocked();
+    let listing = tokio::spawn(async move { runtime.instances("arena").await });
+    next_call(&mut handle).await.reply(
+        200,
+        &pod_list(vec![
+            pod_json("arena-a", Some("n1"), [40000, 40001], running()),
+            pod_json("arena-b", Some("n2"), [40002, 40003], running()),
+            pod_json("arena-c", Some("n3"), [40004, 40005], running()),
+        ]),
+    );
+    // Three node reads arrive before any is answered.
+    let mut reads = Vec::new();
+    for _ in 0..3 {
+        reads.push(next_call(&mut handle).await);
+    }
+    let mut paths: Vec<String> = reads.iter().map(|call| call.path.clone()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/api/v1/nodes/n1", "/api/v1/nodes/n2", "/api/v1/nodes/n3"]
+    );
+    for call in reads {
+        let node = call.path.rsplit('/').next().unwrap().to_string();
+        let address =
+            json!([{"type": "ExternalIP", "address": format!("203.0.113.{}", &node[1..])}]);
+        call.reply(200, &node_json(&node, address));
+    }
+    let mut hosts: Vec<String> = listing
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .filter_map(|instance| instance.address.map(|a| a.host))
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]);
+}
