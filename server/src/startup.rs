@@ -229,11 +229,16 @@ async fn runtimes(
                 let machines_of = Arc::new(local.machines(&entry.region));
                 (Arc::new(local), machines_of)
             }
-            RuntimeSpec::Kubernetes { context, machines } => {
+            RuntimeSpec::Kubernetes {
+                context,
+                machines,
+                api_limits,
+            } => {
                 let cluster = KubernetesRuntime::from_context(context.as_deref())
                     .await
                     .map_err(|e| StartError::Runtime(format!("{}: {e}", entry.name)))?
-                    .with_machine_labels(machines.clone());
+                    .with_machine_labels(machines.clone())
+                    .with_api_limits(api_limits.limits());
                 let machines_of = Arc::new(cluster.machines(&entry.region));
                 (Arc::new(cluster), machines_of)
             }

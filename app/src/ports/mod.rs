@@ -487,4 +487,9 @@ pub trait Runtime: Send + Sync {
     }
     /// Removes whatever the runtime keeps for the scheduler (its namespace, its processes).
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError>;
+    /// How many room creations the health controller may have under way at once on this
+    /// runtime: one (one after another) unless the runtime limits its own calls.
+    fn creations_at_once(&self) -> usize {
+        1
+    }
 }

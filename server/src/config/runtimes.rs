@@ -13,6 +13,8 @@
 //! region = "us-east"
 //! kind = "kubernetes"
 //! context = "kind-us"        # kubeconfig context; the current one otherwise
+//! api_max_in_flight = 40     # optional, kubernetes only: API calls in flight at most
+//! api_calls_per_second = 2000  # optional, kubernetes only: calls started per second (0: no limit)
 //! [runtime.machine_labels]   # optional, kubernetes only: the node labels of machine facts
 //! kind = "baton.dev/machine-kind"   # `bare-metal` or `cloud`
 //! default_kind = "cloud"            # the kind of a node without that label
@@ -30,7 +32,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Config, RuntimeKind};
-use crate::adapters::runtime::kubernetes::MachinesConfig;
+use crate::adapters::runtime::kubernetes::{
+    ApiLimits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PER_SECOND, MachinesConfig,
+};
 use app::domain::capacity::MachineKind;
 
 /// How one runtime is reached.
@@ -43,7 +47,35 @@ pub enum RuntimeSpec {
     Kubernetes {
         context: Option<String>,
         machines: MachinesConfig,
+        api_limits: ApiLimitsConfig,
     },
+}
+
+/// The client-side limit on a Kubernetes runtime's API calls (see `ApiLimits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiLimitsConfig {
+    /// Calls in flight at most (at least one).
+    pub max_in_flight: u32,
+    /// Calls started per second at most; 0: no rate limit.
+    pub calls_per_second: u32,
+}
+
+impl Default for ApiLimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT as u32,
+            calls_per_second: DEFAULT_PER_SECOND as u32,
+        }
+    }
+}
+
+impl ApiLimitsConfig {
+    pub fn limits(&self) -> ApiLimits {
+        ApiLimits::new(
+            self.max_in_flight as usize,
+            (self.calls_per_second > 0).then_some(f64::from(self.calls_per_second)),
+        )
+    }
 }
 
 /// One configured runtime.
@@ -131,6 +163,8 @@ struct EntryText {
     rooms_dir: Option<Spanned<PathBuf>>,
     context: Option<Spanned<String>>,
     machine_labels: Option<Spanned<LabelsText>>,
+    api_max_in_flight: Option<Spanned<u32>>,
+    api_calls_per_second: Option<Spanned<u32>>,
 }
 
 /// `[runtime.machine_labels]`: each field the name of a node label; missing ones keep Baton's.
@@ -257,6 +291,18 @@ pub fn parse(
                         "only for kind = \"kubernetes\"".into(),
                     ));
                 }
+                for (field, value) in [
+                    ("api_max_in_flight", &entry.api_max_in_flight),
+                    ("api_calls_per_second", &entry.api_calls_per_second),
+                ] {
+                    if let Some(value) = value {
+                        return Err(fail(
+                            value.span(),
+                            at(field),
+                            "only for kind = \"kubernetes\"".into(),
+                        ));
+                    }
+                }
                 let rooms_dir = match &entry.rooms_dir {
                     Some(dir) => dir.get_ref().clone(),
                     None => rooms_root.join(name),
@@ -316,9 +362,24 @@ pub fn parse(
                         machines.default_kind = kind;
                     }
                 }
+                let mut api_limits = ApiLimitsConfig::default();
+                if let Some(max) = &entry.api_max_in_flight {
+                    if *max.get_ref() == 0 {
+                        return Err(fail(
+                            max.span(),
+                            at("api_max_in_flight"),
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    api_limits.max_in_flight = *max.get_ref();
+                }
+                if let Some(rate) = &entry.api_calls_per_second {
+                    api_limits.calls_per_second = *rate.get_ref();
+                }
                 RuntimeSpec::Kubernetes {
                     context: entry.context.as_ref().map(|c| c.get_ref().clone()),
                     machines,
+                    api_limits,
                 }
             }
         };
@@ -356,6 +417,7 @@ impl Config {
                 RuntimeKind::Kubernetes => RuntimeSpec::Kubernetes {
                     context: None,
                     machines: MachinesConfig::default(),
+                    api_limits: ApiLimitsConfig::default(),
                 },
             };
             return Ok(RuntimesConfig {

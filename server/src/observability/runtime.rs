@@ -88,6 +88,10 @@ impl Runtime for MeteredRuntime {
         self.record("remove_scheduler", started, &result);
         result
     }
+
+    fn creations_at_once(&self) -> usize {
+        self.inner.creations_at_once()
+    }
 }
 
 #[cfg(test)]

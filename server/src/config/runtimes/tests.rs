@@ -45,6 +45,7 @@ rooms_dir = "/srv/ap"
         RuntimeSpec::Kubernetes {
             context: Some("kind-us".into()),
             machines: MachinesConfig::default(),
+            api_limits: ApiLimitsConfig::default(),
         }
     );
     assert_eq!(
@@ -163,7 +164,8 @@ fn kubernetes_machine_labels_are_configurable_with_baton_defaults() {
         plain.runtimes[0].spec,
         RuntimeSpec::Kubernetes {
             context: None,
-            machines: MachinesConfig::default()
+            machines: MachinesConfig::default(),
+            api_limits: ApiLimitsConfig::default(),
         }
     );
 }
@@ -192,4 +194,37 @@ fn bad_machine_labels_name_the_line_and_the_field() {
     for key in ["-a", "a/", "/a", "A.com/x", "a b", &"x".repeat(64)] {
         assert!(!is_label_key(key), "{key}");
     }
+}
+
+#[test]
+fn kubernetes_api_limits_are_configurable_with_defaults_of_40_in_flight_and_2000_a_second() {
+    let entry = "[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"kubernetes\"\n";
+    let plain = read(entry).unwrap();
+    let RuntimeSpec::Kubernetes { api_limits, .. } = &plain.runtimes[0].spec else {
+        panic!("a kubernetes runtime");
+    };
+    assert_eq!(
+        (api_limits.max_in_flight, api_limits.calls_per_second),
+        (40, 2000)
+    );
+    let limited = read(&format!(
+        "{entry}api_max_in_flight = 8\napi_calls_per_second = 0\n"
+    ))
+    .unwrap();
+    let RuntimeSpec::Kubernetes { api_limits, .. } = &limited.runtimes[0].spec else {
+        panic!("a kubernetes runtime");
+    };
+    assert_eq!(
+        *api_limits,
+        ApiLimitsConfig {
+            max_in_flight: 8,
+            calls_per_second: 0
+        }
+    );
+    let limits = api_limits.limits();
+    assert_eq!((limits.max_in_flight(), limits.per_second()), (8, None));
+    // None in flight would stop every call; a local runtime has no API server.
+    assert!(read(&format!("{entry}api_max_in_flight = 0\n")).is_err());
+    let local = "[[runtime]]\nname = \"a\"\nregion = \"r\"\nkind = \"local\"\n";
+    assert!(read(&format!("{local}api_max_in_flight = 8\n")).is_err());
 }

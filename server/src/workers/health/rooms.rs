@@ -1,12 +1,14 @@
 //! Creating a room on its region's runtime, and stopping one on the runtime it runs on.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use app::domain::region::{regions_of, room_region};
 use app::domain::room::{GameRoom, RoomStatus};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler};
 use app::ports::{Runtime, RuntimeError};
 use chrono::Utc;
+use futures::StreamExt;
 use rand::distr::{Alphanumeric, SampleString};
 
 use super::{HealthController, TickError};
@@ -63,6 +65,34 @@ impl HealthController {
                 || self.runtimes.default_region().to_string(),
                 |r| r.name.clone(),
             )
+    }
+
+    /// Creates `count` rooms of `scheduler`'s version in `region`, as many at once as its
+    /// runtime takes ([`Runtime::creations_at_once`]). After a failure no further creation
+    /// starts; those under way finish, and the first failure is answered.
+    pub(super) async fn create_rooms(
+        &self,
+        scheduler: &Scheduler,
+        region: &str,
+        runtime: &dyn Runtime,
+        count: u32,
+    ) -> Result<(), TickError> {
+        let failed = AtomicBool::new(false);
+        let results: Vec<Result<(), TickError>> = futures::stream::iter(0..count)
+            .map(|_| async {
+                if failed.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                let created = self.create_room(scheduler, region).await.map(|_| ());
+                if created.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                created
+            })
+            .buffer_unordered(runtime.creations_at_once().max(1))
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 
     /// Creates one room of `scheduler`'s version in `region`; answers its id. A room the

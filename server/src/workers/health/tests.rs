@@ -3,7 +3,7 @@
 //! brings the split back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,12 +26,18 @@ use crate::workers::autoscaler::Autoscaler;
 use crate::workers::wakeups::Wakeups;
 
 /// Instances in memory; `instances()` fails while `down` is set; with `slots`, no more than
-/// that many instances start (`NoCapacity`).
+/// that many instances start (`NoCapacity`). With `slow`, a creation takes a few milliseconds;
+/// `at_once` (when not zero) is how many creations it takes at once; `most_creating` is how many
+/// were ever under way together.
 #[derive(Default)]
 struct FakeRuntime {
     instances: Mutex<HashMap<String, RoomInstance>>,
     down: AtomicBool,
     slots: Mutex<Option<usize>>,
+    slow: AtomicBool,
+    at_once: AtomicUsize,
+    creating: AtomicUsize,
+    most_creating: AtomicUsize,
 }
 
 impl FakeRuntime {
@@ -50,6 +56,12 @@ impl Runtime for FakeRuntime {
         room: &str,
         _env: &[EnvironmentVariable],
     ) -> Result<RoomInstance, RuntimeError> {
+        let creating = self.creating.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_creating.fetch_max(creating, Ordering::SeqCst);
+        if self.slow.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.creating.fetch_sub(1, Ordering::SeqCst);
         let slots = *self.slots.lock().unwrap();
         if slots.is_some_and(|slots| self.instances.lock().unwrap().len() >= slots) {
             return Err(RuntimeError::NoCapacity(
@@ -94,6 +106,13 @@ impl Runtime for FakeRuntime {
     async fn remove_scheduler(&self, _: &str) -> Result<(), RuntimeError> {
         self.instances.lock().unwrap().clear();
         Ok(())
+    }
+
+    fn creations_at_once(&self) -> usize {
+        match self.at_once.load(Ordering::SeqCst) {
+            0 => 1,
+            n => n,
+        }
     }
 }
 
@@ -405,3 +424,5 @@ async fn manage_payloads_keeps_the_unreserved_rooms_with_machine_scaling_off() {
         1
     );
 }
+
+mod creation;

@@ -64,8 +64,10 @@ impl HealthController {
         .await
     }
 
-    /// One reconciliation of one scheduler; `streak` is what the previous ticks saw crash.
-    pub(super) async fn tick_once(
+    /// One reconciliation of one scheduler; `streak` is what the previous ticks saw crash and
+    /// `keep` the rooms an operation owns. The scheduler's task calls it every tick; it is
+    /// public so that the benchmarks measure the tick itself (`benches/health_tick.rs`).
+    pub async fn tick_once(
         &self,
         name: &str,
         streak: &mut CrashStreak,
@@ -257,9 +259,7 @@ impl HealthController {
                 return Err(err);
             }
         }
-        for _ in 0..decided.create {
-            self.create_room(scheduler, region).await?;
-        }
-        Ok(())
+        self.create_rooms(scheduler, region, runtime.as_ref(), decided.create)
+            .await
     }
 }

@@ -9,9 +9,12 @@
 //!
 //! Every API call is retried with exponential backoff on 429, 5xx and connection errors; 409
 //! (already exists) is an answer, never retried; other 4xx answers become
-//! [`RuntimeError::Rejected`]. What a pod means for its room is decided by pure functions
+//! [`RuntimeError::Rejected`]. Every call (each attempt) first passes the client-side limit
+//! ([`ApiLimits`]: 40 calls in flight and 2,000 started per second by default), so a large
+//! scale-up reaches the API server as a steady stream. What a pod means for its room is decided by pure functions
 //! ([`room_pod`], [`room_instance`], [`pod_events`]) so it is tested without a cluster.
 
+mod limits;
 mod machines;
 mod metrics;
 mod namespaces;
@@ -38,6 +41,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{DeleteParams, PostParams};
 
+pub use limits::{ApiLimits, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PER_SECOND, TokenBucket};
 pub use machines::{KubernetesMachines, MachinesConfig, OS_LABEL, REGION_LABEL, node_machine};
 pub use metrics::pod_usage;
 pub use namespaces::{MANAGED_BY, MANAGED_BY_LABEL, baton_labels, is_baton_owned};
@@ -76,6 +80,9 @@ pub struct KubernetesRuntimeConfig {
     /// The node labels of machine facts Kubernetes does not know (kind, core MHz, bandwidths):
     /// read by [`KubernetesMachines`] and used in the node affinity of a scheduler's minimum spec.
     pub machines: MachinesConfig,
+    /// The client-side limit on API calls (calls in flight, calls started per second), shared
+    /// by every runtime made with this configuration.
+    pub limits: ApiLimits,
 }
 
 impl Default for KubernetesRuntimeConfig {
@@ -87,6 +94,7 @@ impl Default for KubernetesRuntimeConfig {
             call_timeout: Duration::from_secs(30),
             port_resync: Duration::from_secs(30),
             machines: MachinesConfig::default(),
+            limits: ApiLimits::default(),
         }
     }
 }
@@ -114,6 +122,12 @@ impl KubernetesRuntime {
             ports: Arc::default(),
             known_namespaces: Arc::default(),
         }
+    }
+
+    /// The same runtime, with this client-side limit on its API calls.
+    pub fn with_api_limits(mut self, limits: ApiLimits) -> Self {
+        self.config.limits = limits;
+        self
     }
 
     /// The same runtime, reading nodes' machine facts from the labels `machines` names.
@@ -280,10 +294,17 @@ impl Runtime for KubernetesRuntime {
     async fn instances(&self, scheduler: &str) -> Result<Vec<RoomInstance>, RuntimeError> {
         let pods = self.sync_ports(scheduler).await?;
         let nodes: BTreeSet<&str> = pods.iter().filter_map(node_of).collect();
-        let mut hosts = HashMap::new();
-        for node in nodes {
-            hosts.insert(node, node_host(&self.client, &self.config, node).await?);
-        }
+        // All at once: the client-side limit paces them (one after another, a hundred nodes
+        // took longer than a tick).
+        let hosts: HashMap<&str, Option<String>> =
+            futures::future::try_join_all(nodes.into_iter().map(|node| async move {
+                node_host(&self.client, &self.config, node)
+                    .await
+                    .map(|host| (node, host))
+            }))
+            .await?
+            .into_iter()
+            .collect();
         Ok(pods
             .iter()
             .map(|pod| {
@@ -308,6 +329,11 @@ impl Runtime for KubernetesRuntime {
         self.forget_namespace(scheduler);
         self.ports.forget(scheduler);
         removed
+    }
+
+    /// As many as calls may be in flight: the client-side limit paces what reaches the server.
+    fn creations_at_once(&self) -> usize {
+        self.config.limits.max_in_flight()
     }
 }
 

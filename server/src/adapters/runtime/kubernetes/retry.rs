@@ -9,7 +9,8 @@ use app::ports::RuntimeError;
 use super::KubernetesRuntimeConfig;
 
 /// Calls `call` until it succeeds, fails for good, or `config.attempts` are spent; a call taking
-/// longer than `config.call_timeout` counts as a connection failure.
+/// longer than `config.call_timeout` counts as a connection failure. Each attempt waits for the
+/// client-side limit (`config.limits`) first and holds its slot while it runs.
 pub(super) async fn retry<T, F, Fut>(
     config: &KubernetesRuntimeConfig,
     mut call: F,
@@ -21,10 +22,12 @@ where
     let attempts = config.attempts.max(1);
     let mut attempt = 1;
     loop {
+        let permit = config.limits.admit().await;
         let result = match tokio::time::timeout(config.call_timeout, call()).await {
             Ok(result) => result,
             Err(elapsed) => Err(kube::Error::Service(Box::new(elapsed))),
         };
+        drop(permit);
         match result {
             Err(error) if attempt < attempts && is_transient(&error) => {
                 let delay = retry_delay(config, attempt, &error);

@@ -3,6 +3,7 @@
 
 mod contexts;
 mod create;
+mod limits;
 mod machines;
 mod namespaces;
 mod observe;
@@ -35,6 +36,7 @@ fn fast() -> KubernetesRuntimeConfig {
         call_timeout: Duration::from_secs(5),
         port_resync: Duration::from_secs(3600),
         machines: MachinesConfig::default(),
+        limits: ApiLimits::new(DEFAULT_MAX_IN_FLIGHT, None),
     }
 }
 
