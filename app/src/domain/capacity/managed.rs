@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::config::Capacity;
-use crate::domain::autoscaling::{Autoscaling, PolicyConfig, PolicyParameters};
+use crate::domain::autoscaling::{AutoscalerState, Autoscaling, PolicyConfig, PolicyParameters};
 use crate::domain::scheduler::SchedulerConfig;
 
 /// The `unreservedRooms` autoscaling that `ManagePayloads` stands for, unbounded otherwise.
@@ -41,6 +41,19 @@ pub fn room_autoscaling(config: &SchedulerConfig) -> Option<Cow<'_, Autoscaling>
         .as_ref()
         .filter(|c| c.manage_payloads)
         .map(|c| Cow::Owned(managed_payloads(c)))
+}
+
+/// How many rooms the scheduler's controller aims for now: `roomsReplicas` when nothing
+/// decides the count (`room_autoscaling`), else the autoscaler's last answer (`stored`), or,
+/// before its first, `roomsReplicas` within the autoscaling bounds, as the autoscaler starts.
+pub fn desired_rooms(config: &SchedulerConfig, stored: Option<&AutoscalerState>) -> u32 {
+    match room_autoscaling(config) {
+        None => u32::try_from(config.rooms_replicas).unwrap_or(0),
+        Some(autoscaling) => stored.map_or_else(
+            || AutoscalerState::initial(&autoscaling, config.rooms_replicas).desired,
+            |state| state.desired,
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +118,24 @@ mod tests {
                 .r#type,
             "unreservedRooms"
         );
+    }
+
+    #[test]
+    fn the_desired_count_is_the_replicas_or_the_autoscalers_last_answer() {
+        let mut off = managed(false);
+        off["ManagePayloads"] = json!(false);
+        let fixed = config(off, None);
+        let answered = AutoscalerState {
+            desired: 15,
+            ..AutoscalerState::default()
+        };
+        // Without autoscaling, a stale state of the autoscaler does not count.
+        assert_eq!(desired_rooms(&fixed, Some(&answered)), 2);
+        let own = json!({"enabled": true, "min": 3, "max": 20, "policy": {"type": "roomOccupancy",
+            "parameters": {"roomOccupancy": {"readyTarget": 0.5}}}});
+        let scaled = config(managed(false), Some(own));
+        assert_eq!(desired_rooms(&scaled, Some(&answered)), 15);
+        // Before its first answer: roomsReplicas (2) within min (3) and max.
+        assert_eq!(desired_rooms(&scaled, None), 3);
     }
 }
