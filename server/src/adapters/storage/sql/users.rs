@@ -4,9 +4,7 @@ use app::domain::user::{Role, User};
 use app::ports::{Account, StoreError, UserStore};
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 
 use super::{SqlStore, backend, conflict_or_backend};
 
@@ -39,18 +37,24 @@ impl UserStore for SqlStore {
     async fn create(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
         let games =
             serde_json::to_string(&user.games).map_err(|e| StoreError::Backend(e.to_string()))?;
-        rows::ActiveModel {
+        let row = rows::ActiveModel {
             username: Set(user.username.clone()),
             password_hash: Set(password_hash.to_string()),
             role: Set(user.role.as_str().to_string()),
             games: Set(games),
             disabled: Set(user.disabled),
             created_at: Set(Utc::now()),
+            session_epoch: Set(0),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(|e| conflict_or_backend(e, || format!("user {} already exists", user.username)))?;
+        };
+        // Nothing read back: SQLite's RETURNING could answer NULL for a column added later
+        // by `ALTER TABLE` (seen with `session_epoch`).
+        rows::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|e| {
+                conflict_or_backend(e, || format!("user {} already exists", user.username))
+            })?;
         Ok(())
     }
 
