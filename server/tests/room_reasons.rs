@@ -1,7 +1,8 @@
 //! Why a room is in error, and how many rooms a scheduler aims for, as the API and the
 //! dashboard's scheduler page read them: the real server on the local runtime, its health
-//! controller ticking.
+//! controller ticking, with each room store.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -11,10 +12,12 @@ use common::rooms::{rooms, wait_for};
 use common::{ADMIN_PASSWORD, Backend, TestServer};
 use serde_json::{Value, json};
 
-fn scheduler(name: &str, command: &[&str], autoscaling: Option<Value>) -> Value {
+on_room_stores!(rooms_in_error_say_why_and_the_page_shows_the_desired_count);
+
+fn scheduler(name: &str, command: &[&str], autoscaling: Option<Value>, ports: u16) -> Value {
     let mut body = json!({
         "name": name, "game": "reasons", "roomsReplicas": 1,
-        "portRange": {"start": 44000, "end": 44100},
+        "portRange": {"start": ports, "end": ports + 50},
         "spec": {"terminationGracePeriod": "1s", "containers": [{
             "name": "game", "image": "example", "command": command,
             "ports": [{"name": "game", "protocol": "udp", "port": 7777}]}]},
@@ -60,9 +63,14 @@ async fn page_rooms(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rooms_in_error_say_why_and_the_page_shows_the_desired_count() {
-    let server = TestServer::start_with(Backend::Sqlite, |config| {
+async fn rooms_in_error_say_why_and_the_page_shows_the_desired_count(backend: Backend) {
+    // Ports of their own per room store (the scenarios run at once).
+    let ports = if backend == Backend::Redis {
+        44500
+    } else {
+        44400
+    };
+    let server = TestServer::start_with(backend, |config| {
         config.health_tick_ms = 200;
         config.autoscaling_period_ms = 500;
     })
@@ -76,14 +84,14 @@ async fn rooms_in_error_say_why_and_the_page_shows_the_desired_count() {
     admin
         .post(
             "/schedulers",
-            &scheduler("missing", &[missing], Some(unreserved)),
+            &scheduler("missing", &[missing], Some(unreserved), ports),
         )
         .await
         .ok();
     admin
         .post(
             "/schedulers",
-            &scheduler("crashing", &["/bin/sh", "-c", "exit 3"], None),
+            &scheduler("crashing", &["/bin/sh", "-c", "exit 3"], None, ports + 50),
         )
         .await
         .ok();

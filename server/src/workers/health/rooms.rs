@@ -109,12 +109,13 @@ impl HealthController {
         id: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
+        // The reason first: whoever reads the room in error reads why.
         let now = Utc::now();
         self.rooms
-            .set_status(scheduler, id, RoomStatus::Error, now)
+            .set_status_reason(scheduler, id, Some(reason), now)
             .await?;
         self.rooms
-            .set_status_reason(scheduler, id, Some(reason), now)
+            .set_status(scheduler, id, RoomStatus::Error, now)
             .await
     }
 
