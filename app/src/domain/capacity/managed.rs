@@ -3,10 +3,14 @@
 //! whether machine scaling (`EnableScaling`) is on or not, as the seed says. A scheduler's own
 //! enabled `autoscaling` section comes first: it decides the room count as always.
 
+#[cfg(feature = "ssr")]
 use std::borrow::Cow;
 
 use super::config::Capacity;
-use crate::domain::autoscaling::{AutoscalerState, Autoscaling, PolicyConfig, PolicyParameters};
+#[cfg(feature = "ssr")]
+use crate::domain::autoscaling::AutoscalerState;
+use crate::domain::autoscaling::{Autoscaling, PolicyConfig, PolicyParameters};
+#[cfg(feature = "ssr")]
 use crate::domain::scheduler::SchedulerConfig;
 
 /// The `unreservedRooms` autoscaling that `ManagePayloads` stands for, unbounded otherwise.
@@ -31,7 +35,9 @@ pub fn managed_payloads(capacity: &Capacity) -> Autoscaling {
 }
 
 /// What decides the scheduler's room count: its enabled autoscaling section, else the
-/// capacity section's `ManagePayloads`, else nothing (`roomsReplicas`).
+/// capacity section's `ManagePayloads`, else nothing (`roomsReplicas`). Server only: the
+/// browser carries the capacity section without reading it (`verbatim`).
+#[cfg(feature = "ssr")]
 pub fn room_autoscaling(config: &SchedulerConfig) -> Option<Cow<'_, Autoscaling>> {
     if let Some(autoscaling) = config.autoscaling.as_ref().filter(|a| a.enabled) {
         return Some(Cow::Borrowed(autoscaling));
@@ -46,6 +52,7 @@ pub fn room_autoscaling(config: &SchedulerConfig) -> Option<Cow<'_, Autoscaling>
 /// How many rooms the scheduler's controller aims for now: `roomsReplicas` when nothing
 /// decides the count (`room_autoscaling`), else the autoscaler's last answer (`stored`), or,
 /// before its first, `roomsReplicas` within the autoscaling bounds, as the autoscaler starts.
+#[cfg(feature = "ssr")]
 pub fn desired_rooms(config: &SchedulerConfig, stored: Option<&AutoscalerState>) -> u32 {
     match room_autoscaling(config) {
         None => u32::try_from(config.rooms_replicas).unwrap_or(0),
@@ -56,7 +63,7 @@ pub fn desired_rooms(config: &SchedulerConfig, stored: Option<&AutoscalerState>)
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
     use serde_json::json;
