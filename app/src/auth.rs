@@ -12,7 +12,8 @@ use crate::domain::validation::FieldError;
 /// What a dashboard server function can refuse or fail with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {
-    /// No session, or its user was disabled or changed password.
+    /// No session, or it ended: its user signed out (in any browser), was disabled or
+    /// deleted, or changed password; or it was idle longer than the inactivity window.
     #[error("Sign in to continue.")]
     Unauthenticated,
     /// The same answer whether the user exists or not.
@@ -89,7 +90,7 @@ pub mod server {
 
     use super::AppError;
     use crate::domain::user::User;
-    use crate::ports::{Passwords, StoreError, UserStore};
+    use crate::ports::{Account, Passwords, StoreError, UserStore};
     use crate::services::capacity::CapacityService;
     use crate::services::{SchedulerService, ServiceError, UserService};
 
@@ -170,11 +171,15 @@ pub mod server {
 
     const SESSION_KEY: &str = "user";
 
-    /// What a session remembers: who, and which password (a new password ends old sessions).
+    /// What a session remembers: who, which password (a new password ends old sessions) and
+    /// the user's session epoch when it started (signing out, anywhere, moves it on).
     #[derive(Serialize, Deserialize)]
     struct SignedIn {
         username: String,
         password: String,
+        /// Sessions stored before epochs are of epoch 0, the epoch every user starts with.
+        #[serde(default)]
+        epoch: i64,
     }
 
     /// The salt of a PHC password hash: it changes with every new password and is not secret.
@@ -182,7 +187,9 @@ pub mod server {
         hash.split('$').nth(4).unwrap_or(hash).to_string()
     }
 
-    /// The user signed in on `session`, if it still exists, is enabled and kept its password.
+    /// The user signed in on `session`, if it still exists, is enabled, kept its password and
+    /// did not sign out since. A session in use is renewed: it ends only after a whole
+    /// inactivity window (`Expiry::OnInactivity`) without a signed-in request.
     pub async fn session_user(
         session: &Session,
         users: &dyn UserStore,
@@ -190,24 +197,31 @@ pub mod server {
         let Ok(Some(signed_in)) = session.get::<SignedIn>(SESSION_KEY).await else {
             return Ok(None);
         };
-        Ok(match users.credentials(&signed_in.username).await? {
-            Some((user, hash)) if !user.disabled && password_tag(&hash) == signed_in.password => {
-                Some(user)
-            }
-            _ => None,
-        })
+        let Some(account) = users.account(&signed_in.username).await? else {
+            return Ok(None);
+        };
+        if account.user.disabled
+            || password_tag(&account.password_hash) != signed_in.password
+            || account.session_epoch != signed_in.epoch
+        {
+            return Ok(None);
+        }
+        // Saved again (with a new expiry) when the response goes out.
+        session.set_expiry(session.expiry());
+        Ok(Some(account.user))
     }
 
-    /// Starts a fresh session (a new id: no fixation) for `user`, whose password hash is `hash`.
-    pub async fn start_session(session: &Session, user: &User, hash: &str) -> Result<(), AppError> {
+    /// Starts a fresh session (a new id: no fixation) for `account`.
+    pub async fn start_session(session: &Session, account: &Account) -> Result<(), AppError> {
         let failed = |e: tower_sessions::session::Error| AppError::Failed(e.to_string());
         session.cycle_id().await.map_err(failed)?;
         session
             .insert(
                 SESSION_KEY,
                 SignedIn {
-                    username: user.username.clone(),
-                    password: password_tag(hash),
+                    username: account.user.username.clone(),
+                    password: password_tag(&account.password_hash),
+                    epoch: account.session_epoch,
                 },
             )
             .await

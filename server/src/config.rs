@@ -91,6 +91,11 @@ pub struct Config {
     /// set it when Baton is served behind TLS.
     #[arg(long, env = "BATON_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Seconds a dashboard session lasts without a signed-in request; every such request
+    /// renews it (sliding expiry). Default: 12 hours.
+    #[arg(long, env = "BATON_SESSION_IDLE_SECS", default_value_t = 43_200,
+        value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub session_idle_secs: u64,
     /// Folder with the built dashboard assets (set by cargo-leptos as LEPTOS_SITE_ROOT).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -117,7 +122,7 @@ impl Config {
     /// The settings in force, safe to print: passwords in URLs are masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} rooms={} runtimes={} api_url={} site_root={} secure_cookies={} admin_password={}",
+            "listen={} database={} rooms={} runtimes={} api_url={} site_root={} secure_cookies={} session_idle_secs={} admin_password={}",
             self.listen,
             mask_password(&self.database_url),
             self.redis_url
@@ -134,6 +139,7 @@ impl Config {
             self.api_url.as_deref().unwrap_or("(listen address)"),
             self.site_root,
             self.secure_cookies,
+            self.session_idle_secs,
             if self.admin_password.is_some() {
                 "set"
             } else {

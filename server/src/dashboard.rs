@@ -1,5 +1,6 @@
 //! The dashboard's server side: the Leptos pages and server functions with the ports in their
-//! context, sessions kept in the SQL database and the sign-in redirect.
+//! context, sessions kept in the SQL database (renewed by every signed-in request, ended after
+//! an idle window or at sign-out) and the sign-in redirect.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,15 @@ use crate::adapters::storage::sql::SqlStore;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "baton_session";
-/// A session ends this long after its last change (sign-in).
-const SESSION_DAYS: i64 = 7;
+
+/// How session cookies are set.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSettings {
+    /// The cookie is `Secure` (sent over HTTPS only).
+    pub secure_cookies: bool,
+    /// A session ends this long after its last signed-in request (each one renews it).
+    pub idle: Duration,
+}
 
 /// The pages (under `/ui`), their server functions (under `/api`) and the built assets, all
 /// compressed when the browser accepts gzip.
@@ -35,7 +43,7 @@ pub fn router(
     options: LeptosOptions,
     dashboard: Dashboard,
     sessions: SqlStore,
-    secure_cookies: bool,
+    settings: SessionSettings,
 ) -> Router {
     let users = dashboard.users.clone();
     let context = move || provide_context(dashboard.clone());
@@ -44,8 +52,10 @@ pub fn router(
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(secure_cookies)
-        .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_DAYS)));
+        .with_secure(settings.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(
+            time::Duration::try_from(settings.idle).unwrap_or(time::Duration::hours(12)),
+        ));
     Router::new()
         .route("/", get(home))
         .route("/ui", get(home))

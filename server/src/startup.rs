@@ -498,7 +498,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         leptos_options(&config, addr),
         dashboard,
         sessions,
-        config.secure_cookies,
+        dashboard::SessionSettings {
+            secure_cookies: config.secure_cookies,
+            idle: Duration::from_secs(config.session_idle_secs),
+        },
     );
     let app = observability
         .wrap(router(state.clone(), pages), &state)

@@ -6,9 +6,10 @@
 mod common;
 
 use app::domain::user::Role;
-use common::{ADMIN_PASSWORD, Backend, Reply, TestServer, seed, send};
+use common::browser::Browser;
+use common::{ADMIN_PASSWORD, Backend, Reply, TestServer, seed};
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
 on_room_stores!(
@@ -25,88 +26,6 @@ on_room_stores!(
     cross_origin_posts_are_refused,
     reads_follow_roles_and_hide_secrets,
 );
-
-/// One browser: its session cookie, no automatic redirects.
-struct Browser<'a> {
-    server: &'a TestServer,
-    client: reqwest::Client,
-    cookie: Option<String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(server: &'a TestServer) -> Self {
-        Self {
-            server,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Reply {
-        let request = match &self.cookie {
-            Some(cookie) => request.header(COOKIE, cookie),
-            None => request,
-        };
-        let reply = send(request).await;
-        if let Some(set) = reply.headers.get(SET_COOKIE) {
-            let pair = set.to_str().unwrap().split(';').next().unwrap().to_string();
-            self.cookie = pair
-                .strip_prefix("baton_session=")
-                .filter(|value| !value.is_empty())
-                .map(|_| pair.clone());
-        }
-        reply
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        let request = self.client.get(self.server.url(path));
-        self.send(request).await
-    }
-
-    /// Calls a server function with form fields, as `ActionForm` does.
-    async fn call(&mut self, endpoint: &str, form: &[(&str, &str)]) -> Reply {
-        let request = self
-            .client
-            .post(self.server.url(&format!("/api/{endpoint}")))
-            .form(form);
-        self.send(request).await
-    }
-
-    /// Calls a server function that takes JSON.
-    async fn call_json(&mut self, endpoint: &str, body: &Value) -> Reply {
-        let request = self
-            .client
-            .post(self.server.url(&format!("/api/{endpoint}")))
-            .json(body);
-        self.send(request).await
-    }
-
-    async fn sign_in(&mut self, username: &str, password: &str) -> Reply {
-        self.call(
-            "sign_in",
-            &[("username", username), ("password", password), ("next", "")],
-        )
-        .await
-    }
-
-    /// Signs in and expects it to work.
-    async fn signed_in(server: &'a TestServer, username: &str, password: &str) -> Self {
-        let mut browser = Self::new(server);
-        browser.sign_in(username, password).await.ok();
-        assert!(
-            browser.cookie.is_some(),
-            "signing in sets the session cookie"
-        );
-        browser
-    }
-
-    async fn current_user(&mut self) -> Value {
-        self.call("current_user", &[]).await.ok().clone()
-    }
-}
 
 #[track_caller]
 fn assert_refused(reply: &Reply, status: StatusCode, kind: &str) {

@@ -1,4 +1,4 @@
-//! The `SchedulerStore` and `UserStore` contracts, and tower-sessions' `SessionStore`, run
+//! The `SchedulerStore` and `UserStore` contracts (session epochs included), and tower-sessions' `SessionStore`, run
 //! against `SqlStore` on SQLite and on PostgreSQL (a fresh database per test; see `common`).
 
 #[macro_use]
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use app::domain::scheduler::{SchedulerConfig, SchedulerState};
 use app::domain::user::{Role, User};
-use app::ports::{SchedulerFilter, SchedulerStore, StoreError, UserStore};
+use app::ports::{Account, SchedulerFilter, SchedulerStore, StoreError, UserStore};
 use chrono::Utc;
 use common::{Backend, TestDb};
 use server::adapters::storage::sql::SqlStore;
@@ -29,6 +29,7 @@ on_databases!(
     concurrent_add_version_of_one_version,
     users_round_trip_and_conflict,
     users_are_listed_and_changed,
+    session_epochs_move_on_at_sign_out_everywhere_and_at_disable,
     sessions_are_created_saved_loaded_and_deleted,
     expired_sessions_are_neither_loaded_nor_kept,
 );
@@ -495,6 +496,45 @@ fn user(username: &str, role: Role, games: &[&str]) -> User {
         games: games.iter().map(|g| g.to_string()).collect(),
         disabled: false,
     }
+}
+
+async fn session_epochs_move_on_at_sign_out_everywhere_and_at_disable(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let bob = user("bob", Role::Viewer, &["g1"]);
+    UserStore::create(&store, &bob, "$argon2id$bob")
+        .await
+        .unwrap();
+    UserStore::create(&store, &user("ann", Role::Viewer, &[]), "$argon2id$ann")
+        .await
+        .unwrap();
+    let epoch = |store: SqlStore, name: &'static str| async move {
+        store.account(name).await.unwrap().unwrap().session_epoch
+    };
+    // A new user starts at 0; the account is the user, its hash and its epoch.
+    assert_eq!(
+        store.account("bob").await.unwrap(),
+        Some(Account {
+            user: bob.clone(),
+            password_hash: "$argon2id$bob".to_string(),
+            session_epoch: 0,
+        })
+    );
+    store.end_sessions("bob").await.unwrap();
+    assert_eq!(epoch(store.clone(), "bob").await, 1);
+    // Concurrent sign-outs each count (the database adds, not the caller).
+    let (a, b) = tokio::join!(store.end_sessions("bob"), store.end_sessions("bob"));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(epoch(store.clone(), "bob").await, 3);
+    // Disabling moves it on; enabling does not move it back.
+    store.set_disabled("bob", true).await.unwrap();
+    assert_eq!(epoch(store.clone(), "bob").await, 4);
+    store.set_disabled("bob", false).await.unwrap();
+    assert_eq!(epoch(store.clone(), "bob").await, 4);
+    // Other users keep theirs; an unknown user is not found.
+    assert_eq!(epoch(store.clone(), "ann").await, 0);
+    assert_not_found(store.end_sessions("nobody").await);
+    assert_eq!(store.account("nobody").await.unwrap(), None);
 }
 
 async fn users_are_listed_and_changed(backend: Backend) {

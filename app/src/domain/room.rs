@@ -165,7 +165,8 @@ pub struct GameRoom {
     pub version: String,
     pub status: RoomStatus,
     /// Why the room is in its status, when Baton knows more than the status says: a pending
-    /// room waiting for capacity says what it waits for (`statusReason`).
+    /// room waiting for capacity says what it waits for, a room in error what failed (the
+    /// runtime's words: a crash, a command that could not start) (`statusReason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -12,7 +12,7 @@ use crate::auth::AppError;
 use crate::components::activity::{DecisionList, RoomHistoryChart};
 use crate::components::capacity::CapacityCard;
 use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
-use crate::domain::room::GameRoom;
+use crate::domain::room::{GameRoom, RoomCounts};
 use crate::domain::scheduler::{
     Container, Resources, SchedulerConfig, SchedulerState, SchedulerVersion,
 };
@@ -102,22 +102,28 @@ pub struct RoomsNow {
     /// The server's clock, to show ages the same on the server and in the browser.
     pub now: DateTime<Utc>,
     pub rooms: Vec<GameRoom>,
+    /// How many rooms the controller aims for now (the autoscaler's answer, with autoscaling).
+    pub desired: u32,
+    /// The configured count, shown beside the desired one.
+    pub rooms_replicas: i64,
 }
 
-/// The scheduler's rooms, oldest first.
+/// The scheduler's rooms, oldest first, and how many it aims for.
 #[server(endpoint = "scheduler_rooms")]
 pub async fn scheduler_rooms(name: String) -> Result<RoomsNow, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
     let user = require_user().await?;
-    let rooms = dashboard()?
+    let live = dashboard()?
         .schedulers
-        .rooms(&user, &name)
+        .live_rooms(&user, &name)
         .await
         .map_err(|e| reject(e.into()))?;
     Ok(RoomsNow {
         now: Utc::now(),
-        rooms,
+        rooms: live.rooms,
+        desired: live.desired,
+        rooms_replicas: live.rooms_replicas,
     })
 }
 
@@ -238,7 +244,7 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                 <dl class="facts">
                     <dt>"Game"</dt>
                     <dd>{config.game.clone()}</dd>
-                    <dt>"Rooms"</dt>
+                    <dt>"Rooms (roomsReplicas)"</dt>
                     <dd>{config.rooms_replicas}</dd>
                     <dt>"Max surge"</dt>
                     <dd>{config.max_surge.clone()}</dd>
@@ -362,11 +368,45 @@ fn container_view(container: &Container) -> impl IntoView + use<> {
 
 #[component]
 fn RoomsTable(rooms: RoomsNow) -> impl IntoView {
-    let RoomsNow { now, rooms } = rooms;
+    let RoomsNow {
+        now,
+        rooms,
+        desired,
+        rooms_replicas,
+    } = rooms;
+    let mut counts = RoomCounts::default();
+    for room in &rooms {
+        counts.add(room.status);
+    }
+    let summary = view! {
+        <p class="room-counts" data-desired=desired data-live=counts.live()>
+            <strong>{counts.live()}</strong>
+            " live ("
+            {counts.ready}
+            " ready, "
+            {counts.occupied}
+            " occupied, "
+            {counts.pending + counts.unready}
+            " starting), "
+            {counts.error}
+            " in error, "
+            {counts.terminating}
+            " terminating · desired "
+            <strong>{desired}</strong>
+            " (roomsReplicas "
+            {rooms_replicas}
+            ")"
+        </p>
+    };
     if rooms.is_empty() {
-        return view! { <p class="muted">"No rooms."</p> }.into_any();
+        return view! {
+            {summary}
+            <p class="muted">"No rooms."</p>
+        }
+        .into_any();
     }
     view! {
+        {summary}
         <table class="grid rooms">
             <thead>
                 <tr>

@@ -28,21 +28,26 @@ pub async fn sign_in(
         Verified::Wrong => return Err(reject(AppError::BadCredentials)),
         Verified::Throttled { .. } => return Err(reject(AppError::TooManyAttempts)),
     };
-    let Some((_, hash)) = dashboard.users.credentials(&user.username).await? else {
+    let Some(account) = dashboard.users.account(&user.username).await? else {
         return Err(reject(AppError::BadCredentials));
     };
-    start_session(&session().await?, &user, &hash).await?;
+    start_session(&session().await?, &account).await?;
     leptos_axum::redirect(&crate::auth::safe_next(next.as_deref()));
     Ok(())
 }
 
-/// Ends the session: removed from the store, the cookie cleared.
+/// Signs out everywhere: every session of the user ends (in every browser), this one is
+/// removed from the store and its cookie cleared.
 #[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
-    use crate::auth::server::session;
+    use crate::auth::server::{dashboard, session, session_user};
 
-    session()
-        .await?
+    let dashboard = dashboard()?;
+    let session = session().await?;
+    if let Some(user) = session_user(&session, dashboard.users.as_ref()).await? {
+        dashboard.accounts.end_sessions(&user.username).await?;
+    }
+    session
         .flush()
         .await
         .map_err(|e| AppError::Failed(e.to_string()))?;

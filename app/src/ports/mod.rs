@@ -148,20 +148,40 @@ pub trait Wake: Send + Sync {
     fn wake(&self, scheduler: &str);
 }
 
+/// A user as the store keeps it: what a session is checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub user: User,
+    pub password_hash: String,
+    /// Moved on by [`UserStore::end_sessions`]: a session started in an older epoch is over.
+    pub session_epoch: i64,
+}
+
 /// Users and their password hashes.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// `Conflict` when the username is taken.
     async fn create(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
+    /// The user, its password hash and its session epoch.
+    async fn account(&self, username: &str) -> Result<Option<Account>, StoreError>;
     /// The user and its password hash.
-    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError>;
+    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
+        Ok(self
+            .account(username)
+            .await?
+            .map(|account| (account.user, account.password_hash)))
+    }
     async fn count(&self) -> Result<u64, StoreError>;
     /// Every user, by username.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Replaces the password hash; `NotFound` for an unknown user.
     async fn set_password(&self, username: &str, password_hash: &str) -> Result<(), StoreError>;
-    /// Disables or enables a user; `NotFound` for an unknown user.
+    /// Disables or enables a user; disabling also moves its session epoch on (its sessions
+    /// stay ended once it is enabled again). `NotFound` for an unknown user.
     async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), StoreError>;
+    /// Moves the user's session epoch on, in one step: every session started before ends.
+    /// `NotFound` for an unknown user.
+    async fn end_sessions(&self, username: &str) -> Result<(), StoreError>;
     /// Changes the role and games of `user.username`; `NotFound` for an unknown user.
     async fn update(&self, user: &User) -> Result<(), StoreError>;
     /// Removes a user; `NotFound` for an unknown user.

@@ -6,6 +6,7 @@ pub mod active;
 pub mod allocation;
 pub mod audit;
 pub mod capacity;
+pub mod live_rooms;
 pub mod operations;
 pub mod schedulers;
 pub mod users;

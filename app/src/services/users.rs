@@ -31,6 +31,7 @@ pub struct UserChange {
     pub games: Option<Vec<String>>,
     /// A new password: the user's sessions end.
     pub password: Option<String>,
+    /// Disabling ends the user's sessions (enabling again does not revive them).
     pub disabled: Option<bool>,
 }
 
@@ -215,6 +216,13 @@ impl UserService {
                 None,
             )
             .await;
+        Ok(())
+    }
+
+    /// Ends every session of `username` (signing out, in any browser, signs out of all).
+    pub async fn end_sessions(&self, username: &str) -> Result<(), ServiceError> {
+        self.users.end_sessions(username).await?;
+        tracing::info!(user = %username, "signed out everywhere");
         Ok(())
     }
 

@@ -23,6 +23,7 @@ use server::adapters::storage::sql::SqlStore;
 use server::config::{Config, RuntimeKind};
 use tokio::task::JoinHandle;
 
+pub mod browser;
 pub mod rooms;
 
 /// The PostgreSQL server the tests create their databases on (trust auth).

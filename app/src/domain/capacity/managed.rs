@@ -3,10 +3,14 @@
 //! whether machine scaling (`EnableScaling`) is on or not, as the seed says. A scheduler's own
 //! enabled `autoscaling` section comes first: it decides the room count as always.
 
+#[cfg(feature = "ssr")]
 use std::borrow::Cow;
 
 use super::config::Capacity;
+#[cfg(feature = "ssr")]
+use crate::domain::autoscaling::AutoscalerState;
 use crate::domain::autoscaling::{Autoscaling, PolicyConfig, PolicyParameters};
+#[cfg(feature = "ssr")]
 use crate::domain::scheduler::SchedulerConfig;
 
 /// The `unreservedRooms` autoscaling that `ManagePayloads` stands for, unbounded otherwise.
@@ -31,7 +35,9 @@ pub fn managed_payloads(capacity: &Capacity) -> Autoscaling {
 }
 
 /// What decides the scheduler's room count: its enabled autoscaling section, else the
-/// capacity section's `ManagePayloads`, else nothing (`roomsReplicas`).
+/// capacity section's `ManagePayloads`, else nothing (`roomsReplicas`). Server only: the
+/// browser carries the capacity section without reading it (`verbatim`).
+#[cfg(feature = "ssr")]
 pub fn room_autoscaling(config: &SchedulerConfig) -> Option<Cow<'_, Autoscaling>> {
     if let Some(autoscaling) = config.autoscaling.as_ref().filter(|a| a.enabled) {
         return Some(Cow::Borrowed(autoscaling));
@@ -43,7 +49,21 @@ pub fn room_autoscaling(config: &SchedulerConfig) -> Option<Cow<'_, Autoscaling>
         .map(|c| Cow::Owned(managed_payloads(c)))
 }
 
-#[cfg(test)]
+/// How many rooms the scheduler's controller aims for now: `roomsReplicas` when nothing
+/// decides the count (`room_autoscaling`), else the autoscaler's last answer (`stored`), or,
+/// before its first, `roomsReplicas` within the autoscaling bounds, as the autoscaler starts.
+#[cfg(feature = "ssr")]
+pub fn desired_rooms(config: &SchedulerConfig, stored: Option<&AutoscalerState>) -> u32 {
+    match room_autoscaling(config) {
+        None => u32::try_from(config.rooms_replicas).unwrap_or(0),
+        Some(autoscaling) => stored.map_or_else(
+            || AutoscalerState::initial(&autoscaling, config.rooms_replicas).desired,
+            |state| state.desired,
+        ),
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -105,5 +125,24 @@ mod tests {
                 .r#type,
             "unreservedRooms"
         );
+    }
+
+    #[test]
+    fn the_desired_count_is_the_replicas_or_the_autoscalers_last_answer() {
+        let mut off = managed(false);
+        off["ManagePayloads"] = json!(false);
+        let fixed = config(off, None);
+        let answered = AutoscalerState {
+            desired: 15,
+            ..AutoscalerState::default()
+        };
+        // Without autoscaling, a stale state of the autoscaler does not count.
+        assert_eq!(desired_rooms(&fixed, Some(&answered)), 2);
+        let own = json!({"enabled": true, "min": 3, "max": 20, "policy": {"type": "roomOccupancy",
+            "parameters": {"roomOccupancy": {"readyTarget": 0.5}}}});
+        let scaled = config(managed(false), Some(own));
+        assert_eq!(desired_rooms(&scaled, Some(&answered)), 15);
+        // Before its first answer: roomsReplicas (2) within min (3) and max.
+        assert_eq!(desired_rooms(&scaled, None), 3);
     }
 }

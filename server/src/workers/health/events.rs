@@ -2,7 +2,6 @@
 
 use app::domain::room::RoomStatus;
 use app::ports::{InstanceEvent, StoreError};
-use chrono::Utc;
 use futures::StreamExt;
 use std::sync::Arc;
 
@@ -53,9 +52,7 @@ impl HealthController {
                     tracing::warn!(scheduler = %name, %room, %reason, "room instance crashed");
                     match self.rooms.get(&name, room).await {
                         Ok(r) if r.status != RoomStatus::Terminating => {
-                            self.rooms
-                                .set_status(&name, room, RoomStatus::Error, Utc::now())
-                                .await
+                            self.fail_room(&name, room, reason).await
                         }
                         _ => Ok(()),
                     }

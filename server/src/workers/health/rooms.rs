@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use app::domain::region::{regions_of, room_region};
 use app::domain::room::{GameRoom, RoomStatus};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler};
-use app::ports::{Runtime, RuntimeError};
+use app::ports::{Runtime, RuntimeError, StoreError};
 use chrono::Utc;
 use futures::StreamExt;
 use rand::distr::{Alphanumeric, SampleString};
@@ -96,7 +96,8 @@ impl HealthController {
     }
 
     /// Creates one room of `scheduler`'s version in `region`; answers its id. A room the
-    /// runtime has no capacity for stays, pending with the reason, and waits (see `start_room`).
+    /// runtime has no capacity for stays, pending with the reason, and waits; one the runtime
+    /// refuses stays in error with the reason, and the error is answered (see `start_room`).
     pub(in crate::workers) async fn create_room(
         &self,
         scheduler: &Scheduler,
@@ -125,16 +126,31 @@ impl HealthController {
             machine: String::new(),
         };
         self.rooms.insert(&room).await?;
-        match self.start_room(scheduler, runtime, &id, region, None).await {
-            Ok(()) => Ok(id),
-            Err(err) => {
-                self.rooms.remove(name, &id).await?;
-                Err(err)
-            }
-        }
+        self.start_room(scheduler, runtime, &id, region, None)
+            .await?;
+        Ok(id)
     }
 
-    /// Starts the instance of the stored room `id`. Without capacity (`NoCapacity`), the room
+    /// Turns a room to error, saying why (a crash, or an instance that could not start), for
+    /// the dashboard and the API to show.
+    pub(in crate::workers) async fn fail_room(
+        &self,
+        scheduler: &str,
+        id: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        // The reason first: whoever reads the room in error reads why.
+        let now = Utc::now();
+        self.rooms
+            .set_status_reason(scheduler, id, Some(reason), now)
+            .await?;
+        self.rooms
+            .set_status(scheduler, id, RoomStatus::Error, now)
+            .await
+    }
+
+    /// Starts the instance of the stored room `id`. Refused otherwise, the room turns to error
+    /// with the runtime's reason, and the error is answered. Without capacity (`NoCapacity`), the room
     /// stays pending with the reason (stored when it changes from `waiting`, the reason it had)
     /// and `Ok` is answered: a later tick starts it. Once started, a waiting room loses its
     /// reason and its initialization timeout starts from now.
@@ -179,7 +195,13 @@ impl HealthController {
                 }
                 Ok(())
             }
-            Err(err) => Err(err.into()),
+            Err(err) => {
+                // The room stays, in error with the reason, until the next tick replaces it.
+                let reason = err.to_string();
+                tracing::warn!(scheduler = %name, room = %id, %region, %reason, "room failed to start");
+                self.fail_room(name, id, &reason).await?;
+                Err(err.into())
+            }
         }
     }
 }

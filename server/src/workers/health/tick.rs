@@ -78,16 +78,19 @@ impl HealthController {
         let looked = self.look(&scheduler, &rooms).await;
         let now = Utc::now();
         let default_region = self.runtimes.default_region().to_string();
-        // Instances that failed turn their rooms to error, so the plan replaces them.
+        // Instances that failed turn their rooms to error, with the runtime's reason, so the
+        // plan replaces them.
         for (_, instances) in looked.iter().filter_map(|l| l.instances.as_ref().ok()) {
-            for instance in instances.iter().filter(|i| i.crashed.is_some()) {
+            for instance in instances.iter() {
+                let Some(reason) = &instance.crashed else {
+                    continue;
+                };
                 if let Some(room) = rooms.iter_mut().find(|r| r.id == instance.room)
                     && !matches!(room.status, RoomStatus::Error | RoomStatus::Terminating)
                 {
-                    self.rooms
-                        .set_status(name, &room.id, RoomStatus::Error, now)
-                        .await?;
+                    self.fail_room(name, &room.id, reason).await?;
                     room.status = RoomStatus::Error;
+                    room.status_reason = Some(reason.clone());
                 }
             }
         }
@@ -250,14 +253,10 @@ impl HealthController {
         for id in &decided.start {
             let waiting = rooms.iter().find(|room| &room.id == id);
             let reason = waiting.and_then(|room| room.status_reason.as_deref());
-            if let Err(err) = self
-                .start_room(scheduler, runtime, id, region, reason)
-                .await
-            {
-                // Not a lack of capacity: the room goes, the next tick creates another.
-                self.rooms.remove(name, id).await?;
-                return Err(err);
-            }
+            // Not a lack of capacity: the room is in error with the reason (`start_room`), the
+            // next tick replaces it.
+            self.start_room(scheduler, runtime, id, region, reason)
+                .await?;
         }
         self.create_rooms(scheduler, region, runtime.as_ref(), decided.create)
             .await

@@ -100,6 +100,7 @@ impl HealthController {
                     .into_iter()
                     .find(|i| i.room == room.id)
                     .and_then(|i| i.crashed)
+                    .or_else(|| room.status_reason.clone())
                     .map(|reason| format!(" ({reason})"))
                     .unwrap_or_default(),
                 runtime.logs(&name, &room.id).await,

@@ -1,12 +1,10 @@
 //! Dashboard and API users: `UserStore` over the `users` table.
 
 use app::domain::user::{Role, User};
-use app::ports::{StoreError, UserStore};
+use app::ports::{Account, StoreError, UserStore};
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 
 use super::{SqlStore, backend, conflict_or_backend};
 
@@ -25,6 +23,7 @@ mod rows {
         pub games: String,
         pub disabled: bool,
         pub created_at: DateTimeUtc,
+        pub session_epoch: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -38,22 +37,28 @@ impl UserStore for SqlStore {
     async fn create(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
         let games =
             serde_json::to_string(&user.games).map_err(|e| StoreError::Backend(e.to_string()))?;
-        rows::ActiveModel {
+        let row = rows::ActiveModel {
             username: Set(user.username.clone()),
             password_hash: Set(password_hash.to_string()),
             role: Set(user.role.as_str().to_string()),
             games: Set(games),
             disabled: Set(user.disabled),
             created_at: Set(Utc::now()),
+            session_epoch: Set(0),
             ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(|e| conflict_or_backend(e, || format!("user {} already exists", user.username)))?;
+        };
+        // Nothing read back: SQLite's RETURNING could answer NULL for a column added later
+        // by `ALTER TABLE` (seen with `session_epoch`).
+        rows::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|e| {
+                conflict_or_backend(e, || format!("user {} already exists", user.username))
+            })?;
         Ok(())
     }
 
-    async fn credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
+    async fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
         let Some(row) = rows::Entity::find()
             .filter(rows::Column::Username.eq(username))
             .one(&self.db)
@@ -62,8 +67,12 @@ impl UserStore for SqlStore {
         else {
             return Ok(None);
         };
-        let hash = row.password_hash.clone();
-        Ok(Some((to_user(row)?, hash)))
+        let (password_hash, session_epoch) = (row.password_hash.clone(), row.session_epoch);
+        Ok(Some(Account {
+            user: to_user(row)?,
+            password_hash,
+            session_epoch,
+        }))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -87,7 +96,24 @@ impl UserStore for SqlStore {
     }
 
     async fn set_disabled(&self, username: &str, disabled: bool) -> Result<(), StoreError> {
-        self.update_user(username, rows::Column::Disabled, disabled.into())
+        let mut update =
+            rows::Entity::update_many().col_expr(rows::Column::Disabled, disabled.into());
+        if disabled {
+            update = update.col_expr(rows::Column::SessionEpoch, next_epoch());
+        }
+        let result = update
+            .filter(rows::Column::Username.eq(username))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(user_not_found(username));
+        }
+        Ok(())
+    }
+
+    async fn end_sessions(&self, username: &str) -> Result<(), StoreError> {
+        self.update_user(username, rows::Column::SessionEpoch, next_epoch())
             .await
     }
 
@@ -139,6 +165,12 @@ impl SqlStore {
         }
         Ok(())
     }
+}
+
+/// `session_epoch + 1`, computed by the database (two sign-outs at once both count).
+fn next_epoch() -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    Expr::col(rows::Column::SessionEpoch).add(1)
 }
 
 fn user_not_found(username: &str) -> StoreError {
