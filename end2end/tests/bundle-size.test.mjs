@@ -65,6 +65,7 @@ test('every dashboard page hydrates with under 500 KB of gzipped WASM and JS', a
     ['/ui/schedulers/bundle/autoscaling', signedIn],
     ['/ui/new-scheduler', signedIn],
     ['/ui/users', signedIn],
+    ['/ui/audit', signedIn],
   ];
   const rows = [];
   for (const [path, state] of pages) {

@@ -279,6 +279,17 @@ async fn changes_are_audited_and_read_as_roles_allow(backend: Backend) {
         actions(list)[3..]
     );
 
+    // The JSON API's user changes go through the same use case: a deletion is recorded too.
+    admin
+        .delete("/users/carol")
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let latest = admin.get("/audit?limit=1").await;
+    let deleted = &latest.ok()["entries"][0];
+    assert_eq!(deleted["action"], "user_deleted", "{deleted:#}");
+    assert_eq!(deleted["before"]["username"], "carol");
+    assert_eq!(deleted["after"], Value::Null);
+
     // Bad parameters name the field; no credentials, no log.
     admin.get("/audit?limit=0").await.expect_invalid(&["limit"]);
     admin

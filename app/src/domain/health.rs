@@ -156,11 +156,13 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
                     plan.remove.push(remove(RemovalReason::Outdated));
                 }
             }
+            // An operation's room (a validation room) is the operation's to judge and stop,
+            // crashed or gone: it reads the reason and the output before the room goes.
+            _ if keep.contains(room.id.as_str()) => {}
             _ if !has_instance && since_created > timeouts.creation_grace => {
                 plan.forget.push(room.id.clone())
             }
             RoomStatus::Error => plan.remove.push(remove(RemovalReason::Error)),
-            _ if keep.contains(room.id.as_str()) => {}
             RoomStatus::Pending | RoomStatus::Unready if since_change > timeouts.initialization => {
                 plan.remove
                     .push(remove(RemovalReason::InitializationTimeout))

@@ -131,6 +131,29 @@ fn reconciles_store_and_runtime_both_ways() {
 }
 
 #[test]
+fn rooms_an_operation_keeps_are_left_to_it_even_crashed_or_gone() {
+    let mut crashed = room("crashed", RoomStatus::Error, 0, None);
+    crashed.version = "v2".into();
+    let mut gone = room("gone", RoomStatus::Pending, 0, None);
+    gone.version = "v2".into();
+    let rooms = [crashed, gone, room("other", RoomStatus::Error, 0, None)];
+    let plan = plan(&HealthInput {
+        desired: 0,
+        max_surge: MaxSurge::Count(5),
+        active_version: "v1",
+        rooms: &rooms,
+        instances: &["crashed".to_string(), "other".to_string()],
+        now: at(100),
+        timeouts: HealthTimeouts::default(),
+        grace_period: Duration::seconds(10),
+        keep: &["crashed".to_string(), "gone".to_string()],
+        claimed: &[],
+    });
+    assert_eq!(removed(&plan), [("other", RemovalReason::Error)]);
+    assert!(plan.forget.is_empty(), "{:?}", plan.forget);
+}
+
+#[test]
 fn stuck_terminating_rooms_are_forgotten() {
     let rooms = [room("t", RoomStatus::Terminating, 0, Some(0))];
     assert!(run(0, &rooms, 30).forget.is_empty());
