@@ -337,19 +337,8 @@ async fn insert_rooms(settings: &Settings, store: &RedisRoomStore) {
             let store = store.clone();
             async move {
                 let room = GameRoom {
-                    id: room_id(i),
-                    scheduler: SCHEDULER.to_string(),
-                    version: "v1".to_string(),
-                    status: RoomStatus::Ready,
-                    status_reason: None,
-                    created_at: now,
-                    status_changed_at: now,
-                    last_ping_at: Some(now),
-                    running_matches: 0,
-                    metadata: Default::default(),
-                    address: None,
-                    region: String::new(),
                     machine: machine_of(settings, i),
+                    ..common::bench_room(SCHEDULER, room_id(i), RoomStatus::Ready, now)
                 };
                 store.insert(&room).await.expect("inserting a bench room");
             }

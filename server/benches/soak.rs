@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::domain::room::{GameRoom, Ping, RoomStatus};
+use app::domain::room::{Ping, RoomStatus};
 use app::ports::RoomStore;
 use chrono::Utc;
 use common::{
@@ -382,21 +382,7 @@ async fn bench(settings: Settings) {
         .expect("a Redis connection");
     let now = Utc::now();
     for i in 0..settings.rooms {
-        let room = GameRoom {
-            id: room_id(i),
-            scheduler: SCHEDULER.to_string(),
-            version: "v1".to_string(),
-            status: RoomStatus::Pending,
-            status_reason: None,
-            created_at: now,
-            status_changed_at: now,
-            last_ping_at: None,
-            running_matches: 0,
-            metadata: Default::default(),
-            address: None,
-            region: String::new(),
-            machine: String::new(),
-        };
+        let room = common::bench_room(SCHEDULER, room_id(i), RoomStatus::Pending, now);
         store.insert(&room).await.expect("inserting a soak room");
     }
     println!(

@@ -24,6 +24,31 @@ use server::room_tokens::{RoomTokens, TokenlessSchedulers};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// A room of `scheduler` at version `v1`, created and changed `now`, in `status` (pinged `now`
+/// unless pending), on no machine yet: what the benchmarks insert before they measure.
+pub fn bench_room(
+    scheduler: &str,
+    id: String,
+    status: app::domain::room::RoomStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> app::domain::room::GameRoom {
+    app::domain::room::GameRoom {
+        id,
+        scheduler: scheduler.to_string(),
+        version: "v1".to_string(),
+        status,
+        status_reason: None,
+        created_at: now,
+        status_changed_at: now,
+        last_ping_at: (status != app::domain::room::RoomStatus::Pending).then_some(now),
+        running_matches: 0,
+        metadata: Default::default(),
+        address: None,
+        region: String::new(),
+        machine: String::new(),
+    }
+}
+
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(text) => text
