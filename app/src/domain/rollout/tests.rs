@@ -175,25 +175,31 @@ fn kept_rooms_are_neither_counted_nor_removed_as_outdated_or_surplus() {
     );
     // Nor current: v2 active, the kept room does not stand for one of the two.
     assert_eq!(tick(2, 5, "v2", &fleet, &["check"]).create, 2);
-    // Still removed in error, still forgotten once its instance is gone.
+    // In error, or with its instance gone, it is left to the operation that keeps it (which
+    // reads why before it stops it); once no longer kept, it is removed or forgotten.
     fleet[2].status = RoomStatus::Error;
+    assert_eq!(removed(&tick(2, 1, "v1", &fleet, &["check"])), []);
     assert_eq!(
-        removed(&tick(2, 1, "v1", &fleet, &["check"])),
+        removed(&tick(2, 1, "v1", &fleet, &[])),
         [("check", RemovalReason::Error)]
     );
-    let gone = plan(&HealthInput {
-        desired: 2,
-        max_surge: MaxSurge::Count(1),
-        active_version: "v1",
-        rooms: &fleet,
-        instances: &["a".to_string(), "b".to_string()],
-        now: at(20),
-        timeouts: HealthTimeouts::default(),
-        grace_period: Duration::seconds(10),
-        keep: &["check".to_string()],
-        claimed: &[],
-    });
-    assert_eq!(gone.forget, ["check"]);
+    let gone = |keep: &[String]| {
+        plan(&HealthInput {
+            desired: 2,
+            max_surge: MaxSurge::Count(1),
+            active_version: "v1",
+            rooms: &fleet,
+            instances: &["a".to_string(), "b".to_string()],
+            now: at(20),
+            timeouts: HealthTimeouts::default(),
+            grace_period: Duration::seconds(10),
+            keep,
+            claimed: &[],
+        })
+        .forget
+    };
+    assert!(gone(&["check".to_string()]).is_empty());
+    assert_eq!(gone(&[]), ["check"]);
 }
 
 #[test]
