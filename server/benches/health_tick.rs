@@ -35,8 +35,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use redis::aio::ConnectionManager;
 use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
-use server::adapters::storage::redis::RedisRoomStore;
-use server::adapters::storage::sql::SqlStore;
 use server::room_tokens::RoomTokens;
 use server::runtimes::Runtimes;
 use server::workers::autoscaler::Autoscaler;
@@ -193,21 +191,13 @@ async fn bench() {
     let rooms_each: u32 = env_or("BATON_BENCH_ROOMS", 100u32).max(1);
     let ticks: usize = env_or("BATON_BENCH_TICKS", 5usize).max(1);
     let concurrency: usize = env_or("BATON_BENCH_CONCURRENCY", 64usize).max(1);
-    let prefix = format!("baton-bench-{}", uuid::Uuid::new_v4().simple());
-    let rooms_store = RedisRoomStore::connect(&redis_url, &prefix)
-        .await
-        .expect("Redis (see benches/ping.rs for how to start it)");
-    let mut connection = redis::Client::open(redis_url.as_str())
-        .expect("a Redis URL")
-        .get_connection_manager()
-        .await
-        .expect("a Redis connection");
-    let sqlite_path = std::env::temp_dir().join(format!("{prefix}.db"));
-    let sql = Arc::new(
-        SqlStore::connect(&format!("sqlite://{}?mode=rwc", sqlite_path.display()))
-            .await
-            .expect("a scratch SQLite database"),
-    );
+    let common::ScratchStores {
+        prefix,
+        rooms: rooms_store,
+        mut connection,
+        sql,
+        sqlite_path,
+    } = common::scratch_stores(&redis_url).await;
     println!(
         "health tick benchmark: {schedulers} schedulers x {rooms_each} rooms = {} rooms, \
          {ticks} measured full ticks, {concurrency} schedulers at a time, redis {} (prefix \

@@ -49,6 +49,42 @@ pub fn bench_room(
     }
 }
 
+/// The stores a benchmark starts from: a Redis room store under a fresh key prefix, a plain
+/// connection to the same Redis, and a scratch SQLite file named after the prefix (delete it,
+/// and the prefix's keys, at the end).
+pub struct ScratchStores {
+    pub prefix: String,
+    pub rooms: RedisRoomStore,
+    pub connection: ConnectionManager,
+    pub sql: Arc<SqlStore>,
+    pub sqlite_path: std::path::PathBuf,
+}
+
+pub async fn scratch_stores(redis_url: &str) -> ScratchStores {
+    let prefix = format!("baton-bench-{}", uuid::Uuid::new_v4().simple());
+    let rooms = RedisRoomStore::connect(redis_url, &prefix)
+        .await
+        .expect("Redis (see benches/ping.rs for how to start it)");
+    let connection = redis::Client::open(redis_url)
+        .expect("a Redis URL")
+        .get_connection_manager()
+        .await
+        .expect("a Redis connection");
+    let sqlite_path = std::env::temp_dir().join(format!("{prefix}.db"));
+    let sql = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}?mode=rwc", sqlite_path.display()))
+            .await
+            .expect("a scratch SQLite database"),
+    );
+    ScratchStores {
+        prefix,
+        rooms,
+        connection,
+        sql,
+        sqlite_path,
+    }
+}
+
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(text) => text

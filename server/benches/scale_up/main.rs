@@ -40,8 +40,6 @@ use server::adapters::runtime::kubernetes::{
     ApiLimits, KubernetesRuntime, KubernetesRuntimeConfig,
 };
 use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
-use server::adapters::storage::redis::RedisRoomStore;
-use server::adapters::storage::sql::SqlStore;
 use server::room_tokens::RoomTokens;
 use server::runtimes::Runtimes;
 use server::workers::autoscaler::Autoscaler;
@@ -93,21 +91,13 @@ async fn bench() {
     let timeout = Duration::from_secs(env_or("BATON_BENCH_TIMEOUT_SECONDS", 300u64));
     let echo_secret = env_or("BATON_BENCH_SECRET_ECHO", 1u8) != 0;
 
-    let prefix = format!("baton-bench-{}", uuid::Uuid::new_v4().simple());
-    let rooms_store = RedisRoomStore::connect(&redis_url, &prefix)
-        .await
-        .expect("Redis (see benches/ping.rs for how to start it)");
-    let mut connection = redis::Client::open(redis_url.as_str())
-        .expect("a Redis URL")
-        .get_connection_manager()
-        .await
-        .expect("a Redis connection");
-    let sqlite_path = std::env::temp_dir().join(format!("{prefix}.db"));
-    let sql = Arc::new(
-        SqlStore::connect(&format!("sqlite://{}?mode=rwc", sqlite_path.display()))
-            .await
-            .expect("a scratch SQLite database"),
-    );
+    let common::ScratchStores {
+        prefix,
+        rooms: rooms_store,
+        mut connection,
+        sql,
+        sqlite_path,
+    } = common::scratch_stores(&redis_url).await;
     SchedulerStore::create(sql.as_ref(), &scheduler_config(rooms_wanted, &max_surge))
         .await
         .expect("storing the scheduler");

@@ -106,10 +106,7 @@ impl UserStore for SqlStore {
             .exec(&self.db)
             .await
             .map_err(backend)?;
-        if result.rows_affected == 0 {
-            return Err(user_not_found(username));
-        }
-        Ok(())
+        one_user(result.rows_affected, username)
     }
 
     async fn end_sessions(&self, username: &str) -> Result<(), StoreError> {
@@ -127,10 +124,7 @@ impl UserStore for SqlStore {
             .exec(&self.db)
             .await
             .map_err(backend)?;
-        if result.rows_affected == 0 {
-            return Err(user_not_found(&user.username));
-        }
-        Ok(())
+        one_user(result.rows_affected, &user.username)
     }
 
     async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
@@ -139,10 +133,7 @@ impl UserStore for SqlStore {
             .exec(&self.db)
             .await
             .map_err(backend)?;
-        if result.rows_affected == 0 {
-            return Err(user_not_found(username));
-        }
-        Ok(())
+        one_user(result.rows_affected, username)
     }
 }
 
@@ -160,11 +151,16 @@ impl SqlStore {
             .exec(&self.db)
             .await
             .map_err(backend)?;
-        if result.rows_affected == 0 {
-            return Err(user_not_found(username));
-        }
-        Ok(())
+        one_user(result.rows_affected, username)
     }
+}
+
+/// A change meant for the user `username`: touching no row means there is no such user.
+fn one_user(rows_affected: u64, username: &str) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(user_not_found(username));
+    }
+    Ok(())
 }
 
 /// `session_epoch + 1`, computed by the database (two sign-outs at once both count).
