@@ -210,6 +210,24 @@ pub fn with_claims(rooms: &[GameRoom], claims: &[Claim], max: u32) -> Vec<GameRo
         .collect()
 }
 
+/// The rooms matchmakers have: those with open claims, and those running matches (occupied, or
+/// with running matches), in the order given, each with its open claims oldest first.
+pub fn allocated_rooms(rooms: &[GameRoom], claims: &[Claim]) -> Vec<(GameRoom, Vec<Claim>)> {
+    rooms
+        .iter()
+        .filter_map(|room| {
+            let mut open: Vec<Claim> = claims
+                .iter()
+                .filter(|c| c.room == room.id)
+                .cloned()
+                .collect();
+            open.sort_by_key(|c| c.created_at);
+            let busy = room.status == RoomStatus::Occupied || room.running_matches > 0;
+            (busy || !open.is_empty()).then(|| (room.clone(), open))
+        })
+        .collect()
+}
+
 /// Whether a claim has lapsed at `now`.
 pub fn expired(claim: &Claim, now: DateTime<Utc>) -> bool {
     claim.expires_at <= now
@@ -258,6 +276,28 @@ mod tests {
             assert!(!can_take(status, 0, 0, 3), "{status}");
         }
         assert!(!can_take(Ready, u32::MAX, u32::MAX, u32::MAX));
+    }
+
+    #[test]
+    fn allocated_rooms_are_the_claimed_and_the_busy_ones() {
+        let claim = |id: &str, room: &str, created: i64| {
+            new_claim(id.into(), None, None, at(created))
+                .unwrap()
+                .on("s", room)
+        };
+        let rooms = [
+            room("idle", Ready, 0),
+            room("claimed", Ready, 0),
+            room("occupied", Occupied, 0),
+            room("running", Ready, 1),
+        ];
+        let claims = [claim("c2", "claimed", 9), claim("c1", "claimed", 3)];
+        let allocated = allocated_rooms(&rooms, &claims);
+        let ids: Vec<&str> = allocated.iter().map(|(r, _)| r.id.as_str()).collect();
+        assert_eq!(ids, ["claimed", "occupied", "running"]);
+        let claim_ids: Vec<&str> = allocated[0].1.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(claim_ids, ["c1", "c2"]);
+        assert!(allocated[1].1.is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod quantity;
 pub mod region;
 pub mod rollout;
 pub mod room;
+pub mod room_timeline;
 pub mod scheduler;
 pub mod throttle;
 pub mod user;
