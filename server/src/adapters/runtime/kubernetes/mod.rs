@@ -15,6 +15,7 @@
 //! ([`room_pod`], [`room_instance`], [`pod_events`]) so it is tested without a cluster.
 
 mod limits;
+mod logs;
 mod machines;
 mod metrics;
 mod namespaces;
@@ -321,6 +322,11 @@ impl Runtime for KubernetesRuntime {
     /// Reads the `PodMetrics` of the scheduler's pods from the metrics API.
     async fn usage(&self, scheduler: &str) -> Result<Vec<InstanceUsage>, RuntimeError> {
         self.pod_usages(scheduler).await
+    }
+
+    /// The last lines of each container of the room's pod (the pod log API).
+    async fn logs(&self, scheduler: &str, room: &str) -> Vec<String> {
+        self.pod_logs(scheduler, room).await
     }
 
     /// Deletes the scheduler's namespace (its pods and Secret with it) when it is Baton's.

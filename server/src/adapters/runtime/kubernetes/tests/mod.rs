@@ -4,6 +4,7 @@
 mod contexts;
 mod create;
 mod limits;
+mod logs;
 mod machines;
 mod namespaces;
 mod observe;
