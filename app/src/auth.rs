@@ -92,6 +92,7 @@ pub mod server {
     use crate::domain::user::User;
     use crate::ports::{Account, Passwords, StoreError, UserStore};
     use crate::services::capacity::CapacityService;
+    use crate::services::room_detail::RoomService;
     use crate::services::{SchedulerService, ServiceError, UserService};
 
     /// What the dashboard's server functions reach, provided as context by the server.
@@ -101,6 +102,8 @@ pub mod server {
         pub schedulers: Arc<SchedulerService>,
         /// A scheduler's machines and machine-scaling decisions, shared with the JSON API.
         pub capacity: Arc<CapacityService>,
+        /// One room with its output (the runtimes'), for the room page.
+        pub rooms: Arc<RoomService>,
         pub users: Arc<dyn UserStore>,
         /// Password checks, shared with the API (throttled per client address and user).
         pub passwords: Arc<dyn Passwords>,

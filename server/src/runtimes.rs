@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use app::domain::region::{DEFAULT_REGION, room_region};
 use app::domain::room::GameRoom;
-use app::ports::{Machines, Runtime};
+use app::domain::room_timeline::hide_secrets;
+use app::ports::{Machines, RoomLogs, Runtime};
+use async_trait::async_trait;
+
+use crate::room_tokens::RoomTokens;
 
 /// One runtime and the region it serves.
 #[derive(Clone)]
@@ -99,5 +103,98 @@ impl Runtimes {
     /// The runtime the room runs on (the default one for rooms stored before regions).
     pub fn of_room(&self, room: &GameRoom) -> Option<&Arc<dyn Runtime>> {
         self.get(room_region(room, self.default_region()))
+    }
+}
+
+/// What rooms printed, from the runtime each runs on, with the room's token hidden: the room
+/// page's output.
+pub struct RuntimeRoomLogs {
+    pub runtimes: Arc<Runtimes>,
+    pub tokens: Arc<RoomTokens>,
+}
+
+#[async_trait]
+impl RoomLogs for RuntimeRoomLogs {
+    async fn room_logs(&self, scheduler: &str, room: &str, region: &str) -> Vec<String> {
+        let region = if region.is_empty() {
+            self.runtimes.default_region()
+        } else {
+            region
+        };
+        let Some(runtime) = self.runtimes.get(region) else {
+            return Vec::new();
+        };
+        let lines = runtime.logs(scheduler, room).await;
+        hide_secrets(lines, &[&self.tokens.issue(scheduler, room)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use app::domain::room_timeline::HIDDEN;
+    use app::domain::scheduler::{EnvironmentVariable, Scheduler};
+    use app::ports::{InstanceEvent, InstanceUsage, RoomInstance, RuntimeError};
+    use futures::stream::BoxStream;
+
+    /// A runtime whose rooms print their token.
+    struct Chatty(String);
+
+    #[async_trait]
+    impl Runtime for Chatty {
+        async fn create_instance(
+            &self,
+            _: &Scheduler,
+            _: &str,
+            _: &[EnvironmentVariable],
+        ) -> Result<RoomInstance, RuntimeError> {
+            Err(RuntimeError::Rejected("not here".into()))
+        }
+        async fn delete_instance(&self, _: &Scheduler, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+        async fn instances(&self, _: &str) -> Result<Vec<RoomInstance>, RuntimeError> {
+            Ok(Vec::new())
+        }
+        fn watch(&self, _: &str) -> BoxStream<'static, InstanceEvent> {
+            Box::pin(futures::stream::empty())
+        }
+        async fn usage(&self, _: &str) -> Result<Vec<InstanceUsage>, RuntimeError> {
+            Ok(Vec::new())
+        }
+        async fn logs(&self, scheduler: &str, room: &str) -> Vec<String> {
+            vec![format!("{} {scheduler}/{room} token={}", self.0, self.0)]
+        }
+        async fn remove_scheduler(&self, _: &str) -> Result<(), RuntimeError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_come_from_the_room_region_with_the_token_hidden() {
+        let tokens = Arc::new(RoomTokens::new("secret"));
+        let token = tokens.issue("s", "r1");
+        let runtime = |name: &str, said: &str| RegionRuntime {
+            name: name.to_string(),
+            region: name.to_string(),
+            runtime: Arc::new(Chatty(said.to_string())) as Arc<dyn Runtime>,
+        };
+        let logs = RuntimeRoomLogs {
+            runtimes: Arc::new(Runtimes::new(
+                vec![runtime("eu", &token), runtime("us", "us-said")],
+                0,
+            )),
+            tokens,
+        };
+        assert_eq!(
+            logs.room_logs("s", "r1", "").await,
+            [format!("{HIDDEN} s/r1 token={HIDDEN}")]
+        );
+        assert_eq!(
+            logs.room_logs("s", "r1", "us").await,
+            ["us-said s/r1 token=us-said"]
+        );
+        assert!(logs.room_logs("s", "r1", "mars").await.is_empty());
     }
 }

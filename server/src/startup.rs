@@ -16,6 +16,7 @@ use app::ports::{
     RoomStore, Runtime, SchedulerCache, SchedulerStore, StoreError, UserStore, Wake,
 };
 use app::services::active::ActiveSchedulers;
+use app::services::room_detail::RoomService;
 use app::services::{SchedulerService, UserService};
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -44,7 +45,7 @@ use crate::config::{Config, RuntimeSpec, RuntimesConfig, RuntimesFileError, sqli
 use crate::dashboard;
 use crate::observability::Observability;
 use crate::room_tokens::{RoomTokens, TokenlessSchedulers};
-use crate::runtimes::{RegionMachines, RegionRuntime, Runtimes};
+use crate::runtimes::{RegionMachines, RegionRuntime, RuntimeRoomLogs, Runtimes};
 use crate::scheduler_changes::PublishChanges;
 use crate::workers::forwarding::{ForwarderFactory, Forwarding, ForwardingRoomStore, deadline};
 use crate::{browser_pages, same_origin};
@@ -429,8 +430,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tokenless,
         forwarding,
     };
+    let room_detail = Arc::new(RoomService {
+        schedulers: service.clone(),
+        logs: Arc::new(RuntimeRoomLogs {
+            runtimes: runtimes.clone(),
+            tokens: room_tokens.clone(),
+        }),
+    });
     let dashboard = Dashboard {
         schedulers: service,
+        rooms: room_detail,
         capacity,
         users,
         passwords: authenticator,

@@ -480,6 +480,16 @@ pub enum RuntimeError {
     NoCapacity(String),
 }
 
+/// What rooms' instances printed, read from the runtime each room runs on, with the room's
+/// token hidden (`room_timeline::hide_secrets`).
+#[async_trait]
+pub trait RoomLogs: Send + Sync {
+    /// The last lines the instance of room `room` printed, oldest first ([`Runtime::logs`]), from
+    /// the runtime of `region` (empty: the default runtime's, where rooms stored before regions
+    /// and rooms no longer stored are looked for). Empty when the runtime keeps none.
+    async fn room_logs(&self, scheduler: &str, room: &str, region: &str) -> Vec<String>;
+}
+
 /// Where room instances run: local processes or Kubernetes pods.
 #[async_trait]
 pub trait Runtime: Send + Sync {

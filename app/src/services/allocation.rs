@@ -12,7 +12,7 @@ use crate::domain::allocation::{
     self, AllocationPolicy, Claim, ClaimError, Claimed, NewClaim, RoomSelector, Selection,
     VersionLabels,
 };
-use crate::domain::room::RoomAddress;
+use crate::domain::room::{GameRoom, RoomAddress};
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
 
@@ -129,6 +129,21 @@ impl SchedulerService {
             address: claimed.address,
             region,
         }
+    }
+
+    /// The rooms matchmakers have (`allocation::allocated_rooms`), oldest first, each with its
+    /// open claims. Readers may look.
+    pub async fn allocated(&self, user: &User, name: &str) -> Result<Vec<(GameRoom, Vec<Claim>)>> {
+        let rooms = self.rooms(user, name).await?;
+        let claims = self.rooms.claims(name, None).await?;
+        Ok(allocation::allocated_rooms(&rooms, &claims))
+    }
+
+    /// Whether `user` may allocate rooms of scheduler `name`, which they may read (else
+    /// `NotFound`).
+    pub async fn may_allocate(&self, user: &User, name: &str) -> Result<bool> {
+        let scheduler = self.readable_active(user, name).await?;
+        Ok(access::can_allocate(user, &scheduler.config.game))
     }
 
     /// Claims capacity on a room of the scheduler that has some; `None` when no room does.

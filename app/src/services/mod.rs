@@ -8,6 +8,7 @@ pub mod audit;
 pub mod capacity;
 pub mod live_rooms;
 pub mod operations;
+pub mod room_detail;
 pub mod schedulers;
 pub mod users;
 pub mod zeuz;
