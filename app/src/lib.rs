@@ -18,6 +18,7 @@ use leptos_router::{
 };
 
 use components::layout::Layout;
+use pages::{allocation, room};
 use pages::{audit, scheduler, scheduler_autoscaling, scheduler_edit, schedulers, sign_in, users};
 
 /// The HTML document around every page.
@@ -70,6 +71,8 @@ lazy_page! {
     AutoscalingRoute => scheduler_autoscaling::SchedulerAutoscalingPage,
     UsersRoute => users::UsersPage,
     AuditRoute => audit::AuditPage,
+    RoomRoute => room::RoomPage,
+    AllocationRoute => allocation::AllocationPage,
 }
 
 /// The dashboard, under `/ui` (the JSON API owns `/schedulers`). Pages render whole on the
@@ -114,6 +117,16 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("/schedulers/:name/autoscaling")
                         view={Lazy::<AutoscalingRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/schedulers/:name/rooms/:room")
+                        view={Lazy::<RoomRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/schedulers/:name/allocation")
+                        view={Lazy::<AllocationRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async/>

@@ -1,6 +1,8 @@
 //! Dashboard pages, one module each, their server functions beside them.
 
+pub mod allocation;
 pub mod audit;
+pub mod room;
 pub mod scheduler;
 pub mod scheduler_autoscaling;
 pub mod scheduler_edit;

@@ -225,6 +225,9 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                     "badge state-{}",
                     state.as_str(),
                 )>{state.as_str()}</span>
+                <A href=format!("/ui/schedulers/{name}/allocation") attr:class="button">
+                    "Allocation"
+                </A>
                 {can_edit
                     .then(|| {
                         view! {
@@ -438,7 +441,9 @@ fn RoomsTable(rooms: RoomsNow) -> impl IntoView {
                         view! {
                             <tr data-room=room.id.clone() data-status=room.status.as_str()>
                                 <td>
-                                    <code>{room.id.clone()}</code>
+                                    <a href=format!("/ui/schedulers/{}/rooms/{}", room.scheduler, room.id)>
+                                        <code>{room.id.clone()}</code>
+                                    </a>
                                 </td>
                                 <td>
                                     <StatusBadge status=room.status/>
