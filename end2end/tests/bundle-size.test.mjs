@@ -66,6 +66,8 @@ test('every dashboard page hydrates with under 500 KB of gzipped WASM and JS', a
     ['/ui/new-scheduler', signedIn],
     ['/ui/users', signedIn],
     ['/ui/audit', signedIn],
+    ['/ui/schedulers/bundle/rooms/bundle-none', signedIn],
+    ['/ui/schedulers/bundle/allocation', signedIn],
   ];
   const rows = [];
   for (const [path, state] of pages) {
