@@ -308,6 +308,17 @@ async fn editors_allocate_by_hand_and_viewers_may_not(backend: Backend) {
         html.text
     );
 
+    // Another game's scheduler is not found, whichever the call.
+    let mut other = seed("other", "other-game");
+    other["roomsReplicas"] = json!(0);
+    server.admin().post("/schedulers", &other).await.ok();
+    for endpoint in ["can_allocate", "scheduler_allocations", "allocate_room"] {
+        let reply = editor
+            .call(endpoint, &[("name", "other"), ("metadata", "")])
+            .await;
+        assert_refused(&reply, StatusCode::NOT_FOUND, "NotFound");
+    }
+
     // Its one room taken, the next allocation finds none free.
     let reply = editor
         .call("allocate_room", &[("name", name), ("metadata", "")])
