@@ -56,7 +56,8 @@ impl RoomService {
         scheduler: &str,
         room: &str,
     ) -> Result<RoomDetail, ServiceError> {
-        let active = self.schedulers.readable(user, scheduler, None).await?;
+        // The active version as this process remembers it: the page asks every 2 s.
+        let active = self.schedulers.readable_active(user, scheduler).await?;
         let store = &self.schedulers.rooms;
         let found = match store.get(scheduler, room).await {
             Ok(found) => Some(found),
