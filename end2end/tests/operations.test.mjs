@@ -87,7 +87,9 @@ test('a rollout started while the page is open shows its progress and finishes',
   const running = page.locator(`#running article[data-operation="${id}"]`);
   // The page polls: the operation appears without a reload, with its progress bar.
   await running.locator('.rollout progress').waitFor({ timeout: 30_000 });
-  assert.equal(await running.locator('.rollout').getAttribute('data-floor'), '3');
+  const bar = await running.locator('.rollout').evaluate((el) => ({ floor: el.dataset.floor, text: el.textContent }));
+  assert.equal(bar.floor, '3', 'the floor is the desired count');
+  assert.match(bar.text, /rooms on the new version/);
   // The rooms move to v2 on the bar: some rollout state with rooms of v2 shows.
   await page.waitForFunction(
     (id) => Number(document.querySelector(`[data-operation="${id}"] .rollout`)?.dataset.new ?? 0) >= 1
