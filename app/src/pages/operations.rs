@@ -242,9 +242,12 @@ fn OperationItem(
     view! {
         <article class="operation" data-operation=key data-status=status.as_str()>
             <div class="operation-head">
-                <span class=format!("badge op-{}", status.as_str())>{status.as_str()}</span>
+                <span class=format!(
+                    "badge op-{}",
+                    status.as_str(),
+                )>{status.as_str().replace('_', " ")}</span>
                 <strong>{definition}</strong>
-                <code class="muted">{input}</code>
+                {(input != "{}").then(|| view! { <code class="muted">{input}</code> })}
                 <span class="muted">{ago(now, created_at)}</span>
                 {cancel_requested.then(|| view! { <span class="badge">"cancel requested"</span> })}
                 {cancelable
