@@ -1,6 +1,7 @@
 //! Dashboard pages, one module each, their server functions beside them.
 
 pub mod audit;
+pub mod operations;
 pub mod scheduler;
 pub mod scheduler_autoscaling;
 pub mod scheduler_edit;

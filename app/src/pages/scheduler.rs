@@ -241,6 +241,9 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                     "badge state-{}",
                     state.as_str(),
                 )>{state.as_str()}</span>
+                <A href=format!("/ui/schedulers/{name}/operations") attr:class="button">
+                    "Operations"
+                </A>
                 {can_edit
                     .then(|| {
                         view! {
