@@ -149,8 +149,9 @@ pub mod server {
 
     /// Sets the HTTP status that goes with `err` (for API-style callers; a plain form post keeps
     /// its redirect) and returns it.
-    pub fn reject(err: AppError) -> AppError {
-        let status = match &err {
+    /// The HTTP status an error is answered with.
+    pub fn status_of(err: &AppError) -> StatusCode {
+        match err {
             AppError::Unauthenticated | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -158,7 +159,11 @@ pub mod server {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Invalid(_) => StatusCode::BAD_REQUEST,
             AppError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        }
+    }
+
+    pub fn reject(err: AppError) -> AppError {
+        let status = status_of(&err);
         let form_post = use_context::<Parts>().is_some_and(|parts| {
             parts
                 .headers

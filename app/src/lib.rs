@@ -19,7 +19,9 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{allocation, room};
-use pages::{audit, scheduler, scheduler_autoscaling, scheduler_edit, schedulers, sign_in, users};
+use pages::{
+    audit, operations, scheduler, scheduler_autoscaling, scheduler_edit, schedulers, sign_in, users,
+};
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -69,6 +71,7 @@ lazy_page! {
     SchedulerRoute => scheduler::SchedulerPage,
     EditSchedulerRoute => scheduler_edit::EditSchedulerPage,
     AutoscalingRoute => scheduler_autoscaling::SchedulerAutoscalingPage,
+    OperationsRoute => operations::OperationsPage,
     UsersRoute => users::UsersPage,
     AuditRoute => audit::AuditPage,
     RoomRoute => room::RoomPage,
@@ -127,6 +130,11 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("/schedulers/:name/allocation")
                         view={Lazy::<AllocationRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/schedulers/:name/operations")
+                        view={Lazy::<OperationsRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async/>

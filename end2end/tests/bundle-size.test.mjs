@@ -63,6 +63,7 @@ test('every dashboard page hydrates with under 500 KB of gzipped WASM and JS', a
     ['/ui/schedulers/bundle', signedIn],
     ['/ui/schedulers/bundle/edit', signedIn],
     ['/ui/schedulers/bundle/autoscaling', signedIn],
+    ['/ui/schedulers/bundle/operations', signedIn],
     ['/ui/new-scheduler', signedIn],
     ['/ui/users', signedIn],
     ['/ui/audit', signedIn],

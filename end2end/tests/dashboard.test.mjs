@@ -109,15 +109,19 @@ test('an admin creates a scheduler with the form, sees its rooms ready, edits it
   await page.selectOption('select[name="mode"]', 'fixedBuffer');
   const amount = 'autoscaling.policy.parameters.fixedBuffer.amount';
   await field(page, amount).fill('2');
-  const summary = page.locator('.preview-summary');
+  const summary = page.locator('[data-testid="day-summary"]');
   await summary.waitFor();
   const small = await summary.textContent();
   assert.match(small, /Between \d+ and \d+ rooms/);
   await field(page, amount).fill('30');
   await page.waitForFunction(
-    (before) => document.querySelector('.preview-summary')?.textContent !== before, small,
+    (before) => document.querySelector('[data-testid="day-summary"]')?.textContent !== before, small,
   );
-  assert.equal(await page.locator('[data-testid="autoscaling-preview"] svg polyline').count(), 3);
+  assert.equal(await page.locator('[data-testid="autoscaling-preview"] svg').first().locator('polyline').count(), 3);
+  // The scheduler's own recorded minutes, replayed through the policy being edited.
+  const replayed = page.locator('[data-testid="replay-summary"]');
+  await replayed.waitFor();
+  assert.match(await replayed.textContent(), /Over the last \d+ minutes recorded: between \d+ and \d+ rooms wanted; at least \d+ ready rooms left; \d+ minutes with no ready room/);
   // A bad amount shows at its field and cannot be saved.
   await field(page, amount).fill('0');
   await fieldErrors(page, amount).first().waitFor();

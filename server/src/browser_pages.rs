@@ -35,6 +35,9 @@ pub fn page_for(path: &str) -> Option<String> {
     let scheduler = |name: &str| Some(format!("/ui/schedulers/{name}"));
     match segments.as_slice() {
         ["schedulers"] | ["schedulers", "info"] => Some("/ui/schedulers".to_string()),
+        ["schedulers", name, "operations", ..] if !name.is_empty() => {
+            Some(format!("/ui/schedulers/{name}/operations"))
+        }
         ["schedulers", name, ..] | ["scheduler", name, ..] | ["allocations", name]
             if !name.is_empty() =>
         {
@@ -59,9 +62,14 @@ mod tests {
             ("/schedulers/demo", Some("/ui/schedulers/demo")),
             ("/schedulers/demo/versions", Some("/ui/schedulers/demo")),
             (
-                "/schedulers/demo/operations/abc",
-                Some("/ui/schedulers/demo"),
+                "/schedulers/demo/operations",
+                Some("/ui/schedulers/demo/operations"),
             ),
+            (
+                "/schedulers/demo/operations/abc",
+                Some("/ui/schedulers/demo/operations"),
+            ),
+            ("/schedulers/demo/add-rooms", Some("/ui/schedulers/demo")),
             ("/scheduler/demo/rooms", Some("/ui/schedulers/demo")),
             ("/allocations/demo", Some("/ui/schedulers/demo")),
             ("/users", Some("/ui/users")),

@@ -46,6 +46,7 @@ pub fn router(
     settings: SessionSettings,
 ) -> Router {
     let users = dashboard.users.clone();
+    let live = dashboard.clone();
     let context = move || provide_context(dashboard.clone());
     let home = || async { Redirect::to("/ui/schedulers") };
     let session_layer = SessionManagerLayer::new(sessions)
@@ -67,6 +68,7 @@ pub fn router(
             context, shell,
         ))
         .with_state(options)
+        .merge(crate::live::router(live))
         .layer(middleware::from_fn_with_state(users, require_sign_in))
         .layer(session_layer)
         // Pages, server-function answers and the WASM files, gzipped for browsers that ask.

@@ -7,6 +7,7 @@ pub mod browser_pages;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod live;
 pub mod observability;
 pub mod room_tokens;
 pub mod runtimes;

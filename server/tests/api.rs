@@ -1646,6 +1646,9 @@ async fn openapi_document_and_docs_page(backend: Backend) {
         ("SchedulerConfig", "allocation"),
         ("AllocationPolicy", "strategy"),
         ("AllocationPolicy", "claimTtl"),
+        ("OperationDocument", "progress"),
+        ("RolloutProgress", "oldRooms"),
+        ("RolloutProgress", "readyFloor"),
     ] {
         assert!(
             schemas[schema]["properties"][property].is_object(),

@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
 use server::adapters::runtime::kubernetes::{
-    KubernetesRuntime, MANAGED_BY, MANAGED_BY_LABEL, ROOM_SECRET, SCHEDULER_LABEL, secret_key,
+    KubernetesRuntime, MANAGED_BY, MANAGED_BY_LABEL, SCHEDULER_LABEL, batch_secret_name, secret_key,
 };
 
 /// How long a room may take to be pulled and started.
@@ -218,7 +218,8 @@ async fn a_room_pod_starts_reports_its_address_and_goes() {
         assert_eq!(instances[0].crashed, None);
 
         // The room runs, so it read its token (it exits 7 otherwise); where an operator looks,
-        // the token is only in the scheduler's Secret, and everything is labelled as Baton's.
+        // the token is only in the Secret of the room's batch (itself alone), and everything is
+        // labelled as Baton's.
         let client = client().await;
         let labels = |scheduler: &str| {
             [
@@ -237,10 +238,8 @@ async fn a_room_pod_starts_reports_its_address_and_goes() {
             );
         }
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &name);
-        let secret = secrets
-            .get(ROOM_SECRET)
-            .await
-            .expect("the scheduler's Secret");
+        let secret_name = batch_secret_name(&room);
+        let secret = secrets.get(&secret_name).await.expect("the room's Secret");
         for (key, value) in labels(&name) {
             assert_eq!(
                 secret.metadata.labels.as_ref().and_then(|l| l.get(&key)),
@@ -283,7 +282,7 @@ async fn a_room_pod_starts_reports_its_address_and_goes() {
                 reference.key.as_str(),
                 token.value.as_deref()
             ),
-            (ROOM_SECRET, key.as_str(), None)
+            (secret_name.as_str(), key.as_str(), None)
         );
 
         runtime
@@ -300,13 +299,8 @@ async fn a_room_pod_starts_reports_its_address_and_goes() {
             .await
             .expect("deleting a room that is gone is fine");
         assert_eq!(runtime.instances(&name).await.unwrap(), vec![]);
-        // Its keys went with it.
-        let secret = secrets
-            .get(ROOM_SECRET)
-            .await
-            .expect("the scheduler's Secret");
-        let left: Vec<String> = secret.data.unwrap_or_default().into_keys().collect();
-        assert_eq!(left, Vec::<String>::new());
+        // Its keys went with it, and the Secret they left empty.
+        assert!(secrets.get_opt(&secret_name).await.unwrap().is_none());
     })
     .await;
 }
@@ -417,9 +411,10 @@ async fn a_namespace_baton_did_not_create_is_neither_adopted_nor_deleted() {
             .expect("the namespace is still there");
         assert_eq!(namespace.metadata.deletion_timestamp, None);
         let secrets: Api<Secret> = Api::namespaced(namespaces.clone().into_client(), &name);
+        let written = secrets.list(&Default::default()).await.unwrap().items;
         assert!(
-            secrets.get_opt(ROOM_SECRET).await.unwrap().is_none(),
-            "nothing is written into it"
+            written.is_empty(),
+            "nothing is written into it: {written:?}"
         );
     })
     .catch_unwind()

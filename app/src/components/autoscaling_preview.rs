@@ -1,14 +1,18 @@
-//! The autoscaling preview: a synthetic day of players run through the scheduler's autoscaling
-//! by the very code the server runs (`domain::autoscaling::simulation`), drawn as the rooms it
-//! would keep. It updates as the form changes, before anything is applied.
+//! The autoscaling preview: a synthetic day of players, and the scheduler's own last day (its
+//! recorded busy rooms), run through the autoscaling being edited by the very code the server
+//! runs (`domain::autoscaling::simulation`), drawn as the rooms it would keep. It updates as the
+//! form changes, before anything is applied.
 
+use chrono::Timelike;
 use leptos::prelude::*;
 
+use super::activity::room_history;
 use super::chart::{LineChart, Series};
 use crate::domain::autoscaling::simulation::{
-    SimulationInput, SimulationStep, day_curve, simulate,
+    SimulationInput, SimulationStep, day_curve, recorded_demand, simulate,
 };
 use crate::domain::autoscaling::{Autoscaling, Direction};
+use crate::domain::history::RoomCountSample;
 
 /// One simulated minute per step; rooms take two minutes to become ready.
 const STEP_SECONDS: f64 = 60.0;
@@ -58,9 +62,114 @@ pub fn preview(autoscaling: &Autoscaling, initial_rooms: i64, peak: f64) -> Vec<
         .collect()
 }
 
+/// The scheduler's recorded samples (oldest first) replayed through `autoscaling`: its busy rooms
+/// each minute as the demand, starting from the rooms it had at the first sample. `None`
+/// without samples.
+pub fn replay(
+    autoscaling: &Autoscaling,
+    samples: &[RoomCountSample],
+) -> Option<Vec<SimulationStep>> {
+    let (demand, initial_rooms) = recorded_demand(samples, STEP_SECONDS)?;
+    Some(simulate(&SimulationInput {
+        autoscaling: autoscaling.clone(),
+        initial_rooms,
+        demand,
+        step_seconds: STEP_SECONDS,
+        startup_steps: STARTUP_STEPS,
+    }))
+}
+
+/// The fewest ready rooms left in any minute.
+fn fewest_ready(steps: &[SimulationStep]) -> u64 {
+    steps.iter().map(|s| s.ready).min().unwrap_or(0)
+}
+
 fn clock(seconds: f64) -> String {
     let minutes = (seconds / 60.0).round() as i64;
     format!("{:02}:{:02}", minutes / 60 % 24, minutes % 60)
+}
+
+/// The lines of a chart of simulated steps, `offset` seconds into the day.
+fn chart_lines(steps: &[SimulationStep], demand: &str, offset: f64) -> Vec<Series> {
+    let line = |name: &str, class: &'static str, value: fn(&SimulationStep) -> f64| Series {
+        name: name.to_string(),
+        class,
+        points: steps
+            .iter()
+            .map(|s| (s.seconds + offset, value(s)))
+            .collect(),
+    };
+    vec![
+        line(demand, "demand", |s| s.demand as f64),
+        line("rooms wanted", "desired", |s| f64::from(s.desired)),
+        line("ready rooms", "ready", |s| s.ready as f64),
+    ]
+}
+
+/// The scheduler's last recorded day replayed through the autoscaling being edited.
+#[component]
+fn RecordedDay(
+    autoscaling: Signal<Option<Autoscaling>>,
+    /// The scheduler whose history is replayed.
+    scheduler: String,
+) -> impl IntoView {
+    let recorded = Resource::new(move || scheduler.clone(), |name| room_history(name, 1440));
+    let samples = move || {
+        recorded
+            .get()
+            .and_then(Result::ok)
+            .map(|(samples, _)| samples)
+    };
+    let steps = Memo::new(move |_| {
+        let autoscaling = autoscaling.get().filter(|a| a.enabled)?;
+        let samples = samples()?;
+        let steps = replay(&autoscaling, &samples)?;
+        let first = samples.first()?.at;
+        Some((steps, f64::from(first.num_seconds_from_midnight())))
+    });
+    let series = Signal::derive(move || {
+        steps
+            .get()
+            .map(|(steps, offset)| chart_lines(&steps, "busy rooms (recorded)", offset))
+            .unwrap_or_default()
+    });
+    let summary = move || {
+        steps.get().map(|(steps, _)| {
+            let s = summarize(&steps);
+            let short = s.short_minutes > 0;
+            view! {
+                <p class="preview-summary" class:warning=short data-testid="replay-summary">
+                    {format!(
+                        "Over the last {} minutes recorded: between {} and {} rooms wanted; at \
+                         least {} ready rooms left; {} minutes with no ready room.",
+                        steps.len(),
+                        s.least_rooms,
+                        s.peak_rooms,
+                        fewest_ready(&steps),
+                        s.short_minutes,
+                    )}
+                </p>
+            }
+        })
+    };
+    view! {
+        <h3>"Replay: the scheduler's last day"</h3>
+        <Suspense fallback=|| view! { <p class="muted">"Loading the recorded day…"</p> }>
+            {move || {
+                match recorded.get() {
+                    Some(Err(error)) => {
+                        Some(view! { <p class="hint">{format!("No recorded day: {error}")}</p> }.into_any())
+                    }
+                    Some(Ok((samples, _))) if samples.is_empty() => {
+                        Some(view! { <p class="hint">"Nothing recorded yet."</p> }.into_any())
+                    }
+                    _ => None,
+                }
+            }}
+        </Suspense>
+        <LineChart series x_label=clock title="Rooms over the scheduler's recorded day (UTC)"/>
+        {summary}
+    }
 }
 
 #[component]
@@ -71,6 +180,8 @@ pub fn AutoscalingPreview(
     /// The scheduler's roomsReplicas (its starting count).
     #[prop(into)]
     rooms_replicas: Signal<i64>,
+    /// The scheduler whose recorded day is replayed beside the synthetic one.
+    scheduler: String,
 ) -> impl IntoView {
     let peak = RwSignal::new(100.0_f64);
     let steps = Memo::new(move |_| {
@@ -81,19 +192,10 @@ pub fn AutoscalingPreview(
             .map(|a| preview(&a, replicas, peak.get()))
     });
     let series = Signal::derive(move || {
-        let Some(steps) = steps.get() else {
-            return Vec::new();
-        };
-        let line = |name: &str, class: &'static str, value: fn(&SimulationStep) -> f64| Series {
-            name: name.to_string(),
-            class,
-            points: steps.iter().map(|s| (s.seconds, value(s))).collect(),
-        };
-        vec![
-            line("players (busy rooms wanted)", "demand", |s| s.demand as f64),
-            line("rooms wanted", "desired", |s| f64::from(s.desired)),
-            line("ready rooms", "ready", |s| s.ready as f64),
-        ]
+        steps
+            .get()
+            .map(|steps| chart_lines(&steps, "players (busy rooms wanted)", 0.0))
+            .unwrap_or_default()
     });
     let summary = move || {
         steps.get().map(|steps| {
@@ -105,7 +207,7 @@ pub fn AutoscalingPreview(
                 format!("players found no ready room in {} minutes", s.short_minutes)
             };
             view! {
-                <p class="preview-summary" class:warning=short>
+                <p class="preview-summary" class:warning=short data-testid="day-summary">
                     {format!(
                         "Between {} and {} rooms; {} scale-ups, {} scale-downs; {verdict}.",
                         s.least_rooms,
@@ -150,6 +252,7 @@ pub fn AutoscalingPreview(
             }}
             <LineChart series x_label=clock title="Rooms over a simulated day"/>
             {summary}
+            <RecordedDay autoscaling scheduler/>
         </section>
     }
 }
@@ -190,6 +293,58 @@ mod tests {
         assert_eq!(large.short_minutes, 0, "{large:?}");
         assert!(large.peak_rooms > small.peak_rooms, "{small:?} {large:?}");
         assert_eq!(clock(17.0 * 3600.0 + 5.0 * 60.0), "17:05");
+    }
+
+    #[test]
+    fn the_recorded_day_is_replayed_through_the_policy_being_edited() {
+        use crate::domain::room::RoomCounts;
+        let buffer = |amount| Autoscaling {
+            enabled: true,
+            min: 1,
+            max: 0,
+            cooldown: 0,
+            policy: Some(PolicyConfig {
+                r#type: "fixedBuffer".into(),
+                parameters: PolicyParameters::fixed_buffer(amount),
+            }),
+            up: None,
+            down: None,
+            enable_panic_scale: false,
+            requests: None,
+        };
+        // A day recorded every 6 minutes: 5 busy rooms, a jump to 40 at noon for two hours.
+        let start = chrono::DateTime::UNIX_EPOCH;
+        let samples: Vec<RoomCountSample> = (0..240)
+            .map(|i| {
+                let minute = i * 6;
+                let busy = if (720..840).contains(&minute) { 40 } else { 5 };
+                RoomCountSample {
+                    at: start + chrono::Duration::minutes(minute),
+                    counts: RoomCounts {
+                        ready: 2,
+                        occupied: busy,
+                        ..RoomCounts::default()
+                    },
+                }
+            })
+            .collect();
+        assert_eq!(replay(&buffer(2), &[]), None);
+        let small = replay(&buffer(2), &samples).unwrap();
+        let large = replay(&buffer(60), &samples).unwrap();
+        // One step a minute over the recorded span, demand as recorded.
+        assert_eq!(small.len(), 239 * 6 + 1);
+        assert_eq!(small[0].demand, 5);
+        assert_eq!(small[725].demand, 40);
+        // Two spare rooms cannot take the noon jump while new rooms start; sixty can, and
+        // always leave spare rooms.
+        assert!(
+            summarize(&small).short_minutes > 0,
+            "{:?}",
+            summarize(&small)
+        );
+        assert_eq!(summarize(&large).short_minutes, 0);
+        assert!(fewest_ready(&large) > 0);
+        assert_eq!(fewest_ready(&small), 0);
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod capacity;
 pub mod chart;
 pub mod common;
 pub mod layout;
+pub mod live;
 pub mod scheduler_form;

@@ -97,6 +97,19 @@ pub fn may_configure(user: &User, game: &str, host: &HostCommands) -> Result<(),
     Ok(())
 }
 
+/// Whether `user` may cancel an operation of a scheduler of `game`: an editor's right, also
+/// where configuring is not (deleting is, and so is stopping the delete); viewers may not.
+pub fn may_cancel_operations(user: &User, game: &str) -> Result<(), Denied> {
+    if can_edit(user, game) {
+        Ok(())
+    } else {
+        Err(Denied::NotEditor {
+            user: user.username.clone(),
+            game: game.to_string(),
+        })
+    }
+}
+
 /// The configuration as `user` may see it: sensitive environment values hidden from those who
 /// may not change the scheduler.
 pub fn visible_config(user: &User, mut config: SchedulerConfig) -> SchedulerConfig {
@@ -137,6 +150,23 @@ mod tests {
             games: games.iter().map(|g| g.to_string()).collect(),
             disabled: false,
         }
+    }
+
+    #[test]
+    fn editors_of_the_game_cancel_operations_viewers_do_not() {
+        assert_eq!(
+            may_cancel_operations(&user(Role::Editor, &["g"]), "g"),
+            Ok(())
+        );
+        assert_eq!(may_cancel_operations(&user(Role::Admin, &[]), "g"), Ok(()));
+        assert!(matches!(
+            may_cancel_operations(&user(Role::Editor, &["other"]), "g"),
+            Err(Denied::NotEditor { .. })
+        ));
+        assert!(matches!(
+            may_cancel_operations(&user(Role::Viewer, &["g"]), "g"),
+            Err(Denied::NotEditor { .. })
+        ));
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub fn wave(fleet: &Fleet) -> Wave {
     }
 }
 
+pub mod progress;
 #[cfg(test)]
 mod props;
 #[cfg(test)]

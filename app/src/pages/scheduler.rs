@@ -1,7 +1,5 @@
 //! One scheduler: its spec, its versions (switch the active one), its live rooms.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -11,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AppError;
 use crate::components::activity::{DecisionList, RoomHistoryChart};
 use crate::components::capacity::CapacityCard;
-use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
+use crate::components::common::{ErrorBox, StatusBadge, age, ago};
+use crate::components::live::live;
 use crate::domain::room::{GameRoom, RoomCounts};
 use crate::domain::scheduler::{
     Container, Resources, SchedulerConfig, SchedulerState, SchedulerVersion,
@@ -114,17 +113,28 @@ pub async fn scheduler_rooms(name: String) -> Result<RoomsNow, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
     let user = require_user().await?;
-    let live = dashboard()?
-        .schedulers
-        .live_rooms(&user, &name)
-        .await
-        .map_err(|e| reject(e.into()))?;
+    rooms_now(&dashboard()?, &user, &name).await.map_err(reject)
+}
+
+/// What [`scheduler_rooms`] answers `user`: the server function's, and the live updates'.
+#[cfg(feature = "ssr")]
+pub async fn rooms_now(
+    dashboard: &crate::auth::server::Dashboard,
+    user: &crate::domain::user::User,
+    name: &str,
+) -> Result<RoomsNow, AppError> {
+    let live = dashboard.schedulers.live_rooms(user, name).await?;
     Ok(RoomsNow {
         now: Utc::now(),
         rooms: live.rooms,
         desired: live.desired,
         rooms_replicas: live.rooms_replicas,
     })
+}
+
+/// The path of the live updates of scheduler `name`'s [`rooms_now`] (server-sent events).
+pub fn live_rooms_path(name: &str) -> String {
+    format!("/api/live/schedulers/{name}/rooms")
 }
 
 /// Makes another version active (a rollback or roll-forward).
@@ -158,7 +168,13 @@ pub fn SchedulerPage() -> impl IntoView {
         move || (name(), switch.version().get()),
         |(name, _)| scheduler_rooms(name),
     );
-    refresh_every(Duration::from_millis(2000), move || rooms.refetch());
+    // The rooms move as the server pushes them.
+    let pushed = live::<RoomsNow>(move || live_rooms_path(&name()));
+    Effect::new(move |_| {
+        if let Some(latest) = pushed.get() {
+            rooms.set(Some(Ok(latest)));
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
@@ -225,6 +241,9 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                     "badge state-{}",
                     state.as_str(),
                 )>{state.as_str()}</span>
+                <A href=format!("/ui/schedulers/{name}/operations") attr:class="button">
+                    "Operations"
+                </A>
                 <A href=format!("/ui/schedulers/{name}/allocation") attr:class="button">
                     "Allocation"
                 </A>

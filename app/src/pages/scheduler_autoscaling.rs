@@ -476,7 +476,11 @@ fn AutoscalingForm(base: AutoscalingEdit) -> impl IntoView {
                     </button>
                 </div>
             </form>
-            <AutoscalingPreview autoscaling=result rooms_replicas=Signal::derive(move || rooms_replicas)/>
+            <AutoscalingPreview
+                autoscaling=result
+                rooms_replicas=Signal::derive(move || rooms_replicas)
+                scheduler=base.name.clone()
+            />
         </div>
     }
 }

@@ -1,14 +1,13 @@
 //! Every scheduler, grouped by game, with live room counts.
 
-use std::time::Duration;
-
 use leptos::prelude::*;
 use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AppError;
-use crate::components::common::{ErrorBox, refresh_every};
+use crate::components::common::ErrorBox;
 use crate::components::layout::use_me;
+use crate::components::live::live;
 use crate::domain::room::RoomCounts;
 use crate::domain::scheduler::SchedulerState;
 use crate::domain::user::Role;
@@ -29,8 +28,16 @@ pub struct SchedulerRow {
 pub async fn list_schedulers() -> Result<Vec<SchedulerRow>, AppError> {
     use crate::auth::server::{dashboard, require_user};
 
-    let user = require_user().await?;
-    let schedulers = dashboard()?.schedulers.info(&user, None).await?;
+    scheduler_rows(&dashboard()?, &require_user().await?).await
+}
+
+/// What [`list_schedulers`] answers `user`: the server function's, and the live updates'.
+#[cfg(feature = "ssr")]
+pub async fn scheduler_rows(
+    dashboard: &crate::auth::server::Dashboard,
+    user: &crate::domain::user::User,
+) -> Result<Vec<SchedulerRow>, AppError> {
+    let schedulers = dashboard.schedulers.info(user, None).await?;
     let mut rows: Vec<SchedulerRow> = schedulers
         .into_iter()
         .map(|(s, counts)| SchedulerRow {
@@ -45,6 +52,9 @@ pub async fn list_schedulers() -> Result<Vec<SchedulerRow>, AppError> {
     rows.sort_by(|a, b| (&a.game, &a.name).cmp(&(&b.game, &b.name)));
     Ok(rows)
 }
+
+/// The path of the live updates of [`scheduler_rows`] (server-sent events).
+pub const LIVE_SCHEDULERS: &str = "/api/live/schedulers";
 
 /// Rows grouped by game, in order.
 fn by_game(rows: Vec<SchedulerRow>) -> Vec<(String, Vec<SchedulerRow>)> {
@@ -61,7 +71,13 @@ fn by_game(rows: Vec<SchedulerRow>) -> Vec<(String, Vec<SchedulerRow>)> {
 #[component]
 pub fn SchedulersPage() -> impl IntoView {
     let rows = Resource::new(|| (), |_| list_schedulers());
-    refresh_every(Duration::from_millis(2500), move || rows.refetch());
+    // The counts move as the server pushes them.
+    let pushed = live::<Vec<SchedulerRow>>(|| LIVE_SCHEDULERS.to_string());
+    Effect::new(move |_| {
+        if let Some(latest) = pushed.get() {
+            rows.set(Some(Ok(latest)));
+        }
+    });
     let may_create = move || use_me().is_some_and(|u| u.role != Role::Viewer);
     view! {
         <div class="page-head">

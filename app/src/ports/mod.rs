@@ -462,7 +462,7 @@ pub struct InstanceUsage {
     pub memory_bytes: f64,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RuntimeError {
     /// The runtime refused the request; retrying it unchanged will fail again.
     #[error("runtime refused: {0}")]

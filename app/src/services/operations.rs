@@ -11,6 +11,7 @@ use super::{SchedulerService, ServiceError};
 use crate::domain::access;
 use crate::domain::audit::AuditAction;
 use crate::domain::operation::{Operation, OperationDefinition, OperationOrder, Stage, may_queue};
+use crate::domain::rollout::progress::{self, RolloutProgress};
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
 use crate::ports::OperationPage;
@@ -166,18 +167,7 @@ impl SchedulerService {
     /// back what it must and ends `canceled`).
     pub async fn cancel(&self, user: &User, name: &str, id: &str) -> Result<Operation> {
         let scheduler = self.readable(user, name, None).await?;
-        access::may_configure(user, &scheduler.config.game, &self.host).or_else(|_| {
-            // Deleting is an editor's right even where configuring is not; so is stopping
-            // the delete.
-            if access::can_edit(user, &scheduler.config.game) {
-                Ok(())
-            } else {
-                Err(access::Denied::NotEditor {
-                    user: user.username.clone(),
-                    game: scheduler.config.game.clone(),
-                })
-            }
-        })?;
+        access::may_cancel_operations(user, &scheduler.config.game)?;
         let previous = self.operations.get(name, id).await?;
         let event = format!("Canceled by {}", user.username);
         let operation = self.operations.cancel(name, id, &event, Utc::now()).await?;
@@ -199,6 +189,33 @@ impl SchedulerService {
         }
         self.wake(name);
         Ok(operation)
+    }
+
+    /// Whether `user` may cancel the operations of `game`'s schedulers (the dashboard shows the
+    /// Cancel button only then; `cancel` checks again).
+    pub fn can_cancel(&self, user: &User, game: &str) -> bool {
+        access::may_cancel_operations(user, game).is_ok()
+    }
+
+    /// How far a running rollout (a major new version or a switch) got, read off the rooms as
+    /// they are now; `None` for any other operation, and for one that is not running.
+    pub async fn progress(
+        &self,
+        user: &User,
+        name: &str,
+        operation: &Operation,
+    ) -> Result<Option<RolloutProgress>> {
+        if progress::target(operation).is_none() {
+            return Ok(None);
+        }
+        let active = self.readable(user, name, None).await?.version;
+        let live = self.live_rooms(user, name).await?;
+        Ok(progress::progress(
+            operation,
+            &active,
+            &live.rooms,
+            live.desired,
+        ))
     }
 
     fn wake(&self, name: &str) {

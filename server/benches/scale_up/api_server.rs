@@ -1,4 +1,4 @@
-//! The API-server double of the scale-up benchmark: namespaces, the scheduler's Secret, pods
+//! The API-server double of the scale-up benchmark: namespaces, Secrets, pods
 //! and nodes, answered as a real API server would after a random latency; a created pod starts
 //! on a node after a random time and its room pings ready through the room store.
 
@@ -77,8 +77,6 @@ pub struct ApiServer {
     pub start: (u64, u64),
     pub nodes: usize,
     pub expected: u64,
-    /// Whether a Secret patch is answered with the whole Secret, as a real server does.
-    pub echo_secret: bool,
     pub cluster: Mutex<Cluster>,
     pub rooms: RedisRoomStore,
     pub in_flight: AtomicUsize,
@@ -205,58 +203,13 @@ impl ApiServer {
                         &format!("secrets \"{name}\" already exists"),
                     );
                 }
+                if secret_size(&secret) > SECRET_LIMIT {
+                    self.oversized.fetch_add(1, Ordering::Relaxed);
+                }
                 cluster.stamp(&mut secret);
                 secret["metadata"]["namespace"] = json!(namespace);
                 cluster.secrets.insert(key, secret.clone());
                 json_response(201, &secret)
-            }
-            ("PATCH", ["api", "v1", "namespaces", namespace, "secrets", name]) => {
-                self.count("patch secret".into());
-                let patch = parsed();
-                let mut cluster = self.cluster();
-                cluster.version += 1;
-                let version = cluster.version.to_string();
-                let key = (namespace.to_string(), name.to_string());
-                let Some(secret) = cluster.secrets.get_mut(&key) else {
-                    return status(404, "NotFound", &format!("secrets \"{name}\" not found"));
-                };
-                // A JSON merge patch of labels and data (null removes a key).
-                for (field, values) in [
-                    ("labels", &patch["metadata"]["labels"]),
-                    ("data", &patch["data"]),
-                ] {
-                    let Some(values) = values.as_object() else {
-                        continue;
-                    };
-                    let target = if field == "labels" {
-                        &mut secret["metadata"]["labels"]
-                    } else {
-                        &mut secret["data"]
-                    };
-                    if !target.is_object() {
-                        *target = json!({});
-                    }
-                    let target = target.as_object_mut().expect("an object");
-                    for (k, v) in values {
-                        if v.is_null() {
-                            target.remove(k);
-                        } else {
-                            target.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                secret["metadata"]["resourceVersion"] = json!(version);
-                if secret_size(secret) > SECRET_LIMIT {
-                    self.oversized.fetch_add(1, Ordering::Relaxed);
-                }
-                // The real server answers the whole object (serialized after the lock).
-                let answer = if self.echo_secret {
-                    secret.clone()
-                } else {
-                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": secret["metadata"]})
-                };
-                drop(cluster);
-                json_response(200, &answer)
             }
             ("POST", ["api", "v1", "namespaces", namespace, "pods"]) => {
                 self.count("create pod".into());

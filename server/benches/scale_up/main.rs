@@ -3,10 +3,9 @@
 //!
 //! A plain program (no harness). The Kubernetes runtime (`KubernetesRuntime`, its client-side
 //! limit `ApiLimits` included) talks over HTTP to an API-server double in this process (axum on
-//! 127.0.0.1) that answers as a real one would for what room creation uses: namespaces, the
-//! scheduler's Secret (a merge patch answers the whole Secret, as the real server does, unless
-//! `BATON_BENCH_SECRET_ECHO=0`), pods
-//! (create, list) and nodes; every request waits a random latency between
+//! 127.0.0.1) that answers as a real one would for what room creation uses: namespaces,
+//! Secrets (create; the rooms' tokens, in batches of the rooms created together), pods (create,
+//! list) and nodes; every request waits a random latency between
 //! `BATON_BENCH_LATENCY_MIN_MS` and `BATON_BENCH_LATENCY_MAX_MS` (default 5 and 20) first. A
 //! created pod is scheduled onto one of `BATON_BENCH_NODES` nodes (default 100) and its room
 //! pings ready (through the Redis room store, as the room's program would) after a random start
@@ -89,7 +88,6 @@ async fn bench() {
     let in_flight: usize = env_or("BATON_BENCH_IN_FLIGHT", 40usize);
     let per_second: f64 = env_or("BATON_BENCH_CALLS_PER_SECOND", 2_000.0f64);
     let timeout = Duration::from_secs(env_or("BATON_BENCH_TIMEOUT_SECONDS", 300u64));
-    let echo_secret = env_or("BATON_BENCH_SECRET_ECHO", 1u8) != 0;
 
     let common::ScratchStores {
         prefix,
@@ -107,7 +105,6 @@ async fn bench() {
         start,
         nodes,
         expected: u64::from(rooms_wanted),
-        echo_secret,
         cluster: Mutex::default(),
         rooms: rooms_store.clone(),
         in_flight: AtomicUsize::new(0),
@@ -165,7 +162,7 @@ async fn bench() {
     println!(
         "scale-up benchmark: 0 -> {} rooms, maxSurge {max_surge}, API latency {}-{} ms, pod \
          start {}-{} ms, {nodes} nodes, tick {} ms, client limit {} calls in flight and {} \
-         calls/s, Secret patches answered with {}, redis {} (prefix {prefix}), {} CPUs",
+         calls/s, redis {} (prefix {prefix}), {} CPUs",
         thousands(f64::from(rooms_wanted)),
         latency.0,
         latency.1,
@@ -176,11 +173,6 @@ async fn bench() {
         limits
             .per_second()
             .map_or("unlimited".to_string(), thousands),
-        if echo_secret {
-            "the whole Secret"
-        } else {
-            "its metadata only (BATON_BENCH_SECRET_ECHO=0)"
-        },
         server::config::mask_password(&redis_url),
         cpus(),
     );
@@ -242,13 +234,11 @@ async fn bench() {
         .await;
     let steady_took = steady_started.elapsed();
 
-    let secret_bytes = api
-        .cluster()
-        .secrets
-        .values()
-        .map(secret_size)
-        .max()
-        .unwrap_or(0);
+    let (secrets, secret_bytes) = {
+        let cluster = api.cluster();
+        let largest = cluster.secrets.values().map(secret_size).max();
+        (cluster.secrets.len(), largest.unwrap_or(0))
+    };
     println!();
     println!("requests the API server answered:");
     for (what, count) in api
@@ -266,8 +256,10 @@ async fn bench() {
         api.response_bytes.load(Ordering::Relaxed) as f64 / 1e6,
     );
     println!(
-        "the scheduler's Secret holds {} bytes of data ({:.0}% of the {} bytes a real server \
-         accepts); writes a real server would have refused: {}",
+        "{} Secrets ({:.1} rooms each on average); the largest holds {} bytes of data ({:.1}% of \
+         the {} bytes a real server accepts); writes a real server would have refused: {}",
+        thousands(secrets as f64),
+        api.pods_created.load(Ordering::SeqCst) as f64 / secrets.max(1) as f64,
         thousands(secret_bytes as f64),
         secret_bytes as f64 * 100.0 / SECRET_LIMIT as f64,
         thousands(SECRET_LIMIT as f64),

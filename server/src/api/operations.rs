@@ -119,19 +119,36 @@ pub async fn list(
         .schedulers
         .operations(&user.0, &name, stage, order, page, per_page)
         .await?;
+    let mut operations = Vec::with_capacity(listed.operations.len());
+    for operation in &listed.operations {
+        let mut document = OperationDocument::summary(operation);
+        document.progress = state.schedulers.progress(&user.0, &name, operation).await?;
+        operations.push(document);
+    }
     Ok(Json(OperationList {
         page,
         page_size: per_page,
         total: listed.total,
-        operations: listed
-            .operations
-            .iter()
-            .map(OperationDocument::summary)
-            .collect(),
+        operations,
     }))
 }
 
-/// One operation, with its input and execution history.
+/// An operation's detail, with its progress while it rolls a version out.
+async fn detail(
+    state: &AppState,
+    user: &CurrentUser,
+    name: &str,
+    operation: &app::domain::operation::Operation,
+) -> Result<Json<OperationResponse>, ApiError> {
+    let mut document = OperationDocument::detail(operation);
+    document.progress = state.schedulers.progress(&user.0, name, operation).await?;
+    Ok(Json(OperationResponse {
+        operation: document,
+    }))
+}
+
+/// One operation, with its input and execution history (and its progress while it rolls a
+/// version out).
 #[utoipa::path(get, path = "/schedulers/{name}/operations/{id}",
     params(("name" = String, Path), ("id" = String, Path)), tag = "operations",
     responses((status = 200, body = OperationResponse), (status = 401, body = ErrorBody),
@@ -142,9 +159,7 @@ pub async fn get(
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<OperationResponse>, ApiError> {
     let operation = state.schedulers.operation(&user.0, &name, &id).await?;
-    Ok(Json(OperationResponse {
-        operation: OperationDocument::detail(&operation),
-    }))
+    detail(&state, &user, &name, &operation).await
 }
 
 /// Cancel an operation: a pending one at once; a running one stops at its next step, rolls
@@ -159,9 +174,7 @@ pub async fn cancel(
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<OperationResponse>, ApiError> {
     let operation = state.schedulers.cancel(&user.0, &name, &id).await?;
-    Ok(Json(OperationResponse {
-        operation: OperationDocument::detail(&operation),
-    }))
+    detail(&state, &user, &name, &operation).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

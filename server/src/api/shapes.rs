@@ -9,6 +9,7 @@ use app::domain::autoscaling::Autoscaling;
 use app::domain::capacity::Capacity;
 use app::domain::operation::Operation;
 use app::domain::region::{RegionView, SchedulerRegion};
+use app::domain::rollout::progress::RolloutProgress;
 use app::domain::scheduler::{
     Forwarder, GameRoomSpec, MatchAllocation, PortRange, RoomTimeouts, Scheduler, SchedulerConfig,
     SchedulerState, SchedulerSummary, SchedulerVersion,
@@ -185,6 +186,11 @@ pub struct OperationDocument {
     pub input: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_history: Option<Vec<OperationEventDocument>>,
+    /// Baton's addition, while a rollout (a major new version or a switch) runs: the rooms on
+    /// the old and the new version and the ready rooms against the floor the waves keep, read
+    /// off the rooms as they are now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<RolloutProgress>,
 }
 
 impl OperationDocument {
@@ -204,6 +210,7 @@ impl OperationDocument {
             cancel_requested: operation.cancel_requested && !operation.status.is_final(),
             input: None,
             execution_history: None,
+            progress: None,
         }
     }
 

@@ -13,7 +13,7 @@ use app::ports::{InstanceEvent, Machines, Runtime};
 use futures::StreamExt;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use server::adapters::runtime::kubernetes::{
-    KubernetesRuntime, KubernetesRuntimeConfig, ROOM_SECRET,
+    KubernetesRuntime, KubernetesRuntimeConfig, batch_secret_name,
 };
 
 use super::api_calls::ApiCall;
@@ -55,7 +55,7 @@ async fn drive_every_operation(cluster: &FakeCluster) {
     let scheduler = scheduler();
     let env = [EnvironmentVariable::secret("BATON_ROOM_TOKEN", "token")];
 
-    // A room: the namespace, the room's Secret keys, the pod.
+    // A room: the namespace, the Secret of its batch (itself alone), the pod.
     let room = within(
         "creating a room",
         runtime.create_instance(&scheduler, "room-1", &env),
@@ -65,7 +65,7 @@ async fn drive_every_operation(cluster: &FakeCluster) {
     assert_eq!(room.room, "room-1");
     assert!(cluster.get("", "namespaces", None, SCHEDULER).is_some());
     let secret = cluster
-        .get("", "secrets", Some(SCHEDULER), ROOM_SECRET)
+        .get("", "secrets", Some(SCHEDULER), &batch_secret_name("room-1"))
         .expect("the Secret");
     assert!(
         secret["data"]["room-1.game.BATON_ROOM_TOKEN"].is_string(),
@@ -114,18 +114,17 @@ async fn drive_every_operation(cluster: &FakeCluster) {
     assert!(watched, "the watch ended before showing the watched room");
     drop(events);
 
-    // Deleting a room: its pod, then its keys in the Secret.
+    // Deleting a room: its pod, then its keys in its Secret, and the Secret it leaves empty.
     runtime
         .delete_instance(&scheduler, "room-2")
         .await
         .expect("room-2 is deleted");
     assert!(cluster.get("", "pods", Some(SCHEDULER), "room-2").is_none());
-    let secret = cluster
-        .get("", "secrets", Some(SCHEDULER), ROOM_SECRET)
-        .expect("the Secret");
+    let secret = batch_secret_name("room-2");
     assert!(
-        secret["data"].get("room-2.game.BATON_ROOM_TOKEN").is_none(),
-        "{secret}"
+        cluster
+            .get("", "secrets", Some(SCHEDULER), &secret)
+            .is_none()
     );
 
     // The machines: nodes and the pods on them; draining one cordons it and moves its rooms.

@@ -10,6 +10,7 @@ use super::evaluate::{
     AutoscalerState, Direction, Evaluation, Points, points_to_keep, step, usage_points,
 };
 use super::policy::Load;
+use crate::domain::history::RoomCountSample;
 use crate::domain::room::RoomCounts;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +54,30 @@ pub fn day_curve(steps: usize, base: f64, peak: f64) -> Vec<f64> {
             base + (peak - base) * (daily + lunch).min(1.0)
         })
         .collect()
+}
+
+/// Recorded room counts (oldest first) as a demand curve: the occupied rooms at every
+/// `step_seconds` from the first sample to the last, each step taking the last sample at or
+/// before it; and the rooms the scheduler had at the first sample (pending, ready and occupied),
+/// to start from. `None` without samples.
+pub fn recorded_demand(samples: &[RoomCountSample], step_seconds: f64) -> Option<(Vec<f64>, i64)> {
+    let first = samples.first()?;
+    let last = samples.last()?;
+    let step = (step_seconds.max(1.0) * 1000.0) as i64;
+    let span = (last.at - first.at).num_milliseconds().max(0);
+    let steps = span / step + 1;
+    let mut next = 0;
+    let mut demand = Vec::with_capacity(steps as usize);
+    for i in 0..steps {
+        let at = first.at + Duration::milliseconds(step * i);
+        while next + 1 < samples.len() && samples[next + 1].at <= at {
+            next += 1;
+        }
+        demand.push(samples[next].counts.occupied as f64);
+    }
+    let c = first.counts;
+    let initial = c.pending + c.unready + c.ready + c.occupied;
+    Some((demand, i64::try_from(initial).unwrap_or(i64::MAX)))
 }
 
 pub fn simulate(input: &SimulationInput) -> Vec<SimulationStep> {
@@ -135,6 +160,40 @@ fn resize(ready_at: &mut Vec<usize>, desired: usize, occupied: usize, now: usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(minute: i64, pending: u64, ready: u64, occupied: u64) -> RoomCountSample {
+        RoomCountSample {
+            at: DateTime::UNIX_EPOCH + Duration::minutes(minute),
+            counts: RoomCounts {
+                pending,
+                ready,
+                occupied,
+                ..RoomCounts::default()
+            },
+        }
+    }
+
+    #[test]
+    fn recorded_counts_become_a_demand_of_one_step_a_minute() {
+        assert_eq!(recorded_demand(&[], 60.0), None);
+        // Samples at minutes 0, 2.5 and 5: each minute takes the last sample at or before it.
+        let samples = [
+            sample(0, 2, 5, 3),
+            RoomCountSample {
+                at: DateTime::UNIX_EPOCH + Duration::seconds(150),
+                ..sample(0, 0, 1, 8)
+            },
+            sample(5, 0, 0, 4),
+        ];
+        let (demand, initial) = recorded_demand(&samples, 60.0).unwrap();
+        assert_eq!(demand, [3.0, 3.0, 3.0, 8.0, 8.0, 4.0]);
+        assert_eq!(
+            initial, 10,
+            "pending, ready and occupied at the first sample"
+        );
+        // One sample: one step.
+        assert_eq!(recorded_demand(&samples[..1], 60.0), Some((vec![3.0], 10)));
+    }
     use crate::domain::autoscaling::{
         MetricsTrigger, PolicyConfig, PolicyParameters, ScalingDirection,
     };

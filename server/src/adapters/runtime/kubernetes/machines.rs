@@ -277,7 +277,14 @@ impl Machines for KubernetesMachines {
                 }
             }
             tracing::info!(node = machine, %scheduler, %room, "room moved off a draining node");
-            if let Err(error) = self.runtime.remove_room_secrets(&scheduler, &room).await {
+            let Some((secret, keys)) = super::pod_secret_keys(pod) else {
+                continue;
+            };
+            if let Err(error) = self
+                .runtime
+                .drop_secret_keys(&namespace, &secret, keys)
+                .await
+            {
                 tracing::warn!(%scheduler, %room, %error, "removing a drained room's secrets failed");
             }
         }

@@ -4,8 +4,8 @@
 //!
 //! Least privilege: Baton creates each scheduler's namespace with its own labels
 //! ([`baton_labels`]), never adopts one it did not create and never deletes one without them;
-//! secret variables (the room token) travel in the scheduler's Secret ([`ROOM_SECRET`]), which
-//! pods only reference.
+//! secret variables (the room token) travel in Secrets shared by the rooms created together
+//! (see `secrets`), which pods only reference.
 //!
 //! Every API call is retried with exponential backoff on 429, 5xx and connection errors; 409
 //! (already exists) is an answer, never retried; other 4xx answers become
@@ -30,7 +30,7 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -47,7 +47,10 @@ pub use machines::{KubernetesMachines, MachinesConfig, OS_LABEL, REGION_LABEL, n
 pub use metrics::pod_usage;
 pub use namespaces::{MANAGED_BY, MANAGED_BY_LABEL, baton_labels, is_baton_owned};
 pub use pods::{room_pod, room_pod_placed};
-pub use secrets::{ROOM_SECRET, room_secret_data, secret_key};
+pub use secrets::{
+    BATCH_ROOMS, SECRET_ANNOTATION, batch_secret_name, pod_secret_keys, room_secret_data,
+    secret_key,
+};
 pub use status::{crash_reason, node_address, pod_address, room_instance};
 pub use watch::{PodSighting, pod_events};
 
@@ -55,7 +58,7 @@ use ports::{AbandonedCreation, PortBook, port_needs, port_range};
 use retry::{api_code, retry, runtime_error};
 use status::{host_ports, node_host, node_of};
 
-/// Label with the scheduler's name, on the namespace, the Secret and every pod.
+/// Label with the scheduler's name, on the namespace, every Secret and every pod.
 pub const SCHEDULER_LABEL: &str = "baton.dev/scheduler";
 /// Label with the room id, on every pod.
 pub const ROOM_LABEL: &str = "baton.dev/room";
@@ -109,6 +112,8 @@ pub struct KubernetesRuntime {
     /// Namespaces known to exist and to be Baton's, so that only a scheduler's first room
     /// creates (or checks) its namespace.
     known_namespaces: Arc<Mutex<HashSet<String>>>,
+    /// Rooms waiting for their batch Secret, per scheduler.
+    secret_batches: Arc<secrets::SecretBatches>,
 }
 
 impl KubernetesRuntime {
@@ -122,6 +127,7 @@ impl KubernetesRuntime {
             config,
             ports: Arc::default(),
             known_namespaces: Arc::default(),
+            secret_batches: Arc::default(),
         }
     }
 
@@ -173,29 +179,51 @@ impl KubernetesRuntime {
         Ok(Self::new(client))
     }
 
-    /// Writes the room's secret keys, then posts its pod; a namespace deleted behind our back is
-    /// made again once (with the keys, which went with it).
+    /// Writes the room's secret variables (into a batch Secret), then posts its pod naming that
+    /// Secret; a namespace deleted behind our back is made again once (and the variables written
+    /// again, since they went with it). Answers the pod and the Secret its keys are in.
     async fn create_room(
         &self,
-        scheduler: &str,
+        scheduler: &Scheduler,
         room: &str,
-        secrets: &BTreeMap<String, String>,
-        pod: &Pod,
-    ) -> Result<Pod, RuntimeError> {
+        env: &[EnvironmentVariable],
+        assigned: &[u16],
+    ) -> Result<(Pod, Option<String>), RuntimeError> {
+        let name = scheduler.config.name.as_str();
         let mut namespace_recreated = false;
         loop {
-            self.put_room_secrets(scheduler, secrets).await?;
-            match self.post_pod(scheduler, room, pod).await? {
-                Some(created) => return Ok(created),
-                None if !namespace_recreated => {
-                    self.forget_namespace(scheduler);
-                    self.ensure_namespace(scheduler).await?;
+            let data = room_secret_data(scheduler, room, env)?;
+            let secret = self.put_room_secrets(name, room, data).await?;
+            let pod = room_pod_placed(
+                scheduler,
+                room,
+                env,
+                assigned,
+                secret.as_deref(),
+                &self.config.machines,
+            );
+            match self.post_pod(name, room, &pod).await {
+                Ok(Some(created)) => return Ok((created, secret)),
+                Ok(None) if !namespace_recreated => {
+                    self.forget_namespace(name);
+                    self.ensure_namespace(name).await?;
                     namespace_recreated = true;
                 }
-                None => {
+                Ok(None) => {
                     return Err(RuntimeError::Unavailable(format!(
-                        "creating pod {scheduler}/{room}: namespace {scheduler} keeps disappearing"
+                        "creating pod {name}/{room}: namespace {name} keeps disappearing"
                     )));
+                }
+                Err(error) => {
+                    // The pod was refused: its keys serve nobody (when it may exist, they
+                    // stay for it).
+                    if let (RuntimeError::Rejected(_), Some(secret)) = (&error, &secret) {
+                        let keys = room_secret_data(scheduler, room, env)?.into_keys();
+                        if let Err(error) = self.drop_secret_keys(name, secret, keys).await {
+                            tracing::warn!(scheduler = name, room, %error, "removing a refused room's secrets failed");
+                        }
+                    }
+                    return Err(error);
                 }
             }
         }
@@ -230,7 +258,8 @@ impl Runtime for KubernetesRuntime {
         env: &[EnvironmentVariable],
     ) -> Result<RoomInstance, RuntimeError> {
         let name = scheduler.config.name.as_str();
-        let secrets = room_secret_data(scheduler, room, env)?;
+        // Refuse a room whose variables cannot be kept before reserving anything for it.
+        room_secret_data(scheduler, room, env)?;
         let (fixed, needed) = port_needs(scheduler);
         let range = if needed > 0 {
             Some(port_range(scheduler)?)
@@ -245,35 +274,29 @@ impl Runtime for KubernetesRuntime {
             }
             None => Vec::new(),
         };
-        let pod = room_pod_placed(scheduler, room, env, &assigned, &self.config.machines);
+        let planned = room_pod_placed(scheduler, room, env, &assigned, None, &self.config.machines);
         let abandoned = range.map(|_| AbandonedCreation {
             book: &self.ports,
             scheduler: name,
             room,
-            ports: host_ports(&pod),
+            ports: host_ports(&planned),
             armed: true,
         });
-        let created = self.create_room(name, room, &secrets, &pod).await;
+        let created = self.create_room(scheduler, room, env, &assigned).await;
         if let Some(abandoned) = abandoned {
             abandoned.disarm();
             self.ports.with(name, |ports| match &created {
-                Ok(created) => ports.settle(room, host_ports(created)),
+                Ok((created, _)) => ports.settle(room, host_ports(created)),
                 // The pod may exist after all: hold its ports until a listing says otherwise.
-                Err(RuntimeError::Unavailable(_)) => ports.settle(room, host_ports(&pod)),
+                Err(RuntimeError::Unavailable(_)) => ports.settle(room, host_ports(&planned)),
                 Err(_) => ports.cancel(room),
             });
         }
-        // The pod was refused: its keys serve nobody (when it may exist, they stay for it).
-        if let Err(RuntimeError::Rejected(_)) = &created
-            && let Err(error) = self.drop_secret_keys(name, secrets.into_keys()).await
-        {
-            tracing::warn!(scheduler = name, room, %error, "removing a refused room's secrets failed");
-        }
-        created.map(|created| room_instance(name, &created, None))
+        created.map(|(created, _)| room_instance(name, &created, None))
     }
 
-    /// Deletes the room's pod, then (best effort) its keys in the scheduler's Secret: the pod's
-    /// containers read them when they started.
+    /// Deletes the room's pod, then (best effort) its keys in its batch Secret, named by the pod
+    /// the deletion answers: the pod's containers read them when they started.
     async fn delete_instance(&self, scheduler: &Scheduler, room: &str) -> Result<(), RuntimeError> {
         let name = scheduler.config.name.as_str();
         let api = self.pods(name);
@@ -281,12 +304,15 @@ impl Runtime for KubernetesRuntime {
         if let Some(seconds) = scheduler.config.spec.termination_grace_period.seconds() {
             params = params.grace_period(u32::try_from(seconds).unwrap_or(u32::MAX));
         }
-        match retry(&self.config, || api.delete(room, &params)).await {
-            Ok(_) => {}
-            Err(error) if api_code(&error) == Some(404) => {}
+        let deleted = match retry(&self.config, || api.delete(room, &params)).await {
+            // The pod being deleted, or (`Right`) the status of one already gone.
+            Ok(deleted) => deleted.left(),
+            Err(error) if api_code(&error) == Some(404) => None,
             Err(error) => return Err(runtime_error(&format!("deleting pod {name}/{room}"), error)),
-        }
-        if let Err(error) = self.remove_room_secrets(name, room).await {
+        };
+        if let Some((secret, keys)) = deleted.as_ref().and_then(pod_secret_keys)
+            && let Err(error) = self.drop_secret_keys(name, &secret, keys).await
+        {
             tracing::warn!(scheduler = name, room, %error, "removing a deleted room's secrets failed");
         }
         Ok(())
@@ -329,7 +355,7 @@ impl Runtime for KubernetesRuntime {
         self.pod_logs(scheduler, room).await
     }
 
-    /// Deletes the scheduler's namespace (its pods and Secret with it) when it is Baton's.
+    /// Deletes the scheduler's namespace (its pods and Secrets with it) when it is Baton's.
     async fn remove_scheduler(&self, scheduler: &str) -> Result<(), RuntimeError> {
         let removed = self.delete_namespace(scheduler).await;
         self.forget_namespace(scheduler);

@@ -16,7 +16,7 @@ use kube::api::{Api, ListParams};
 use super::machines::MachinesConfig;
 use super::placement;
 use super::retry::{api_code, retry, runtime_error};
-use super::secrets::{ROOM_SECRET, container_env, secret_key};
+use super::secrets::{SECRET_ANNOTATION, batch_secret_name, container_env, secret_key};
 use super::{
     KubernetesRuntime, ROOM_LABEL, SCHEDULER_LABEL, VERSION_LABEL, post_params, scheduler_selector,
 };
@@ -81,24 +81,35 @@ impl KubernetesRuntime {
 }
 
 /// The pod of room `room`: `assigned` are the host ports for the container ports without one, in
-/// the order of the containers and their ports. Secret variables are read from the scheduler's
-/// Secret ([`ROOM_SECRET`]), never written into the pod; `valueFrom` variables pass unchanged.
+/// the order of the containers and their ports. Secret variables are read from the Secret of a
+/// batch the room starts ([`batch_secret_name`]), never written into the pod; `valueFrom`
+/// variables pass unchanged.
 pub fn room_pod(
     scheduler: &Scheduler,
     room: &str,
     env: &[EnvironmentVariable],
     assigned: &[u16],
 ) -> Pod {
-    room_pod_placed(scheduler, room, env, assigned, &MachinesConfig::default())
+    let secret = batch_secret_name(room);
+    room_pod_placed(
+        scheduler,
+        room,
+        env,
+        assigned,
+        Some(&secret),
+        &MachinesConfig::default(),
+    )
 }
 
-/// [`room_pod`], placed as the scheduler's capacity section says (see `placement`), with the
-/// node labels of `machines`.
+/// [`room_pod`], with its secret variables read from Secret `secret` (named in the pod's
+/// [`SECRET_ANNOTATION`]), placed as the scheduler's capacity section says (see `placement`),
+/// with the node labels of `machines`.
 pub fn room_pod_placed(
     scheduler: &Scheduler,
     room: &str,
     env: &[EnvironmentVariable],
     assigned: &[u16],
+    secret: Option<&str>,
     machines: &MachinesConfig,
 ) -> Pod {
     let config = &scheduler.config;
@@ -110,7 +121,7 @@ pub fn room_pod_placed(
 
     let mut assigned = assigned.iter().copied();
     let quota_requests = placement::quota_requests(scheduler);
-    let containers = spec
+    let containers: Vec<Container> = spec
         .containers
         .iter()
         .enumerate()
@@ -130,7 +141,7 @@ pub fn room_pod_placed(
                 })
                 .collect();
             let env: Vec<EnvVar> = container_env(container, env)
-                .map(|var| env_var(room, &container.name, var))
+                .map(|var| env_var(room, &container.name, var, secret.unwrap_or_default()))
                 .collect();
             let mut requests = quantities(container.requests.as_ref());
             if index == 0
@@ -156,11 +167,25 @@ pub fn room_pod_placed(
         })
         .collect();
 
+    let mut annotations = config.annotations.clone();
+    let secret_read = |container: &Container| {
+        container.env.iter().flatten().any(|var| {
+            var.value_from
+                .as_ref()
+                .and_then(|source| source.secret_key_ref.as_ref())
+                .is_some_and(|selector| Some(selector.name.as_str()) == secret)
+        })
+    };
+    if let Some(secret) = secret
+        && containers.iter().any(secret_read)
+    {
+        annotations.insert(SECRET_ANNOTATION.to_string(), secret.to_string());
+    }
     Pod {
         metadata: ObjectMeta {
             name: Some(room.to_string()),
             labels: Some(labels),
-            annotations: (!config.annotations.is_empty()).then(|| config.annotations.clone()),
+            annotations: (!annotations.is_empty()).then_some(annotations),
             ..ObjectMeta::default()
         },
         spec: Some(PodSpec {
@@ -186,9 +211,9 @@ pub fn room_pod_placed(
     }
 }
 
-/// A variable as the pod carries it: its source when it has one, a reference into the
-/// scheduler's Secret when it is secret, its value otherwise.
-fn env_var(room: &str, container: &str, var: &EnvironmentVariable) -> EnvVar {
+/// A variable as the pod carries it: its source when it has one, a reference into Secret
+/// `secret` when it is secret, its value otherwise.
+fn env_var(room: &str, container: &str, var: &EnvironmentVariable, secret: &str) -> EnvVar {
     let value_from = match &var.value_from {
         Some(source) => Some(EnvVarSource {
             field_ref: source.field_ref.as_ref().map(|field| ObjectFieldSelector {
@@ -207,7 +232,7 @@ fn env_var(room: &str, container: &str, var: &EnvironmentVariable) -> EnvVar {
         }),
         None if var.secret => Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: ROOM_SECRET.to_string(),
+                name: secret.to_string(),
                 key: secret_key(room, container, &var.name),
                 ..SecretKeySelector::default()
             }),

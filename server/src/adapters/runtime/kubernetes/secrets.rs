@@ -1,35 +1,51 @@
-//! Secret variables (the room token, spec variables marked `secret`) travel in one Secret per
-//! scheduler, [`ROOM_SECRET`] in the scheduler's namespace, one key per room, container and
-//! variable; the pod only references them (`valueFrom.secretKeyRef`), so reading pods shows no
-//! secret. A room's keys are written before its pod is posted and removed when it is deleted.
+//! Secret variables (the room token, spec variables marked `secret`) travel in Secrets of their
+//! own in the scheduler's namespace, never in the pod: the pod only references them
+//! (`valueFrom.secretKeyRef`), so reading pods shows no secret.
+//!
+//! Rooms created together share one Secret (a batch, group-commit style): while one Secret is
+//! being written, the rooms that arrive wait and go into the next one, at most [`BATCH_ROOMS`]
+//! to a Secret. A scale-up of 10,000 rooms so costs about one Secret per 40 rooms instead of
+//! one write per room into an ever-growing Secret (which also capped a scheduler at ~10,000
+//! rooms by the 1 MiB object limit). A batch is named after its first room
+//! ([`batch_secret_name`]), holds one key per room, container and variable ([`secret_key`]),
+//! and is never added to after it is made: each room's pod names its batch in the
+//! [`SECRET_ANNOTATION`], deleting a room removes its keys, and the room that empties the batch
+//! deletes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use app::domain::scheduler::{Container, EnvironmentVariable, Scheduler};
 use app::domain::validation::is_secret_key;
 use app::ports::RuntimeError;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 use super::namespaces::baton_labels;
 use super::retry::{api_code, retry, runtime_error};
-use super::{FIELD_MANAGER, KubernetesRuntime, post_params};
+use super::{FIELD_MANAGER, KubernetesRuntime, lock, post_params};
 
-/// The Secret, in each scheduler's namespace, that holds its rooms' secret variables.
-pub const ROOM_SECRET: &str = "baton-room-secrets";
+/// Annotation on a room's pod naming the Secret that holds its secret variables.
+pub const SECRET_ANNOTATION: &str = "baton.dev/secret";
 
-/// How often writing a room's keys may find the Secret (or its namespace) gone and make it again.
+/// At most this many rooms share one Secret (a few KiB; far from the 1 MiB object limit).
+pub const BATCH_ROOMS: usize = 100;
+
+/// How often writing a batch may find its namespace gone and make it again.
 const SECRET_ROUNDS: usize = 3;
 
-/// The key of variable `var` of container `container` of room `room` in [`ROOM_SECRET`]. Room
+/// The key of variable `var` of container `container` of room `room` in its batch Secret. Room
 /// ids and container names hold no '.', so the key names one variable of one room.
 pub fn secret_key(room: &str, container: &str, var: &str) -> String {
     format!("{room}.{container}.{var}")
+}
+
+/// The name of the batch Secret whose first room is `room`.
+pub fn batch_secret_name(room: &str) -> String {
+    format!("{room}-secrets")
 }
 
 /// The variables a container of the room gets: its own, then the caller's (which win over its
@@ -45,8 +61,8 @@ pub(super) fn container_env<'a>(
         .chain(env)
 }
 
-/// What room `room` keeps in [`ROOM_SECRET`], by key: the value of every secret variable of every
-/// container (variables with a `valueFrom` are read from where they point instead).
+/// What room `room` keeps in its batch Secret, by key: the value of every secret variable of
+/// every container (variables with a `valueFrom` are read from where they point instead).
 pub fn room_secret_data(
     scheduler: &Scheduler,
     room: &str,
@@ -60,7 +76,7 @@ pub fn room_secret_data(
             let key = secret_key(room, &container.name, &var.name);
             if room.contains('.') || !is_secret_key(&key) {
                 return Err(RuntimeError::Rejected(format!(
-                    "secret variable {} of room {room} cannot be kept in Secret {ROOM_SECRET}: \
+                    "secret variable {} of room {room} cannot be kept in a Secret: \
                      {key:?} is not a valid Secret key",
                     var.name
                 )));
@@ -71,10 +87,54 @@ pub fn room_secret_data(
     Ok(data)
 }
 
-/// The keys of `room` among the keys of [`ROOM_SECRET`].
-fn is_room_key(room: &str, key: &str) -> bool {
-    key.strip_prefix(room)
-        .is_some_and(|rest| rest.starts_with('.'))
+/// The keys of the pod's containers that point into its batch Secret (named in its
+/// [`SECRET_ANNOTATION`]), with that Secret's name; `None` for a pod without secret variables.
+pub fn pod_secret_keys(pod: &Pod) -> Option<(String, Vec<String>)> {
+    let name = pod.metadata.annotations.as_ref()?.get(SECRET_ANNOTATION)?;
+    let keys = pod
+        .spec
+        .iter()
+        .flat_map(|spec| &spec.containers)
+        .flat_map(|container| container.env.iter().flatten())
+        .filter_map(|var| var.value_from.as_ref()?.secret_key_ref.as_ref())
+        .filter(|selector| &selector.name == name)
+        .map(|selector| selector.key.clone())
+        .collect();
+    Some((name.clone(), keys))
+}
+
+/// One room waiting for the next batch of its scheduler.
+struct Waiting {
+    room: String,
+    data: BTreeMap<String, String>,
+    answer: oneshot::Sender<Result<String, RuntimeError>>,
+}
+
+/// The rooms of each scheduler waiting for their batch, and whether a batch is being written.
+#[derive(Default)]
+pub(super) struct SecretBatches {
+    schedulers: std::sync::Mutex<HashMap<String, Queue>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    writing: bool,
+    waiting: Vec<Waiting>,
+}
+
+impl SecretBatches {
+    /// The next batch of `scheduler` (its oldest waiting rooms), or `None`, and then no batch is
+    /// being written any more.
+    fn next_batch(&self, scheduler: &str) -> Option<Vec<Waiting>> {
+        let mut schedulers = lock(&self.schedulers);
+        let queue = schedulers.get_mut(scheduler)?;
+        if queue.waiting.is_empty() {
+            schedulers.remove(scheduler);
+            return None;
+        }
+        let count = queue.waiting.len().min(BATCH_ROOMS);
+        Some(queue.waiting.drain(..count).collect())
+    }
 }
 
 impl KubernetesRuntime {
@@ -82,97 +142,102 @@ impl KubernetesRuntime {
         Api::namespaced(self.client.clone(), scheduler)
     }
 
-    /// Adds the room's keys to the scheduler's Secret, making the Secret (labelled as Baton's)
-    /// when it is missing. A creation answered 409 means another room made it meanwhile.
+    /// Writes the room's secret variables into a batch Secret of the scheduler and answers its
+    /// name, or `None` when the room has none. The batch is written by a task of its own, so a
+    /// caller that gives up waiting holds up no other room.
     pub(super) async fn put_room_secrets(
         &self,
         scheduler: &str,
-        data: &BTreeMap<String, String>,
-    ) -> Result<(), RuntimeError> {
+        room: &str,
+        data: BTreeMap<String, String>,
+    ) -> Result<Option<String>, RuntimeError> {
         if data.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
+        let (answer, answered) = oneshot::channel();
+        let start_writer = {
+            let mut schedulers = lock(&self.secret_batches.schedulers);
+            let queue = schedulers.entry(scheduler.to_string()).or_default();
+            queue.waiting.push(Waiting {
+                room: room.to_string(),
+                data,
+                answer,
+            });
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if start_writer {
+            let runtime = self.clone();
+            let scheduler = scheduler.to_string();
+            tokio::spawn(async move { runtime.write_batches(&scheduler).await });
+        }
+        match answered.await {
+            Ok(written) => written.map(Some),
+            Err(_) => Err(RuntimeError::Unavailable(format!(
+                "writing the secrets of room {scheduler}/{room}: the writer stopped"
+            ))),
+        }
+    }
+
+    /// Writes the scheduler's batches one after another until no room waits.
+    async fn write_batches(&self, scheduler: &str) {
+        while let Some(batch) = self.secret_batches.next_batch(scheduler) {
+            let name = batch_secret_name(&batch[0].room);
+            let data = batch.iter().flat_map(|waiting| waiting.data.clone());
+            let written = self.create_secret(scheduler, &name, data.collect()).await;
+            for waiting in batch {
+                // A room whose creation was abandoned no longer listens.
+                let _ = waiting.answer.send(written.clone().map(|()| name.clone()));
+            }
+        }
+    }
+
+    /// Makes Secret `name` with these keys, labelled as Baton's. One that exists already is
+    /// an earlier attempt of the same batch; a missing namespace is made again.
+    async fn create_secret(
+        &self,
+        scheduler: &str,
+        name: &str,
+        data: BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
         let api = self.secrets(scheduler);
-        let encoded: BTreeMap<&str, String> = data
-            .iter()
-            .map(|(key, value)| (key.as_str(), STANDARD.encode(value)))
-            .collect();
-        let patch = json!({
-            "metadata": {"labels": baton_labels(scheduler)},
-            "data": encoded,
-        });
         let secret = Secret {
             metadata: ObjectMeta {
-                name: Some(ROOM_SECRET.to_string()),
+                name: Some(name.to_string()),
                 labels: Some(baton_labels(scheduler)),
                 ..ObjectMeta::default()
             },
             type_: Some("Opaque".to_string()),
             data: Some(
-                data.iter()
-                    .map(|(key, value)| (key.clone(), ByteString(value.clone().into_bytes())))
+                data.into_iter()
+                    .map(|(key, value)| (key, ByteString(value.into_bytes())))
                     .collect(),
             ),
             ..Secret::default()
         };
-        let what = format!("writing secret {scheduler}/{ROOM_SECRET}");
-        let (patch_params, post_params) = (patch_params(), post_params());
-        let patch = Patch::Merge(&patch);
+        let what = format!("writing secret {scheduler}/{name}");
+        let params = post_params();
         for _ in 0..SECRET_ROUNDS {
-            match retry(&self.config, || {
-                api.patch(ROOM_SECRET, &patch_params, &patch)
-            })
-            .await
-            {
+            self.ensure_namespace(scheduler).await?;
+            match retry(&self.config, || api.create(&params, &secret)).await {
+                // 409: an attempt answered too late made it.
                 Ok(_) => return Ok(()),
-                Err(error) if api_code(&error) == Some(404) => {}
-                Err(error) => return Err(runtime_error(&what, error)),
-            }
-            match retry(&self.config, || api.create(&post_params, &secret)).await {
-                Ok(_) => return Ok(()),
-                // Made by another room's creation meanwhile: add the keys to it.
-                Err(error) if api_code(&error) == Some(409) => {}
+                Err(error) if api_code(&error) == Some(409) => return Ok(()),
                 // The namespace is gone: make it again.
-                Err(error) if api_code(&error) == Some(404) => {
-                    self.forget_namespace(scheduler);
-                    self.ensure_namespace(scheduler).await?;
-                }
+                Err(error) if api_code(&error) == Some(404) => self.forget_namespace(scheduler),
                 Err(error) => return Err(runtime_error(&what, error)),
             }
         }
         Err(RuntimeError::Unavailable(format!(
-            "{what}: the Secret or its namespace kept disappearing"
+            "{what}: its namespace kept disappearing"
         )))
     }
 
-    /// Removes the room's keys from the scheduler's Secret, whatever they are.
-    pub(super) async fn remove_room_secrets(
-        &self,
-        scheduler: &str,
-        room: &str,
-    ) -> Result<(), RuntimeError> {
-        let api = self.secrets(scheduler);
-        let what = format!("reading secret {scheduler}/{ROOM_SECRET}");
-        let secret = match retry(&self.config, || api.get(ROOM_SECRET)).await {
-            Ok(secret) => secret,
-            Err(error) if api_code(&error) == Some(404) => return Ok(()),
-            Err(error) => return Err(runtime_error(&what, error)),
-        };
-        let keys: Vec<String> = secret
-            .data
-            .iter()
-            .flatten()
-            .map(|(key, _)| key)
-            .filter(|key| is_room_key(room, key))
-            .cloned()
-            .collect();
-        self.drop_secret_keys(scheduler, keys).await
-    }
-
-    /// Removes these keys from the scheduler's Secret (a missing Secret has none).
+    /// Removes `keys` from Secret `name`, and the Secret itself once no key is left in it (a
+    /// missing Secret has none).
     pub(super) async fn drop_secret_keys(
         &self,
         scheduler: &str,
+        name: &str,
         keys: impl IntoIterator<Item = String>,
     ) -> Result<(), RuntimeError> {
         let removed: serde_json::Map<String, Value> =
@@ -180,15 +245,27 @@ impl KubernetesRuntime {
         if removed.is_empty() {
             return Ok(());
         }
+        let api = self.secrets(scheduler);
         let patch = json!({"data": removed});
         let patch = Patch::Merge(&patch);
-        let api = self.secrets(scheduler);
         let params = patch_params();
-        match retry(&self.config, || api.patch(ROOM_SECRET, &params, &patch)).await {
+        let left = match retry(&self.config, || api.patch(name, &params, &patch)).await {
+            Ok(secret) => secret.data.map_or(0, |data| data.len()),
+            Err(error) if api_code(&error) == Some(404) => return Ok(()),
+            Err(error) => {
+                let what = format!("removing keys from secret {scheduler}/{name}");
+                return Err(runtime_error(&what, error));
+            }
+        };
+        if left > 0 {
+            return Ok(());
+        }
+        let params = DeleteParams::default();
+        match retry(&self.config, || api.delete(name, &params)).await {
             Ok(_) => Ok(()),
             Err(error) if api_code(&error) == Some(404) => Ok(()),
             Err(error) => Err(runtime_error(
-                &format!("removing keys from secret {scheduler}/{ROOM_SECRET}"),
+                &format!("deleting secret {scheduler}/{name}"),
                 error,
             )),
         }

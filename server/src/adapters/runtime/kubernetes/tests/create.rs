@@ -21,7 +21,7 @@ async fn create_sends_the_room_pod_with_host_ports_from_the_range() {
         let existing = pod_json("arena-old", Some("n1"), [40000, 30081], running());
         call.reply(200, &pod_list(vec![existing]));
 
-        // The room's token goes to the scheduler's Secret before its pod is posted.
+        // The room's token goes to a Secret of its batch before its pod is posted.
         token_written(&mut handle, "arena-abc").await;
         let call = next_call(&mut handle).await;
         call.assert(Method::POST, "/api/v1/namespaces/arena/pods");
@@ -167,7 +167,7 @@ async fn forbidden_creations_are_rejected_without_retry() {
             &status(403, "Forbidden", "pods is forbidden: exceeded quota"),
         );
         // The refused room's token leaves the Secret again.
-        dropped_token(&mut handle, "arena-abc").await;
+        dropped_token(&mut handle, "arena-abc", "arena-abc-secrets", json!({})).await;
         no_more_calls(&mut handle).await;
     });
     let error = runtime
@@ -217,7 +217,7 @@ async fn creating_an_existing_pod_of_the_same_room_succeeds() {
         let mut foreign = pod_json("arena-xyz", None, [40007, 40008], pending());
         foreign["metadata"]["labels"] = json!({"app": "something-else"});
         call.reply(200, &foreign);
-        dropped_token(&mut handle, "arena-xyz").await;
+        dropped_token(&mut handle, "arena-xyz", "arena-xyz-secrets", json!({})).await;
         no_more_calls(&mut handle).await;
     });
     let scheduler = scheduler();
@@ -308,27 +308,32 @@ async fn delete_gives_the_grace_period_and_accepts_missing_pods() {
             404,
             &status(404, "NotFound", "pods \"arena-abc\" not found"),
         );
-        // Its keys are looked for in the Secret even so: there are none.
-        let call = next_call(&mut handle).await;
-        call.assert(Method::GET, SECRET_PATH);
-        call.reply(
-            200,
-            &secret_json(json!({"arena-zzz.game.BATON_ROOM_TOKEN": TOKEN_BASE64})),
-        );
+        // No pod, no Secret named: nothing else is asked.
 
         let call = next_call(&mut handle).await;
         call.assert(Method::DELETE, "/api/v1/namespaces/arena/pods/arena-def");
         call.reply(500, &status(500, "InternalError", "etcd hiccup"));
         let call = next_call(&mut handle).await;
         call.assert(Method::DELETE, "/api/v1/namespaces/arena/pods/arena-def");
-        let mut deleting = pod_json("arena-def", Some("n1"), [40000, 40001], running());
+        let pod = room_pod(
+            &scheduler(),
+            "arena-def",
+            &room_env("arena-def"),
+            &[40000, 40001],
+        );
+        let mut deleting = serde_json::to_value(pod).unwrap();
         deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         call.reply(200, &deleting);
+        // The pod names its batch Secret: its keys leave it; another room's stay.
+        let left = json!({"arena-ghi.game.BATON_ROOM_TOKEN": TOKEN_BASE64});
+        dropped_token(&mut handle, "arena-def", "arena-def-secrets", left).await;
+
+        // A pod without secret variables names no Secret.
         let call = next_call(&mut handle).await;
-        call.assert(Method::GET, SECRET_PATH);
+        call.assert(Method::DELETE, "/api/v1/namespaces/arena/pods/arena-jkl");
         call.reply(
-            404,
-            &status(404, "NotFound", "secrets \"baton-room-secrets\" not found"),
+            200,
+            &pod_json("arena-jkl", Some("n1"), [40002, 40003], running()),
         );
         no_more_calls(&mut handle).await;
     });
@@ -339,6 +344,10 @@ async fn delete_gives_the_grace_period_and_accepts_missing_pods() {
         .unwrap();
     runtime
         .delete_instance(&scheduler, "arena-def")
+        .await
+        .unwrap();
+    runtime
+        .delete_instance(&scheduler, "arena-jkl")
         .await
         .unwrap();
     server.await.unwrap();

@@ -280,41 +280,46 @@ async fn namespace_created(handle: &mut Handle) {
     call.reply(201, &namespace_json(baton_labels_json()));
 }
 
-const SECRET_PATH: &str = "/api/v1/namespaces/arena/secrets/baton-room-secrets";
+const SECRETS_PATH: &str = "/api/v1/namespaces/arena/secrets";
 
-/// The merge patch that adds room `room`'s token, for both containers of [`scheduler`].
-fn token_patch(room: &str) -> Value {
+/// The path of Secret `name` in the scheduler's namespace.
+fn secret_path(name: &str) -> String {
+    format!("{SECRETS_PATH}/{name}")
+}
+
+/// Room `room`'s token keys, for both containers of [`scheduler`].
+fn token_keys(room: &str) -> Value {
     json!({
-        "metadata": {"labels": baton_labels_json()},
-        "data": {
-            format!("{room}.game.BATON_ROOM_TOKEN"): TOKEN_BASE64,
-            format!("{room}.metrics.BATON_ROOM_TOKEN"): TOKEN_BASE64,
-        },
+        format!("{room}.game.BATON_ROOM_TOKEN"): TOKEN_BASE64,
+        format!("{room}.metrics.BATON_ROOM_TOKEN"): TOKEN_BASE64,
     })
 }
 
-/// Answers the write of room `room`'s token into the scheduler's Secret, checking it.
+/// Answers the creation of the batch Secret of room `room` (alone in it), checking it.
 async fn token_written(handle: &mut Handle, room: &str) {
     let call = next_call(handle).await;
-    call.assert(Method::PATCH, SECRET_PATH);
+    call.assert(Method::POST, SECRETS_PATH);
     assert_eq!(call.query, "&fieldManager=baton");
-    assert_eq!(call.content_type, "application/merge-patch+json");
-    assert_eq!(call.body, token_patch(room));
-    call.reply(200, &secret_json(json!({})));
+    let name = format!("{room}-secrets");
+    assert_eq!(call.body, secret_json(&name, token_keys(room)));
+    let created = call.body.clone();
+    call.reply(201, &created);
 }
 
-fn secret_json(data: Value) -> Value {
+/// Secret `name` as Baton writes it, with `data`.
+fn secret_json(name: &str, data: Value) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": "baton-room-secrets", "namespace": "arena", "labels": baton_labels_json()},
+        "metadata": {"name": name, "labels": baton_labels_json()},
         "data": data,
     })
 }
 
-/// Answers the removal of room `room`'s token keys from the scheduler's Secret, checking it.
-async fn dropped_token(handle: &mut Handle, room: &str) {
+/// Answers the removal of room `room`'s token keys from Secret `secret` (leaving `left`),
+/// checking it; a Secret left empty is deleted.
+async fn dropped_token(handle: &mut Handle, room: &str, secret: &str, left: Value) {
     let call = next_call(handle).await;
-    call.assert(Method::PATCH, SECRET_PATH);
+    call.assert(Method::PATCH, &secret_path(secret));
     assert_eq!(call.content_type, "application/merge-patch+json");
     assert_eq!(
         call.body,
@@ -323,12 +328,18 @@ async fn dropped_token(handle: &mut Handle, room: &str) {
             format!("{room}.metrics.BATON_ROOM_TOKEN"): null,
         }})
     );
-    call.reply(200, &secret_json(json!({})));
+    let emptied = left.as_object().is_none_or(serde_json::Map::is_empty);
+    call.reply(200, &secret_json(secret, left));
+    if emptied {
+        let call = next_call(handle).await;
+        call.assert(Method::DELETE, &secret_path(secret));
+        call.reply(200, &secret_json(secret, json!({})));
+    }
 }
 
-/// The pod's reference to key `key` of the scheduler's Secret.
-fn from_secret(name: &str, key: String) -> Value {
-    json!({"name": name, "valueFrom": {"secretKeyRef": {"name": "baton-room-secrets", "key": key}}})
+/// The pod's reference to key `key` of Secret `secret`.
+fn from_secret(name: &str, secret: &str, key: String) -> Value {
+    json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
 }
 
 /// The pod Baton must send for `room` of [`scheduler`], with the given range ports.
@@ -341,6 +352,7 @@ fn expected_pod(room: &str, game_port: u16, metrics_port: u16) -> Value {
             json!({"name": "BATON_API_URL", "value": "http://baton.example:3000"}),
             from_secret(
                 "BATON_ROOM_TOKEN",
+                &format!("{room}-secrets"),
                 format!("{room}.{container}.BATON_ROOM_TOKEN"),
             ),
         ]);
@@ -357,7 +369,7 @@ fn expected_pod(room: &str, game_port: u16, metrics_port: u16) -> Value {
                 "baton.dev/room": room,
                 "baton.dev/version": "v2",
             },
-            "annotations": {"owner": "tennis@example.com"},
+            "annotations": {"owner": "tennis@example.com", "baton.dev/secret": format!("{room}-secrets")},
         },
         "spec": {
             "restartPolicy": "Never",
