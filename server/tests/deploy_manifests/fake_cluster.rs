@@ -123,6 +123,9 @@ impl FakeCluster {
             resource,
             namespace: target.namespace.clone(),
         });
+        if target.resource == "pods" && target.subresource.as_deref() == Some("log") {
+            return self.pod_log(&target);
+        }
         if target.subresource.is_some() {
             return reply(404, &status(404, "NotFound", "no subresources here"));
         }
@@ -142,6 +145,15 @@ impl FakeCluster {
             Some(object) => reply(200, object),
             None => not_found(target),
         }
+    }
+
+    /// A pod's log: one line naming the pod and the container asked for.
+    fn pod_log(&self, target: &Target) -> Response<Body> {
+        if !self.lock().objects.contains_key(&target_key(target)) {
+            return not_found(target);
+        }
+        let name = target.name.clone().unwrap_or_default();
+        reply_raw(200, format!("{name} printed this\n").into_bytes())
     }
 
     fn list(&self, target: &Target) -> Response<Body> {

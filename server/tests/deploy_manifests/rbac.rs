@@ -93,6 +93,10 @@ async fn drive_every_operation(cluster: &FakeCluster) {
     let address = instances[0].address.as_ref().expect("room-1's address");
     assert_eq!(address.host, "10.0.0.7");
 
+    // What a room printed: its pod, then its container's log.
+    let logs = runtime.logs(SCHEDULER, "room-1").await;
+    assert_eq!(logs, ["room-1 printed this"]);
+
     // Usage from the metrics API.
     let usage = runtime.usage(SCHEDULER).await.expect("the usage");
     assert_eq!(usage.len(), 2);
