@@ -70,6 +70,7 @@ test('no page has a serious or critical axe violation', async () => {
     [`/ui/schedulers/${SCHEDULER}`, signedIn],
     [`/ui/schedulers/${SCHEDULER}/edit`, signedIn],
     [`/ui/schedulers/${SCHEDULER}/autoscaling`, signedIn],
+    [`/ui/schedulers/${SCHEDULER}/operations`, signedIn],
     ['/ui/users', signedIn],
     ['/ui/audit', signedIn],
     [`/ui/schedulers/${SCHEDULER}/rooms/${SCHEDULER}-none`, signedIn],

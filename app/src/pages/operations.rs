@@ -304,6 +304,7 @@ fn OperationItem(
 
 fn progress_view(progress: RolloutProgress) -> impl IntoView {
     let percent = progress.percent();
+    let label = format!("{percent}% of the rooms on {}", progress.version);
     let phase = if progress.validating {
         format!("Validating {} with one room", progress.version)
     } else {
@@ -317,7 +318,7 @@ fn progress_view(progress: RolloutProgress) -> impl IntoView {
             data-ready=progress.ready
             data-floor=progress.ready_floor
         >
-            <progress max="100" value=percent>
+            <progress max="100" value=percent aria-label=label>
                 {percent}
                 "%"
             </progress>
