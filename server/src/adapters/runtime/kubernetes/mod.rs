@@ -112,6 +112,8 @@ pub struct KubernetesRuntime {
     /// Namespaces known to exist and to be Baton's, so that only a scheduler's first room
     /// creates (or checks) its namespace.
     known_namespaces: Arc<Mutex<HashSet<String>>>,
+    /// Held while a namespace not yet known is checked, so that it is checked once.
+    namespace_checks: Arc<tokio::sync::Mutex<()>>,
     /// Rooms waiting for their batch Secret, per scheduler.
     secret_batches: Arc<secrets::SecretBatches>,
 }
@@ -127,6 +129,7 @@ impl KubernetesRuntime {
             config,
             ports: Arc::default(),
             known_namespaces: Arc::default(),
+            namespace_checks: Arc::default(),
             secret_batches: Arc::default(),
         }
     }
@@ -363,9 +366,11 @@ impl Runtime for KubernetesRuntime {
         removed
     }
 
-    /// As many as calls may be in flight: the client-side limit paces what reaches the server.
+    /// Twice as many as calls may be in flight: a creation spends about half its time off the
+    /// API server (the room store, waiting for its batch Secret), so this keeps every slot
+    /// busy, while the client-side limit still decides what reaches the server.
     fn creations_at_once(&self) -> usize {
-        self.config.limits.max_in_flight()
+        self.config.limits.max_in_flight().saturating_mul(2)
     }
 }
 

@@ -52,7 +52,12 @@ impl KubernetesRuntime {
 
     /// Creates the scheduler's namespace unless this process already knows it is there. One that
     /// exists already (409) is used only when it carries Baton's labels for this scheduler.
+    /// Creations that arrive together wait for the first one's check (one call, not one each).
     pub(super) async fn ensure_namespace(&self, scheduler: &str) -> Result<(), RuntimeError> {
+        if lock(&self.known_namespaces).contains(scheduler) {
+            return Ok(());
+        }
+        let _checking = self.namespace_checks.lock().await;
         if lock(&self.known_namespaces).contains(scheduler) {
             return Ok(());
         }

@@ -361,3 +361,28 @@ fn a_secret_variable_that_cannot_be_a_key_is_refused() {
         )])
     );
 }
+
+#[tokio::test]
+async fn rooms_created_together_in_a_new_namespace_check_it_once() {
+    let (runtime, mut handle) = mocked();
+    let scheduler = portless_scheduler();
+    let server = tokio::spawn(async move {
+        namespace_created(&mut handle).await;
+        // Then Secrets and pods only (any other call fails the test).
+        let batches = serve_scale_up(&mut handle, 5).await;
+        no_more_calls(&mut handle).await;
+        batches
+    });
+    let rooms: Vec<(String, Vec<EnvironmentVariable>)> = (0..5)
+        .map(|n| format!("arena-{n}"))
+        .map(|room| (room.clone(), room_env(&room)))
+        .collect();
+    let created = futures::future::join_all(
+        rooms
+            .iter()
+            .map(|(room, env)| runtime.create_instance(&scheduler, room, env)),
+    )
+    .await;
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    server.await.unwrap();
+}
