@@ -212,6 +212,17 @@ async fn the_capacity_page_shows_machines_free_capacity_and_decisions(backend: B
     ] {
         assert!(page.text.contains(needle), "{needle} in {}", page.text);
     }
+    // A browser that opens the API path lands on the page.
+    let request = viewer
+        .client
+        .get(server.url("/schedulers/zeuz/capacity"))
+        .header("accept", "text/html");
+    let redirected = viewer.send(request).await;
+    assert_eq!(redirected.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        redirected.headers[reqwest::header::LOCATION],
+        "/ui/schedulers/zeuz/capacity"
+    );
     // The scheduler page links to it; a scheduler without a capacity section has no link.
     let scheduler_page = viewer.get("/ui/schedulers/zeuz").await;
     assert!(

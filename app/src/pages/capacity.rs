@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
@@ -23,10 +22,6 @@ use crate::domain::history::WINDOWS_MINUTES;
 
 /// How often the page reads the capacity again.
 pub const REFRESH: Duration = Duration::from_millis(5000);
-/// Decisions the page shows.
-const DECISIONS_SHOWN: usize = 20;
-/// Samples one chart shows at most.
-const CHART_POINTS: usize = 240;
 
 /// One free-capacity sample: seconds before the server's now, free, min and max free.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +45,11 @@ pub struct CapacityPage {
 #[server(endpoint = "capacity_page_data")]
 pub async fn capacity_page_data(name: String, minutes: i64) -> Result<CapacityPage, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
+    use chrono::Utc;
+    /// Decisions the page shows.
+    const DECISIONS_SHOWN: usize = 20;
+    /// Samples one chart shows at most.
+    const CHART_POINTS: usize = 240;
 
     let user = require_user().await?;
     if !WINDOWS_MINUTES.contains(&minutes) {
