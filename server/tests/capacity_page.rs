@@ -178,6 +178,26 @@ async fn the_capacity_page_shows_machines_free_capacity_and_decisions(backend: B
         );
     }
 
+    // The OpenAPI document names the parameter and the sample's shape.
+    let document = server.anonymous().get("/openapi.json").await;
+    let document = document.ok();
+    let parameters = document["paths"]["/schedulers/{name}/capacity"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    assert!(
+        parameters.iter().any(|p| p["name"] == "history"),
+        "{parameters:?}"
+    );
+    let sample = &document["components"]["schemas"]["CapacitySample"]["properties"];
+    for field in [
+        "at",
+        "freePayloadCapacity",
+        "minFreePayloadCapacity",
+        "maxFreePayloadCapacity",
+    ] {
+        assert!(sample.get(field).is_some(), "{field} in {sample}");
+    }
+
     // Each evaluation adds a sample with the free capacity it saw and the bounds.
     let first = history_longer_than(&admin, 0).await;
     let sample = &first[0];
