@@ -18,7 +18,7 @@ use leptos_router::{
 };
 
 use components::layout::Layout;
-use pages::{allocation, room};
+use pages::{allocation, capacity, room};
 use pages::{
     audit, operations, scheduler, scheduler_autoscaling, scheduler_edit, schedulers, sign_in, users,
 };
@@ -76,6 +76,7 @@ lazy_page! {
     AuditRoute => audit::AuditPage,
     RoomRoute => room::RoomPage,
     AllocationRoute => allocation::AllocationPage,
+    CapacityRoute => capacity::CapacityPage,
 }
 
 /// The dashboard, under `/ui` (the JSON API owns `/schedulers`). Pages render whole on the
@@ -130,6 +131,11 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("/schedulers/:name/allocation")
                         view={Lazy::<AllocationRoute>::new()}
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/schedulers/:name/capacity")
+                        view={Lazy::<CapacityRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route

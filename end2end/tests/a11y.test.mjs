@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { ADMIN_AUTH, hydrated, launchBrowser, seed, startBaton, ADMIN_PASSWORD } from './server.mjs';
+import { ADMIN_AUTH, hydrated, launchBrowser, seed, seedWithCapacity, startBaton, ADMIN_PASSWORD } from './server.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const SCHEDULER = 'a11y';
@@ -22,6 +22,13 @@ before(async () => {
     body: JSON.stringify(seed(SCHEDULER, 'a11y-game')),
   });
   assert.equal(created.status, 200, await created.text());
+  // The capacity page shows machines, a chart and decisions only with a capacity section.
+  const withCapacity = await fetch(`${baton.url}/schedulers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: ADMIN_AUTH },
+    body: JSON.stringify(seedWithCapacity(`${SCHEDULER}-cap`, 'a11y-game')),
+  });
+  assert.equal(withCapacity.status, 200, await withCapacity.text());
 });
 
 after(async () => {
@@ -75,6 +82,7 @@ test('no page has a serious or critical axe violation', async () => {
     ['/ui/audit', signedIn],
     [`/ui/schedulers/${SCHEDULER}/rooms/${SCHEDULER}-none`, signedIn],
     [`/ui/schedulers/${SCHEDULER}/allocation`, signedIn],
+    [`/ui/schedulers/${SCHEDULER}-cap/capacity`, signedIn],
   ];
   const report = [];
   for (const [path, storageState] of pages) {

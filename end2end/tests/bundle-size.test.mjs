@@ -4,7 +4,7 @@
 // context, so nothing comes from the cache. Prints a table; fails above the 500 KB goal.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_AUTH, ADMIN_PASSWORD, hydrated, launchBrowser, seed, signIn, startBaton } from './server.mjs';
+import { ADMIN_AUTH, ADMIN_PASSWORD, hydrated, launchBrowser, seed, seedWithCapacity, signIn, startBaton } from './server.mjs';
 
 const LIMIT = 500 * 1000;
 let baton;
@@ -49,6 +49,11 @@ test('every dashboard page hydrates with under 500 KB of gzipped WASM and JS', a
     body: JSON.stringify({ ...seed('bundle', 'bundle-game'), roomsReplicas: 0 }),
   });
   assert.equal(response.status, 200, await response.text());
+  const withCapacity = await fetch(`${baton.url}/schedulers`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: ADMIN_AUTH },
+    body: JSON.stringify(seedWithCapacity('bundle-cap', 'bundle-game')),
+  });
+  assert.equal(withCapacity.status, 200, await withCapacity.text());
 
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -69,6 +74,7 @@ test('every dashboard page hydrates with under 500 KB of gzipped WASM and JS', a
     ['/ui/audit', signedIn],
     ['/ui/schedulers/bundle/rooms/bundle-none', signedIn],
     ['/ui/schedulers/bundle/allocation', signedIn],
+    ['/ui/schedulers/bundle-cap/capacity', signedIn],
   ];
   const rows = [];
   for (const [path, state] of pages) {

@@ -97,3 +97,19 @@ export function seed(name, game) {
     forwarders: [],
   };
 }
+
+// A capacity section (zeuz's model) that fits the machine the tests run on, as the demo
+// scheduler's: a room holds a twentieth of a core and 64 MB; machine scaling off (recorded only).
+export const CAPACITY = {
+  PayloadQuota: { CpuCores: 0.05, MemoryMB: 64, StorageGB: 0 },
+  SafetyLimits: { CpuRemainingCores: 0.25, MemoryMBFree: 1024, StorageGBFree: 1 },
+  MachineMinSpec: { OS: 'linux', CoreCount: 1, MemoryMB: 1024 },
+  MaxBareMetalMachines: 1, MaxCloudMachines: 0,
+  MinFreePayloadCapacity: 3, MaxFreePayloadCapacity: 1000,
+  EnableScaling: false, ManagePayloads: false,
+};
+
+// A scheduler body in the seed's shape with the capacity section above and no rooms.
+export function seedWithCapacity(name, game) {
+  return { ...seed(name, game), roomsReplicas: 0, capacity: CAPACITY };
+}

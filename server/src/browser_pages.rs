@@ -38,6 +38,9 @@ pub fn page_for(path: &str) -> Option<String> {
         ["schedulers", name, "operations", ..] if !name.is_empty() => {
             Some(format!("/ui/schedulers/{name}/operations"))
         }
+        ["schedulers", name, "capacity"] if !name.is_empty() => {
+            Some(format!("/ui/schedulers/{name}/capacity"))
+        }
         ["schedulers", name, ..] | ["scheduler", name, ..] | ["allocations", name]
             if !name.is_empty() =>
         {
@@ -70,6 +73,10 @@ mod tests {
                 Some("/ui/schedulers/demo/operations"),
             ),
             ("/schedulers/demo/add-rooms", Some("/ui/schedulers/demo")),
+            (
+                "/schedulers/demo/capacity",
+                Some("/ui/schedulers/demo/capacity"),
+            ),
             ("/scheduler/demo/rooms", Some("/ui/schedulers/demo")),
             ("/allocations/demo", Some("/ui/schedulers/demo")),
             ("/users", Some("/ui/users")),

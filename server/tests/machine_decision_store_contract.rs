@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use app::domain::capacity::{
-    ActionOutcome, MachineAction, MachineDecision, MachineDecisionRecord, MachineFigures,
-    MachineKind, MachineScalingReason, SkippedRegion,
+    ActionOutcome, CapacitySample, MachineAction, MachineDecision, MachineDecisionRecord,
+    MachineFigures, MachineKind, MachineScalingReason, SAMPLES_KEPT, SkippedRegion,
 };
 use app::ports::{DECISIONS_KEPT, MachineDecisionStore};
 use chrono::{Duration, TimeZone, Utc};
@@ -43,6 +43,8 @@ contract!(
     a_record_round_trips_with_its_outcomes,
     decisions_are_newest_first_and_bounded,
     schedulers_are_isolated_and_forgotten,
+    samples_are_oldest_first_and_kept_a_day,
+    samples_are_bounded_in_number,
 );
 
 async fn run<F, Fut>(redis: bool, scenario: F)
@@ -184,4 +186,82 @@ async fn schedulers_are_isolated_and_forgotten(store: Arc<dyn MachineDecisionSto
             .is_empty()
     );
     assert_eq!(store.decisions("s2", 10).await.expect("decisions").len(), 1);
+}
+
+fn sample(seconds: i64, free: u64) -> CapacitySample {
+    CapacitySample {
+        at: Utc
+            .timestamp_opt(1_700_000_000, 0)
+            .single()
+            .expect("a time")
+            + Duration::seconds(seconds),
+        free_payload_capacity: free,
+        min_free_payload_capacity: 4,
+        max_free_payload_capacity: 8,
+    }
+}
+
+async fn samples_are_oldest_first_and_kept_a_day(store: Arc<dyn MachineDecisionStore>) {
+    let origin = sample(0, 0).at;
+    assert!(
+        store
+            .samples("s1", origin)
+            .await
+            .expect("samples")
+            .is_empty()
+    );
+    // Every 10 minutes for 30 hours: the last day's are kept.
+    let written: Vec<CapacitySample> = (0..180).map(|i| sample(i * 600, i as u64)).collect();
+    for s in &written {
+        store.record_sample("s1", s).await.expect("record a sample");
+    }
+    store
+        .record_sample("s2", &sample(0, 99))
+        .await
+        .expect("record a sample");
+    let kept = store.samples("s1", origin).await.expect("samples");
+    let last = written.last().expect("a sample").at;
+    let expected: Vec<CapacitySample> = written
+        .iter()
+        .filter(|s| last - s.at <= Duration::days(1))
+        .copied()
+        .collect();
+    assert_eq!(expected.len(), 145);
+    assert_eq!(kept, expected);
+    // From a moment on: those at or after it.
+    let since = written[170].at;
+    assert_eq!(
+        store.samples("s1", since).await.expect("samples"),
+        written[170..].to_vec()
+    );
+    assert_eq!(
+        store.samples("s2", origin).await.expect("samples"),
+        vec![sample(0, 99)]
+    );
+    store.forget("s1").await.expect("forget");
+    assert!(
+        store
+            .samples("s1", origin)
+            .await
+            .expect("samples")
+            .is_empty()
+    );
+    assert_eq!(store.samples("s2", origin).await.expect("samples").len(), 1);
+}
+
+async fn samples_are_bounded_in_number(store: Arc<dyn MachineDecisionStore>) {
+    // One a second: well within a day, so only the count bounds them.
+    for i in 0..(SAMPLES_KEPT as i64 + 20) {
+        store
+            .record_sample("s1", &sample(i, i as u64))
+            .await
+            .expect("record a sample");
+    }
+    let kept = store.samples("s1", sample(0, 0).at).await.expect("samples");
+    assert_eq!(kept.len(), SAMPLES_KEPT);
+    assert_eq!(kept.first().map(|s| s.free_payload_capacity), Some(20));
+    assert_eq!(
+        kept.last().map(|s| s.free_payload_capacity),
+        Some(SAMPLES_KEPT as u64 + 19)
+    );
 }

@@ -60,7 +60,8 @@ pub async fn autoscaling_decisions(
     Ok((decisions, chrono::Utc::now()))
 }
 
-fn window_label(minutes: i64) -> String {
+/// A window's name on its button (`15 min`, `1 h`, `24 h`).
+pub fn window_label(minutes: i64) -> String {
     match minutes {
         m if m < 60 => format!("{m} min"),
         m if m < 1440 => format!("{} h", m / 60),
@@ -91,7 +92,8 @@ fn series_of(samples: &[RoomCountSample], now: chrono::DateTime<chrono::Utc>) ->
     ]
 }
 
-fn relative(seconds: f64) -> String {
+/// An x axis label of seconds before now (`-15m`, `now`).
+pub fn relative(seconds: f64) -> String {
     let s = (-seconds).round() as i64;
     match s {
         ..=5 => "now".to_string(),

@@ -278,36 +278,44 @@ fn Panel(panel: CapacityPanel) -> impl IntoView {
                 </tbody>
             </table>
             <h3>"Machine-scaling decisions"</h3>
-            {if decisions.is_empty() {
-                view! { <p class="muted">"No decisions yet."</p> }.into_any()
-            } else {
-                view! {
-                    <table class="table decisions machine-decisions">
-                        <thead>
-                            <tr>
-                                <th>"When"</th>
-                                <th>"Actions"</th>
-                                <th>"Why"</th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {decisions
-                                .into_iter()
-                                .map(|d| {
-                                    view! {
-                                        <tr>
-                                            <td title=d.at.to_rfc3339()>{ago(now, d.at)}</td>
-                                            <td>{d.actions}</td>
-                                            <td>{d.summary}</td>
-                                        </tr>
-                                    }
-                                })
-                                .collect_view()}
-                        </tbody>
-                    </table>
-                }
-                    .into_any()
-            }}
+            <MachineDecisionsTable now decisions/>
         </section>
     }
+}
+
+/// The machine-scaling decisions, newest first: when, each action with its outcome, and why.
+#[component]
+pub fn MachineDecisionsTable(
+    now: DateTime<Utc>,
+    decisions: Vec<MachineDecisionRow>,
+) -> impl IntoView {
+    if decisions.is_empty() {
+        return view! { <p class="muted">"No decisions yet."</p> }.into_any();
+    }
+    view! {
+        <table class="table decisions machine-decisions">
+            <thead>
+                <tr>
+                    <th>"When"</th>
+                    <th>"Actions"</th>
+                    <th>"Why"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {decisions
+                    .into_iter()
+                    .map(|d| {
+                        view! {
+                            <tr>
+                                <td title=d.at.to_rfc3339()>{ago(now, d.at)}</td>
+                                <td>{d.actions}</td>
+                                <td>{d.summary}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }

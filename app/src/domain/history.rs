@@ -25,24 +25,35 @@ pub struct RoomCountSample {
 /// The windows the dashboard offers, in minutes.
 pub const WINDOWS_MINUTES: &[i64] = &[15, 60, 360, 1440];
 
+/// A sample of a series over time: when it was taken.
+pub trait Timed: Copy {
+    fn at(&self) -> DateTime<Utc>;
+}
+
+impl Timed for RoomCountSample {
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+}
+
 /// The samples of the last `window` before `now`, reduced to at most `buckets` by keeping the
 /// last sample of each bucket (counts are levels, not rates, so the latest value is the truth).
-pub fn window(
-    samples: &[RoomCountSample],
+pub fn window<T: Timed>(
+    samples: &[T],
     now: DateTime<Utc>,
     window: Duration,
     buckets: usize,
-) -> Vec<RoomCountSample> {
+) -> Vec<T> {
     let since = now - window;
-    let recent: Vec<&RoomCountSample> = samples.iter().filter(|s| s.at >= since).collect();
+    let recent: Vec<&T> = samples.iter().filter(|s| s.at() >= since).collect();
     if recent.len() <= buckets || buckets == 0 {
         return recent.into_iter().copied().collect();
     }
     let width = window.num_milliseconds().max(1) as f64 / buckets as f64;
-    let mut out: Vec<RoomCountSample> = Vec::with_capacity(buckets);
+    let mut out: Vec<T> = Vec::with_capacity(buckets);
     let mut last_bucket = None;
     for sample in recent {
-        let bucket = ((sample.at - since).num_milliseconds() as f64 / width) as i64;
+        let bucket = ((sample.at() - since).num_milliseconds() as f64 / width) as i64;
         if last_bucket == Some(bucket) {
             if let Some(last) = out.last_mut() {
                 *last = *sample;

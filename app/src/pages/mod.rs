@@ -2,6 +2,7 @@
 
 pub mod allocation;
 pub mod audit;
+pub mod capacity;
 pub mod operations;
 pub mod room;
 pub mod scheduler;

@@ -30,6 +30,8 @@ pub struct SchedulerView {
     pub versions: Vec<SchedulerVersion>,
     /// Whether the signed-in user may change this scheduler.
     pub can_edit: bool,
+    /// Whether it carries a capacity section (it then has a capacity page).
+    pub has_capacity: bool,
 }
 
 /// The facts of a scheduler's configuration the page lists, as text where the page shows text.
@@ -88,6 +90,7 @@ pub async fn scheduler_detail(name: String) -> Result<SchedulerView, AppError> {
     let versions = schedulers.versions(&user, &name).await?;
     Ok(SchedulerView {
         can_edit: schedulers.can_configure(&user, &scheduler.config.game),
+        has_capacity: scheduler.config.capacity.is_some(),
         json: serde_json::to_string_pretty(&scheduler.config).unwrap_or_default(),
         config: SchedulerFacts::from(&scheduler.config),
         state: scheduler.state,
@@ -221,6 +224,7 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
         json,
         versions,
         can_edit,
+        has_capacity,
     } = detail;
     let name = config.name.clone();
     view! {
@@ -247,6 +251,14 @@ fn Detail(detail: SchedulerView, switch: ServerAction<SwitchVersion>) -> impl In
                 <A href=format!("/ui/schedulers/{name}/allocation") attr:class="button">
                     "Allocation"
                 </A>
+                {has_capacity
+                    .then(|| {
+                        view! {
+                            <A href=format!("/ui/schedulers/{name}/capacity") attr:class="button">
+                                "Capacity"
+                            </A>
+                        }
+                    })}
                 {can_edit
                     .then(|| {
                         view! {

@@ -1,6 +1,7 @@
 //! A scheduler's capacity as the machines report it: each machine with this scheduler's
 //! payloads and its payload capacity, the free payload capacity (total and per region), the
-//! scaling bounds, and the latest machine-scaling decisions.
+//! scaling bounds, the latest machine-scaling decisions, and the free payload capacity over
+//! time (one sample per machine-scaling evaluation, the last day).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{SchedulerService, ServiceError};
 use crate::domain::capacity::{
-    Machine, MachineDecisionRecord, SkippedRegion, free_capacity_by_region, machine_capacities,
-    machines_of,
+    CapacitySample, Machine, MachineDecisionRecord, SkippedRegion, free_capacity_by_region,
+    machine_capacities, machines_of, samples_span,
 };
+use crate::domain::history;
 use crate::domain::user::User;
 use crate::ports::{MachineDecisionStore, MachineReport, Machines};
 
@@ -112,7 +114,15 @@ pub struct CapacityView {
     pub skipped_regions: Vec<SkippedRegion>,
     /// The latest machine-scaling decisions, newest first.
     pub decisions: Vec<MachineDecisionRecord>,
+    /// Only when asked for (`?history=MINUTES`): the free payload capacity at each
+    /// machine-scaling evaluation of that window, oldest first (at most [`HISTORY_POINTS`]:
+    /// the latest of each stretch of the window when there were more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<CapacitySample>>,
 }
+
+/// How many samples a history answer holds at most.
+pub const HISTORY_POINTS: usize = 300;
 
 /// The capacity use case.
 pub struct CapacityService {
@@ -173,6 +183,29 @@ impl CapacityService {
             enable_scaling: capacity.enable_scaling,
             skipped_regions: gathered.skipped,
             decisions: self.decisions.decisions(name, limit).await?,
+            history: None,
         })
+    }
+
+    /// `name`'s free payload capacity over the `window` before `now` (at most a day), reduced
+    /// to at most `points` samples, for whoever may read the scheduler; `NotFound` when it has
+    /// no capacity section.
+    pub async fn history(
+        &self,
+        user: &User,
+        name: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        window: chrono::Duration,
+        points: usize,
+    ) -> Result<Vec<CapacitySample>, ServiceError> {
+        let scheduler = self.schedulers.readable(user, name, None).await?;
+        if scheduler.config.capacity.is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "scheduler {name} has no capacity section"
+            )));
+        }
+        let window = window.min(samples_span());
+        let samples = self.decisions.samples(name, now - window).await?;
+        Ok(history::window(&samples, now, window, points))
     }
 }

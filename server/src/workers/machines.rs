@@ -12,14 +12,17 @@
 //!
 //! With the dry-run provider nothing is carried out: every action is recorded as `dryRun`.
 //! A region whose source fails is left out of the decision and named in the record.
+//!
+//! Each evaluation also records the free payload capacity it saw, with the bounds, as one
+//! sample of the scheduler's capacity series (in the same store as the decisions; the last day).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::domain::capacity::{
-    ActionOutcome, MachineAction, MachineDecisionRecord, add_pending, busy_on, decide_machines,
-    machines_of,
+    ActionOutcome, CapacitySample, MachineAction, MachineDecisionRecord, add_pending, busy_on,
+    decide_machines, machines_of,
 };
 use app::domain::region::regions_of;
 use app::domain::scheduler::Scheduler;
@@ -189,6 +192,12 @@ impl MachineScaler {
             skipped_regions: gathered.skipped,
         };
         self.decisions.record(&record).await?;
+        self.decisions
+            .record_sample(
+                name,
+                &CapacitySample::of(record.at, &record.decision.figures),
+            )
+            .await?;
         Ok(Some(record))
     }
 

@@ -9,6 +9,7 @@
 //! - [`spec`]: whether a machine meets the minimum spec, and where it falls short;
 //! - [`fit`]: how many payloads fit on a machine, on all of them, per region;
 //! - [`scaling`]: the machine-scaling decision, with its reason and figures;
+//! - [`series`]: free payload capacity over time, one sample per evaluation, bounded;
 //! - [`zeuz`]: zeuz's allocation document, onto a scheduler and back.
 //!
 //! Pure and wasm-safe: the server decides with it and the dashboard can show the same figures.
@@ -20,6 +21,7 @@ pub mod managed;
 pub mod payloads;
 pub mod record;
 pub mod scaling;
+pub mod series;
 pub mod spec;
 // zeuz's allocation shape fills a scheduler's capacity section, which only the server reads
 // (see `verbatim`).
@@ -40,6 +42,7 @@ pub use managed::*;
 pub use payloads::*;
 pub use record::*;
 pub use scaling::*;
+pub use series::*;
 pub use spec::*;
 
 /// The seed's allocation, and machines built like its minimum spec, for the tests.

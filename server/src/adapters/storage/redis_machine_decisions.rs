@@ -1,10 +1,15 @@
 //! Machine-scaling decisions in Redis, the production store: `PREFIX:{scheduler}:machines:decisions`
 //! (in the room store's hash slot), a list of JSON records, newest first, trimmed to
-//! `DECISIONS_KEPT`; every replica sees the same decisions.
+//! `DECISIONS_KEPT`; every replica sees the same decisions. The free-capacity samples are a
+//! sorted set beside it, `PREFIX:{scheduler}:machines:capacity`, scored by their time in
+//! milliseconds, trimmed to the last day and `SAMPLES_KEPT` members.
 
-use app::domain::capacity::MachineDecisionRecord;
+use app::domain::capacity::{
+    CapacitySample, MachineDecisionRecord, SAMPLES_KEPT, samples_kept_since,
+};
 use app::ports::{DECISIONS_KEPT, MachineDecisionStore, StoreError};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
@@ -28,6 +33,10 @@ impl RedisMachineDecisionStore {
 
     fn key(&self, scheduler: &str) -> String {
         format!("{}:{{{scheduler}}}:machines:decisions", self.prefix)
+    }
+
+    fn samples_key(&self, scheduler: &str) -> String {
+        format!("{}:{{{scheduler}}}:machines:capacity", self.prefix)
     }
 }
 
@@ -70,10 +79,60 @@ impl MachineDecisionStore for RedisMachineDecisionStore {
             .collect()
     }
 
+    async fn record_sample(
+        &self,
+        scheduler: &str,
+        sample: &CapacitySample,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(sample)
+            .map_err(|e| StoreError::Backend(format!("encoding: {e}")))?;
+        let key = self.samples_key(scheduler);
+        let mut connection = self.connection.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.zadd(&key, text, sample.at.timestamp_millis()).ignore();
+        pipe.zrembyscore(
+            &key,
+            "-inf",
+            format!("({}", samples_kept_since(sample.at).timestamp_millis()),
+        )
+        .ignore();
+        // Ranks count from the oldest: keep the newest SAMPLES_KEPT.
+        pipe.zremrangebyrank(&key, 0, -(SAMPLES_KEPT as isize) - 1)
+            .ignore();
+        pipe.query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn samples(
+        &self,
+        scheduler: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<CapacitySample>, StoreError> {
+        let mut connection = self.connection.clone();
+        let texts: Vec<String> = connection
+            .zrangebyscore(
+                self.samples_key(scheduler),
+                since.timestamp_millis(),
+                "+inf",
+            )
+            .await
+            .map_err(redis_error)?;
+        texts
+            .iter()
+            .map(|t| {
+                serde_json::from_str(t).map_err(|e| {
+                    StoreError::Backend(format!("redis: unreadable capacity sample: {e}"))
+                })
+            })
+            .collect()
+    }
+
     async fn forget(&self, scheduler: &str) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         connection
-            .del::<_, ()>(self.key(scheduler))
+            .del::<_, ()>(&[self.key(scheduler), self.samples_key(scheduler)])
             .await
             .map_err(redis_error)
     }

@@ -192,6 +192,21 @@ async fn a_scale_up_reaches_the_provider_once() {
     assert!(matches!(calls[0].2, MachineAction::Add { count: 1, .. }));
     let recorded = s.decisions.decisions("arena", 10).await.unwrap();
     assert_eq!(recorded.len(), 2);
+    // Each evaluation is also a sample of the free capacity, with the bounds, oldest first.
+    let samples = s
+        .decisions
+        .samples("arena", chrono::DateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
+    assert_eq!(
+        samples,
+        vec![
+            CapacitySample::of(first.at, &first.decision.figures),
+            CapacitySample::of(second.at, &second.decision.figures)
+        ]
+    );
+    assert_eq!(samples[0].free_payload_capacity, 3);
+    assert_eq!(samples[0].min_free_payload_capacity, 4);
     // A new machine showed up: the next shortfall is asked for again.
     s.machines.reports.lock().unwrap().push(report(
         "m2",
@@ -370,6 +385,14 @@ async fn a_deleted_scheduler_forgets_its_decisions_and_starts_afresh() {
         .unwrap();
     s.scaler.forget("arena").await.unwrap();
     assert!(s.decisions.decisions("arena", 10).await.unwrap().is_empty());
+    let since = chrono::DateTime::UNIX_EPOCH;
+    assert!(
+        s.decisions
+            .samples("arena", since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Another scheduler's decisions stay.
     assert_eq!(s.decisions.decisions("other", 10).await.unwrap().len(), 1);
 }
