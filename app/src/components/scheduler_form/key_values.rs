@@ -87,6 +87,15 @@ pub(super) fn key_value_list(
     let rows = RwSignal::new(initial);
     let count = Memo::new(move |_| rows.with(Vec::len));
     let prefix = format!("{path}.");
+    // Made anew (a forwarder removed or added re-renders them all): the rows come from the
+    // map, without the repeats an earlier list had.
+    if form
+        .bad_numbers
+        .with_untracked(|bad| bad.keys().any(|field| field.starts_with(&prefix)))
+    {
+        form.bad_numbers
+            .update(|bad| bad.retain(|field, _| !field.starts_with(&prefix)));
+    }
     let sync = {
         let prefix = prefix.clone();
         Arc::new(move || {
