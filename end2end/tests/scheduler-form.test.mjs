@@ -48,10 +48,13 @@ function scheduler() {
   };
 }
 
-async function saveAndWait(page) {
+// Saves the form and waits for `version` to be active (a new major version runs its validation
+// room first).
+async function saveAndWait(page, version) {
   await page.click('button:has-text("Save new version")');
   await page.waitForURL(new RegExp(`/ui/schedulers/${NAME}$`), { timeout: 60_000 });
   await hydrated(page);
+  await page.locator(`[data-active-version="${version}"]`).waitFor({ timeout: 60_000 });
 }
 
 test('labels, a forwarder and the JSON view are saved through the form', async () => {
@@ -89,7 +92,7 @@ test('labels, a forwarder and the JSON view are saved through the form', async (
   await field(page, 'forwarders[0].options.metadata[0].key').fill('roomType');
   await field(page, 'forwarders[0].options.metadata[0].value').fill('red');
   await field(page, 'matchAllocation.maxMatches').fill('2');
-  await saveAndWait(page);
+  await saveAndWait(page, 'v2');
 
   // The scheduler page lists the forwarder; the API answers every field as filled in.
   await page.locator('text=matchmaker (http://127.0.0.1:9/events)').waitFor();
@@ -122,6 +125,16 @@ test('labels, a forwarder and the JSON view are saved through the form', async (
   await page.click('button:has-text("Validate")');
   await page.waitForFunction(() => /not a scheduler's JSON/.test(document.querySelector('.json-outcome')?.textContent ?? ''));
 
+  // Capacity is checked by the server when saved: its error names the field, as the API does.
+  const badCapacity = { ...shown, capacity: { payloadQuota: { cpuCores: 0, memoryMB: 256 } } };
+  await json.fill(JSON.stringify(badCapacity, null, 2));
+  await page.click('button:has-text("Apply to form")');
+  await page.waitForFunction(() => /Loaded into the form/.test(document.querySelector('.json-outcome')?.textContent ?? ''));
+  await page.click('button:has-text("Save new version")');
+  await page.waitForFunction(() => [...document.querySelectorAll('.error-box')]
+    .some((box) => /capacity\.payloadQuota\.cpuCores/.test(box.textContent)), null, { timeout: 30_000 });
+  assert.match(page.url(), /\/edit$/);
+
   // A good scheduler is loaded into the form, and saved through it.
   const good = { ...shown, labels: { team: 'blue', tier: 'gold' }, roomTimeouts: { ping: '45s' }, allowTokenlessPings: true };
   await json.fill(JSON.stringify(good, null, 2));
@@ -131,7 +144,7 @@ test('labels, a forwarder and the JSON view are saved through the form', async (
   await page.waitForFunction(() => document.querySelector('[name="labels[1].key"]')?.value === 'tier');
   assert.equal(await field(page, 'roomTimeouts.ping').inputValue(), '45s');
   assert.equal(await field(page, 'allowTokenlessPings').isChecked(), true);
-  await saveAndWait(page);
+  await saveAndWait(page, 'v3');
   saved = (await api(`/schedulers/${NAME}`)).body.scheduler;
   assert.deepEqual(saved.labels, { team: 'blue', tier: 'gold' });
   assert.deepEqual(saved.roomTimeouts, { ping: '45s' });
