@@ -47,9 +47,64 @@ pub(crate) fn check_scheduler(
     Ok(config)
 }
 
-/// The configuration as the JSON view shows it.
+/// The configuration as the JSON view shows it: as `serde_json::to_string_pretty` writes it,
+/// made from the compact JSON the save already writes (a second, pretty serializer of every
+/// scheduler type would cost the bundle some 28 KB).
 fn pretty(config: &SchedulerConfig) -> String {
-    serde_json::to_string_pretty(config).unwrap_or_default()
+    serde_json::to_string(config)
+        .map(|compact| indent(&compact))
+        .unwrap_or_default()
+}
+
+/// Compact JSON, indented by two spaces a level; empty objects and arrays stay `{}` and `[]`.
+fn indent(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    let mut depth = 0_usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut chars = compact.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    out.extend(chars.next());
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[derive(Clone)]
@@ -180,6 +235,23 @@ mod tests {
                 "image": "i", "ports": [{"name": "p", "protocol": "udp", "port": 7777}]}]},
             "labels": {"team": "blue"}, "matchAllocation": {"maxMatches": 2}
         })
+    }
+
+    #[test]
+    fn indenting_compact_json_writes_what_serde_json_pretty_writes() {
+        let mut config: SchedulerConfig = serde_json::from_value(seed()).unwrap();
+        config.spec.containers[0].command = vec!["a \"quoted\" {arg}, [x]: y\\".into()];
+        config.annotations.insert("k".into(), "ünïcode\n\t".into());
+        config.forwarders.push(Default::default());
+        assert_eq!(
+            pretty(&config),
+            serde_json::to_string_pretty(&config).unwrap()
+        );
+        assert_eq!(indent("[]"), "[]");
+        assert_eq!(
+            indent(r#"{"a":[{}],"b":"}"}"#),
+            "{\n  \"a\": [\n    {}\n  ],\n  \"b\": \"}\"\n}"
+        );
     }
 
     #[test]
