@@ -1,6 +1,9 @@
-//! The scheduler form: every field of a scheduler as the seed body has them (containers with
-//! environment, ports, requests and limits; port range; max surge; forwarders). Errors show at
-//! their field, computed in the browser by `SchedulerConfig::validate`, the code the server runs.
+//! The scheduler form: every field of a scheduler the browser reads (containers with
+//! environment, ports, requests and limits; port range; max surge; labels and annotations; room
+//! timeouts; matches per room; tokenless pings; regions; forwarders with their metadata). Errors
+//! show at their field, computed in the browser by `SchedulerConfig::validate`, the code the
+//! server runs. `autoscaling` has its own page; `allocation` and `capacity` are carried as the
+//! server sent them (see `domain::verbatim`) and are edited in the JSON view, checked on save.
 //!
 //! The form edits one `SchedulerConfig` signal. Inputs take their initial value when created and
 //! write back on input; lists re-render only when their length changes, so typing keeps focus.
@@ -9,8 +12,12 @@ mod container_rows;
 mod containers;
 mod forwarders;
 mod inputs;
+mod json_view;
+mod key_values;
+mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use leptos::prelude::*;
 
@@ -19,12 +26,16 @@ use crate::domain::validation::FieldError;
 use containers::{container_fields, new_container};
 use forwarders::{forwarder_fields, new_forwarder};
 use inputs::{Messages, number, readonly, text};
+pub use json_view::SchedulerJson;
+use key_values::{key_value_list, map_to_rows};
+use settings::{regions_fields, settings_fields};
 
 /// The form's state, shared by its parts.
 #[derive(Clone, Copy)]
 struct Form {
     config: RwSignal<SchedulerConfig>,
-    /// Fields whose text is not a number (they keep their last good value meanwhile).
+    /// Fields whose text is not a number (they keep their last good value meanwhile), and keys
+    /// of key-value lists that are repeated or missing.
     bad_numbers: RwSignal<BTreeMap<String, String>>,
     /// Fields the user has changed; their errors show before the first submit.
     touched: RwSignal<BTreeSet<String>>,
@@ -72,10 +83,11 @@ impl Form {
     }
 }
 
-/// A form for a new scheduler (`editing` false) or a new version of one.
+/// A form for a new scheduler (`editing` false) or a new version of one. It edits `config`
+/// (its inputs start from the value it has when the form is created).
 #[component]
 pub fn SchedulerForm(
-    initial: SchedulerConfig,
+    config: RwSignal<SchedulerConfig>,
     editing: bool,
     /// Errors the server reported for the last submission.
     #[prop(into)]
@@ -86,7 +98,6 @@ pub fn SchedulerForm(
     /// Receives the configuration when the browser found no error in it.
     on_submit: Callback<SchedulerConfig>,
 ) -> impl IntoView {
-    let config = RwSignal::new(initial);
     let errors = Memo::new(move |_| config.with(|c| c.validate().err().unwrap_or_default()));
     let form = Form {
         config,
@@ -131,6 +142,8 @@ pub fn SchedulerForm(
     };
     let containers = Memo::new(move |_| config.with(|c| c.spec.containers.len()));
     let forwarders = Memo::new(move |_| config.with(|c| c.forwarders.len()));
+    let (labels, annotations) =
+        config.with_untracked(|c| (map_to_rows(&c.labels), map_to_rows(&c.annotations)));
     view! {
         <form class="scheduler-form" novalidate on:submit=submit>
             <fieldset class="card">
@@ -190,6 +203,30 @@ pub fn SchedulerForm(
                 </div>
                 <Messages form path="portRange".into()/>
             </fieldset>
+            <fieldset class="card">
+                <legend>"Labels"</legend>
+                <p class="hint">"Put on every room."</p>
+                {key_value_list(
+                    form,
+                    "label",
+                    "labels".into(),
+                    labels,
+                    Arc::new(|c, map| c.labels = map),
+                )}
+            </fieldset>
+            <fieldset class="card">
+                <legend>"Annotations"</legend>
+                <p class="hint">"Put on every room."</p>
+                {key_value_list(
+                    form,
+                    "annotation",
+                    "annotations".into(),
+                    annotations,
+                    Arc::new(|c, map| c.annotations = map),
+                )}
+            </fieldset>
+            {settings_fields(form)}
+            {regions_fields(form)}
             <Messages form path="spec.containers".into()/>
             {move || (0..containers.get()).map(|i| container_fields(form, i)).collect_view()}
             <p>

@@ -6,7 +6,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::auth::AppError;
 use crate::components::common::ErrorBox;
 use crate::components::layout::use_me;
-use crate::components::scheduler_form::SchedulerForm;
+use crate::components::scheduler_form::{SchedulerForm, SchedulerJson};
 use crate::domain::quantity::GracePeriod;
 use crate::domain::scheduler::{
     Container, ContainerPort, GameRoomSpec, PortRange, Resources, SchedulerConfig,
@@ -102,11 +102,20 @@ fn blank() -> SchedulerConfig {
     }
 }
 
-/// The form with its save action: on success, on to the scheduler's page.
+/// The form with its save action: on success, on to the scheduler's page. When editing, the
+/// scheduler's JSON view is beside it; what it applies replaces the form (saved the same way).
 #[component]
 fn SaveForm(initial: SchedulerConfig, editing: bool) -> impl IntoView {
     let save = ServerAction::<SaveScheduler>::new();
     let name = RwSignal::new(initial.name.clone());
+    let fixed = editing.then(|| (initial.name.clone(), initial.game.clone()));
+    let config = RwSignal::new(initial);
+    // The form's inputs start from `config` when it is made: applying JSON makes it anew.
+    let generation = RwSignal::new(0_u32);
+    let on_apply = Callback::new(move |applied: SchedulerConfig| {
+        config.set(applied);
+        generation.update(|g| *g += 1);
+    });
     let server_errors = Signal::derive(move || match save.value().get() {
         Some(Err(AppError::Invalid(errors))) => errors,
         _ => Vec::<FieldError>::new(),
@@ -129,7 +138,11 @@ fn SaveForm(initial: SchedulerConfig, editing: bool) -> impl IntoView {
     });
     view! {
         {move || save.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
-        <SchedulerForm initial editing server_errors pending=save.pending() on_submit/>
+        {move || {
+            generation.track();
+            view! { <SchedulerForm config editing server_errors pending=save.pending() on_submit/> }
+        }}
+        {editing.then(|| view! { <SchedulerJson config fixed=fixed.clone() on_apply/> })}
     }
 }
 

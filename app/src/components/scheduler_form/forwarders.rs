@@ -2,8 +2,11 @@
 
 use leptos::prelude::*;
 
+use std::sync::Arc;
+
 use super::Form;
-use super::inputs::{Messages, number, text};
+use super::inputs::{number, select, text};
+use super::key_values::{key_value_list, map_to_metadata, metadata_to_rows};
 use crate::domain::scheduler::{Forwarder, ForwarderOptions, SchedulerConfig};
 
 pub(super) fn new_forwarder() -> Forwarder {
@@ -21,8 +24,26 @@ pub(super) fn forwarder_fields(form: Form, i: usize) -> AnyView {
     let enabled = form
         .config
         .with_untracked(|c| c.forwarders.get(i).is_some_and(|f| f.enable));
+    let metadata = form.config.with_untracked(|c| {
+        c.forwarders
+            .get(i)
+            .map(|f| metadata_to_rows(&f.options.metadata))
+            .unwrap_or_default()
+    });
+    let metadata = key_value_list(
+        form,
+        "metadata",
+        format!("{path}.options.metadata"),
+        metadata,
+        Arc::new(move |c, map| {
+            if let Some(f) = c.forwarders.get_mut(i) {
+                f.options.metadata = map_to_metadata(map)
+            }
+        }),
+    );
     view! {
-        <div class="row item" data-forwarder=i>
+        <div class="forwarder" data-forwarder=i>
+        <div class="row item">
             {text(
                 form,
                 "Name",
@@ -31,6 +52,18 @@ pub(super) fn forwarder_fields(form: Form, i: usize) -> AnyView {
                 move |c, v| {
                     if let Some(f) = c.forwarders.get_mut(i) {
                         f.name = v
+                    }
+                },
+            )}
+            {select(
+                form,
+                "Type",
+                format!("{path}.type"),
+                &["gRPC", "http"],
+                move |c| get(c).map(|f| f.r#type).unwrap_or_default(),
+                move |c, v| {
+                    if let Some(f) = c.forwarders.get_mut(i) {
+                        f.r#type = v
                     }
                 },
             )}
@@ -81,12 +114,16 @@ pub(super) fn forwarder_fields(form: Form, i: usize) -> AnyView {
                         if i < c.forwarders.len() {
                             c.forwarders.remove(i);
                         }
-                    })
+                    });
+                    // The rows' problems were named by index, which now points elsewhere.
+                    form.bad_numbers.update(|b| b.retain(|f, _| !f.starts_with("forwarders[")));
                 }
             >
                 "Remove"
             </button>
-            <Messages form path=format!("{path}.type")/>
+        </div>
+        <h4>"Metadata"</h4>
+        {metadata}
         </div>
     }
     .into_any()
