@@ -11,9 +11,9 @@
 //!
 //! Printed per full tick: the CPU time of this process (the controller's side: user + system,
 //! from /proc/self/stat), Redis's CPU time (`INFO cpu`) and the wall time; and this process's
-//! resident memory (VmRSS, VmHWM). The baseline, in the same run: raw Redis reading the same
-//! keys the tick's room listing reads (`SMEMBERS` of each scheduler's room set, then one pipeline
-//! of `HGETALL`s), at the same concurrency. Targets (issue 15): under 100 ms CPU per tick and
+//! resident memory (VmRSS, VmHWM). The baseline, in the same run: raw Redis reading every
+//! room (`SMEMBERS` of each scheduler's room set, then one pipeline of `HGETALL`s: what a tick
+//! read before it kept its listing, `RoomStore::list_for_tick`), at the same concurrency. Targets (issue 15): under 100 ms CPU per tick and
 //! under 300 MB RSS. Every key the run created is deleted at the end.
 
 mod common;
