@@ -51,6 +51,13 @@ use history::{
     region_health_is_stored_per_scheduler_and_forgotten,
 };
 
+#[path = "room_store_contract/tick_listing.rs"]
+mod tick_listing;
+use tick_listing::{
+    tick_listing_reads_rooms_stored_before_it, tick_listing_sees_what_another_process_changed,
+    tick_listing_shows_every_change_and_the_silent_rooms,
+};
+
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 fn redis_url() -> String {
@@ -116,6 +123,7 @@ contract!(
     set_machine_sets_and_replaces,
     packed_fills_the_busiest_machine_first,
     machine_busy_counts_follow_claims_pings_expiry_moves_and_removal,
+    tick_listing_shows_every_change_and_the_silent_rooms,
 );
 
 /// Scenarios that only make sense for Redis.
@@ -166,6 +174,24 @@ mod redis_only {
         super::run(
             super::Adapter::Redis,
             super::redis_packs_like_the_reference_through_random_operations,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tick_listing_sees_what_another_process_changed() {
+        super::run(
+            super::Adapter::Redis,
+            super::tick_listing_sees_what_another_process_changed,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tick_listing_reads_rooms_stored_before_it() {
+        super::run(
+            super::Adapter::Redis,
+            super::tick_listing_reads_rooms_stored_before_it,
         )
         .await
     }
@@ -1088,9 +1114,14 @@ async fn removing_every_room_leaves_no_keys(ctx: Ctx) {
             .await;
     }
     assert!(!keys_under(&redis.url, &redis.prefix).await.is_empty());
+    assert_eq!(
+        store.list_for_tick("s", now).await.unwrap().len(),
+        RoomStatus::ALL.len()
+    );
     for i in 0..RoomStatus::ALL.len() {
         store.remove("s", &format!("r{i}")).await.unwrap();
     }
+    assert!(store.list_for_tick("s", now).await.unwrap().is_empty());
     assert_eq!(
         keys_under(&redis.url, &redis.prefix).await,
         Vec::<String>::new()

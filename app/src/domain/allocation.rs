@@ -18,6 +18,8 @@
 //! - Match metadata attached to a claim is any JSON value of at most [`MAX_METADATA_BYTES`]
 //!   bytes, serialized.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -193,7 +195,11 @@ pub fn confirmed_by_ping(
 /// The rooms as the autoscaler counts them: open claims count as running matches, and a ready
 /// room that its matches plus claims fill counts as occupied (so `fixedBuffer` keeps its buffer
 /// of rooms that can still take a match, and `roomOccupancy` sees claimed rooms as busy).
-pub fn with_claims(rooms: &[GameRoom], claims: &[Claim], max: u32) -> Vec<GameRoom> {
+/// Without claims, the rooms themselves (no copy).
+pub fn with_claims<'a>(rooms: &'a [GameRoom], claims: &[Claim], max: u32) -> Cow<'a, [GameRoom]> {
+    if claims.is_empty() {
+        return Cow::Borrowed(rooms);
+    }
     rooms
         .iter()
         .map(|room| {
@@ -207,7 +213,8 @@ pub fn with_claims(rooms: &[GameRoom], claims: &[Claim], max: u32) -> Vec<GameRo
             }
             counted
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// The rooms matchmakers have: those with open claims, and those running matches (occupied, or
@@ -365,6 +372,7 @@ mod tests {
             .map(|r| (r.status, r.running_matches))
             .collect();
         assert_eq!(seen, [(Ready, 1), (Ready, 0), (Occupied, 2)]);
+        assert!(matches!(with_claims(&rooms, &[], 1), Cow::Borrowed(same) if same == rooms));
     }
 
     fn claim_on(room: &str) -> Claim {

@@ -13,6 +13,8 @@ pub use machine_decisions::MachineDecisionStore;
 pub use machines::{MachineProvider, MachineReport, Machines, ProviderError};
 pub use operations::{Leases, OperationPage, OperationStore};
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
@@ -268,6 +270,19 @@ pub trait RoomStore: Send + Sync {
     async fn insert(&self, room: &GameRoom) -> Result<(), StoreError>;
     async fn get(&self, scheduler: &str, id: &str) -> Result<GameRoom, StoreError>;
     async fn list(&self, scheduler: &str) -> Result<Vec<GameRoom>, StoreError>;
+    /// The rooms of `scheduler` for its health controller, which asks every tick: what `list`
+    /// answers (the same rooms, in the same order and state, every change made by any process
+    /// sharing the store shown at once) except for `last_ping_at`. That is exact for a room
+    /// whose last ping is before `silent_before` (one a tick may time out); for another it may
+    /// lag behind its latest heartbeats, but is then `None` or from `silent_before` to its
+    /// last ping. So a store may answer a steady scheduler without reading every room (the
+    /// Redis store reads them again only when one changed other than by a heartbeat); the
+    /// answer is shared with it, copy it to change it (`Arc::make_mut`).
+    async fn list_for_tick(
+        &self,
+        scheduler: &str,
+        silent_before: DateTime<Utc>,
+    ) -> Result<Arc<Vec<GameRoom>>, StoreError>;
     /// Applies a heartbeat atomically with the domain's rule (`GameRoom::apply_ping`, i.e.
     /// `RoomStatus::check_ping`), closing the claims it confirms
     /// (`allocation::confirmed_by_ping`). `Ok(Ok(pinged))`: applied, with the status the room

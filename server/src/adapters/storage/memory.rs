@@ -1,7 +1,7 @@
 //! In-process room store: the embedded default, lost on restart like the local rooms it tracks.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
@@ -79,6 +79,15 @@ impl RoomStore for MemoryRoomStore {
             .unwrap_or_default();
         list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(list)
+    }
+
+    async fn list_for_tick(
+        &self,
+        scheduler: &str,
+        _silent_before: DateTime<Utc>,
+    ) -> Result<Arc<Vec<GameRoom>>, StoreError> {
+        // Every room is at hand: the exact listing, last pings included.
+        Ok(Arc::new(self.list(scheduler).await?))
     }
 
     async fn ping(

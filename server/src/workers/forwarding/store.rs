@@ -35,6 +35,13 @@ impl RoomStore for ForwardingRoomStore {
     async fn list(&self, scheduler: &str) -> Result<Vec<GameRoom>, StoreError> {
         self.inner.list(scheduler).await
     }
+    async fn list_for_tick(
+        &self,
+        scheduler: &str,
+        silent_before: DateTime<Utc>,
+    ) -> Result<Arc<Vec<GameRoom>>, StoreError> {
+        self.inner.list_for_tick(scheduler, silent_before).await
+    }
     async fn ping(
         &self,
         scheduler: &str,

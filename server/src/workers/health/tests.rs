@@ -118,7 +118,7 @@ impl Runtime for FakeRuntime {
 
 struct Setup {
     controller: HealthController,
-    rooms: Arc<MemoryRoomStore>,
+    rooms: Arc<dyn RoomStore>,
     eu: Arc<FakeRuntime>,
     us: Arc<FakeRuntime>,
     db: std::path::PathBuf,
@@ -136,6 +136,22 @@ async fn setup(regions: serde_json::Value, replicas: i64) -> Setup {
 
 /// `extra`'s fields are added to the scheduler.
 async fn setup_with(regions: serde_json::Value, replicas: i64, extra: serde_json::Value) -> Setup {
+    setup_on(
+        regions,
+        replicas,
+        extra,
+        Arc::new(MemoryRoomStore::default()),
+    )
+    .await
+}
+
+/// `setup_with` on the room store `rooms`.
+async fn setup_on(
+    regions: serde_json::Value,
+    replicas: i64,
+    extra: serde_json::Value,
+    rooms: Arc<dyn RoomStore>,
+) -> Setup {
     let db = std::env::temp_dir().join(format!("baton-health-{}.db", uuid::Uuid::new_v4()));
     let store = Arc::new(
         SqlStore::connect(&format!("sqlite://{}?mode=rwc", db.display()))
@@ -176,7 +192,6 @@ async fn setup_with(regions: serde_json::Value, replicas: i64, extra: serde_json
         ],
         0,
     ));
-    let rooms = Arc::new(MemoryRoomStore::default());
     let controller = HealthController {
         schedulers: store.clone(),
         rooms: rooms.clone(),
@@ -426,3 +441,4 @@ async fn manage_payloads_keeps_the_unreserved_rooms_with_machine_scaling_off() {
 }
 
 mod creation;
+mod silent;

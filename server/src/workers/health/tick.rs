@@ -4,6 +4,7 @@
 //! does not answer is left alone (no removal, no error marking): its share goes to the others
 //! and its outage is stored for the API (`RoomStore::set_region_health`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use app::domain::allocation;
@@ -74,9 +75,12 @@ impl HealthController {
         keep: &[String],
     ) -> Result<HealthPlan, TickError> {
         let scheduler = self.schedulers.get(name, None).await?;
-        let mut rooms = self.rooms.list(name).await?;
-        let looked = self.look(&scheduler, &rooms).await;
+        let timeouts = timeouts_of(&scheduler);
+        // Taken before the rooms are read: a room whose last ping the listing only bounds
+        // (`RoomStore::list_for_tick`) pinged at `now - timeouts.ping` or later, in time.
         let now = Utc::now();
+        let mut rooms = self.rooms.list_for_tick(name, now - timeouts.ping).await?;
+        let looked = self.look(&scheduler, &rooms).await;
         let default_region = self.runtimes.default_region().to_string();
         // Instances that failed turn their rooms to error, with the runtime's reason, so the
         // plan replaces them.
@@ -85,32 +89,45 @@ impl HealthController {
                 let Some(reason) = &instance.crashed else {
                     continue;
                 };
-                if let Some(room) = rooms.iter_mut().find(|r| r.id == instance.room)
-                    && !matches!(room.status, RoomStatus::Error | RoomStatus::Terminating)
-                {
-                    self.fail_room(name, &room.id, reason).await?;
+                if let Some(i) = rooms.iter().position(|r| {
+                    r.id == instance.room
+                        && !matches!(r.status, RoomStatus::Error | RoomStatus::Terminating)
+                }) {
+                    self.fail_room(name, &rooms[i].id, reason).await?;
+                    // The listing is shared with the store: copied on this first change.
+                    let room = &mut Arc::make_mut(&mut rooms)[i];
                     room.status = RoomStatus::Error;
                     room.status_reason = Some(reason.clone());
                 }
             }
         }
         let mut counts = RoomCounts::default();
-        for room in &rooms {
+        for room in rooms.iter() {
             counts.add(room.status);
         }
+        // Independent reads and writes, at once: the count history, the claims (the sweeper
+        // first) and the region health the last tick stored.
+        let (recorded, (expired, claims), previous) = futures::join!(
+            self.rooms.record_counts(name, counts, now),
+            async {
+                let expired = self.rooms.expire_claims(name, now).await;
+                (expired, self.rooms.claims(name, None).await)
+            },
+            self.rooms.region_health(name),
+        );
         // The history is for people watching: a failed record does not stop the tick.
-        if let Err(err) = self.rooms.record_counts(name, counts, now).await {
+        if let Err(err) = recorded {
             tracing::warn!(scheduler = %name, %err, "recording room counts failed");
         }
         // The sweeper: claims their rooms did not confirm in time free their capacity.
-        match self.rooms.expire_claims(name, now).await {
+        match expired {
             Ok(expired) if !expired.is_empty() => {
                 tracing::info!(scheduler = %name, count = expired.len(), "allocation claims expired")
             }
             Ok(_) => {}
             Err(err) => tracing::warn!(scheduler = %name, %err, "expiring claims failed"),
         }
-        let claims = self.rooms.claims(name, None).await?;
+        let claims = claims?;
         let claimed: Vec<String> = claims.iter().map(|claim| claim.room.clone()).collect();
         // The autoscaler counts open claims as running matches, over every region's rooms.
         let max = allocation::max_matches(&scheduler.config.match_allocation);
@@ -133,7 +150,7 @@ impl HealthController {
                 .position(|r| r.name == region)
                 .map_or(0, |i| shares[i])
         };
-        let previous = match self.rooms.region_health(name).await {
+        let previous = match previous {
             Ok(previous) => previous,
             Err(err) => {
                 tracing::warn!(scheduler = %name, %err, "reading the region health failed");
@@ -167,11 +184,12 @@ impl HealthController {
             }
             let share = share_of(&region);
             health.push(RegionHealth::after(before, &region, Ok(()), share, now));
-            let here: Vec<GameRoom> = rooms
-                .iter()
-                .filter(|r| room_region(r, &default_region) == region)
-                .cloned()
-                .collect();
+            let in_region = |r: &GameRoom| room_region(r, &default_region) == region;
+            let here: Cow<[GameRoom]> = if rooms.iter().all(in_region) {
+                Cow::Borrowed(rooms.as_slice())
+            } else {
+                Cow::Owned(rooms.iter().filter(|r| in_region(r)).cloned().collect())
+            };
             let instance_ids: Vec<String> = instances.iter().map(|i| i.room.clone()).collect();
             let decided = plan(&HealthInput {
                 desired: share,
@@ -181,7 +199,7 @@ impl HealthController {
                 rooms: &here,
                 instances: &instance_ids,
                 now,
-                timeouts: timeouts_of(&scheduler),
+                timeouts,
                 grace_period: chrono::Duration::seconds(grace as i64),
                 keep,
                 claimed: &claimed,

@@ -37,7 +37,7 @@ use redis::Script;
 
 use super::RedisRoomStore;
 use super::codec::{room_not_found, to_json};
-use super::scripts::INDEX_LUA;
+use super::scripts::index_lua;
 use crate::adapters::storage::redis_connection::redis_error;
 
 /// KEYS: the `INDEX_KEYS`. ARGV: max matches, claim id, claim JSON, expiry ms, creation ms,
@@ -264,7 +264,8 @@ return out
 "#;
 
 /// KEYS: the `INDEX_KEYS`, the scheduler's id set, then its status sets. ARGV: the room id.
-/// Forgets the room, its place in the index and its claims.
+/// Forgets the room, its place in the index, its claims and its last ping, and bumps the
+/// change counter (deleted with the scheduler's last room).
 const REMOVE_SCRIPT: &str = r#"
 INDEX_LUA
 local id = ARGV[1]
@@ -278,6 +279,8 @@ unindex(id, region)
 redis.call('ZREM', FREE_READY, id)
 redis.call('ZREM', FREE_OCCUPIED, id)
 for i = 5, #KEYS do redis.call('SREM', KEYS[i], id) end
+redis.call('ZREM', PINGS, id)
+if redis.call('SCARD', KEYS[5]) == 0 then redis.call('DEL', CHANGES) else bump(CHANGES) end
 return 1
 "#;
 
@@ -293,8 +296,7 @@ pub(crate) struct AllocationScripts {
 
 impl AllocationScripts {
     pub(super) fn new() -> Self {
-        let with_index =
-            |lua: &str| Script::new(&lua.replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "1")));
+        let with_index = |lua: &str| Script::new(&lua.replace("INDEX_LUA", &index_lua("1")));
         Self {
             allocate: with_index(ALLOCATE_SCRIPT),
             release: with_index(RELEASE_SCRIPT),

@@ -9,7 +9,17 @@
 //! - `P:{S}:status:STATUS`: the set of the ids of the rooms in that status, so that `counts` is
 //!   one pipelined `SCARD` per status;
 //! - `P:{S}:history:TIER`: the room count history, a sorted set per tier (see `history`);
-//! - `P:{S}:regions`: the last health of the scheduler's regions, as JSON.
+//! - `P:{S}:regions`: the last health of the scheduler's regions, as JSON;
+//! - `P:{S}:changes`: a counter every change to one of the scheduler's rooms moves, but a
+//!   heartbeat (a ping that only moves `last_ping_at`); deleted with the last room;
+//! - `P:{S}:pings`: a sorted set of the ids of the rooms that pinged, by their last ping
+//!   (microseconds since the epoch).
+//!
+//! The health controller reads its rooms every tick through `list_for_tick` (see `tick_list`):
+//! one script reads the change counter and the rooms silent for too long; the rooms themselves
+//! are read again only when the counter moved (any process sharing the Redis), else the
+//! listing read last is reused, with its rooms' last pings brought up to date by what the
+//! script answered.
 //!
 //! Every change to one room is a Lua script or a `MULTI` block, hence atomic. Pings are batched
 //! (group commit): while a batch is in flight, the pings that arrive wait for the next one, which
@@ -25,6 +35,7 @@ mod history;
 mod ping_batch;
 mod room_store;
 mod scripts;
+mod tick_list;
 
 use std::sync::Arc;
 
@@ -36,6 +47,7 @@ use tokio::sync::mpsc;
 
 use self::ping_batch::{PING_QUEUE, QueuedPing, batch_pings};
 use self::scripts::{MAX_SCRIPT_RELOADS, Scripts, lost_script};
+use self::tick_list::Listings;
 use crate::adapters::storage::redis_connection::{self, redis_error};
 
 /// Game rooms in Redis; cheap to clone (one multiplexed connection, re-established on failure).
@@ -46,6 +58,8 @@ pub struct RedisRoomStore {
     scripts: Arc<Scripts>,
     /// Pings waiting for their batch (see `batch_pings`).
     pings: mpsc::Sender<QueuedPing>,
+    /// What `list_for_tick` answered last, per scheduler (see `tick_list`).
+    listings: Listings,
 }
 
 impl RedisRoomStore {
@@ -71,6 +85,7 @@ impl RedisRoomStore {
             prefix,
             scripts,
             pings,
+            listings: Listings::default(),
         })
     }
 
@@ -108,6 +123,16 @@ impl RedisRoomStore {
 
     fn rooms_key(&self, scheduler: &str) -> String {
         format!("{}:rooms", self.scheduler_key(scheduler))
+    }
+
+    /// The scheduler's change counter (see `scripts::CHANGES_LUA`).
+    fn changes_key(&self, scheduler: &str) -> String {
+        format!("{}:changes", self.scheduler_key(scheduler))
+    }
+
+    /// The scheduler's last pings: a sorted set of room ids by last ping, in microseconds.
+    fn pings_key(&self, scheduler: &str) -> String {
+        format!("{}:pings", self.scheduler_key(scheduler))
     }
 
     fn status_key(&self, scheduler: &str, status: RoomStatus) -> String {

@@ -26,6 +26,8 @@ pub(super) struct QueuedPing {
     pub(super) id: String,
     pub(super) to: RoomStatus,
     pub(super) now: String,
+    /// `now` in microseconds: the room's score in the scheduler's last pings.
+    pub(super) micros: i64,
     pub(super) metadata: String,
     pub(super) running_matches: String,
     pub(super) reply: oneshot::Sender<Result<String, StoreError>>,
@@ -103,7 +105,8 @@ async fn run_ping_batch(
             .arg(&ping.now)
             .arg(&ping.metadata)
             .arg(&ping.running_matches)
-            .arg(scripts.allowed_before[status_index(ping.to)].as_str());
+            .arg(scripts.allowed_before[status_index(ping.to)].as_str())
+            .arg(ping.micros);
     }
     let mut reloads = 0;
     let replies: Result<Vec<String>, StoreError> = loop {

@@ -1,6 +1,7 @@
 //! `RoomStore` on Redis: each operation one script, pipeline or `MULTI` block.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use app::domain::allocation::{self, Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
@@ -36,6 +37,10 @@ impl RoomStore for RedisRoomStore {
         }
         invocation
             .arg(&room.id)
+            .arg(
+                room.last_ping_at
+                    .map_or(String::new(), |t| t.timestamp_micros().to_string()),
+            )
             .arg(field::ID)
             .arg(&room.id)
             .arg(field::SCHEDULER)
@@ -118,6 +123,14 @@ impl RoomStore for RedisRoomStore {
         Ok(rooms)
     }
 
+    async fn list_for_tick(
+        &self,
+        scheduler: &str,
+        silent_before: DateTime<Utc>,
+    ) -> Result<Arc<Vec<GameRoom>>, StoreError> {
+        self.tick_list(scheduler, silent_before).await
+    }
+
     async fn ping(
         &self,
         scheduler: &str,
@@ -138,6 +151,7 @@ impl RoomStore for RedisRoomStore {
             id: id.to_string(),
             to: ping.status,
             now: timestamp(now),
+            micros: now.timestamp_micros(),
             metadata,
             running_matches: ping
                 .running_matches
@@ -206,6 +220,7 @@ impl RoomStore for RedisRoomStore {
         let mut invocation = self.scripts.set_address.prepare_invoke();
         invocation
             .key(self.room_key(scheduler, id))
+            .key(self.changes_key(scheduler))
             .arg(to_json(address)?);
         let found: i64 = self.invoke(&invocation).await?;
         if found == 0 {
@@ -242,6 +257,7 @@ impl RoomStore for RedisRoomStore {
         let mut invocation = self.scripts.set_status_reason.prepare_invoke();
         invocation
             .key(self.room_key(scheduler, id))
+            .key(self.changes_key(scheduler))
             .arg(reason.unwrap_or_default())
             .arg(timestamp(now));
         let found: i64 = self.invoke(&invocation).await?;

@@ -5,6 +5,7 @@ use redis::aio::ConnectionManager;
 use redis::{ErrorKind, Script, ServerErrorKind};
 
 use super::allocation::AllocationScripts;
+use super::tick_list::tick_list_scripts;
 
 /// Lua table from a status name to the index, in `KEYS`, of its status set, when the status
 /// sets are `KEYS[first..]` in `RoomStatus::ALL` order.
@@ -18,7 +19,7 @@ fn status_set_index_table(first: usize) -> String {
 }
 
 /// Arguments per ping in `PING_SCRIPT`.
-pub(super) const PING_ARGS: usize = 6;
+pub(super) const PING_ARGS: usize = 7;
 
 /// The keys of the allocation index every script that changes a room's status or load takes,
 /// in this order: the free-capacity sorted sets of ready and of occupied rooms (score: running
@@ -27,6 +28,20 @@ pub(super) const PING_ARGS: usize = 6;
 /// the region of a room without one is `""`, so its sets end in `:`); the stems themselves
 /// are the index before regions, only deleted when the index is rebuilt.
 pub(super) const INDEX_KEYS: usize = 4;
+
+/// Lua shared by every script that changes a room: `bump(key)` moves the scheduler's change
+/// counter (`P:{S}:changes`, see the module's key space), which the health controller's
+/// listing reads each tick (`RoomStore::list_for_tick`) to know that its rooms changed. A
+/// counter made afresh (the scheduler's last room was removed, and the key with it) starts at
+/// the server's time in microseconds, so that it never repeats a value an earlier counter had.
+pub(super) const CHANGES_LUA: &str = r#"
+local function bump(key)
+  if redis.call('INCR', key) == 1 then
+    local t = redis.call('TIME')
+    redis.call('SET', key, t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+end
+"#;
 
 /// Lua shared by the scripts that keep the allocation index: `IDX` is the index of the first
 /// index key in `KEYS`. A room is in the `free:ready:REGION` or `free:occupied:REGION` set of
@@ -37,6 +52,10 @@ local FREE_READY, FREE_OCCUPIED, CLAIMS, EXPIRY = KEYS[IDX], KEYS[IDX + 1], KEYS
 local ROOM_PREFIX = (string.gsub(CLAIMS, 'claims:all$', 'room:'))
 local OF_PREFIX = (string.gsub(CLAIMS, 'all$', 'of:'))
 local REGIONS = (string.gsub(CLAIMS, 'claims:all$', 'free:regions'))
+-- The change counter and the last pings (sorted set: room id -> its last ping, microseconds).
+local CHANGES = (string.gsub(CLAIMS, 'claims:all$', 'changes'))
+local PINGS = (string.gsub(CLAIMS, 'claims:all$', 'pings'))
+CHANGES_LUA
 -- Forgets a claim's records (not the room's count); returns its stored value or false.
 local function drop_claim(claim)
   local v = redis.call('HGET', CLAIMS, claim)
@@ -144,12 +163,21 @@ local function close_claim(claim)
 end
 "#;
 
+/// `INDEX_LUA` for a script whose first index key is `KEYS[idx]` (a Lua expression), with
+/// `CHANGES_LUA` in it.
+pub(super) fn index_lua(idx: &str) -> String {
+    INDEX_LUA
+        .replace("IDX", idx)
+        .replace("CHANGES_LUA", CHANGES_LUA)
+}
+
 /// A batch of pings to one scheduler's rooms.
 /// KEYS: the scheduler's status sets (in `RoomStatus::ALL` order), the `INDEX_KEYS`, then the
 /// room of each ping.
 /// ARGV, `PING_ARGS` per ping: id, reported status, now, metadata JSON or '', running matches or
-/// '', then the statuses the room may be in for the ping to be accepted, each between commas
-/// (`,pending,ready,`, from `RoomStatus::allowed_before`).
+/// '', the statuses the room may be in for the ping to be accepted, each between commas
+/// (`,pending,ready,`, from `RoomStatus::allowed_before`), then now in microseconds (the
+/// room's score in the scheduler's last pings).
 /// Returns, per ping, the status the room was in (applied), `!` and that status (refused,
 /// nothing changed) or '' (no such room). An applied ping to a room with open claims (the
 /// room's `claims` count, after the ping's confirmations) adds, after the status, one line
@@ -158,6 +186,9 @@ end
 /// nothing else) is one `HMGET` and one single-field `HSET`.
 /// A ping that changes the status or reports running matches also closes the claims it
 /// confirms (`allocation::confirmed_by_ping`, mirrored here) and updates the allocation index.
+/// Every applied ping records its time in the scheduler's last pings; one that changes what
+/// the room's listing shows besides its last ping (its status, other metadata or running
+/// matches) also bumps the scheduler's change counter. A heartbeat does not.
 const PING_SCRIPT: &str = r#"
 local SETS = STATUS_COUNT
 local SET = STATUS_TABLE
@@ -175,11 +206,16 @@ for i = 1, #KEYS - SETS - INDEX_KEYS do
   else
     local id, to, now, metadata, matches = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
     local claims = tonumber(f[2] or '0')
+    redis.call('ZADD', PINGS, ARGV[b + 7], id)
     if current == to and metadata == '' and matches == '' then
       redis.call('HSET', room, 'last_ping_at', now)
     else
       local before = 0
       if matches ~= '' then before = tonumber(redis.call('HGET', room, 'running_matches') or '0') end
+      if current ~= to or (matches ~= '' and tonumber(matches) ~= before)
+        or (metadata ~= '' and redis.call('HGET', room, 'metadata') ~= metadata) then
+        bump(CHANGES)
+      end
       local fields = {'last_ping_at', now}
       if current ~= to then
         fields[3] = 'status'
@@ -238,7 +274,7 @@ return out
 /// The ping script with its constants filled in.
 fn ping_script() -> String {
     PING_SCRIPT
-        .replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "(SETS + 1)"))
+        .replace("INDEX_LUA", &index_lua("(SETS + 1)"))
         .replace("INDEX_KEYS", &INDEX_KEYS.to_string())
         .replace("STATUS_COUNT", &RoomStatus::ALL.len().to_string())
         .replace("STATUS_TABLE", &status_set_index_table(1))
@@ -255,6 +291,7 @@ if not current then return 0 end
 local to = ARGV[2]
 if current ~= to then
   redis.call('HSET', KEYS[1], 'status', to, 'status_changed_at', ARGV[3])
+  bump(CHANGES)
   if SET[current] then redis.call('SREM', KEYS[SET[current]], ARGV[1]) end
   redis.call('SADD', KEYS[SET[to]], ARGV[1])
   reindex(ARGV[1], KEYS[1])
@@ -263,21 +300,27 @@ return 1
 "#;
 
 /// KEYS: the room, the scheduler's id set, the room's status set, then the `INDEX_KEYS`.
-/// ARGV: id, then the room's fields and values. Returns 0 when the id is taken.
+/// ARGV: id, its last ping in microseconds ('' when it never pinged), then the room's fields
+/// and values. Returns 0 when the id is taken.
 const INSERT_SCRIPT: &str = r#"
 INDEX_LUA
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
+if ARGV[2] ~= '' then redis.call('ZADD', PINGS, ARGV[2], ARGV[1]) end
 reindex(ARGV[1], KEYS[1])
+bump(CHANGES)
 return 1
 "#;
 
-/// KEYS: the room. ARGV: the address JSON. Returns 0 for an unknown room.
+/// KEYS: the room, the scheduler's change counter. ARGV: the address JSON. Returns 0 for an
+/// unknown room.
 const SET_ADDRESS_SCRIPT: &str = r#"
+CHANGES_LUA
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'address', ARGV[1])
+bump(KEYS[2])
 return 1
 "#;
 
@@ -292,13 +335,16 @@ if old == ARGV[2] then return 1 end
 if old ~= '' then redis.call('ZREM', machine_free(f[2] or '', old), ARGV[1]) end
 redis.call('HSET', key, 'machine', ARGV[2])
 reindex(ARGV[1], key)
+bump(CHANGES)
 return 1
 "#;
 
-/// KEYS: the room. ARGV: the status reason (empty for none), the time. Returns 0 for an
-/// unknown room.
+/// KEYS: the room, the scheduler's change counter. ARGV: the status reason (empty for none),
+/// the time. Returns 0 for an unknown room.
 const SET_STATUS_REASON_SCRIPT: &str = r#"
+CHANGES_LUA
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+bump(KEYS[2])
 redis.call('HSET', KEYS[1], 'status_changed_at', ARGV[2])
 if ARGV[1] == '' then
   redis.call('HDEL', KEYS[1], 'status_reason')
@@ -319,6 +365,9 @@ pub(super) struct Scripts {
     pub(super) set_machine: Script,
     pub(super) set_status_reason: Script,
     pub(super) allocation: AllocationScripts,
+    /// The health controller's listing (`tick_list`): its read, and the last pings' repair.
+    pub(super) tick_read: Script,
+    pub(super) record_pings: Script,
 }
 
 /// How many times one operation loads its script again when the server says it has none
@@ -332,25 +381,26 @@ pub(super) fn lost_script(error: &redis::RedisError) -> bool {
 impl Scripts {
     /// The scripts with their constants filled in, not loaded yet.
     pub(super) fn new() -> Self {
+        let (tick_read, record_pings) = tick_list_scripts();
         Self {
+            tick_read,
+            record_pings,
             ping: Script::new(&ping_script()),
             set_status: Script::new(
                 &SET_STATUS_SCRIPT
                     .replace("STATUS_TABLE", &status_set_index_table(2))
                     .replace(
                         "INDEX_LUA",
-                        &INDEX_LUA.replace("IDX", &(2 + RoomStatus::ALL.len()).to_string()),
+                        &index_lua(&(2 + RoomStatus::ALL.len()).to_string()),
                     ),
             ),
-            insert: Script::new(
-                &INSERT_SCRIPT.replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "4")),
-            ),
+            insert: Script::new(&INSERT_SCRIPT.replace("INDEX_LUA", &index_lua("4"))),
             allocation: AllocationScripts::new(),
-            set_address: Script::new(SET_ADDRESS_SCRIPT),
-            set_machine: Script::new(
-                &SET_MACHINE_SCRIPT.replace("INDEX_LUA", &INDEX_LUA.replace("IDX", "1")),
+            set_address: Script::new(&SET_ADDRESS_SCRIPT.replace("CHANGES_LUA", CHANGES_LUA)),
+            set_machine: Script::new(&SET_MACHINE_SCRIPT.replace("INDEX_LUA", &index_lua("1"))),
+            set_status_reason: Script::new(
+                &SET_STATUS_REASON_SCRIPT.replace("CHANGES_LUA", CHANGES_LUA),
             ),
-            set_status_reason: Script::new(SET_STATUS_REASON_SCRIPT),
             allowed_before: RoomStatus::ALL
                 .into_iter()
                 .map(|to| {
@@ -378,6 +428,8 @@ impl Scripts {
             &self.allocation.release,
             &self.allocation.expire,
             &self.allocation.remove,
+            &self.tick_read,
+            &self.record_pings,
         ] {
             script.load_async(connection).await?;
         }
@@ -414,6 +466,6 @@ mod tests {
             );
         }
         assert!(script.contains("local SETS = 7"));
-        assert!(script.contains("local b = (i - 1) * 6"));
+        assert!(script.contains("local b = (i - 1) * 7"));
     }
 }
