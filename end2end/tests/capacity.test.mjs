@@ -50,7 +50,8 @@ test('the capacity page shows a machine bar and the free capacity chart', async 
 
   // Machine scaling evaluates the scheduler at its first tick: the chart appears (the page
   // reads again every 5 s), with the free capacity and both bounds.
-  await page.locator('#free-capacity svg polyline.series-free').waitFor({ timeout: 30_000 });
+  // (One sample draws a line of no length, which a browser counts as hidden: attached is enough.)
+  await page.locator('#free-capacity svg polyline.series-free').waitFor({ state: 'attached', timeout: 30_000 });
   assert.equal(await page.locator('#free-capacity svg polyline.series-min-free').count(), 1);
   assert.equal(await page.locator('#free-capacity svg polyline.series-max-free').count(), 1);
   // The decisions: machine scaling is off, so each one says so.

@@ -85,8 +85,9 @@ test('a room opened from the scheduler page shows its timeline, address and outp
   const claimed = await fetch(`${baton.url}/schedulers/${name}/allocations`, {
     method: 'POST', headers: json, body: JSON.stringify({ metadata: { match: 'e2e-match' }, ttl: 600 }),
   });
-  assert.equal(claimed.status, 201, await claimed.text());
-  const { claimId } = await claimed.json();
+  const claimedBody = await claimed.text();
+  assert.equal(claimed.status, 201, claimedBody);
+  const { claimId } = JSON.parse(claimedBody);
   await page.locator(`#room-claims tr[data-claim="${claimId}"]`).waitFor({ timeout: 10_000 });
   assert.match(await page.locator(`#room-claims tr[data-claim="${claimId}"]`).textContent(), /e2e-match/);
   await page.locator('#room-timeline li[data-event="claimed"]').waitFor();

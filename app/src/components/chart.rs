@@ -45,6 +45,9 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
     let y_top = (y_max / step).ceil() * step;
     if x_min.is_finite() && x_max > x_min {
         (x_min, x_max, 0.0, y_top)
+    } else if x_min.is_finite() {
+        // One moment only: centred.
+        (x_min - 1.0, x_min + 1.0, 0.0, y_top)
     } else {
         (0.0, 1.0, 0.0, y_top)
     }

@@ -132,7 +132,7 @@ pub async fn update_user(username: String, role: String, games: String) -> Resul
 
 fn role_select(current: Role) -> impl IntoView {
     view! {
-        <select name="role">
+        <select name="role" aria-label="Role">
             {[Role::Viewer, Role::Editor, Role::Admin]
                 .into_iter()
                 .map(|role| {
