@@ -58,6 +58,7 @@ macro_rules! lazy_page {
             }
 
             fn view(_this: Self) -> AnyView {
+                mark_hydrated();
                 $page().into_any()
             }
         }
@@ -79,18 +80,26 @@ lazy_page! {
     CapacityRoute => capacity::CapacityPage,
 }
 
-/// The dashboard, under `/ui` (the JSON API owns `/schedulers`). Pages render whole on the
-/// server (`SsrMode::Async`), so they read fine without JavaScript, then hydrate.
-#[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
-    // Marks the page once the browser took over (end-to-end tests wait for it before typing).
+/// Marks the page (`<body data-hydrated>`) once the browser took over the route being shown:
+/// end-to-end tests wait for it before they click. Marked by each route, not by the shell: a
+/// lazy route hydrates only once its code has arrived, and a click before that is lost.
+fn mark_hydrated() {
     Effect::new(|_| {
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "");
         }
     });
-    let not_found = || view! { <p class="not-found">"Page not found."</p> };
+}
+
+/// The dashboard, under `/ui` (the JSON API owns `/schedulers`). Pages render whole on the
+/// server (`SsrMode::Async`), so they read fine without JavaScript, then hydrate.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let not_found = || {
+        mark_hydrated();
+        view! { <p class="not-found">"Page not found."</p> }
+    };
     view! {
         <Stylesheet id="leptos" href="/pkg/baton.css"/>
         <Title text="Baton"/>

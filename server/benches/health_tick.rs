@@ -28,6 +28,7 @@ use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerConfig};
 use app::ports::{
     InstanceEvent, InstanceUsage, RoomInstance, RoomStore, Runtime, RuntimeError, SchedulerStore,
 };
+use app::services::active::{ActiveSchedulers, CachedSchedulerStore};
 use async_trait::async_trait;
 use chrono::Utc;
 use common::{cpus, delete_keys, env_or, millis, process_cpu, redis_cpu, thousands};
@@ -217,8 +218,27 @@ async fn bench() {
     let runtime = Arc::new(NoopRuntime::default());
     let runtimes = Arc::new(Runtimes::single(runtime.clone()));
     let rooms: Arc<dyn RoomStore> = Arc::new(rooms_store.clone());
+    // As the server does: the active version of each scheduler from memory, remembered 5 s
+    // (`BATON_BENCH_SCHEDULER_CACHE=0`: read from SQLite every tick).
+    let remembered = env_or("BATON_BENCH_SCHEDULER_CACHE", 1u8) != 0;
+    let schedulers_read: Arc<dyn SchedulerStore> = if remembered {
+        Arc::new(CachedSchedulerStore::new(
+            sql.clone(),
+            Arc::new(ActiveSchedulers::new(Duration::from_secs(5))),
+        ))
+    } else {
+        sql.clone()
+    };
+    println!(
+        "schedulers read {}",
+        if remembered {
+            "from memory (remembered 5 s, as the server does)"
+        } else {
+            "from SQLite every tick (BATON_BENCH_SCHEDULER_CACHE=0)"
+        }
+    );
     let controller = Arc::new(HealthController {
-        schedulers: sql.clone(),
+        schedulers: schedulers_read,
         rooms: rooms.clone(),
         runtimes: runtimes.clone(),
         autoscaler: Arc::new(Autoscaler::new(

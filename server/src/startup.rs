@@ -15,7 +15,7 @@ use app::ports::{
     AttemptCounter, AutoscalerStore, Leases, MachineDecisionStore, Machines, OperationStore,
     RoomStore, Runtime, SchedulerCache, SchedulerStore, StoreError, UserStore, Wake,
 };
-use app::services::active::ActiveSchedulers;
+use app::services::active::{ActiveSchedulers, CachedSchedulerStore};
 use app::services::room_detail::RoomService;
 use app::services::{SchedulerService, UserService};
 use axum::Router;
@@ -391,7 +391,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         regions: runtimes.regions(),
         operations: operations.clone(),
         caches,
-        active,
+        active: active.clone(),
         wake: Some(wakeups.clone() as Arc<dyn Wake>),
         audit: service_audit.clone(),
     });
@@ -464,7 +464,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Duration::from_millis(config.autoscaling_period_ms.max(50)),
     ));
     let controller = Arc::new(HealthController {
-        schedulers,
+        // Every tick reads its scheduler's active version: from memory (forgotten on every
+        // change this process makes or, with Redis, hears of; within 5 s otherwise).
+        schedulers: Arc::new(CachedSchedulerStore::new(schedulers, active.clone())),
         rooms,
         runtimes,
         autoscaler,

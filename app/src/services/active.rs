@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::domain::scheduler::Scheduler;
-use crate::ports::{SchedulerCache, SchedulerStore, StoreError};
+use crate::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion};
+use crate::ports::{SchedulerCache, SchedulerFilter, SchedulerStore, StoreError};
 
 /// Schedulers remembered at most: past it, expired ones go, then all.
 const KEPT: usize = 10_000;
@@ -87,5 +87,177 @@ impl SchedulerCache for ActiveSchedulers {
         let mut state = self.lock();
         state.generation += 1;
         state.known.clear();
+    }
+}
+
+/// A [`SchedulerStore`] that answers the active version of a scheduler from
+/// [`ActiveSchedulers`] (for the health controller's tick, which reads it every second), and
+/// forgets a scheduler in it whenever it writes one. Everything else goes to the store.
+pub struct CachedSchedulerStore {
+    store: Arc<dyn SchedulerStore>,
+    active: Arc<ActiveSchedulers>,
+}
+
+impl CachedSchedulerStore {
+    pub fn new(store: Arc<dyn SchedulerStore>, active: Arc<ActiveSchedulers>) -> Self {
+        Self { store, active }
+    }
+
+    /// The write's outcome, the scheduler forgotten whatever it was.
+    fn written<T>(&self, name: &str, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.active.forget(name);
+        outcome
+    }
+}
+
+#[async_trait::async_trait]
+impl SchedulerStore for CachedSchedulerStore {
+    async fn create(&self, config: &SchedulerConfig) -> Result<Scheduler, StoreError> {
+        let created = self.store.create(config).await;
+        self.written(&config.name, created)
+    }
+
+    async fn get(&self, name: &str, version: Option<&str>) -> Result<Scheduler, StoreError> {
+        match version {
+            None => Ok(Scheduler::clone(
+                &*self.active.get(name, &*self.store).await?,
+            )),
+            Some(_) => self.store.get(name, version).await,
+        }
+    }
+
+    async fn list(&self, filter: &SchedulerFilter) -> Result<Vec<Scheduler>, StoreError> {
+        self.store.list(filter).await
+    }
+
+    async fn add_version(
+        &self,
+        config: &SchedulerConfig,
+        version: &str,
+    ) -> Result<Scheduler, StoreError> {
+        let added = self.store.add_version(config, version).await;
+        self.written(&config.name, added)
+    }
+
+    async fn versions(&self, name: &str) -> Result<Vec<SchedulerVersion>, StoreError> {
+        self.store.versions(name).await
+    }
+
+    async fn store_version(
+        &self,
+        config: &SchedulerConfig,
+        version: &str,
+    ) -> Result<SchedulerVersion, StoreError> {
+        self.store.store_version(config, version).await
+    }
+
+    async fn remove_version(&self, name: &str, version: &str) -> Result<(), StoreError> {
+        self.store.remove_version(name, version).await
+    }
+
+    async fn switch_active(&self, name: &str, version: &str) -> Result<Scheduler, StoreError> {
+        let switched = self.store.switch_active(name, version).await;
+        self.written(name, switched)
+    }
+
+    async fn set_state(&self, name: &str, state: SchedulerState) -> Result<(), StoreError> {
+        let set = self.store.set_state(name, state).await;
+        self.written(name, set)
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), StoreError> {
+        let deleted = self.store.delete(name).await;
+        self.written(name, deleted)
+    }
+}
+
+#[cfg(test)]
+mod cached_store_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// One scheduler; counts the reads of its active version.
+    struct Counting {
+        scheduler: Mutex<Scheduler>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl SchedulerStore for Counting {
+        async fn create(&self, _: &SchedulerConfig) -> Result<Scheduler, StoreError> {
+            unimplemented!()
+        }
+        async fn get(&self, _: &str, _: Option<&str>) -> Result<Scheduler, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.scheduler.lock().unwrap().clone())
+        }
+        async fn list(&self, _: &SchedulerFilter) -> Result<Vec<Scheduler>, StoreError> {
+            unimplemented!()
+        }
+        async fn add_version(&self, _: &SchedulerConfig, _: &str) -> Result<Scheduler, StoreError> {
+            unimplemented!()
+        }
+        async fn versions(&self, _: &str) -> Result<Vec<SchedulerVersion>, StoreError> {
+            unimplemented!()
+        }
+        async fn store_version(
+            &self,
+            _: &SchedulerConfig,
+            _: &str,
+        ) -> Result<SchedulerVersion, StoreError> {
+            unimplemented!()
+        }
+        async fn remove_version(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn switch_active(&self, _: &str, _: &str) -> Result<Scheduler, StoreError> {
+            unimplemented!()
+        }
+        async fn set_state(&self, _: &str, state: SchedulerState) -> Result<(), StoreError> {
+            self.scheduler.lock().unwrap().state = state;
+            Ok(())
+        }
+        async fn delete(&self, _: &str) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_active_version_is_read_once_until_the_store_writes_it() {
+        let config: SchedulerConfig = serde_json::from_value(serde_json::json!({
+            "name": "s", "game": "g", "roomsReplicas": 1,
+            "spec": {"terminationGracePeriod": "10s", "containers": []}
+        }))
+        .unwrap();
+        let store = Arc::new(Counting {
+            scheduler: Mutex::new(Scheduler {
+                config,
+                version: "v1".into(),
+                state: SchedulerState::Creating,
+                created_at: chrono::Utc::now(),
+            }),
+            reads: AtomicUsize::new(0),
+        });
+        let cached = CachedSchedulerStore::new(
+            store.clone(),
+            Arc::new(ActiveSchedulers::new(Duration::from_secs(60))),
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                cached.get("s", None).await.unwrap().state,
+                SchedulerState::Creating
+            );
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1, "remembered");
+        cached.set_state("s", SchedulerState::InSync).await.unwrap();
+        assert_eq!(
+            cached.get("s", None).await.unwrap().state,
+            SchedulerState::InSync
+        );
+        assert_eq!(store.reads.load(Ordering::SeqCst), 2, "forgotten on write");
+        // A given version is always read.
+        cached.get("s", Some("v1")).await.unwrap();
+        assert_eq!(store.reads.load(Ordering::SeqCst), 3);
     }
 }
