@@ -177,6 +177,11 @@ mod cached_store_tests {
 
     use super::*;
 
+    /// What the fake answers to calls the decorator must not make in this test.
+    fn not_asked() -> StoreError {
+        StoreError::Backend("not asked of this fake".into())
+    }
+
     /// One scheduler; counts the reads of its active version.
     struct Counting {
         scheduler: Mutex<Scheduler>,
@@ -186,40 +191,40 @@ mod cached_store_tests {
     #[async_trait::async_trait]
     impl SchedulerStore for Counting {
         async fn create(&self, _: &SchedulerConfig) -> Result<Scheduler, StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
         async fn get(&self, _: &str, _: Option<&str>) -> Result<Scheduler, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             Ok(self.scheduler.lock().unwrap().clone())
         }
         async fn list(&self, _: &SchedulerFilter) -> Result<Vec<Scheduler>, StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
         async fn add_version(&self, _: &SchedulerConfig, _: &str) -> Result<Scheduler, StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
         async fn versions(&self, _: &str) -> Result<Vec<SchedulerVersion>, StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
         async fn store_version(
             &self,
             _: &SchedulerConfig,
             _: &str,
         ) -> Result<SchedulerVersion, StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
         async fn remove_version(&self, _: &str, _: &str) -> Result<(), StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
         async fn switch_active(&self, _: &str, _: &str) -> Result<Scheduler, StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
         async fn set_state(&self, _: &str, state: SchedulerState) -> Result<(), StoreError> {
             self.scheduler.lock().unwrap().state = state;
             Ok(())
         }
         async fn delete(&self, _: &str) -> Result<(), StoreError> {
-            unimplemented!()
+            Err(not_asked())
         }
     }
 
