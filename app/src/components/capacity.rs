@@ -204,6 +204,36 @@ pub fn CapacityCard(#[prop(into)] name: Signal<String>) -> impl IntoView {
     }
 }
 
+/// The free payloads against the bounds machine scaling keeps, and the regions whose machines
+/// could not be listed: the head of the scheduler page's card and of the capacity page.
+pub fn capacity_summary(
+    free: u64,
+    bounds: String,
+    enable_scaling: bool,
+    skipped: Vec<String>,
+) -> AnyView {
+    let scaling = if enable_scaling {
+        "machine scaling on"
+    } else {
+        "machine scaling off (decisions recorded only)"
+    };
+    view! {
+        <p>
+            <strong data-free-payload-capacity=free>{free}</strong>
+            " free payloads (kept within "
+            {bounds}
+            "; "
+            {scaling}
+            ")"
+        </p>
+        {skipped
+            .into_iter()
+            .map(|s| view! { <p class="muted">"Machines unknown: " {s}</p> })
+            .collect_view()}
+    }
+    .into_any()
+}
+
 #[component]
 fn Panel(panel: CapacityPanel) -> impl IntoView {
     let CapacityPanel {
@@ -215,26 +245,10 @@ fn Panel(panel: CapacityPanel) -> impl IntoView {
         skipped,
         decisions,
     } = panel;
-    let scaling = if enable_scaling {
-        "machine scaling on"
-    } else {
-        "machine scaling off (decisions recorded only)"
-    };
     view! {
         <section class="card" id="capacity">
             <h2>"Capacity"</h2>
-            <p>
-                <strong data-free-payload-capacity=free>{free}</strong>
-                " free payloads (kept within "
-                {bounds}
-                "; "
-                {scaling}
-                ")"
-            </p>
-            {skipped
-                .into_iter()
-                .map(|s| view! { <p class="muted">"Machines unknown: " {s}</p> })
-                .collect_view()}
+            {capacity_summary(free, bounds, enable_scaling, skipped)}
             <table class="grid machines">
                 <thead>
                     <tr>

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AppError;
 use crate::components::activity::{relative, window_label};
-use crate::components::capacity::{CapacityPanel, MachineDecisionsTable, MachineRow};
+use crate::components::capacity::{
+    CapacityPanel, MachineDecisionsTable, MachineRow, capacity_summary,
+};
 use crate::components::chart::{LineChart, Series};
 use crate::components::common::{ErrorBox, refresh_every};
 use crate::domain::history::WINDOWS_MINUTES;
@@ -169,11 +171,6 @@ fn Capacity(page: CapacityPage, minutes: RwSignal<i64>) -> impl IntoView {
         skipped,
         decisions,
     } = panel;
-    let scaling = if enable_scaling {
-        "machine scaling on"
-    } else {
-        "machine scaling off (decisions recorded only)"
-    };
     let mut regions: BTreeMap<String, Vec<MachineRow>> = BTreeMap::new();
     for machine in machines {
         regions
@@ -186,18 +183,7 @@ fn Capacity(page: CapacityPage, minutes: RwSignal<i64>) -> impl IntoView {
     view! {
         <section class="card" id="machines">
             <h2>"Machines"</h2>
-            <p>
-                <strong data-free-payload-capacity=free>{free}</strong>
-                " free payloads (kept within "
-                {bounds}
-                "; "
-                {scaling}
-                ")"
-            </p>
-            {skipped
-                .into_iter()
-                .map(|s| view! { <p class="muted">"Machines unknown: " {s}</p> })
-                .collect_view()}
+            {capacity_summary(free, bounds, enable_scaling, skipped)}
             {if regions.is_empty() {
                 view! { <p class="muted">"No machine reported."</p> }.into_any()
             } else {
