@@ -185,9 +185,7 @@ fn main() {
 }
 
 async fn bench() {
-    let redis_url = std::env::var("BATON_BENCH_REDIS_URL")
-        .or_else(|_| std::env::var("BATON_TEST_REDIS_URL"))
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let redis_url = common::redis_url();
     let schedulers: usize = env_or("BATON_BENCH_SCHEDULERS", 1_000usize).max(1);
     let rooms_each: u32 = env_or("BATON_BENCH_ROOMS", 100u32).max(1);
     let ticks: usize = env_or("BATON_BENCH_TICKS", 5usize).max(1);

@@ -82,9 +82,7 @@ fn list(name: &str, default: &str) -> Vec<String> {
 
 impl Settings {
     fn from_env() -> Self {
-        let redis_url = std::env::var("BATON_BENCH_REDIS_URL")
-            .or_else(|_| std::env::var("BATON_TEST_REDIS_URL"))
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+        let redis_url = common::redis_url();
         Self {
             redis_url,
             rooms: env_or("BATON_BENCH_ROOMS", 1_000u64).max(1),

@@ -56,9 +56,7 @@ struct Settings {
 impl Settings {
     fn from_env() -> Self {
         Self {
-            redis_url: std::env::var("BATON_BENCH_REDIS_URL")
-                .or_else(|_| std::env::var("BATON_TEST_REDIS_URL"))
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
+            redis_url: common::redis_url(),
             rooms: env_or("BATON_BENCH_ROOMS", 10_000u64).max(1),
             concurrency: env_or("BATON_BENCH_CONCURRENCY", 64usize).max(1),
             duration: Duration::from_secs_f64(env_or("BATON_BENCH_SECONDS", 300.0f64)),

@@ -85,6 +85,14 @@ pub async fn scratch_stores(redis_url: &str) -> ScratchStores {
     }
 }
 
+/// The Redis the benchmarks use: `BATON_BENCH_REDIS_URL`, else `BATON_TEST_REDIS_URL`, else
+/// 127.0.0.1:6379.
+pub fn redis_url() -> String {
+    std::env::var("BATON_BENCH_REDIS_URL")
+        .or_else(|_| std::env::var("BATON_TEST_REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(text) => text

@@ -70,9 +70,7 @@ fn main() {
 }
 
 async fn bench() {
-    let redis_url = std::env::var("BATON_BENCH_REDIS_URL")
-        .or_else(|_| std::env::var("BATON_TEST_REDIS_URL"))
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let redis_url = common::redis_url();
     let rooms_wanted: u32 = env_or("BATON_BENCH_ROOMS", 10_000u32).max(1);
     let latency = (
         env_or("BATON_BENCH_LATENCY_MIN_MS", 5u64),
