@@ -3,7 +3,9 @@
 // a wrong password and a viewer trying to edit are refused.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_AUTH, ADMIN_PASSWORD, hydrated, launchBrowser, seed, signIn, startBaton } from './server.mjs';
+import {
+  ADMIN_AUTH, ADMIN_PASSWORD, hydrated, launchBrowser, seed, signIn, startBaton, untilIdle,
+} from './server.mjs';
 
 const GAME_ROOM = process.env.BATON_GAME_ROOM;
 
@@ -214,6 +216,7 @@ test('a change just made shows on the audit log page, with what changed', async 
     method: 'POST', headers: auth, body: JSON.stringify(seed('e2e-audit', 'e2e-audit-game')),
   });
   assert.equal(created.status, 200);
+  await untilIdle(baton.url, 'e2e-audit');
   const changed = await fetch(`${baton.url}/schedulers/e2e-audit`, {
     method: 'PATCH', headers: auth, body: JSON.stringify({ roomsReplicas: 2 }),
   });

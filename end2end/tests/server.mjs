@@ -84,6 +84,25 @@ export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated]', { timeout: 30_000 });
 }
 
+// Waits until the scheduler has no pending or running operation: an exclusive change (a new
+// version) is refused with 409 while one runs, e.g. the creation's first rooms on a slow machine.
+export async function untilIdle(baseUrl, name, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  let unfinished = [];
+  while (Date.now() < deadline) {
+    unfinished = [];
+    for (const stage of ['pending', 'active']) {
+      const response = await fetch(`${baseUrl}/schedulers/${name}/operations?stage=${stage}`,
+        { headers: { Authorization: ADMIN_AUTH } });
+      if (!response.ok) throw new Error(`operations of ${name} answered ${response.status}`);
+      unfinished.push(...(await response.json()).operations);
+    }
+    if (unfinished.length === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${name} still has operations after ${timeout} ms: ${JSON.stringify(unfinished)}`);
+}
+
 // A scheduler body in the seed's shape.
 export function seed(name, game) {
   return {
