@@ -25,12 +25,17 @@ test: setup services lint rust-test build e2e-test
 
 setup: setup-rust setup-node setup-browser
 
+# The build tools are installed unoptimized (`--debug`): they only drive rustc, wasm-bindgen and
+# wasm-opt, and an optimized install of cargo-leptos (its own fat LTO, one codegen unit) took 13 of
+# a first run's minutes on 2 cores; unoptimized, 6 (the README's "Two commands" has the figures).
+TOOL_INSTALL := cargo install --debug
+
 setup-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)" || \
-		cargo install cargo-leptos --version $(CARGO_LEPTOS_VERSION) --locked --features no_downloads
+		$(TOOL_INSTALL) cargo-leptos --version $(CARGO_LEPTOS_VERSION) --locked --features no_downloads
 	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || \
-		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+		$(TOOL_INSTALL) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
 # playwright-core drives Debian's Chromium; binaryen provides wasm-opt for release builds.
 setup-node:

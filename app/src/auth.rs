@@ -53,7 +53,7 @@ impl AppError {
 }
 
 /// The signed-in user, or `None`.
-#[server(endpoint = "current_user")]
+#[server(endpoint = "current_user", output = crate::codec::JsonText)]
 pub async fn current_user() -> Result<Option<User>, AppError> {
     server::current().await
 }

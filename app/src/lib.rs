@@ -1,6 +1,7 @@
 //! Baton's shared crate: the pure domain, the driven ports (server only) and the dashboard.
 
 pub mod auth;
+pub mod codec;
 pub mod components;
 pub mod domain;
 pub mod pages;

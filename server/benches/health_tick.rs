@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::domain::health::CrashStreak;
 use app::domain::room::{Ping, RoomStatus};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerConfig};
 use app::ports::{
@@ -39,7 +38,7 @@ use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use server::room_tokens::RoomTokens;
 use server::runtimes::Runtimes;
 use server::workers::autoscaler::Autoscaler;
-use server::workers::health::HealthController;
+use server::workers::health::{HealthController, TickMemory};
 use server::workers::wakeups::Wakeups;
 
 /// The allocator of the `server` binary.
@@ -257,9 +256,9 @@ async fn bench() {
         metrics: Arc::new(server::observability::Metrics::new(Duration::from_secs(60))),
         machines: None,
     });
-    let streaks: Arc<Vec<tokio::sync::Mutex<CrashStreak>>> = Arc::new(
+    let streaks: Arc<Vec<tokio::sync::Mutex<TickMemory>>> = Arc::new(
         (0..schedulers)
-            .map(|_| tokio::sync::Mutex::new(CrashStreak::default()))
+            .map(|_| tokio::sync::Mutex::new(TickMemory::default()))
             .collect(),
     );
     // One full tick: every scheduler once; answers how many planned actions there were.

@@ -13,7 +13,7 @@ use crate::domain::history::{RoomCountSample, WINDOWS_MINUTES};
 use crate::domain::room::RoomCounts;
 
 /// Room counts of a scheduler over the last `minutes` (users of its game), and the server's now.
-#[server(endpoint = "room_history")]
+#[server(endpoint = "room_history", output = crate::codec::JsonText)]
 pub async fn room_history(
     name: String,
     minutes: i64,
@@ -45,7 +45,7 @@ pub async fn room_history(
 }
 
 /// The latest autoscaling decisions of a scheduler (users of its game), and the server's now.
-#[server(endpoint = "autoscaling_decisions")]
+#[server(endpoint = "autoscaling_decisions", output = crate::codec::JsonText)]
 pub async fn autoscaling_decisions(
     name: String,
 ) -> Result<(Vec<Decision>, chrono::DateTime<chrono::Utc>), AppError> {

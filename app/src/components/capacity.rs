@@ -162,7 +162,7 @@ mod server {
 }
 
 /// The scheduler's capacity (users of its game); `None` when it has no capacity section.
-#[server(endpoint = "scheduler_capacity")]
+#[server(endpoint = "scheduler_capacity", output = crate::codec::JsonText)]
 pub async fn scheduler_capacity(name: String) -> Result<Option<CapacityPanel>, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 

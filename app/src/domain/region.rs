@@ -137,7 +137,8 @@ pub struct RegionHealth {
     pub last_error: Option<String>,
     /// Since when the region is reachable, or unreachable.
     pub since: DateTime<Utc>,
-    /// When the scheduler's controller last checked.
+    /// When the scheduler's controller last stored a check: at once when anything else here
+    /// changes, else at least every [`REGION_HEALTH_REFRESH`] (`worth_storing`).
     pub checked_at: DateTime<Utc>,
     /// The region's share of the desired room count at that check.
     pub desired: u32,
@@ -166,6 +167,30 @@ impl RegionHealth {
             desired,
         }
     }
+}
+
+/// How old the stored region health may grow while nothing in it but `checked_at` changes.
+pub const REGION_HEALTH_REFRESH: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Whether a tick's region health `new` (checked at `now`) is worth storing over `stored`
+/// (what the store holds, as far as the controller knows; `None`: unknown). Only a change or
+/// a `checked_at` older than [`REGION_HEALTH_REFRESH`] is: a steady tick writes nothing.
+pub fn worth_storing(
+    stored: Option<&[RegionHealth]>,
+    new: &[RegionHealth],
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(stored) = stored else {
+        return true;
+    };
+    stored.len() != new.len()
+        || stored.iter().zip(new).any(|(old, new)| {
+            RegionHealth {
+                checked_at: new.checked_at,
+                ..old.clone()
+            } != *new
+                || now - old.checked_at >= REGION_HEALTH_REFRESH
+        })
 }
 
 /// One region of a scheduler as `GET /schedulers/{name}/regions` answers it.

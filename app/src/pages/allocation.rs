@@ -62,7 +62,7 @@ fn address_text(address: Option<&crate::domain::room::RoomAddress>) -> String {
 }
 
 /// The scheduler's allocated rooms with their open claims, for readers of its game.
-#[server(endpoint = "scheduler_allocations")]
+#[server(endpoint = "scheduler_allocations", output = crate::codec::JsonText)]
 pub async fn scheduler_allocations(name: String) -> Result<AllocationView, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
     use crate::pages::room::claim_row;
@@ -90,7 +90,7 @@ pub async fn scheduler_allocations(name: String) -> Result<AllocationView, AppEr
 
 /// Whether the signed-in user may allocate rooms of scheduler `name` (editors of its game,
 /// administrators), for readers of its game.
-#[server(endpoint = "can_allocate")]
+#[server(endpoint = "can_allocate", output = crate::codec::JsonText)]
 pub async fn can_allocate(name: String) -> Result<bool, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
@@ -104,7 +104,7 @@ pub async fn can_allocate(name: String) -> Result<bool, AppError> {
 
 /// Allocates one room of scheduler `name` by hand, with optional match `metadata` (JSON), as
 /// the allocation API does; only editors of the game may.
-#[server(endpoint = "allocate_room")]
+#[server(endpoint = "allocate_room", output = crate::codec::JsonText)]
 pub async fn allocate_room(name: String, metadata: String) -> Result<HandAllocation, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
     use crate::pages::room::claim_row;

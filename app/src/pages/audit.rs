@@ -33,7 +33,7 @@ pub struct AuditRow {
 }
 
 /// One page of the log: `limit` entries older than entry `before` (empty: the newest).
-#[server(endpoint = "list_audit")]
+#[server(endpoint = "list_audit", output = crate::codec::JsonText)]
 pub async fn list_audit(
     game: String,
     scheduler: String,

@@ -44,7 +44,7 @@ pub struct CapacityPage {
 
 /// The capacity of scheduler `name` and its free capacity over the last `minutes` (one of the
 /// offered windows), for readers of its game; 404 without a capacity section.
-#[server(endpoint = "capacity_page_data")]
+#[server(endpoint = "capacity_page_data", output = crate::codec::JsonText)]
 pub async fn capacity_page_data(name: String, minutes: i64) -> Result<CapacityPage, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
     use chrono::Utc;

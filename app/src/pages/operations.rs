@@ -52,7 +52,7 @@ pub struct OperationsView {
 }
 
 /// The scheduler's running, pending and latest finished operations.
-#[server(endpoint = "scheduler_operations")]
+#[server(endpoint = "scheduler_operations", output = crate::codec::JsonText)]
 pub async fn scheduler_operations(name: String) -> Result<OperationsView, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
     use crate::domain::operation::{OperationOrder, Stage};
@@ -112,7 +112,7 @@ pub async fn scheduler_operations(name: String) -> Result<OperationsView, AppErr
 
 /// Cancels an operation (editors only): a pending one at once, a running one at its next step.
 /// Answers its status right after the request.
-#[server(endpoint = "cancel_operation")]
+#[server(endpoint = "cancel_operation", output = crate::codec::JsonText)]
 pub async fn cancel_operation(name: String, id: String) -> Result<OperationStatus, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 

@@ -113,7 +113,7 @@ mod convert {
 pub use convert::{claim_row, room_facts};
 
 /// Room `room` of scheduler `name`, for readers of its game.
-#[server(endpoint = "room_detail")]
+#[server(endpoint = "room_detail", output = crate::codec::JsonText)]
 pub async fn room_detail(name: String, room: String) -> Result<RoomPage, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 

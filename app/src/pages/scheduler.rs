@@ -77,7 +77,7 @@ impl From<&SchedulerConfig> for SchedulerFacts {
 }
 
 /// The active version of a scheduler with its history.
-#[server(endpoint = "scheduler_detail")]
+#[server(endpoint = "scheduler_detail", output = crate::codec::JsonText)]
 pub async fn scheduler_detail(name: String) -> Result<SchedulerView, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
@@ -111,7 +111,7 @@ pub struct RoomsNow {
 }
 
 /// The scheduler's rooms, oldest first, and how many it aims for.
-#[server(endpoint = "scheduler_rooms")]
+#[server(endpoint = "scheduler_rooms", output = crate::codec::JsonText)]
 pub async fn scheduler_rooms(name: String) -> Result<RoomsNow, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
@@ -141,7 +141,7 @@ pub fn live_rooms_path(name: &str) -> String {
 }
 
 /// Makes another version active (a rollback or roll-forward).
-#[server(endpoint = "switch_version")]
+#[server(endpoint = "switch_version", output = crate::codec::JsonText)]
 pub async fn switch_version(name: String, version: String) -> Result<(), AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 

@@ -32,7 +32,7 @@ pub struct AutoscalingEdit {
 }
 
 /// The active autoscaling of a scheduler, for its form (editors of its game only).
-#[server(endpoint = "autoscaling_for_edit")]
+#[server(endpoint = "autoscaling_for_edit", output = crate::codec::JsonText)]
 pub async fn autoscaling_for_edit(name: String) -> Result<AutoscalingEdit, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
@@ -52,7 +52,7 @@ pub async fn autoscaling_for_edit(name: String) -> Result<AutoscalingEdit, AppEr
 
 /// Stores the scheduler with this autoscaling (none: off) as its next version; answers the
 /// active version. Checked here again, whatever the browser said.
-#[server(endpoint = "save_autoscaling", input = leptos::server_fn::codec::Json)]
+#[server(endpoint = "save_autoscaling", input = crate::codec::JsonText, output = crate::codec::JsonText)]
 pub async fn save_autoscaling(
     name: String,
     autoscaling: Option<Autoscaling>,

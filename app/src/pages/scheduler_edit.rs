@@ -15,7 +15,7 @@ use crate::domain::user::Role;
 use crate::domain::validation::FieldError;
 
 /// The active configuration of a scheduler, for its edit form (editors of its game only).
-#[server(endpoint = "scheduler_for_edit")]
+#[server(endpoint = "scheduler_for_edit", output = crate::codec::JsonText)]
 pub async fn scheduler_for_edit(name: String) -> Result<SchedulerConfig, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
 
@@ -29,7 +29,7 @@ pub async fn scheduler_for_edit(name: String) -> Result<SchedulerConfig, AppErro
 
 /// Creates the scheduler (`create`) or stores `config` as its next version; answers the active
 /// version. The role and the configuration are checked here again, whatever the browser said.
-#[server(endpoint = "save_scheduler", input = leptos::server_fn::codec::Json)]
+#[server(endpoint = "save_scheduler", input = crate::codec::JsonText, output = crate::codec::JsonText)]
 pub async fn save_scheduler(config: SchedulerConfig, create: bool) -> Result<String, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
     use crate::services::ServiceError;

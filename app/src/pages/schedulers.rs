@@ -24,7 +24,7 @@ pub struct SchedulerRow {
 }
 
 /// The schedulers the user may read, with their room counts, by game then name.
-#[server(endpoint = "list_schedulers")]
+#[server(endpoint = "list_schedulers", output = crate::codec::JsonText)]
 pub async fn list_schedulers() -> Result<Vec<SchedulerRow>, AppError> {
     use crate::auth::server::{dashboard, require_user};
 

@@ -8,7 +8,7 @@ use crate::auth::AppError;
 
 /// Checks the password (argon2id, with the API's limits per client address and per user) and
 /// starts a session. The answer never tells whether the user exists.
-#[server(endpoint = "sign_in")]
+#[server(endpoint = "sign_in", output = crate::codec::JsonText)]
 pub async fn sign_in(
     username: String,
     password: String,
@@ -38,7 +38,7 @@ pub async fn sign_in(
 
 /// Signs out everywhere: every session of the user ends (in every browser), this one is
 /// removed from the store and its cookie cleared.
-#[server(endpoint = "sign_out")]
+#[server(endpoint = "sign_out", output = crate::codec::JsonText)]
 pub async fn sign_out() -> Result<(), AppError> {
     use crate::auth::server::{dashboard, session, session_user};
 

@@ -40,7 +40,7 @@ mod form {
 }
 
 /// Every user.
-#[server(endpoint = "list_users")]
+#[server(endpoint = "list_users", output = crate::codec::JsonText)]
 pub async fn list_users() -> Result<Vec<User>, AppError> {
     let (caller, dashboard) = form::caller().await?;
     dashboard
@@ -51,7 +51,7 @@ pub async fn list_users() -> Result<Vec<User>, AppError> {
 }
 
 /// A new user; `games` lists the games an editor or viewer works on, separated by commas or spaces.
-#[server(endpoint = "create_user")]
+#[server(endpoint = "create_user", output = crate::codec::JsonText)]
 pub async fn create_user(
     username: String,
     password: String,
@@ -76,7 +76,7 @@ pub async fn create_user(
 }
 
 /// Sets a new password; the user's sessions end.
-#[server(endpoint = "reset_password")]
+#[server(endpoint = "reset_password", output = crate::codec::JsonText)]
 pub async fn reset_password(username: String, password: String) -> Result<(), AppError> {
     use crate::services::users::UserChange;
 
@@ -94,7 +94,7 @@ pub async fn reset_password(username: String, password: String) -> Result<(), Ap
 }
 
 /// Disables (sign-in and sessions refused) or enables a user.
-#[server(endpoint = "set_user_disabled")]
+#[server(endpoint = "set_user_disabled", output = crate::codec::JsonText)]
 pub async fn set_user_disabled(username: String, disabled: bool) -> Result<(), AppError> {
     use crate::services::users::UserChange;
 
@@ -112,7 +112,7 @@ pub async fn set_user_disabled(username: String, disabled: bool) -> Result<(), A
 }
 
 /// Changes a user's role and games.
-#[server(endpoint = "update_user")]
+#[server(endpoint = "update_user", output = crate::codec::JsonText)]
 pub async fn update_user(username: String, role: String, games: String) -> Result<(), AppError> {
     use crate::services::users::UserChange;
 

@@ -382,12 +382,22 @@ pub trait RoomStore: Send + Sync {
     async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError>;
     /// The open claims on `room` (or on every room), oldest first.
     async fn claims(&self, scheduler: &str, room: Option<&str>) -> Result<Vec<Claim>, StoreError>;
-    /// Closes the claims that expired at `now` (not confirmed in time) and returns them.
-    async fn expire_claims(
+    /// Closes the claims that expired at `now` (not confirmed in time) and reads the claims
+    /// still open, in one step: the health tick's sweep.
+    async fn sweep_claims(
         &self,
         scheduler: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Claim>, StoreError>;
+    ) -> Result<SweptClaims, StoreError>;
+}
+
+/// What a claim sweep ([`RoomStore::sweep_claims`]) found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SweptClaims {
+    /// The claims it closed, oldest first: their rooms did not confirm them in time.
+    pub expired: Vec<Claim>,
+    /// The claims still open after it, oldest first.
+    pub open: Vec<Claim>,
 }
 
 /// How many decisions a scheduler keeps.

@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api_server::{ApiServer, SECRET_LIMIT, handle, secret_size};
-use app::domain::health::CrashStreak;
 use app::domain::scheduler::SchedulerConfig;
 use app::ports::{RoomStore, SchedulerStore};
 use common::{cpus, delete_keys, env_or, millis, process_cpu, thousands};
@@ -42,7 +41,7 @@ use server::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use server::room_tokens::RoomTokens;
 use server::runtimes::Runtimes;
 use server::workers::autoscaler::Autoscaler;
-use server::workers::health::HealthController;
+use server::workers::health::{HealthController, TickMemory};
 use server::workers::wakeups::Wakeups;
 
 /// The allocator of the `server` binary.
@@ -182,7 +181,7 @@ async fn bench() {
     let ticks = {
         let controller = controller.clone();
         tokio::spawn(async move {
-            let mut streak = CrashStreak::default();
+            let mut streak = TickMemory::default();
             loop {
                 let next = tokio::time::Instant::now() + tick;
                 let began = decided.elapsed();
@@ -228,7 +227,7 @@ async fn bench() {
     // One more tick with every pod running: what a steady tick costs at this size.
     let steady_started = Instant::now();
     let steady = controller
-        .tick_once(SCHEDULER, &mut CrashStreak::default(), &[])
+        .tick_once(SCHEDULER, &mut TickMemory::default(), &[])
         .await;
     let steady_took = steady_started.elapsed();
 

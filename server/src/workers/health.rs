@@ -9,12 +9,13 @@ mod rooms;
 #[cfg(test)]
 mod tests;
 mod tick;
+pub use tick::TickMemory;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::domain::health::{CrashStreak, HealthTimeouts};
+use app::domain::health::HealthTimeouts;
 use app::domain::quantity::parse_duration_seconds;
 use app::domain::scheduler::Scheduler;
 use app::ports::{
@@ -151,7 +152,7 @@ impl HealthController {
             let watcher = tokio::spawn(self.clone().follow_events(name.clone(), events));
             // Abort the event follower when this task is aborted.
             let _guard = AbortOnDrop(watcher);
-            let mut streak = CrashStreak::default();
+            let mut memory = TickMemory::default();
             let lease = lease_name(&name);
             let ttl =
                 chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(10));
@@ -169,7 +170,7 @@ impl HealthController {
                         if !leading {
                             tracing::info!(scheduler = %name, holder = %self.holder, "controlling the scheduler");
                             // What an earlier leader saw is not ours to trust.
-                            streak = CrashStreak::default();
+                            memory = TickMemory::default();
                             leading = true;
                         }
                         match self.run_operation(&name, until).await {
@@ -178,7 +179,7 @@ impl HealthController {
                                 next_health = tokio::time::Instant::now() + self.tick;
                                 let started = std::time::Instant::now();
                                 let ticked =
-                                    self.tick_once(&name, &mut streak, &guidance.keep).await;
+                                    self.tick_once(&name, &mut memory, &guidance.keep).await;
                                 self.metrics.health_tick(
                                     &name,
                                     started.elapsed(),

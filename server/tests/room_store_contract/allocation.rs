@@ -196,12 +196,20 @@ pub(super) async fn expiry_frees_unconfirmed_claims(ctx: Ctx) {
         .claim;
     assert_eq!(allocate(store.as_ref(), 1, "none").await, None);
     let later = |s: i64| -> DateTime<Utc> { at(NOW) + Duration::seconds(s) };
-    assert_eq!(store.expire_claims("s", later(9)).await.unwrap(), vec![]);
-    assert_eq!(
-        store.expire_claims("s", later(10)).await.unwrap(),
-        vec![short.clone()]
-    );
+    // A sweep closes what expired and answers what stays open, as `claims` does.
+    let swept = store.sweep_claims("s", later(9)).await.unwrap();
+    assert_eq!(swept.expired, vec![]);
+    assert_eq!(swept.open.len(), 2);
+    assert_eq!(swept.open, store.claims("s", None).await.unwrap());
+    let swept = store.sweep_claims("s", later(10)).await.unwrap();
+    assert_eq!(swept.expired, vec![short.clone()]);
+    assert_eq!(swept.open, vec![long.clone()]);
     assert_eq!(store.claims("s", None).await.unwrap(), vec![long]);
+    // A scheduler without claims (or rooms) sweeps nothing.
+    assert_eq!(
+        store.sweep_claims("none", later(10)).await.unwrap(),
+        Default::default()
+    );
     assert_eq!(
         allocate(store.as_ref(), 1, "again").await.map(|c| c.room),
         Some(short.room)

@@ -132,9 +132,10 @@ pub(super) async fn machine_busy_counts_follow_claims_pings_expiry_moves_and_rem
     store.reserve("s", "a1", 1, &short).await.unwrap();
     assert_eq!(probe(store).await, 'a', "a1 is claimed");
     let expired = store
-        .expire_claims("s", now + Duration::seconds(2))
+        .sweep_claims("s", now + Duration::seconds(2))
         .await
-        .unwrap();
+        .unwrap()
+        .expired;
     assert_eq!(expired.len(), 1);
     assert_eq!(probe(store).await, 'b', "the claim expired");
     // A claim confirmed by an occupied ping: counted once, as a busy room.
@@ -333,8 +334,11 @@ pub(super) async fn redis_packs_like_the_reference_through_random_operations(ctx
                 7 => {
                     let mut got = Vec::new();
                     for store in stores {
-                        let expired = store.expire_claims("s", now).await.unwrap();
-                        got.push(expired.into_iter().map(|c| c.id).collect::<Vec<_>>());
+                        let swept = store.sweep_claims("s", now).await.unwrap();
+                        let ids = |claims: Vec<app::domain::allocation::Claim>| {
+                            claims.into_iter().map(|c| c.id).collect::<Vec<_>>()
+                        };
+                        got.push((ids(swept.expired), ids(swept.open)));
                     }
                     assert_eq!(got[0], got[1], "{what}");
                 }

@@ -65,6 +65,40 @@ fn health_keeps_since_while_the_state_holds() {
 }
 
 #[test]
+fn region_health_is_stored_on_a_change_or_when_it_grows_old() {
+    let t = |s| Utc.timestamp_opt(s, 0).unwrap();
+    let up = vec![RegionHealth::after(None, "eu", Ok(()), 2, t(10))];
+    let next = |at: i64, desired: u32, outcome: Result<(), String>| {
+        vec![RegionHealth::after(
+            Some(&up[0]),
+            "eu",
+            outcome,
+            desired,
+            t(at),
+        )]
+    };
+    // Unknown: stored. The same a second later: not; ten seconds later: refreshed.
+    assert!(worth_storing(None, &up, t(10)));
+    assert!(!worth_storing(Some(&up), &next(11, 2, Ok(())), t(11)));
+    assert!(!worth_storing(Some(&up), &next(19, 2, Ok(())), t(19)));
+    assert!(worth_storing(Some(&up), &next(20, 2, Ok(())), t(20)));
+    // Any other change at once: the share, an outage, a region more or less.
+    assert!(worth_storing(Some(&up), &next(11, 3, Ok(())), t(11)));
+    assert!(worth_storing(
+        Some(&up),
+        &next(11, 0, Err("refused".into())),
+        t(11)
+    ));
+    let two = [
+        up[0].clone(),
+        RegionHealth::after(None, "us", Ok(()), 1, t(11)),
+    ];
+    assert!(worth_storing(Some(&up), &two, t(11)));
+    assert!(worth_storing(Some(&two), &up, t(11)));
+    assert!(!worth_storing(Some(&[]), &[], t(11)));
+}
+
+#[test]
 fn views_list_the_scheduler_regions_then_the_others_with_their_rooms() {
     let t = Utc.timestamp_opt(1_000, 0).unwrap();
     let room = GameRoom {

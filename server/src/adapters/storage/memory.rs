@@ -7,7 +7,7 @@ use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
-use app::ports::{Pinged, RoomStore, StoreError};
+use app::ports::{Pinged, RoomStore, StoreError, SweptClaims};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -283,15 +283,18 @@ impl RoomStore for MemoryRoomStore {
             .unwrap_or_default())
     }
 
-    async fn expire_claims(
+    async fn sweep_claims(
         &self,
         scheduler: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<SweptClaims, StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
         Ok(rooms
             .get_mut(scheduler)
-            .map(|r| r.expire(now))
+            .map(|r| SweptClaims {
+                expired: r.expire(now),
+                open: r.claims_on(None),
+            })
             .unwrap_or_default())
     }
 }

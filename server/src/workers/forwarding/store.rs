@@ -7,7 +7,7 @@ use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
-use app::ports::{Pinged, RoomStore, StoreError};
+use app::ports::{Pinged, RoomStore, StoreError, SweptClaims};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -169,11 +169,11 @@ impl RoomStore for ForwardingRoomStore {
     async fn claims(&self, scheduler: &str, room: Option<&str>) -> Result<Vec<Claim>, StoreError> {
         self.inner.claims(scheduler, room).await
     }
-    async fn expire_claims(
+    async fn sweep_claims(
         &self,
         scheduler: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Claim>, StoreError> {
-        self.inner.expire_claims(scheduler, now).await
+    ) -> Result<SweptClaims, StoreError> {
+        self.inner.sweep_claims(scheduler, now).await
     }
 }

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::domain::health::CrashStreak;
 use app::domain::room::{GameRoom, RoomStatus};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerConfig};
 use app::ports::{
@@ -16,7 +15,7 @@ use app::ports::{
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-use super::HealthController;
+use super::{HealthController, TickMemory};
 use crate::adapters::storage::memory::MemoryRoomStore;
 use crate::adapters::storage::memory_autoscaler::MemoryAutoscalerStore;
 use crate::adapters::storage::sql::SqlStore;
@@ -227,7 +226,7 @@ async fn setup_on(
 impl Setup {
     async fn tick(&self) {
         self.controller
-            .tick_once("arena", &mut CrashStreak::default(), &[])
+            .tick_once("arena", &mut TickMemory::default(), &[])
             .await
             .unwrap();
         // Stops run in the background.

@@ -12,13 +12,24 @@ use app::domain::health::{
     CrashStreak, HealthInput, HealthPlan, StateInput, plan, scheduler_state,
 };
 use app::domain::quantity::MaxSurge;
-use app::domain::region::{RegionHealth, regions_of, room_region, split};
+use app::domain::region::{RegionHealth, regions_of, room_region, split, worth_storing};
 use app::domain::room::{GameRoom, RoomCounts, RoomStatus};
 use app::domain::scheduler::Scheduler;
 use app::ports::{RoomInstance, Runtime};
 use chrono::Utc;
 
 use super::{HealthController, TickError, timeouts_of};
+
+/// What the health controller remembers of a scheduler between ticks while it holds the
+/// scheduler's lease; started afresh when it takes the lease (an earlier leader's view is not
+/// its to trust).
+#[derive(Debug, Default)]
+pub struct TickMemory {
+    pub streak: CrashStreak,
+    /// The region health the store holds, as this controller last stored or read it (`None`:
+    /// not known, read it).
+    regions: Option<Vec<RegionHealth>>,
+}
 
 /// What one region's runtime answered this tick.
 struct Looked {
@@ -65,13 +76,14 @@ impl HealthController {
         .await
     }
 
-    /// One reconciliation of one scheduler; `streak` is what the previous ticks saw crash and
-    /// `keep` the rooms an operation owns. The scheduler's task calls it every tick; it is
-    /// public so that the benchmarks measure the tick itself (`benches/health_tick.rs`).
+    /// One reconciliation of one scheduler; `memory` is what the previous ticks left (what
+    /// they saw crash, the region health stored) and `keep` the rooms an operation owns. The
+    /// scheduler's task calls it every tick; it is public so that the benchmarks measure the
+    /// tick itself (`benches/health_tick.rs`).
     pub async fn tick_once(
         &self,
         name: &str,
-        streak: &mut CrashStreak,
+        memory: &mut TickMemory,
         keep: &[String],
     ) -> Result<HealthPlan, TickError> {
         let scheduler = self.schedulers.get(name, None).await?;
@@ -105,29 +117,28 @@ impl HealthController {
         for room in rooms.iter() {
             counts.add(room.status);
         }
-        // Independent reads and writes, at once: the count history, the claims (the sweeper
-        // first) and the region health the last tick stored.
-        let (recorded, (expired, claims), previous) = futures::join!(
+        // Independent reads and writes, at once: the count history, the claims (the sweeper:
+        // claims their rooms did not confirm in time free their capacity) and, unless this
+        // controller knows it, the region health stored.
+        let (recorded, swept, previous) = futures::join!(
             self.rooms.record_counts(name, counts, now),
+            self.rooms.sweep_claims(name, now),
             async {
-                let expired = self.rooms.expire_claims(name, now).await;
-                (expired, self.rooms.claims(name, None).await)
+                match memory.regions.take() {
+                    Some(known) => Ok(known),
+                    None => self.rooms.region_health(name).await,
+                }
             },
-            self.rooms.region_health(name),
         );
         // The history is for people watching: a failed record does not stop the tick.
         if let Err(err) = recorded {
             tracing::warn!(scheduler = %name, %err, "recording room counts failed");
         }
-        // The sweeper: claims their rooms did not confirm in time free their capacity.
-        match expired {
-            Ok(expired) if !expired.is_empty() => {
-                tracing::info!(scheduler = %name, count = expired.len(), "allocation claims expired")
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(scheduler = %name, %err, "expiring claims failed"),
+        let swept = swept?;
+        if !swept.expired.is_empty() {
+            tracing::info!(scheduler = %name, count = swept.expired.len(), "allocation claims expired")
         }
-        let claims = claims?;
+        let claims = swept.open;
         let claimed: Vec<String> = claims.iter().map(|claim| claim.room.clone()).collect();
         // The autoscaler counts open claims as running matches, over every region's rooms.
         let max = allocation::max_matches(&scheduler.config.match_allocation);
@@ -150,11 +161,11 @@ impl HealthController {
                 .position(|r| r.name == region)
                 .map_or(0, |i| shares[i])
         };
-        let previous = match previous {
-            Ok(previous) => previous,
+        let (previous, known) = match previous {
+            Ok(previous) => (previous, true),
             Err(err) => {
                 tracing::warn!(scheduler = %name, %err, "reading the region health failed");
-                Vec::new()
+                (Vec::new(), false)
             }
         };
         let grace = scheduler
@@ -220,20 +231,26 @@ impl HealthController {
                 failed.get_or_insert(err);
             }
         }
-        if let Err(err) = self.rooms.set_region_health(name, &health).await {
+        // A steady tick stores nothing (`region::worth_storing`); what the store holds is
+        // remembered, and forgotten when storing failed.
+        if !worth_storing(known.then_some(previous.as_slice()), &health, now) {
+            memory.regions = Some(previous);
+        } else if let Err(err) = self.rooms.set_region_health(name, &health).await {
             tracing::warn!(scheduler = %name, %err, "storing the region health failed");
+        } else {
+            memory.regions = Some(health);
         }
         if let Some(err) = failed {
             return Err(err);
         }
         let (state, seen) = scheduler_state(&StateInput {
             stored: scheduler.state,
-            streak,
+            streak: &memory.streak,
             active_version: &scheduler.version,
             rooms: &rooms,
             plan: &merged,
         });
-        *streak = seen;
+        memory.streak = seen;
         if state != scheduler.state {
             self.schedulers.set_state(name, state).await?;
         }

@@ -31,7 +31,7 @@
 //! client latency.
 
 use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
-use app::ports::StoreError;
+use app::ports::{StoreError, SweptClaims};
 use chrono::{DateTime, Utc};
 use redis::Script;
 
@@ -252,14 +252,17 @@ INDEX_LUA
 return close_claim(ARGV[1])
 "#;
 
-/// KEYS: the `INDEX_KEYS`. ARGV: now (ms), most claims to expire. Returns their stored values.
-const EXPIRE_SCRIPT: &str = r#"
+/// KEYS: the `INDEX_KEYS`. ARGV: now (ms), most claims to expire. Returns how many claims it
+/// closed, their stored values, then the stored values of the claims still open.
+const SWEEP_SCRIPT: &str = r#"
 INDEX_LUA
-local out = {}
+local out = { 0 }
 for _, claim in ipairs(redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))) do
   local v = close_claim(claim)
-  if v then out[#out + 1] = v else redis.call('ZREM', EXPIRY, claim) end
+  if v then out[#out + 1] = v; out[1] = out[1] + 1 else redis.call('ZREM', EXPIRY, claim) end
 end
+for _, v in ipairs(redis.call('HVALS', CLAIMS)) do out[#out + 1] = v end
+out[1] = tostring(out[1])
 return out
 "#;
 
@@ -290,7 +293,7 @@ const EXPIRE_BATCH: usize = 1000;
 pub(crate) struct AllocationScripts {
     pub(super) allocate: Script,
     pub(super) release: Script,
-    pub(super) expire: Script,
+    pub(super) sweep: Script,
     pub(super) remove: Script,
 }
 
@@ -300,7 +303,7 @@ impl AllocationScripts {
         Self {
             allocate: with_index(ALLOCATE_SCRIPT),
             release: with_index(RELEASE_SCRIPT),
-            expire: with_index(EXPIRE_SCRIPT),
+            sweep: with_index(SWEEP_SCRIPT),
             remove: with_index(REMOVE_SCRIPT),
         }
     }
@@ -435,22 +438,35 @@ impl RedisRoomStore {
         stored.map(|s| decode_claim(scheduler, &s)).transpose()
     }
 
-    pub(super) async fn expire(
+    pub(super) async fn sweep(
         &self,
         scheduler: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let mut invocation = self.scripts.allocation.expire.prepare_invoke();
+    ) -> Result<SweptClaims, StoreError> {
+        let mut invocation = self.scripts.allocation.sweep.prepare_invoke();
         for key in self.index_keys(scheduler) {
             invocation.key(key);
         }
         invocation.arg(now.timestamp_millis()).arg(EXPIRE_BATCH);
         let stored: Vec<String> = self.invoke(&invocation).await?;
-        stored
-            .iter()
-            .map(|s| decode_claim(scheduler, s))
-            .collect::<Result<_, _>>()
-            .map(sorted)
+        let closed = stored
+            .first()
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| n + 1 <= stored.len())
+            .ok_or_else(|| {
+                StoreError::Backend("redis: the claim sweep answered no count".to_string())
+            })?;
+        let decode = |values: &[String]| {
+            values
+                .iter()
+                .map(|s| decode_claim(scheduler, s))
+                .collect::<Result<_, _>>()
+                .map(sorted)
+        };
+        Ok(SweptClaims {
+            expired: decode(&stored[1..=closed])?,
+            open: decode(&stored[closed + 1..])?,
+        })
     }
 
     pub(super) async fn open_claims(

@@ -45,6 +45,7 @@ use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, ScriptInvocation};
 use tokio::sync::mpsc;
 
+use self::history::LatestSamples;
 use self::ping_batch::{PING_QUEUE, QueuedPing, batch_pings};
 use self::scripts::{MAX_SCRIPT_RELOADS, Scripts, lost_script};
 use self::tick_list::Listings;
@@ -60,6 +61,8 @@ pub struct RedisRoomStore {
     pings: mpsc::Sender<QueuedPing>,
     /// What `list_for_tick` answered last, per scheduler (see `tick_list`).
     listings: Listings,
+    /// The latest room count samples recorded, per scheduler (see `history`).
+    latest_samples: LatestSamples,
 }
 
 impl RedisRoomStore {
@@ -86,6 +89,7 @@ impl RedisRoomStore {
             scripts,
             pings,
             listings: Listings::default(),
+            latest_samples: LatestSamples::default(),
         })
     }
 

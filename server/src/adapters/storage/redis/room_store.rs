@@ -7,7 +7,7 @@ use app::domain::allocation::{self, Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
 use app::domain::room::{GameRoom, Ping, PingError, RoomAddress, RoomCounts, RoomStatus};
-use app::ports::{Pinged, RoomStore, StoreError};
+use app::ports::{Pinged, RoomStore, StoreError, SweptClaims};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
@@ -380,11 +380,11 @@ impl RoomStore for RedisRoomStore {
         self.open_claims(scheduler, room).await
     }
 
-    async fn expire_claims(
+    async fn sweep_claims(
         &self,
         scheduler: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Claim>, StoreError> {
-        self.expire(scheduler, now).await
+    ) -> Result<SweptClaims, StoreError> {
+        self.sweep(scheduler, now).await
     }
 }

@@ -426,7 +426,7 @@ impl Scripts {
             &self.set_status_reason,
             &self.allocation.allocate,
             &self.allocation.release,
-            &self.allocation.expire,
+            &self.allocation.sweep,
             &self.allocation.remove,
             &self.tick_read,
             &self.record_pings,

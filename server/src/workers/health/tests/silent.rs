@@ -40,8 +40,8 @@ async fn silent_rooms_time_out(rooms: Arc<dyn RoomStore>, other: Arc<dyn RoomSto
         rooms.clone(),
     )
     .await;
-    let mut streak = CrashStreak::default();
-    let tick = async |streak: &mut CrashStreak| {
+    let mut streak = TickMemory::default();
+    let tick = async |streak: &mut TickMemory| {
         setup
             .controller
             .tick_once("arena", streak, &[])
