@@ -85,7 +85,7 @@ test('a rollout started while the page is open shows its progress and finishes',
   const { operationId: id } = await api('POST', '/schedulers/e2e-ops', scheduler('0.4'));
   assert.ok(id, 'the change queued an operation');
   const running = page.locator(`#running article[data-operation="${id}"]`);
-  // The page polls: the operation appears without a reload, with its progress bar.
+  // The server pushes it: the operation appears without a reload, with its progress bar.
   await running.locator('.rollout progress').waitFor({ timeout: 30_000 });
   const bar = await running.locator('.rollout').evaluate((el) => ({ floor: el.dataset.floor, text: el.textContent }));
   assert.equal(bar.floor, '3', 'the floor is the desired count');

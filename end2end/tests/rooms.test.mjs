@@ -1,6 +1,6 @@
 // The room page and the allocation page in Chromium, with the example game room on the local
 // runtime: open a room from the scheduler page and see its output, then see a claim made meanwhile
-// appear by itself (the page asks every 2 s); allocate a room by hand and see the claim it got,
+// appear by itself (the server pushes it); allocate a room by hand and see the claim it got,
 // listed; a viewer gets no button.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

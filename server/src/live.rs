@@ -1,10 +1,13 @@
 //! Live updates for the dashboard, as server-sent events: the scheduler list with its room
-//! counts (`/api/live/schedulers`) and a scheduler's rooms with its desired count
-//! (`/api/live/schedulers/{name}/rooms`). Each connection gets the current value at once, then
-//! every change, read once a second by the very functions the pages' server functions call
-//! (`scheduler_rows`, `rooms_now`). The session is checked again before every read, so updates
-//! stop when it ends (sign-out everywhere, a disabled user); a scheduler that cannot be read
-//! (unknown, another game's) is answered with its status before any event.
+//! counts (`/api/live/schedulers`), a scheduler's rooms with its desired count
+//! (`/api/live/schedulers/{name}/rooms`), one room with its timeline and output
+//! (`/api/live/schedulers/{name}/rooms/{room}`) and a scheduler's operations
+//! (`/api/live/schedulers/{name}/operations`). Each connection gets the current value at once,
+//! then every change, read once a second by the very functions the pages' server functions call
+//! (`scheduler_rows`, `rooms_now`, `room_now`, `operations_now`). The session is checked again
+//! before every read, so updates stop when it ends (sign-out everywhere, a disabled user); a
+//! scheduler that cannot be read (unknown, another game's) is answered with its status before
+//! any event.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +16,8 @@ use std::time::Duration;
 use app::auth::AppError;
 use app::auth::server::{Dashboard, session_user, status_of};
 use app::domain::user::User;
+use app::pages::operations::operations_now;
+use app::pages::room::room_now;
 use app::pages::scheduler::rooms_now;
 use app::pages::schedulers::scheduler_rows;
 use axum::Router;
@@ -31,6 +36,8 @@ pub fn router(dashboard: Dashboard) -> Router {
     Router::new()
         .route("/api/live/schedulers", get(schedulers))
         .route("/api/live/schedulers/{name}/rooms", get(rooms))
+        .route("/api/live/schedulers/{name}/rooms/{room}", get(room))
+        .route("/api/live/schedulers/{name}/operations", get(operations))
         .with_state(dashboard)
 }
 
@@ -49,6 +56,30 @@ async fn rooms(
     pushes(dashboard, session, move |dashboard, user| {
         let name = name.clone();
         async move { rooms_now(&dashboard, &user, &name).await }
+    })
+    .await
+}
+
+async fn room(
+    State(dashboard): State<Dashboard>,
+    session: Session,
+    Path((name, room)): Path<(String, String)>,
+) -> Response {
+    pushes(dashboard, session, move |dashboard, user| {
+        let (name, room) = (name.clone(), room.clone());
+        async move { room_now(&dashboard, &user, &name, &room).await }
+    })
+    .await
+}
+
+async fn operations(
+    State(dashboard): State<Dashboard>,
+    session: Session,
+    Path(name): Path<String>,
+) -> Response {
+    pushes(dashboard, session, move |dashboard, user| {
+        let name = name.clone();
+        async move { operations_now(&dashboard, &user, &name).await }
     })
     .await
 }

@@ -6,6 +6,8 @@
 //! No allocation rate over time: the stores keep open claims only (a confirmed, released or
 //! expired claim is gone), so there is nothing to count allocations per second from.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -14,7 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AppError;
 use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
 use crate::domain::room::RoomStatus;
-use crate::pages::room::{ClaimRow, REFRESH};
+use crate::pages::room::ClaimRow;
+
+/// How often the page asks again.
+const REFRESH: Duration = Duration::from_secs(2);
 
 /// A room matchmakers have.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,11 @@
 //! A scheduler's operations: the running one with its progress, the waiting ones, the latest
-//! finished ones, each with its history; editors cancel from here. The page polls its server
-//! function every 2 s. The rules (who reads, who cancels, what the progress is) live in
-//! `services::operations`, shared with `GET /schedulers/{name}/operations`.
+//! finished ones, each with its history; editors cancel from here. Rendered on the server, then
+//! followed as the server pushes it (server-sent events at [`live_operations_path`], read once a
+//! second through [`operations_now`], as the server function is). The rules (who reads, who
+//! cancels, what the progress is) live in `services::operations`, shared with
+//! `GET /schedulers/{name}/operations`.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -12,7 +13,8 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AppError;
-use crate::components::common::{ErrorBox, ago, refresh_every};
+use crate::components::common::{ErrorBox, ago};
+use crate::components::live::live;
 use crate::domain::operation::{OperationEvent, OperationStatus};
 use crate::domain::rollout::progress::RolloutProgress;
 
@@ -55,18 +57,28 @@ pub struct OperationsView {
 #[server(endpoint = "scheduler_operations", output = crate::codec::JsonText)]
 pub async fn scheduler_operations(name: String) -> Result<OperationsView, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
+
+    let user = require_user().await?;
+    operations_now(&dashboard()?, &user, &name)
+        .await
+        .map_err(reject)
+}
+
+/// What [`scheduler_operations`] answers `user`: the server function's, and the live updates'.
+#[cfg(feature = "ssr")]
+pub async fn operations_now(
+    dashboard: &crate::auth::server::Dashboard,
+    user: &crate::domain::user::User,
+    name: &str,
+) -> Result<OperationsView, AppError> {
     use crate::domain::operation::{OperationOrder, Stage};
     use crate::services::operations::MAX_PER_PAGE;
 
-    let user = require_user().await?;
-    let schedulers = dashboard()?.schedulers;
-    let scheduler = schedulers
-        .get(&user, &name, None)
-        .await
-        .map_err(|e| reject(e.into()))?;
+    let schedulers = &dashboard.schedulers;
+    let scheduler = schedulers.get(user, name, None).await?;
     let mut view = OperationsView {
         now: Utc::now(),
-        can_cancel: schedulers.can_cancel(&user, &scheduler.config.game),
+        can_cancel: schedulers.can_cancel(user, &scheduler.config.game),
         running: Vec::new(),
         pending: Vec::new(),
         finished: Vec::new(),
@@ -78,15 +90,11 @@ pub async fn scheduler_operations(name: String) -> Result<OperationsView, AppErr
         (Stage::Final, OperationOrder::NewestFirst, FINISHED_SHOWN),
     ] {
         let page = schedulers
-            .operations(&user, &name, Some(stage), order, 1, per_page)
-            .await
-            .map_err(|e| reject(e.into()))?;
+            .operations(user, name, Some(stage), order, 1, per_page)
+            .await?;
         let mut rows = Vec::with_capacity(page.operations.len());
         for operation in page.operations {
-            let progress = schedulers
-                .progress(&user, &name, &operation)
-                .await
-                .map_err(|e| reject(e.into()))?;
+            let progress = schedulers.progress(user, name, &operation).await?;
             rows.push(OperationRow {
                 definition: operation.definition.name().to_string(),
                 input: operation.definition.input().to_string(),
@@ -108,6 +116,12 @@ pub async fn scheduler_operations(name: String) -> Result<OperationsView, AppErr
         }
     }
     Ok(view)
+}
+
+/// The path of the live updates of scheduler `name`'s operations ([`operations_now`],
+/// server-sent events).
+pub fn live_operations_path(name: &str) -> String {
+    format!("/api/live/schedulers/{name}/operations")
 }
 
 /// Cancels an operation (editors only): a pending one at once, a running one at its next step.
@@ -134,8 +148,14 @@ pub fn OperationsPage() -> impl IntoView {
         move || (name(), cancel.version().get()),
         |(name, _)| scheduler_operations(name),
     );
-    refresh_every(Duration::from_millis(2000), move || operations.refetch());
-    // The histories opened, kept open across refreshes.
+    // The operations move as the server pushes them.
+    let pushed = live::<OperationsView>(move || live_operations_path(&name()));
+    Effect::new(move |_| {
+        if let Some(latest) = pushed.get() {
+            operations.set(Some(Ok(latest)));
+        }
+    });
+    // The histories opened, kept open across updates.
     let open = RwSignal::new(HashSet::<String>::new());
     view! {
         <div class="page-head">

@@ -1,11 +1,10 @@
 //! One room: its lifecycle as a timeline, where players reach it, its last ping, its claims and
-//! match metadata, and the last lines its instance printed. The page asks the server again every
-//! 2 seconds while it is open (polling, not a stream), and its timeline keeps what it saw: the
-//! store keeps only a room's current status, so the statuses a room went through, the claims
+//! match metadata, and the last lines its instance printed. Rendered on the server, then
+//! followed as the server pushes it (server-sent events at [`live_room_path`], read once a
+//! second through [`room_now`], as the server function is), and its timeline keeps what it saw:
+//! the store keeps only a room's current status, so the statuses a room went through, the claims
 //! that closed and its removal show as they happen while the page is open
 //! (`domain::room_timeline::observe`).
-
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -13,12 +12,10 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AppError;
-use crate::components::common::{ErrorBox, StatusBadge, age, ago, refresh_every};
+use crate::components::common::{ErrorBox, StatusBadge, age, ago};
+use crate::components::live::live;
 use crate::domain::room::RoomStatus;
 use crate::domain::room_timeline::{RoomEvent, TimelineEntry, observe};
-
-/// How often the page asks again.
-pub const REFRESH: Duration = Duration::from_secs(2);
 
 /// A claim as the dashboard shows it, its match metadata as JSON text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,11 +115,20 @@ pub async fn room_detail(name: String, room: String) -> Result<RoomPage, AppErro
     use crate::auth::server::{dashboard, reject, require_user};
 
     let user = require_user().await?;
-    let detail = dashboard()?
-        .rooms
-        .detail(&user, &name, &room)
+    room_now(&dashboard()?, &user, &name, &room)
         .await
-        .map_err(|e| reject(e.into()))?;
+        .map_err(reject)
+}
+
+/// What [`room_detail`] answers `user`: the server function's, and the live updates'.
+#[cfg(feature = "ssr")]
+pub async fn room_now(
+    dashboard: &crate::auth::server::Dashboard,
+    user: &crate::domain::user::User,
+    name: &str,
+    room: &str,
+) -> Result<RoomPage, AppError> {
+    let detail = dashboard.rooms.detail(user, name, room).await?;
     Ok(RoomPage {
         now: Utc::now(),
         room: detail.room.map(room_facts),
@@ -130,6 +136,12 @@ pub async fn room_detail(name: String, room: String) -> Result<RoomPage, AppErro
         timeline: detail.timeline,
         logs: detail.logs,
     })
+}
+
+/// The path of the live updates of room `room` of scheduler `name` ([`room_now`], server-sent
+/// events).
+pub fn live_room_path(name: &str, room: &str) -> String {
+    format!("/api/live/schedulers/{name}/rooms/{room}")
 }
 
 #[component]
@@ -141,7 +153,13 @@ pub fn RoomPage() -> impl IntoView {
         move || (name(), room()),
         |(name, room)| room_detail(name, room),
     );
-    refresh_every(REFRESH, move || detail.refetch());
+    // The room moves as the server pushes it.
+    let pushed = live::<RoomPage>(move || live_room_path(&name(), &room()));
+    Effect::new(move |_| {
+        if let Some(latest) = pushed.get() {
+            detail.set(Some(Ok(latest)));
+        }
+    });
     // What this page saw of the room's life so far (the store keeps only its present).
     let seen = RwSignal::new(Vec::<TimelineEntry>::new());
     Effect::new(move |_| {
@@ -209,7 +227,8 @@ fn RoomView(page: RoomPage, timeline: Vec<TimelineEntry>) -> impl IntoView {
                 <Timeline entries=timeline now/>
                 <p class="muted note">
                     "The store keeps a room's present only: earlier statuses, closed claims and the \
-                     room's removal appear here as this page sees them (it asks every 2 s)."
+                     room's removal appear here as this page sees them (the server pushes each \
+                     change while it is open)."
                 </p>
             </section>
         </div>
@@ -220,8 +239,8 @@ fn RoomView(page: RoomPage, timeline: Vec<TimelineEntry>) -> impl IntoView {
         <section class="card" id="room-logs">
             <h2>"Output"</h2>
             <p class="muted note">
-                "The last lines the room's instance printed (secrets hidden), read again every 2 s \
-                 while this page is open."
+                "The last lines the room's instance printed (secrets hidden), as the server \
+                 pushes them while this page is open."
             </p>
             {if logs.is_empty() {
                 view! { <p class="muted" data-testid="room-logs-empty">"No output kept."</p> }

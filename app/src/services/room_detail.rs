@@ -56,7 +56,7 @@ impl RoomService {
         scheduler: &str,
         room: &str,
     ) -> Result<RoomDetail, ServiceError> {
-        // The active version as this process remembers it: the page asks every 2 s.
+        // The active version as this process remembers it: an open page reads this every second.
         let active = self.schedulers.readable_active(user, scheduler).await?;
         let store = &self.schedulers.rooms;
         let found = match store.get(scheduler, room).await {
