@@ -125,6 +125,18 @@ test('an editor allocates a room by hand and sees the claim; a viewer gets no bu
   const row = editor.locator(`#allocated-rooms tr[data-room="${room}"]`);
   await row.locator(`li[data-claim="${claimId}"]`).waitFor();
   assert.match(await row.textContent(), /by-hand/);
+  // Counted on the rate chart (read again every 5 s), in every window.
+  assert.equal(await editor.locator('#allocation-rate svg polyline').count(), 2);
+  await editor.waitForFunction(
+    () => /^1 allocated, 0 refused/.test(document.querySelector('[data-testid="allocation-totals"]')?.textContent ?? ''),
+    null, { timeout: 15_000 },
+  );
+  await editor.click('#allocation-rate button:has-text("24 h")');
+  await editor.locator('#allocation-rate button[aria-pressed="true"]:has-text("24 h")').waitFor();
+  await editor.waitForFunction(
+    () => /one point per 420 s/.test(document.querySelector('[data-testid="allocation-totals"]')?.textContent ?? ''),
+  );
+  assert.match(await editor.locator('[data-testid="allocation-totals"]').textContent(), /^1 allocated, 0 refused/);
   assert.deepEqual(editor.errors, []);
 
   const viewer = await newPage();

@@ -1,7 +1,9 @@
 //! The room page and the allocation page, server side, as a browser uses them: a live room of the
 //! example game room on the local runtime, its page rendered on the server (timeline, address,
 //! last ping, claims, output with its secrets hidden), and a room allocated by hand by an editor
-//! (a viewer is refused). The real server, on SQLite, with each room store.
+//! (a viewer is refused), and the allocations and refusals per second the allocation page
+//! charts (`dashboard_rooms/allocation_rate.rs`). The real server, on SQLite, with each room
+//! store.
 
 #[macro_use]
 mod common;
@@ -15,9 +17,14 @@ use common::{Backend, Reply, TestServer, seed};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+#[path = "dashboard_rooms/allocation_rate.rs"]
+mod allocation_rate;
+use allocation_rate::the_allocation_page_counts_allocations_and_refusals;
+
 on_room_stores!(
     the_room_page_shows_a_live_room_and_hides_its_secrets,
     editors_allocate_by_hand_and_viewers_may_not,
+    the_allocation_page_counts_allocations_and_refusals,
 );
 
 const GAME: &str = "rooms-game";
@@ -28,10 +35,15 @@ const SECRET: &str = "the-secret-value";
 /// shell), so the page has something to hide. Answers the room's id.
 async fn server_with_a_room(backend: Backend, name: &str) -> (TestServer, String) {
     let server = TestServer::start_with(backend, |config| config.health_tick_ms = 200).await;
+    // A port range of its own per backend and scenario (they run at once).
     let start = match backend {
-        Backend::Redis => 49300,
+        Backend::Redis => 49400,
         _ => 49100,
-    } + if name.starts_with("alloc") { 100 } else { 0 };
+    } + match name {
+        n if n.starts_with("alloc-rate") => 200,
+        n if n.starts_with("alloc") => 100,
+        _ => 0,
+    };
     let script = "echo \"token $BATON_ROOM_TOKEN key $API_KEY\"; exec \"$0\"";
     server
         .admin()

@@ -51,6 +51,14 @@ use history::{
     region_health_is_stored_per_scheduler_and_forgotten,
 };
 
+#[path = "room_store_contract/outcomes.rs"]
+mod outcomes;
+use outcomes::{
+    allocation_outcomes_are_counted_per_bucket_and_scheduler,
+    forget_counts_forgets_allocation_outcomes,
+    reservations_count_when_they_claim_and_empty_selections_are_refused,
+};
+
 #[path = "room_store_contract/tick_listing.rs"]
 mod tick_listing;
 use tick_listing::{
@@ -106,6 +114,9 @@ contract!(
     count_history_reads_a_window,
     forget_counts_forgets_only_that_scheduler,
     region_health_is_stored_per_scheduler_and_forgotten,
+    allocation_outcomes_are_counted_per_bucket_and_scheduler,
+    reservations_count_when_they_claim_and_empty_selections_are_refused,
+    forget_counts_forgets_allocation_outcomes,
     concurrent_allocations_hand_each_room_out_once,
     multi_match_rooms_take_claims_up_to_max_matches,
     release_returns_the_room_at_once,

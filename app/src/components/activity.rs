@@ -103,6 +103,31 @@ pub fn relative(seconds: f64) -> String {
     }
 }
 
+/// The buttons that choose a chart's window among [`WINDOWS_MINUTES`], the chosen one pressed.
+#[component]
+pub fn WindowButtons(minutes: RwSignal<i64>) -> impl IntoView {
+    view! {
+        <div class="segmented" role="group" aria-label="Window">
+            {WINDOWS_MINUTES
+                .iter()
+                .map(|&m| {
+                    view! {
+                        <button
+                            type="button"
+                            class="button small"
+                            class:active=move || minutes.get() == m
+                            aria-pressed=move || (minutes.get() == m).to_string()
+                            on:click=move |_| minutes.set(m)
+                        >
+                            {window_label(m)}
+                        </button>
+                    }
+                })
+                .collect_view()}
+        </div>
+    }
+}
+
 /// Ready, occupied, pending and terminating rooms over a selectable window.
 #[component]
 pub fn RoomHistoryChart(#[prop(into)] name: Signal<String>) -> impl IntoView {
@@ -116,23 +141,7 @@ pub fn RoomHistoryChart(#[prop(into)] name: Signal<String>) -> impl IntoView {
         <section class="card" id="room-history" data-testid="room-history">
             <div class="section-head">
                 <h2>"Rooms over time"</h2>
-                <div class="segmented" role="group" aria-label="Window">
-                    {WINDOWS_MINUTES
-                        .iter()
-                        .map(|&m| {
-                            view! {
-                                <button
-                                    type="button"
-                                    class="button small"
-                                    class:active=move || minutes.get() == m
-                                    on:click=move |_| minutes.set(m)
-                                >
-                                    {window_label(m)}
-                                </button>
-                            }
-                        })
-                        .collect_view()}
-                </div>
+                <WindowButtons minutes/>
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {

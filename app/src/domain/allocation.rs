@@ -27,6 +27,7 @@ use super::room::{GameRoom, RoomAddress, RoomStatus};
 use super::scheduler::MatchAllocation;
 
 pub mod packing;
+pub mod rate;
 pub mod selection;
 pub use selection::{
     RoomSelector, Selection, Strategy, VersionLabels, matches, pick, same_json, with_unnamed_rooms,

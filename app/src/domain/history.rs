@@ -66,7 +66,8 @@ pub fn window<T: Timed>(
     out
 }
 
-/// One of the two series a scheduler's counts are kept in.
+/// One of the two series a scheduler's counts are kept in (and its allocation outcomes:
+/// `allocation::rate` counts them in buckets of each tier, kept as long).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tier {
     /// Every 5 seconds, or at once when the counts change; the last hour.

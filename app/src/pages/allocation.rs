@@ -1,10 +1,8 @@
-//! A scheduler's allocations: the rooms matchmakers have, with their open claims and expiry, and
+//! A scheduler's allocations: the rooms matchmakers have, with their open claims and expiry,
 //! (for editors of the game) a button that allocates one room by hand, as a matchmaker would
-//! (`POST /schedulers/{name}/allocations`: the same use case). The list is read again every
-//! 2 seconds while the page is open.
-//!
-//! No allocation rate over time: the stores keep open claims only (a confirmed, released or
-//! expired claim is gone), so there is nothing to count allocations per second from.
+//! (`POST /schedulers/{name}/allocations`: the same use case), and allocations and refusals per
+//! second over a chosen window (`rate`). The list is read again every 2 seconds while the page
+//! is open.
 
 use std::time::Duration;
 
@@ -20,6 +18,9 @@ use crate::pages::room::ClaimRow;
 
 /// How often the page asks again.
 const REFRESH: Duration = Duration::from_secs(2);
+
+pub mod rate;
+use rate::AllocationRateChart;
 
 /// A room matchmakers have.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -192,11 +193,9 @@ pub fn AllocationPage() -> impl IntoView {
                         })
                 }}
             </Transition>
-            <p class="muted note">
-                "Read again every 2 s while this page is open. No allocation rate is shown: the \
-                 stores keep open claims only."
-            </p>
+            <p class="muted note">"Read again every 2 s while this page is open."</p>
         </section>
+        <AllocationRateChart name=Signal::derive(name)/>
     }
 }
 

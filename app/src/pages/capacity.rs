@@ -14,7 +14,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AppError;
-use crate::components::activity::{relative, window_label};
+use crate::components::activity::{WindowButtons, relative};
 use crate::components::capacity::{
     CapacityPanel, MachineDecisionsTable, MachineRow, capacity_summary,
 };
@@ -203,24 +203,7 @@ fn Capacity(page: CapacityPage, minutes: RwSignal<i64>) -> impl IntoView {
         <section class="card" id="free-capacity" data-samples=samples>
             <div class="section-head">
                 <h2>"Free payload capacity over time"</h2>
-                <div class="segmented" role="group" aria-label="Window">
-                    {WINDOWS_MINUTES
-                        .iter()
-                        .map(|&m| {
-                            view! {
-                                <button
-                                    type="button"
-                                    class="button small"
-                                    class:active=move || minutes.get() == m
-                                    aria-pressed=move || (minutes.get() == m).to_string()
-                                    on:click=move |_| minutes.set(m)
-                                >
-                                    {window_label(m)}
-                                </button>
-                            }
-                        })
-                        .collect_view()}
-                </div>
+                <WindowButtons minutes/>
             </div>
             {if samples == 0 {
                 view! { <p class="muted">"No samples yet: one is taken at each machine-scaling evaluation."</p> }

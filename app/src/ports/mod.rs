@@ -18,6 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use crate::domain::allocation::rate::OutcomeBucket;
 use crate::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use crate::domain::autoscaling::{AutoscalerState, Decision, Points};
 use crate::domain::history::{RoomCountSample, Tier};
@@ -345,7 +346,7 @@ pub trait RoomStore: Send + Sync {
         tier: Tier,
         since: DateTime<Utc>,
     ) -> Result<Vec<RoomCountSample>, StoreError>;
-    /// Forgets the scheduler's count history (it was deleted).
+    /// Forgets the scheduler's count history and its allocation outcomes (it was deleted).
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError>;
     /// Stores how each region's runtime answered the scheduler's controller last (replacing
     /// what was stored; an empty list forgets it), so that every replica answers the same.
@@ -361,7 +362,9 @@ pub trait RoomStore: Send + Sync {
     /// order, then the selection's strategy), and records the claim, in one atomic step that
     /// also reads the room's address and region; `None`
     /// when no room can. Removing a room drops its claims; a ping confirms them
-    /// (`allocation::confirmed_by_ping`) and closes them.
+    /// (`allocation::confirmed_by_ping`) and closes them. Every call counts its outcome
+    /// (`rate::Outcome`: allocated, or refused when no room can) at the claim's `created_at`
+    /// in the same step ([`RoomStore::allocation_outcomes`]).
     async fn allocate(
         &self,
         scheduler: &str,
@@ -370,7 +373,9 @@ pub trait RoomStore: Send + Sync {
         claim: &NewClaim,
     ) -> Result<Option<Claimed>, StoreError>;
     /// Claims capacity on room `room`, atomically; `NotFound` for an unknown room, `Conflict`
-    /// when it cannot take a claim.
+    /// when it cannot take a claim. A claim it records counts as allocated at the claim's
+    /// `created_at`, like `allocate`'s; a refusal does not count (a full or unknown room says
+    /// nothing of whether the scheduler had a room free).
     async fn reserve(
         &self,
         scheduler: &str,
@@ -378,6 +383,18 @@ pub trait RoomStore: Send + Sync {
         max_matches: u32,
         claim: &NewClaim,
     ) -> Result<Claimed, StoreError>;
+    /// The allocation outcomes `allocate` and `reserve` counted for `scheduler` in the buckets
+    /// of `tier` (`Tier::bucket`) from the one holding `since` to the one holding `until`,
+    /// oldest first; buckets with nothing counted are left out. A tier keeps a bucket as long
+    /// as it keeps count samples (`Tier::keeps_bucket`; Redis: each bucket's key expires
+    /// `Tier::bucket_ttl` after its last count).
+    async fn allocation_outcomes(
+        &self,
+        scheduler: &str,
+        tier: Tier,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutcomeBucket>, StoreError>;
     /// Closes a claim, returning its capacity at once; `None` when there is no such open claim.
     async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError>;
     /// The open claims on `room` (or on every room), oldest first.

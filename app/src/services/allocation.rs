@@ -1,6 +1,7 @@
-//! Allocation: handing a room's capacity to a matchmaker (allocate any room, reserve one) and
-//! giving it back (release). Callers need to be able to allocate for the scheduler's game
-//! (`access::can_allocate`); a scheduler they may not read is not found.
+//! Allocation: handing a room's capacity to a matchmaker (allocate any room, reserve one),
+//! giving it back (release), and how many allocations succeeded or were refused over time.
+//! Callers need to be able to allocate for the scheduler's game (`access::can_allocate`; readers
+//! of the game may look); a scheduler they may not read is not found.
 
 use std::sync::Arc;
 
@@ -8,10 +9,12 @@ use chrono::{DateTime, Utc};
 
 use super::{SchedulerService, ServiceError};
 use crate::domain::access;
+use crate::domain::allocation::rate::{self, AllocationRates};
 use crate::domain::allocation::{
     self, AllocationPolicy, Claim, ClaimError, Claimed, NewClaim, RoomSelector, Selection,
     VersionLabels,
 };
+use crate::domain::history::Tier;
 use crate::domain::room::{GameRoom, RoomAddress};
 use crate::domain::scheduler::Scheduler;
 use crate::domain::user::User;
@@ -139,6 +142,26 @@ impl SchedulerService {
         Ok(allocation::allocated_rooms(&rooms, &claims))
     }
 
+    /// The scheduler's allocation outcomes over the `window` before `now` (at most a day), as
+    /// rates per second in at most `points` points (`rate::rates`), from the tier that covers
+    /// the window. Readers may look.
+    pub async fn allocation_rates(
+        &self,
+        user: &User,
+        name: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        points: usize,
+    ) -> Result<AllocationRates> {
+        self.readable_active(user, name).await?;
+        let window = window.min(Tier::Coarse.keep());
+        let buckets = self
+            .rooms
+            .allocation_outcomes(name, Tier::for_span(window), now - window, now)
+            .await?;
+        Ok(rate::rates(&buckets, now, window, points))
+    }
+
     /// Whether `user` may allocate rooms of scheduler `name`, which they may read (else
     /// `NotFound`).
     pub async fn may_allocate(&self, user: &User, name: &str) -> Result<bool> {
@@ -156,10 +179,9 @@ impl SchedulerService {
     ) -> Result<Option<Allocation>> {
         let scheduler = self.allocatable(user, name).await?;
         let claim = Self::new_claim(&scheduler, &request, now)?;
+        // A selection that matches nothing goes to the store all the same, which refuses it
+        // without looking at a room and counts the refusal.
         let selection = self.selection(&scheduler, &request.selector).await?;
-        if selection.matches_nothing() {
-            return Ok(None);
-        }
         let max = allocation::max_matches(&scheduler.config.match_allocation);
         match self.rooms.allocate(name, max, &selection, &claim).await? {
             Some(claimed) => Ok(Some(self.answered(claimed))),

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use app::domain::allocation::rate::{Outcome, OutcomeBucket, OutcomeSeries};
 use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{CountSeries, RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
@@ -14,11 +15,13 @@ use chrono::{DateTime, Utc};
 use super::memory_allocation::Scheduled;
 
 /// Rooms and their claims by scheduler, then by id; one lock makes every change atomic
-/// (allocations included). Room count histories by scheduler, behind their own lock.
+/// (allocations included). Room count histories and allocation outcomes by scheduler, behind
+/// their own locks (taken after the rooms' lock, never before).
 #[derive(Default)]
 pub struct MemoryRoomStore {
     pub(super) rooms: RwLock<HashMap<String, Scheduled>>,
     history: Mutex<HashMap<String, CountSeries>>,
+    outcomes: Mutex<HashMap<String, OutcomeSeries>>,
     /// The last health of each scheduler's regions.
     regions: Mutex<HashMap<String, Vec<RegionHealth>>>,
 }
@@ -44,6 +47,19 @@ impl MemoryRoomStore {
 
     fn history(&self) -> std::sync::MutexGuard<'_, HashMap<String, CountSeries>> {
         self.history.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn outcomes(&self) -> std::sync::MutexGuard<'_, HashMap<String, OutcomeSeries>> {
+        self.outcomes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts an allocation's outcome; called with the rooms' lock held, so that it is counted
+    /// in the same step as the claim.
+    fn count(&self, scheduler: &str, outcome: Outcome, at: DateTime<Utc>) {
+        self.outcomes()
+            .entry(scheduler.to_string())
+            .or_default()
+            .count(outcome, at);
     }
 }
 
@@ -210,6 +226,7 @@ impl RoomStore for MemoryRoomStore {
 
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
         self.history().remove(scheduler);
+        self.outcomes().remove(scheduler);
         Ok(())
     }
 
@@ -240,9 +257,15 @@ impl RoomStore for MemoryRoomStore {
         claim: &NewClaim,
     ) -> Result<Option<Claimed>, StoreError> {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        Ok(rooms
+        let claimed = rooms
             .get_mut(scheduler)
-            .and_then(|r| r.allocate(scheduler, None, max_matches, selection, claim)))
+            .and_then(|r| r.allocate(scheduler, None, max_matches, selection, claim));
+        let outcome = match claimed {
+            Some(_) => Outcome::Allocated,
+            None => Outcome::Refused,
+        };
+        self.count(scheduler, outcome, claim.created_at);
+        Ok(claimed)
     }
 
     async fn reserve(
@@ -257,7 +280,7 @@ impl RoomStore for MemoryRoomStore {
             .get_mut(scheduler)
             .filter(|r| r.rooms.contains_key(room))
             .ok_or_else(|| room_not_found(scheduler, room))?;
-        rooms
+        let claimed = rooms
             .allocate(
                 scheduler,
                 Some(room),
@@ -265,7 +288,23 @@ impl RoomStore for MemoryRoomStore {
                 &Selection::default(),
                 claim,
             )
-            .ok_or_else(|| StoreError::Conflict(format!("room {room} cannot take a claim now")))
+            .ok_or_else(|| StoreError::Conflict(format!("room {room} cannot take a claim now")))?;
+        self.count(scheduler, Outcome::Allocated, claim.created_at);
+        Ok(claimed)
+    }
+
+    async fn allocation_outcomes(
+        &self,
+        scheduler: &str,
+        tier: Tier,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutcomeBucket>, StoreError> {
+        Ok(self
+            .outcomes()
+            .get(scheduler)
+            .map(|series| series.between(tier, since, until))
+            .unwrap_or_default())
     }
 
     async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError> {

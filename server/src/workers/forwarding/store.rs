@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use app::domain::allocation::rate::OutcomeBucket;
 use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
@@ -161,6 +162,17 @@ impl RoomStore for ForwardingRoomStore {
     ) -> Result<Claimed, StoreError> {
         self.inner
             .reserve(scheduler, room, max_matches, claim)
+            .await
+    }
+    async fn allocation_outcomes(
+        &self,
+        scheduler: &str,
+        tier: Tier,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutcomeBucket>, StoreError> {
+        self.inner
+            .allocation_outcomes(scheduler, tier, since, until)
             .await
     }
     async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError> {

@@ -31,6 +31,7 @@
 //! client latency.
 
 use app::domain::allocation::{Claim, Claimed, NewClaim, Selection};
+use app::domain::history::Tier;
 use app::ports::{StoreError, SweptClaims};
 use chrono::{DateTime, Utc};
 use redis::Script;
@@ -40,14 +41,27 @@ use super::codec::{room_not_found, to_json};
 use super::scripts::index_lua;
 use crate::adapters::storage::redis_connection::redis_error;
 
-/// KEYS: the `INDEX_KEYS`. ARGV: max matches, claim id, claim JSON, expiry ms, creation ms,
+/// KEYS: the `INDEX_KEYS`, then the outcome buckets the claim's creation falls in, one hash per
+/// tier (see `outcomes`). ARGV: max matches, claim id, claim JSON, expiry ms, creation ms,
 /// the room to reserve ('' for any), then the selection: strategy (`packed`, `distributed`),
 /// the number of preferred regions, the number of versions (-1 for any), the metadata to
-/// match as a JSON object ('' for none), the regions, the versions. Returns the room's id, its
+/// match as a JSON object ('' for none), the regions, the versions, and last the TTL (ms) of
+/// each outcome bucket. Returns the room's id, its
 /// address (JSON, '' when unknown) and its region, read in the same step; `false` when no room
 /// (or not that room) can take the claim, or `{''}` when the room to reserve does not exist.
+/// Counts the outcome in its buckets (`rate::Outcome`): a claim recorded is `allocated`, an
+/// allocation no room can take `refused`; a reservation refused counts nothing.
 const ALLOCATE_SCRIPT: &str = r#"
 INDEX_LUA
+-- Counts the outcome in the bucket of each tier (KEYS[5..]), each key living its TTL (the last
+-- ARGV, one per bucket) from its latest count.
+local function count_outcome(outcome)
+  local n = #KEYS - 4
+  for i = 1, n do
+    redis.call('HINCRBY', KEYS[4 + i], outcome, 1)
+    redis.call('PEXPIRE', KEYS[4 + i], ARGV[#ARGV - n + i])
+  end
+end
 -- Rooms stored before this index existed: the scheduler's first allocation indexes its ready
 -- and occupied rooms once (then every script keeps the index).
 local BUILT = (string.gsub(CLAIMS, 'claims:all$', 'free:built:2'))
@@ -226,7 +240,9 @@ else
     return best
   end
   local chosen = nil
-  if nregions == 0 then
+  if versions and next(versions) == nil then
+    -- A selector no version satisfies (`Selection::matches_nothing`): no room to look at.
+  elseif nregions == 0 then
     chosen = best_of(redis.call('SMEMBERS', REGIONS))
   else
     for i = 1, nregions do
@@ -234,9 +250,13 @@ else
       if chosen then break end
     end
   end
-  if not chosen then return false end
+  if not chosen then
+    count_outcome('refused')
+    return false
+  end
   id = chosen.id
 end
+count_outcome('allocated')
 redis.call('HINCRBY', ROOM_PREFIX .. id, 'claims', 1)
 reindex(id, ROOM_PREFIX .. id)
 redis.call('HSET', CLAIMS, ARGV[2], id .. '\n' .. ARGV[3])
@@ -358,6 +378,9 @@ impl RedisRoomStore {
         for key in self.index_keys(scheduler) {
             invocation.key(key);
         }
+        for tier in Tier::ALL {
+            invocation.key(self.outcome_key(scheduler, tier, claim.created_at));
+        }
         invocation
             .arg(max_matches)
             .arg(&claim.id)
@@ -376,6 +399,9 @@ impl RedisRoomStore {
             .arg(&selection.regions);
         if let Some(versions) = &selection.versions {
             invocation.arg(versions.iter().collect::<Vec<_>>());
+        }
+        for tier in Tier::ALL {
+            invocation.arg(tier.bucket_ttl().num_milliseconds());
         }
         let picked: Option<Vec<String>> = self.invoke(&invocation).await?;
         let Some(picked) = picked else {

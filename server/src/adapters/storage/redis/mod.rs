@@ -9,6 +9,8 @@
 //! - `P:{S}:status:STATUS`: the set of the ids of the rooms in that status, so that `counts` is
 //!   one pipelined `SCARD` per status;
 //! - `P:{S}:history:TIER`: the room count history, a sorted set per tier (see `history`);
+//! - `P:{S}:allocations:TIER:START`: the allocation outcomes counted in one bucket of a tier,
+//!   a hash (see `outcomes`);
 //! - `P:{S}:regions`: the last health of the scheduler's regions, as JSON;
 //! - `P:{S}:changes`: a counter every change to one of the scheduler's rooms moves, but a
 //!   heartbeat (a ping that only moves `last_ping_at`); deleted with the last room;
@@ -32,6 +34,7 @@
 mod allocation;
 mod codec;
 mod history;
+mod outcomes;
 mod ping_batch;
 mod room_store;
 mod scripts;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use app::domain::allocation::rate::OutcomeBucket;
 use app::domain::allocation::{self, Claim, Claimed, NewClaim, Selection};
 use app::domain::history::{RoomCountSample, Tier};
 use app::domain::region::RegionHealth;
@@ -306,7 +307,8 @@ impl RoomStore for RedisRoomStore {
     }
 
     async fn forget_counts(&self, scheduler: &str) -> Result<(), StoreError> {
-        self.forget_history(scheduler).await
+        self.forget_history(scheduler).await?;
+        self.forget_outcomes(scheduler).await
     }
 
     async fn set_region_health(
@@ -370,6 +372,16 @@ impl RoomStore for RedisRoomStore {
         claim: &NewClaim,
     ) -> Result<Claimed, StoreError> {
         self.reserve_room(scheduler, room, max_matches, claim).await
+    }
+
+    async fn allocation_outcomes(
+        &self,
+        scheduler: &str,
+        tier: Tier,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutcomeBucket>, StoreError> {
+        self.outcomes_between(scheduler, tier, since, until).await
     }
 
     async fn release(&self, scheduler: &str, claim: &str) -> Result<Option<Claim>, StoreError> {
