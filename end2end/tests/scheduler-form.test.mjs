@@ -1,6 +1,7 @@
 // The scheduler form's whole scheduler in Chromium: labels and a forwarder (with its type and
 // metadata) filled in the edit form are saved and answered by the API; the JSON view finds a
-// mistake by its field path, and what it applies to the form is saved the same way.
+// mistake by its field path (capacity's too), and what it applies to the form is saved the same
+// way; the capacity section is switched on and filled in the form.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_AUTH, ADMIN_PASSWORD, hydrated, launchBrowser, signIn, startBaton } from './server.mjs';
@@ -125,14 +126,19 @@ test('labels, a forwarder and the JSON view are saved through the form', async (
   await page.click('button:has-text("Validate")');
   await page.waitForFunction(() => /not a scheduler's JSON/.test(document.querySelector('.json-outcome')?.textContent ?? ''));
 
-  // Capacity is checked by the server when saved: its error names the field, as the API does.
+  // Capacity is checked in place too, and a bad one applied to the form shows at its field.
   const badCapacity = { ...shown, capacity: { payloadQuota: { cpuCores: 0, memoryMB: 256 } } };
   await json.fill(JSON.stringify(badCapacity, null, 2));
+  await page.click('button:has-text("Validate")');
+  await page.waitForFunction(() => /capacity\.payloadQuota\.cpuCores/.test(document.querySelector('.json-outcome')?.textContent ?? ''));
   await page.click('button:has-text("Apply to form")');
   await page.waitForFunction(() => /Loaded into the form/.test(document.querySelector('.json-outcome')?.textContent ?? ''));
+  assert.equal(await field(page, 'capacity').isChecked(), true);
+  assert.equal(await field(page, 'capacity.payloadQuota.memoryMB').inputValue(), '256');
   await page.click('button:has-text("Save new version")');
   await page.waitForFunction(() => [...document.querySelectorAll('.error-box')]
     .some((box) => /capacity\.payloadQuota\.cpuCores/.test(box.textContent)), null, { timeout: 30_000 });
+  assert.match(await fieldErrors(page, 'capacity.payloadQuota.cpuCores').first().textContent(), /must be above 0/);
   assert.match(page.url(), /\/edit$/);
 
   // A good scheduler is loaded into the form, and saved through it.
@@ -150,6 +156,35 @@ test('labels, a forwarder and the JSON view are saved through the form', async (
   assert.deepEqual(saved.roomTimeouts, { ping: '45s' });
   assert.equal(saved.allowTokenlessPings, true);
   assert.deepEqual(saved.forwarders[0].options.metadata, { roomType: 'red' });
+
+  // The capacity section, off without one, switched on and filled in the form (labelled inputs).
+  await page.goto(`${baton.url}/ui/schedulers/${NAME}/edit`);
+  await hydrated(page);
+  assert.equal(await field(page, 'capacity').isChecked(), false);
+  await page.getByLabel(/Capacity section/).check();
+  await page.getByLabel('Cores per payload').fill('0.5');
+  await page.getByLabel('Memory per payload (MB)').fill('256');
+  await page.getByLabel('Cores left free').fill('0.25');
+  await page.getByLabel('Minimum spec: OS version').fill('Ubuntu 16.04*;');
+  await page.getByLabel('Minimum unreserved payloads').fill('1');
+  await page.getByLabel('Maximum unreserved payloads').fill('2');
+  await page.getByLabel(/Manage payloads/).check();
+  await page.click('button:has-text("Save new version")');
+  await fieldErrors(page, 'capacity.machineMinSpec.osVersion').first().waitFor();
+  await page.getByLabel('Minimum spec: OS version').fill('Ubuntu 16.04*');
+  assert.equal(await fieldErrors(page, 'capacity.machineMinSpec.osVersion').count(), 0);
+  await page.click('button:has-text("Save new version")');
+  await page.waitForURL(new RegExp(`/ui/schedulers/${NAME}$`), { timeout: 60_000 });
+  for (let i = 0; i < 120 && !saved.capacity; i++) {
+    saved = (await api(`/schedulers/${NAME}`)).body.scheduler;
+    if (!saved.capacity) await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(saved.capacity.payloadQuota.cpuCores, 0.5);
+  assert.equal(saved.capacity.payloadQuota.memoryMB, 256);
+  assert.equal(saved.capacity.safetyLimits.cpuRemainingCores, 0.25);
+  assert.equal(saved.capacity.machineMinSpec.osVersion, 'Ubuntu 16.04*');
+  assert.deepEqual([saved.capacity.minUnreservedPayloads, saved.capacity.maxUnreservedPayloads], [1, 2]);
+  assert.equal(saved.capacity.managePayloads, true);
 
   assert.deepEqual(errors, []);
   await context.close();

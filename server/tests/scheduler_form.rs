@@ -15,7 +15,28 @@ on_room_stores!(
     every_field_of_the_form_round_trips_through_the_save_function,
     a_bad_value_in_a_form_field_is_answered_at_its_path,
     the_edit_page_shows_every_field_with_its_value,
+    a_capacity_section_is_saved_read_back_and_switched_off,
+    a_bad_capacity_field_is_answered_at_its_path_and_not_stored,
+    the_edit_page_shows_the_capacity_section_with_its_values,
 );
+
+/// A capacity section with every field the form edits set (camelCase, as the form sends it;
+/// fractions written as such, as the API answers them).
+fn every_capacity_field() -> Value {
+    json!({
+        "payloadQuota": {"cpuCores": 0.5, "memoryMB": 1024, "storageGB": 50,
+            "ioBandwidthMBps": 200, "inetBandwidthMBps": 10},
+        "safetyLimits": {"coreMaxUsageThreshold": 75.5, "cpuRemainingCores": 1.5,
+            "memoryMBFree": 2048, "storageGBFree": 100, "ioMBpsFree": 500, "inetMBpsFree": 20},
+        "machineMinSpec": {"os": "linux", "osVersion": "Ubuntu 16.04*", "coreCount": 4,
+            "coreMhz": 3000, "memoryMB": 16384, "storageGB": 500,
+            "ioBandwidthMBps": 3000, "inetBandwidthMBps": 100},
+        "maxCloudMachines": 3, "maxBareMetalMachines": 5,
+        "minFreePayloadCapacity": 4, "maxFreePayloadCapacity": 8,
+        "enableScaling": true, "managePayloads": true,
+        "minUnreservedPayloads": 2, "maxUnreservedPayloads": 6
+    })
+}
 
 /// The seed with every field the form and its JSON view edit beyond the seed's.
 fn full(name: &str) -> Value {
@@ -225,4 +246,165 @@ async fn the_edit_page_shows_every_field_with_its_value(backend: Backend) {
         "{}",
         page.text
     );
+}
+
+async fn a_capacity_section_is_saved_read_back_and_switched_off(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
+    let mut config = full("cap");
+    config["capacity"] = every_capacity_field();
+    assert_eq!(save(&mut admin, &config, true).await.ok(), "v1");
+    let got = stored(&server, "cap").await;
+    assert_eq!(got["capacity"], every_capacity_field(), "{got}");
+
+    // A field changed in the form, then the section switched off: the form sends none.
+    let mut edited = config.clone();
+    edited["capacity"]["safetyLimits"]["cpuRemainingCores"] = json!(0.25);
+    edited["capacity"]["maxCloudMachines"] = json!(7);
+    let version = save(&mut admin, &edited, false).await;
+    assert!(version.ok().as_str().is_some(), "{}", version.text);
+    let got = stored(&server, "cap").await;
+    assert_eq!(got["capacity"]["safetyLimits"]["cpuRemainingCores"], 0.25);
+    assert_eq!(got["capacity"]["maxCloudMachines"], 7);
+    assert_eq!(got["capacity"]["payloadQuota"]["cpuCores"], 0.5);
+    edited.as_object_mut().unwrap().remove("capacity");
+    let version = save(&mut admin, &edited, false).await;
+    assert!(version.ok().as_str().is_some(), "{}", version.text);
+    let got = stored(&server, "cap").await;
+    assert!(got.get("capacity").is_none_or(Value::is_null), "{got}");
+}
+
+async fn a_bad_capacity_field_is_answered_at_its_path_and_not_stored(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/payloadQuota/memoryMB",
+            json!(0),
+            "capacity.payloadQuota.memoryMB",
+        ),
+        (
+            "/safetyLimits/coreMaxUsageThreshold",
+            json!(100.5),
+            "capacity.safetyLimits.coreMaxUsageThreshold",
+        ),
+        (
+            "/safetyLimits/cpuRemainingCores",
+            json!(-0.5),
+            "capacity.safetyLimits.cpuRemainingCores",
+        ),
+        (
+            "/machineMinSpec/osVersion",
+            json!("Ubuntu 16.04*; rm"),
+            "capacity.machineMinSpec.osVersion",
+        ),
+        (
+            "/machineMinSpec/os",
+            json!("linux 64"),
+            "capacity.machineMinSpec.os",
+        ),
+        (
+            "/maxBareMetalMachines",
+            json!(-1),
+            "capacity.maxBareMetalMachines",
+        ),
+        (
+            "/maxFreePayloadCapacity",
+            json!(3),
+            "capacity.maxFreePayloadCapacity",
+        ),
+        (
+            "/maxUnreservedPayloads",
+            json!(1),
+            "capacity.maxUnreservedPayloads",
+        ),
+        // With scaling on, a machine of the minimum spec must hold one payload.
+        (
+            "/machineMinSpec/coreCount",
+            json!(1),
+            "capacity.machineMinSpec",
+        ),
+    ];
+    assert_eq!(save(&mut admin, &full("kept"), true).await.ok(), "v1");
+    let before = stored(&server, "kept").await;
+    for (pointer, value, field) in cases {
+        let mut capacity = every_capacity_field();
+        *capacity.pointer_mut(pointer).unwrap() = value;
+        let mut config = full("refused");
+        config["capacity"] = capacity.clone();
+        let reply = save(&mut admin, &config, true).await;
+        assert_fields(&reply, &[field]);
+        let reply = server.admin().get("/schedulers/refused").await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+        // A new version of a stored scheduler is refused the same way, and nothing changes.
+        let mut config = full("kept");
+        config["capacity"] = capacity;
+        let reply = save(&mut admin, &config, false).await;
+        assert_fields(&reply, &[field]);
+        assert_eq!(stored(&server, "kept").await, before);
+    }
+}
+
+async fn the_edit_page_shows_the_capacity_section_with_its_values(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut admin = Browser::signed_in(&server, "admin", ADMIN_PASSWORD).await;
+    let mut config = full("with");
+    config["capacity"] = every_capacity_field();
+    assert_eq!(save(&mut admin, &config, true).await.ok(), "v1");
+    let page = admin.get("/ui/schedulers/with/edit").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for expected in [
+        r#"name="capacity" checked"#,
+        r#"name="capacity.payloadQuota.cpuCores" value="0.5""#,
+        r#"name="capacity.payloadQuota.memoryMB" value="1024""#,
+        r#"name="capacity.safetyLimits.coreMaxUsageThreshold" value="75.5""#,
+        r#"name="capacity.safetyLimits.cpuRemainingCores" value="1.5""#,
+        r#"name="capacity.safetyLimits.inetMBpsFree" value="20""#,
+        r#"name="capacity.machineMinSpec.os" value="linux""#,
+        r#"name="capacity.machineMinSpec.osVersion" value="Ubuntu 16.04*""#,
+        r#"name="capacity.machineMinSpec.coreMhz" value="3000""#,
+        r#"name="capacity.maxCloudMachines" value="3""#,
+        r#"name="capacity.maxBareMetalMachines" value="5""#,
+        r#"name="capacity.minFreePayloadCapacity" value="4""#,
+        r#"name="capacity.maxFreePayloadCapacity" value="8""#,
+        r#"name="capacity.enableScaling" checked"#,
+        r#"name="capacity.managePayloads" checked"#,
+        r#"name="capacity.minUnreservedPayloads" value="2""#,
+        r#"name="capacity.maxUnreservedPayloads" value="6""#,
+    ] {
+        assert!(page.text.contains(expected), "{expected} in {}", page.text);
+    }
+    // Each input inside its label, after the label's text.
+    for (label, name) in [
+        ("Cores per payload", "capacity.payloadQuota.cpuCores"),
+        (
+            "Minimum spec: OS version",
+            "capacity.machineMinSpec.osVersion",
+        ),
+        ("Enable machine scaling", "capacity.enableScaling"),
+    ] {
+        let input = page.text.find(&format!("name=\"{name}\"")).unwrap();
+        let before = &page.text[..input];
+        let opened = before.rfind("<label").unwrap();
+        assert!(
+            before[opened..].contains(label)
+                || page.text[input..]
+                    .split("</label>")
+                    .next()
+                    .unwrap()
+                    .contains(label),
+            "{label} labels {name}"
+        );
+    }
+
+    // Without a capacity section the form has none, switched off.
+    let mut config = full("without");
+    config.as_object_mut().unwrap().remove("capacity");
+    assert_eq!(save(&mut admin, &config, true).await.ok(), "v1");
+    let page = admin.get("/ui/schedulers/without/edit").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(r#"name="capacity""#), "{}", page.text);
+    assert!(!page.text.contains(r#"name="capacity" checked"#));
+    assert!(page.text.contains("No capacity section."));
+    assert!(!page.text.contains("name=\"capacity.payloadQuota"));
 }

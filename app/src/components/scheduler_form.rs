@@ -1,13 +1,15 @@
 //! The scheduler form: every field of a scheduler the browser reads (containers with
 //! environment, ports, requests and limits; port range; max surge; labels and annotations; room
-//! timeouts; matches per room; tokenless pings; regions; forwarders with their metadata). Errors
-//! show at their field, computed in the browser by `SchedulerConfig::validate`, the code the
-//! server runs. `autoscaling` has its own page; `allocation` and `capacity` are carried as the
-//! server sent them (see `domain::verbatim`) and are edited in the JSON view, checked on save.
+//! timeouts; matches per room; tokenless pings; regions; forwarders with their metadata; the
+//! capacity section, off unless switched on). Errors show at their field, computed in the browser
+//! by `SchedulerConfig::validate`, the code the server runs. `autoscaling` has its own page;
+//! `allocation` is carried as the server sent it (see `domain::verbatim`) and is edited in the
+//! JSON view, checked on save.
 //!
 //! The form edits one `SchedulerConfig` signal. Inputs take their initial value when created and
 //! write back on input; lists re-render only when their length changes, so typing keeps focus.
 
+mod capacity;
 mod container_rows;
 mod containers;
 mod forwarders;
@@ -23,6 +25,7 @@ use leptos::prelude::*;
 
 use crate::domain::scheduler::{PortRange, SchedulerConfig};
 use crate::domain::validation::FieldError;
+use capacity::capacity_fields;
 use containers::{container_fields, new_container};
 use forwarders::{forwarder_fields, new_forwarder};
 use inputs::{Messages, number, readonly, text};
@@ -253,6 +256,7 @@ pub fn SchedulerForm(
                     "Add forwarder"
                 </button>
             </fieldset>
+            {capacity_fields(form)}
             {problems}
             <div class="form-actions">
                 <button type="submit" class="button primary" disabled=move || pending.get()>

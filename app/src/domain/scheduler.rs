@@ -78,9 +78,9 @@ pub struct SchedulerConfig {
     pub allow_tokenless_pings: bool,
     /// Machines and payloads, in zeuz's words: the payload quota, safety limits, minimum
     /// machine spec and machine-scaling bounds (zeuz's spelling, `PayloadQuota`, is read too).
+    /// Edited by the dashboard's form, so typed in the browser too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<Capacity>))]
-    pub capacity: Option<ServerOnly<Capacity>>,
+    pub capacity: Option<Capacity>,
 }
 
 /// Per-scheduler health timeouts, as durations (`"30s"`, `"2m"`).

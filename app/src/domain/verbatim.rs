@@ -1,7 +1,8 @@
-//! Sections of a scheduler the dashboard carries without reading them (`allocation`,
-//! `capacity`): the form does not edit them, so the browser keeps the JSON the server sent and
-//! writes it back unchanged when it saves. On the server they are their typed domain values.
-//! Their readers (field names, zeuz's aliases, rules) thus stay out of the browser's bundle.
+//! Sections of a scheduler the dashboard carries without reading them (`allocation`; the form
+//! edits `capacity`, which is thus typed in the browser too): the form does not edit them, so
+//! the browser keeps the JSON the server sent and writes it back unchanged when it saves. On the
+//! server they are their typed domain values. Their readers (field names, rules) thus stay out
+//! of the browser's bundle.
 
 use std::fmt;
 use std::marker::PhantomData;

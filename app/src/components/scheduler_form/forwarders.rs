@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use std::sync::Arc;
 
 use super::Form;
-use super::inputs::{number, select, text};
+use super::inputs::{checkbox, number, select, text};
 use super::key_values::{key_value_list, map_to_metadata, metadata_to_rows};
 use crate::domain::scheduler::{Forwarder, ForwarderOptions, SchedulerConfig};
 
@@ -21,9 +21,6 @@ pub(super) fn new_forwarder() -> Forwarder {
 pub(super) fn forwarder_fields(form: Form, i: usize) -> AnyView {
     let path = format!("forwarders[{i}]");
     let get = move |c: &SchedulerConfig| c.forwarders.get(i).cloned();
-    let enabled = form
-        .config
-        .with_untracked(|c| c.forwarders.get(i).is_some_and(|f| f.enable));
     let metadata = form.config.with_untracked(|c| {
         c.forwarders
             .get(i)
@@ -89,22 +86,17 @@ pub(super) fn forwarder_fields(form: Form, i: usize) -> AnyView {
                     }
                 },
             )}
-            <label class="field check">
-                <input
-                    type="checkbox"
-                    name=format!("{path}.enable")
-                    checked=enabled
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        form.set(|c| {
-                            if let Some(f) = c.forwarders.get_mut(i) {
-                                f.enable = on
-                            }
-                        })
+            {checkbox(
+                form,
+                "Enabled",
+                format!("{path}.enable"),
+                move |c| get(c).is_some_and(|f| f.enable),
+                move |c, on| {
+                    if let Some(f) = c.forwarders.get_mut(i) {
+                        f.enable = on
                     }
-                />
-                <span>"Enabled"</span>
-            </label>
+                },
+            )}
             <button
                 type="button"
                 class="button link remove"

@@ -1,5 +1,5 @@
-//! The inputs of the scheduler form: text, whole numbers and fixed choices, each bound to one
-//! field of the configuration and showing that field's messages.
+//! The inputs of the scheduler form: text, numbers (whole or with fractions), checkboxes and
+//! fixed choices, each bound to one field of the configuration and showing that field's messages.
 
 use std::sync::Arc;
 
@@ -98,18 +98,55 @@ pub(super) fn number(
     get: impl Fn(&SchedulerConfig) -> i64,
     set: impl Fn(&mut SchedulerConfig, i64) + Send + Sync + 'static,
 ) -> AnyView {
-    let value = form.config.with_untracked(get);
-    number_input(form, label, path, value, Arc::new(set))
+    let value = form.config.with_untracked(get).to_string();
+    let write: Parse = Arc::new(move |c, text| {
+        text.trim()
+            .parse::<i64>()
+            .map(|value| set(c, value))
+            .is_ok()
+    });
+    numeric_input(
+        form,
+        label,
+        path,
+        value,
+        ("1", "must be a whole number"),
+        write,
+    )
 }
 
-fn number_input(
+/// A number input (fractions allowed) bound to one field of the configuration.
+pub(super) fn decimal(
     form: Form,
     label: &'static str,
     path: String,
-    value: i64,
-    set: Setter<i64>,
+    get: impl Fn(&SchedulerConfig) -> f64,
+    set: impl Fn(&mut SchedulerConfig, f64) + Send + Sync + 'static,
 ) -> AnyView {
-    let value = value.to_string();
+    let value = form.config.with_untracked(get).to_string();
+    let write: Parse = Arc::new(move |c, text| {
+        text.trim()
+            .parse::<f64>()
+            .map(|value| set(c, value))
+            .is_ok()
+    });
+    numeric_input(form, label, path, value, ("any", "must be a number"), write)
+}
+
+/// Reads an input's text and, when it reads, writes it to one field (answering whether it read).
+type Parse = Arc<dyn Fn(&mut SchedulerConfig, &str) -> bool + Send + Sync>;
+
+/// One input for both kinds of number (compiled once), with its `step` and the message for text
+/// that does not read: such text is kept aside as a bad number, and the configuration keeps its
+/// last good value meanwhile.
+fn numeric_input(
+    form: Form,
+    label: &'static str,
+    path: String,
+    value: String,
+    (step, message): (&'static str, &'static str),
+    write: Parse,
+) -> AnyView {
     let touched = path.clone();
     let key = path.clone();
     let name = path.clone();
@@ -119,30 +156,68 @@ fn number_input(
             <span>{label}</span>
             <input
                 type="number"
-                step="1"
+                step=step
                 name=name
                 value=value
                 on:input=move |ev| {
                     let text = event_target_value(&ev);
-                    match text.trim().parse::<i64>() {
-                        Ok(value) => {
-                            form.bad_numbers
-                                .update(|b| {
-                                    b.remove(&key);
-                                });
-                            form.set(|c| set(c, value));
-                        }
-                        Err(_) => {
-                            form.bad_numbers
-                                .update(|b| {
-                                    b.insert(key.clone(), "must be a whole number".into());
-                                })
-                        }
+                    let mut reads = false;
+                    form.config
+                        .maybe_update(|c| {
+                            reads = write(c, &text);
+                            reads
+                        });
+                    if reads {
+                        form.bad_numbers
+                            .update(|b| {
+                                b.remove(&key);
+                            });
+                    } else {
+                        form.bad_numbers
+                            .update(|b| {
+                                b.insert(key.clone(), message.into());
+                            })
                     }
                 }
                 on:change=move |_| form.touch(&touched)
             />
             <Messages form path/>
+        </label>
+    }
+    .into_any()
+}
+
+/// A checkbox bound to one field of the configuration.
+pub(super) fn checkbox(
+    form: Form,
+    label: &'static str,
+    path: String,
+    get: impl Fn(&SchedulerConfig) -> bool,
+    set: impl Fn(&mut SchedulerConfig, bool) + Send + Sync + 'static,
+) -> AnyView {
+    let checked = form.config.with_untracked(get);
+    checkbox_input(form, label, path, checked, Arc::new(set))
+}
+
+fn checkbox_input(
+    form: Form,
+    label: &'static str,
+    path: String,
+    checked: bool,
+    set: Setter<bool>,
+) -> AnyView {
+    view! {
+        <label class="field check">
+            <input
+                type="checkbox"
+                name=path
+                checked=checked
+                on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    form.set(|c| set(c, on))
+                }
+            />
+            <span>{label}</span>
         </label>
     }
     .into_any()

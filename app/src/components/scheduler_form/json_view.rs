@@ -36,8 +36,8 @@ pub(crate) fn read_scheduler(
     Ok(config)
 }
 
-/// `read_scheduler`, then every problem validation finds (those of `allocation` and
-/// `capacity` are found by the server when the scheduler is saved).
+/// `read_scheduler`, then every problem validation finds, `capacity`'s included (those of
+/// `allocation` are found by the server when the scheduler is saved).
 pub(crate) fn check_scheduler(
     text: &str,
     fixed: Option<(&str, &str)>,
@@ -192,7 +192,7 @@ pub fn SchedulerJson(
             <h2>"Scheduler as JSON"</h2>
             <p class="hint">
                 "The whole scheduler, allocation and capacity included. Validate checks it as the form does \
-                 (allocation and capacity are checked when saved); Apply to form loads it into the form above, \
+                 (allocation is checked when saved); Apply to form loads it into the form above, \
                  which saves it."
             </p>
             <label class="field wide">
@@ -279,6 +279,29 @@ mod tests {
         assert_eq!(fields, ["labels.bad key", "matchAllocation.maxMatches"]);
         // Reading alone (Apply to form) takes it: the form shows the errors at their fields.
         assert!(read_scheduler(&text, None).is_ok());
+    }
+
+    #[test]
+    fn capacity_mistakes_are_found_in_place_by_field_path() {
+        let mut bad = seed();
+        bad["capacity"] = serde_json::json!({"PayloadQuota": {"CpuCores": 0, "MemoryMB": 256},
+            "minUnreservedPayloads": 4, "maxUnreservedPayloads": 2});
+        let errors = check_scheduler(&bad.to_string(), None).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "capacity.payloadQuota.cpuCores",
+                "capacity.maxUnreservedPayloads"
+            ]
+        );
+        bad["capacity"]["PayloadQuota"]["CpuCores"] = 0.5.into();
+        bad["capacity"]["maxUnreservedPayloads"] = 4.into();
+        let config = check_scheduler(&bad.to_string(), None).unwrap();
+        assert_eq!(
+            config.capacity.map(|c| c.payload_quota.cpu_cores),
+            Some(0.5)
+        );
     }
 
     #[test]

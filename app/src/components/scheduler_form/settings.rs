@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::Form;
-use super::inputs::{number, text};
+use super::inputs::{checkbox, number, text};
 use crate::domain::region::SchedulerRegion;
 use crate::domain::scheduler::{RoomTimeouts, SchedulerConfig};
 
@@ -58,7 +58,6 @@ fn timeout_input(form: Form, label: &'static str, field: &'static str, which: Ti
 }
 
 pub(super) fn settings_fields(form: Form) -> AnyView {
-    let tokenless = form.config.with_untracked(|c| c.allow_tokenless_pings);
     view! {
         <fieldset class="card">
             <legend>"Rooms"</legend>
@@ -86,18 +85,13 @@ pub(super) fn settings_fields(form: Form) -> AnyView {
                     |c| c.match_allocation.max_matches,
                     |c, v| c.match_allocation.max_matches = v,
                 )}
-                <label class="field check">
-                    <input
-                        type="checkbox"
-                        name="allowTokenlessPings"
-                        checked=tokenless
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            form.set(|c| c.allow_tokenless_pings = on)
-                        }
-                    />
-                    <span>"Allow pings without the room token (rooms migrating from Maestro)"</span>
-                </label>
+                {checkbox(
+                    form,
+                    "Allow pings without the room token (rooms migrating from Maestro)",
+                    "allowTokenlessPings".into(),
+                    |c| c.allow_tokenless_pings,
+                    |c, on| c.allow_tokenless_pings = on,
+                )}
             </div>
         </fieldset>
     }

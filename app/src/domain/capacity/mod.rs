@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: the scheduler's capacity section, in zeuz's words (`PayloadQuota`,
 //!   `SafetyLimits`, `MachineMinSpec`, the scaling bounds);
+//! - [`fields`]: that section field by field, as the scheduler form edits it;
 //! - [`machine`]: a machine as a provider reports it, and resource amounts;
 //! - [`payloads`]: a scheduler's payloads and busy payloads on each reported machine;
 //! - [`record`]: a machine-scaling decision as recorded, with each action's outcome;
@@ -15,6 +16,7 @@
 //! Pure and wasm-safe: the server decides with it and the dashboard can show the same figures.
 
 pub mod config;
+pub mod fields;
 pub mod fit;
 pub mod machine;
 pub mod managed;

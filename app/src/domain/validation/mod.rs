@@ -1,11 +1,11 @@
 //! Validation of a scheduler: every error, each with the path of the field at fault
 //! (`spec.containers[0].requests.memory`). Runs on the server and in the browser.
 
-// Sections the dashboard's form does not edit are checked on the server only (the API answers
-// their field paths), which keeps their rules out of the browser's bundle.
+// `allocation`, which the dashboard's form does not edit, is checked on the server only (the API
+// answers its field paths), which keeps its rules out of the browser's bundle. The form edits
+// `capacity`, so the browser checks it with the same rules.
 #[cfg(feature = "ssr")]
 mod allocation;
-#[cfg(feature = "ssr")]
 mod capacity;
 mod containers;
 mod names;
@@ -18,7 +18,6 @@ mod autoscaling_tests;
 
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "ssr")]
 pub use capacity::is_os_version_pattern;
 pub(crate) use containers::validate_resources;
 pub use names::{

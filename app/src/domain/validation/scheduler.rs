@@ -4,7 +4,6 @@ use std::collections::HashSet;
 
 #[cfg(feature = "ssr")]
 use super::allocation::validate_allocation;
-#[cfg(feature = "ssr")]
 use super::capacity::validate_capacity;
 use super::containers::validate_container;
 use super::names::{
@@ -147,7 +146,6 @@ impl SchedulerConfig {
         if let Some(autoscaling) = &self.autoscaling {
             validate_autoscaling(autoscaling, &self.spec.containers, &mut errors);
         }
-        #[cfg(feature = "ssr")]
         if let Some(capacity) = &self.capacity {
             validate_capacity(capacity, &mut errors);
         }
