@@ -478,7 +478,7 @@ impl RedisRoomStore {
         let closed = stored
             .first()
             .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| n + 1 <= stored.len())
+            .filter(|n| *n < stored.len())
             .ok_or_else(|| {
                 StoreError::Backend("redis: the claim sweep answered no count".to_string())
             })?;
