@@ -26,8 +26,8 @@ test: setup services lint rust-test build e2e-test
 setup: setup-rust setup-node setup-browser
 
 # The build tools are installed unoptimized (`--debug`): they only drive rustc, wasm-bindgen and
-# wasm-opt, and an optimized install of cargo-leptos (its own fat LTO, one codegen unit) took 13 of
-# a first run's minutes on 2 cores; unoptimized, 6 (the README's "Two commands" has the figures).
+# wasm-opt. Optimized, cargo-leptos took 13 of a first run's minutes on 2 cores (about 18 with its
+# own fat LTO); unoptimized, 6 (the README's "Two commands" has the figures).
 TOOL_INSTALL := cargo install --debug
 
 setup-rust:
