@@ -19,16 +19,9 @@ pub async fn room_history(
     minutes: i64,
 ) -> Result<(Vec<RoomCountSample>, chrono::DateTime<chrono::Utc>), AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
-    /// Samples shown at most in one chart.
-    const CHART_POINTS: usize = 240;
 
     let user = require_user().await?;
-    if !WINDOWS_MINUTES.contains(&minutes) {
-        return Err(reject(AppError::invalid(
-            "minutes",
-            "is not an offered window",
-        )));
-    }
+    let window = crate::components::chart::asked_window(minutes)?;
     let now = chrono::Utc::now();
     let samples = dashboard()?
         .schedulers
@@ -36,8 +29,8 @@ pub async fn room_history(
             &user,
             &name,
             now,
-            chrono::Duration::minutes(minutes),
-            CHART_POINTS,
+            window,
+            crate::components::chart::WINDOW_POINTS,
         )
         .await
         .map_err(|e| reject(e.into()))?;

@@ -13,6 +13,23 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Points one chart of a window shows at most.
+pub const WINDOW_POINTS: usize = 240;
+
+/// The span of the offered window of `minutes` (`history::WINDOWS_MINUTES`) a chart's server
+/// function was asked for; 400 at `minutes` for any other.
+#[cfg(feature = "ssr")]
+pub fn asked_window(minutes: i64) -> Result<chrono::Duration, crate::auth::AppError> {
+    use crate::auth::{AppError, server::reject};
+    if !crate::domain::history::WINDOWS_MINUTES.contains(&minutes) {
+        return Err(reject(AppError::invalid(
+            "minutes",
+            "is not an offered window",
+        )));
+    }
+    Ok(chrono::Duration::minutes(minutes))
+}
+
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 220.0;
 const LEFT: f64 = 44.0;

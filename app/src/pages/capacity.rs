@@ -50,16 +50,9 @@ pub async fn capacity_page_data(name: String, minutes: i64) -> Result<CapacityPa
     use chrono::Utc;
     /// Decisions the page shows.
     const DECISIONS_SHOWN: usize = 20;
-    /// Samples one chart shows at most.
-    const CHART_POINTS: usize = 240;
 
     let user = require_user().await?;
-    if !WINDOWS_MINUTES.contains(&minutes) {
-        return Err(reject(AppError::invalid(
-            "minutes",
-            "is not an offered window",
-        )));
-    }
+    let window = crate::components::chart::asked_window(minutes)?;
     let capacity = dashboard()?.capacity;
     let now = Utc::now();
     let view = capacity
@@ -71,8 +64,8 @@ pub async fn capacity_page_data(name: String, minutes: i64) -> Result<CapacityPa
             &user,
             &name,
             now,
-            chrono::Duration::minutes(minutes),
-            CHART_POINTS,
+            window,
+            crate::components::chart::WINDOW_POINTS,
         )
         .await
         .map_err(|e| reject(e.into()))?;

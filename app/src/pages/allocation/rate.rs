@@ -29,16 +29,9 @@ pub struct RateView {
 #[server(endpoint = "allocation_rates", output = crate::codec::JsonText)]
 pub async fn allocation_rates(name: String, minutes: i64) -> Result<RateView, AppError> {
     use crate::auth::server::{dashboard, reject, require_user};
-    /// Points one chart shows at most.
-    const CHART_POINTS: usize = 240;
 
     let user = require_user().await?;
-    if !WINDOWS_MINUTES.contains(&minutes) {
-        return Err(reject(AppError::invalid(
-            "minutes",
-            "is not an offered window",
-        )));
-    }
+    let window = crate::components::chart::asked_window(minutes)?;
     let now = chrono::Utc::now();
     let rates = dashboard()?
         .schedulers
@@ -46,8 +39,8 @@ pub async fn allocation_rates(name: String, minutes: i64) -> Result<RateView, Ap
             &user,
             &name,
             now,
-            chrono::Duration::minutes(minutes),
-            CHART_POINTS,
+            window,
+            crate::components::chart::WINDOW_POINTS,
         )
         .await
         .map_err(|e| reject(e.into()))?;
