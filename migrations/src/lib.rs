@@ -8,6 +8,7 @@ mod m20261122_000003_sessions;
 mod m20261203_000004_operations_and_leases;
 mod m20261207_000005_audit_entries;
 mod m20261207_000006_session_epoch;
+mod m20261207_000007_operations_status;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_operations_and_leases::Migration),
             Box::new(m20261207_000005_audit_entries::Migration),
             Box::new(m20261207_000006_session_epoch::Migration),
+            Box::new(m20261207_000007_operations_status::Migration),
         ]
     }
 }

@@ -5,9 +5,10 @@
 //! their rooms in Redis under a fresh key prefix (`RedisRoomStore`). The first tick creates every
 //! room through the controller's own creation path on a runtime that only remembers what it was
 //! asked to run; every room then pings ready through the store. Then it measures
-//! `BATON_BENCH_TICKS` full ticks (default 5): `HealthController::tick_once` for every scheduler,
-//! `BATON_BENCH_CONCURRENCY` schedulers at a time (default 64), as the per-scheduler tasks run
-//! them concurrently in the server. Every measured tick must plan nothing (steady state).
+//! `BATON_BENCH_TICKS` full ticks (default 10): the supervisor's listing of the schedulers'
+//! heads, then `HealthController::tick_once` for every scheduler, `BATON_BENCH_CONCURRENCY`
+//! schedulers at a time (default 64), as the per-scheduler tasks run them concurrently in the
+//! server. Every measured tick must plan nothing (steady state).
 //!
 //! Printed per full tick: the CPU time of this process (the controller's side: user + system,
 //! from /proc/self/stat), Redis's CPU time (`INFO cpu`) and the wall time; and this process's
@@ -187,7 +188,7 @@ async fn bench() {
     let redis_url = common::redis_url();
     let schedulers: usize = env_or("BATON_BENCH_SCHEDULERS", 1_000usize).max(1);
     let rooms_each: u32 = env_or("BATON_BENCH_ROOMS", 100u32).max(1);
-    let ticks: usize = env_or("BATON_BENCH_TICKS", 5usize).max(1);
+    let ticks: usize = env_or("BATON_BENCH_TICKS", 10usize).max(1);
     let concurrency: usize = env_or("BATON_BENCH_CONCURRENCY", 64usize).max(1);
     let common::ScratchStores {
         prefix,
@@ -265,6 +266,10 @@ async fn bench() {
     let full_tick = |concurrency: usize| {
         let (controller, streaks, names) = (controller.clone(), streaks.clone(), names.clone());
         async move {
+            // The supervisor's listing, once per tick as in the server: the heads alone, which
+            // confirm what the ticks remember of each scheduler.
+            let heads = controller.schedulers.heads().await.expect("the heads");
+            assert_eq!(heads.len(), names.len(), "every scheduler listed");
             futures::stream::iter(names.iter().enumerate())
                 .map(|(i, name)| {
                     let (controller, streaks) = (controller.clone(), streaks.clone());
@@ -334,11 +339,14 @@ async fn bench() {
     );
     drop(all_rooms);
 
-    // One unmeasured steady tick (caches, connections), then the measured ones.
+    // Two unmeasured steady ticks (caches, connections, every scheduler's state turning
+    // in-sync), then the measured ones.
     // Few at a time: this tick turns every scheduler's state (one SQLite write each), and 64
     // writers at once can wait past SQLite's busy timeout on the scratch database.
     let warm = full_tick(4).await;
     assert_eq!(warm, 0, "the warm-up tick planned nothing");
+    let settled = full_tick(concurrency).await;
+    assert_eq!(settled, 0, "the second warm-up tick planned nothing");
     let mut runs = Vec::new();
     for i in 0..ticks {
         let mut planned = 0;
@@ -401,12 +409,78 @@ async fn bench() {
         baselines.push(run);
     }
 
+    // What each scheduler's task and the supervisor call besides `tick_once` (SQL; SQLite here),
+    // measured apart, one pass each: a lease renewal per scheduler (the task renews once a
+    // third of the TTL has passed: every 3.3 s at the default 10 s), the read of a scheduler's
+    // unfinished operations per scheduler (what each task read every tick before; now only
+    // those the supervisor's query names, none here), and that query (once a tick).
+    let passes = ticks.min(3);
+    let mut renewals = Vec::new();
+    let mut operation_reads = Vec::new();
+    let mut busy_reads = Vec::new();
+    for _ in 0..passes {
+        renewals.push(
+            measure(&mut connection, || async {
+                futures::stream::iter(names.iter())
+                    .map(|name| {
+                        let controller = controller.clone();
+                        async move {
+                            let now = Utc::now();
+                            let lease = server::workers::health::lease_name(name);
+                            let until = now + chrono::Duration::seconds(10);
+                            let held = controller
+                                .leases
+                                .acquire(&lease, &controller.holder, now, until)
+                                .await
+                                .expect("renewing a lease");
+                            assert!(held, "the bench holds every lease");
+                        }
+                    })
+                    .buffer_unordered(concurrency)
+                    .collect::<Vec<()>>()
+                    .await;
+            })
+            .await,
+        );
+        operation_reads.push(
+            measure(&mut connection, || async {
+                futures::stream::iter(names.iter())
+                    .map(|name| {
+                        let controller = controller.clone();
+                        async move {
+                            let unfinished = controller
+                                .operations
+                                .unfinished(name)
+                                .await
+                                .expect("reading the operations");
+                            assert!(unfinished.is_empty(), "no operation in the bench");
+                        }
+                    })
+                    .buffer_unordered(concurrency)
+                    .collect::<Vec<()>>()
+                    .await;
+            })
+            .await,
+        );
+        busy_reads.push(
+            measure(&mut connection, || async {
+                let busy = controller
+                    .operations
+                    .busy_schedulers()
+                    .await
+                    .expect("reading the busy schedulers");
+                assert!(busy.is_empty(), "no operation in the bench");
+            })
+            .await,
+        );
+    }
+
     let (rss, hwm) = (memory_mb("VmRSS"), memory_mb("VmHWM"));
     let tick_cpu = mean(&runs, |r| r.cpu);
     let raw_cpu = mean(&baselines, |r| r.cpu);
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     println!();
-    println!("| per full tick (mean of {ticks}) | CPU ms (process) | Redis CPU ms | wall ms |");
+    println!("| per full tick (mean of its passes) | CPU ms (process) | Redis CPU ms | wall ms |");
     println!("|---|---:|---:|---:|");
     for (what, runs) in [
         (
@@ -416,6 +490,19 @@ async fn bench() {
         (
             format!("raw SMEMBERS + HGETALL pipeline, same keys, {concurrency} at a time"),
             &baselines,
+        ),
+        (
+            "a lease renewal per scheduler (SQLite; each task renews every 3.3 s)".to_string(),
+            &renewals,
+        ),
+        (
+            "a read of unfinished operations per scheduler (SQLite; read only when busy)"
+                .to_string(),
+            &operation_reads,
+        ),
+        (
+            "the supervisor's query of the busy schedulers (SQLite; once a tick)".to_string(),
+            &busy_reads,
         ),
     ] {
         println!(

@@ -61,8 +61,8 @@ pub struct Config {
     /// Milliseconds between two health checks of a scheduler.
     #[arg(long, env = "BATON_HEALTH_TICK_MS", default_value_t = 1000)]
     pub health_tick_ms: u64,
-    /// Milliseconds a process keeps a scheduler's lease without renewing it (it renews every
-    /// tick): when a replica dies, another takes its schedulers over within this time.
+    /// Milliseconds a process keeps a scheduler's lease without renewing it (it renews it once a
+    /// third has passed): when a replica dies, another takes its schedulers over within this time.
     #[arg(long, env = "BATON_LEASE_TTL_MS", default_value_t = 10_000)]
     pub lease_ttl_ms: u64,
     /// How many validation rooms a new major version gets to turn ready before it is refused;

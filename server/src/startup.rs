@@ -53,8 +53,9 @@ use crate::{browser_pages, same_origin};
 /// How long whether a scheduler accepts tokenless pings is remembered: the longest a change to
 /// `allowTokenlessPings` made outside this process's API takes to apply.
 const TOKENLESS_TTL: Duration = Duration::from_secs(5);
-/// How long allocation remembers a scheduler's active version: the longest a change to it that
-/// this process was not told of (a lost change notification) goes unseen by allocations here.
+/// How long allocation and the health ticks remember a scheduler's active version unless the
+/// health supervisor's listing of the heads (every tick) confirms it: the longest a change this
+/// process was not told of (a lost change notification) goes unseen here without that listing.
 const ACTIVE_SCHEDULER_TTL: Duration = Duration::from_secs(5);
 use crate::workers::autoscaler::Autoscaler;
 use crate::workers::health::HealthController;
@@ -465,7 +466,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     ));
     let controller = Arc::new(HealthController {
         // Every tick reads its scheduler's active version: from memory (forgotten on every
-        // change this process makes or, with Redis, hears of; within 5 s otherwise).
+        // change this process makes or, with Redis, hears of; otherwise at the supervisor's
+        // next listing of the heads, every tick, which also keeps a current one remembered).
         schedulers: Arc::new(CachedSchedulerStore::new(schedulers, active.clone())),
         rooms,
         runtimes,

@@ -18,6 +18,7 @@ on_databases!(
     unknown_and_foreign_operations_are_not_found,
     list_filters_by_stage_orders_and_pages,
     unfinished_are_oldest_first,
+    busy_schedulers_are_those_with_unfinished_operations,
     a_new_version_waits_for_nobody_and_room_changes_queue,
     racing_new_versions_let_exactly_one_in,
     start_happens_once_and_not_after_a_cancel,
@@ -236,6 +237,31 @@ async fn unfinished_are_oldest_first(backend: Backend) {
     assert_eq!(ids(&unfinished), ["z-first", "a-second", "m-third"]);
     assert_eq!(unfinished[1], second);
     assert!(store.unfinished("other").await.unwrap().is_empty());
+}
+
+async fn busy_schedulers_are_those_with_unfinished_operations(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    assert!(store.busy_schedulers().await.unwrap().is_empty());
+    enqueued(&store, &op("p1", "pending", add_rooms(1))).await;
+    enqueued(&store, &op("p2", "pending", add_rooms(2))).await;
+    started(&store, &op("r", "running", add_rooms(1)), "me").await;
+    enqueued(&store, &op("c", "canceled", add_rooms(1))).await;
+    store
+        .cancel("canceled", "c", "Canceled", at(3))
+        .await
+        .unwrap();
+    let mut finished = started(&store, &op("f", "finished", add_rooms(1)), "me").await;
+    finished.status = OperationStatus::Finished;
+    assert!(store.update(&finished, "me", at(5)).await.unwrap());
+    let mut busy = store.busy_schedulers().await.unwrap();
+    busy.sort();
+    assert_eq!(
+        busy,
+        ["pending", "running"],
+        "each once, finished ones left out"
+    );
+    store.forget("pending").await.unwrap();
+    assert_eq!(store.busy_schedulers().await.unwrap(), ["running"]);
 }
 
 async fn a_new_version_waits_for_nobody_and_room_changes_queue(backend: Backend) {

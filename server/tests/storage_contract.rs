@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use app::domain::scheduler::{SchedulerConfig, SchedulerState};
 use app::domain::user::{Role, User};
-use app::ports::{Account, SchedulerFilter, SchedulerStore, StoreError, UserStore};
+use app::ports::{Account, SchedulerFilter, SchedulerHead, SchedulerStore, StoreError, UserStore};
 use chrono::Utc;
 use common::{Backend, TestDb};
 use server::adapters::storage::sql::SqlStore;
@@ -24,6 +24,7 @@ on_databases!(
     switch_active_changes_what_get_and_list_return,
     stored_versions_wait_inactive_and_only_inactive_ones_are_removed,
     set_state_round_trips_every_state,
+    heads_tell_each_schedulers_active_version_and_state,
     delete_removes_the_scheduler_and_all_its_versions,
     concurrent_creates_of_one_name,
     concurrent_add_version_of_one_version,
@@ -333,6 +334,56 @@ async fn set_state_round_trips_every_state(backend: Backend) {
         SchedulerState::Creating
     );
     assert_eq!(version_flags(&store, "s").await, owned(&[("v1", true)]));
+}
+
+async fn heads_tell_each_schedulers_active_version_and_state(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    assert!(store.heads().await.unwrap().is_empty());
+    SchedulerStore::create(&store, &config("b", "g2"))
+        .await
+        .unwrap();
+    SchedulerStore::create(&store, &config("a", "g1"))
+        .await
+        .unwrap();
+    store
+        .add_version(&replicas(config("b", "g2"), 3), "v2")
+        .await
+        .unwrap();
+    store.set_state("a", SchedulerState::OnError).await.unwrap();
+    let head = |name: &str, game: &str, version: &str, state| SchedulerHead {
+        name: name.into(),
+        game: game.into(),
+        version: version.into(),
+        state,
+    };
+    let mut heads = store.heads().await.unwrap();
+    heads.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(
+        heads,
+        vec![
+            head("a", "g1", "v1", SchedulerState::OnError),
+            head("b", "g2", "v2", SchedulerState::PendingSync),
+        ]
+    );
+    // What `get` answers is what the head describes, and the default (from `list`) agrees.
+    for head in &heads {
+        assert!(head.describes(&store.get(&head.name, None).await.unwrap()));
+    }
+    let listed: Vec<SchedulerHead> = store
+        .list(&SchedulerFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(SchedulerHead::of)
+        .collect();
+    assert_eq!(listed, heads);
+
+    store.switch_active("b", "v1").await.unwrap();
+    store.delete("a").await.unwrap();
+    let heads = store.heads().await.unwrap();
+    assert_eq!(heads.len(), 1);
+    assert_eq!(heads[0].version, "v1");
+    assert!(!heads[0].describes(&store.get("b", Some("v2")).await.unwrap()));
 }
 
 async fn delete_removes_the_scheduler_and_all_its_versions(backend: Backend) {

@@ -1,9 +1,10 @@
 //! The health plan: given a scheduler's rooms, the runtime's instances and the desired count,
 //! which rooms to create and which to remove, and why. Pure; the health controller carries it out.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
+use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
 
 use super::quantity::MaxSurge;
@@ -117,22 +118,22 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
         keep,
         claimed,
     } = *input;
-    let instances: HashSet<&str> = instances.iter().map(String::as_str).collect();
-    let known: HashSet<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
-    let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
-    let mut plan = HealthPlan {
-        orphans: instances
-            .iter()
-            .filter(|id| !known.contains(*id))
-            .map(|id| id.to_string())
-            .collect(),
-        ..HealthPlan::default()
-    };
-    plan.orphans.sort();
+    // Each instance, and whether a room has it (those left without one are orphans). The ids
+    // are Baton's own: a fast hash is enough.
+    let mut instances: HashMap<&str, bool, FixedState> =
+        instances.iter().map(|id| (id.as_str(), false)).collect();
+    let keep: HashSet<&str, FixedState> = keep.iter().map(String::as_str).collect();
+    let mut plan = HealthPlan::default();
 
-    let mut live: Vec<&GameRoom> = Vec::new();
+    let mut live: Vec<&GameRoom> = Vec::with_capacity(rooms.len());
     for room in rooms {
-        let has_instance = instances.contains(room.id.as_str());
+        let has_instance = match instances.get_mut(room.id.as_str()) {
+            Some(roomed) => {
+                *roomed = true;
+                true
+            }
+            None => false,
+        };
         let since_change = now - room.status_changed_at;
         let since_created = now - room.created_at;
         let remove = |reason| Removal {
@@ -176,6 +177,13 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
         }
     }
 
+    plan.orphans = instances
+        .into_iter()
+        .filter(|(_, roomed)| !roomed)
+        .map(|(id, _)| id.to_string())
+        .collect();
+    plan.orphans.sort();
+
     let decided = wave(&Fleet {
         live: &live,
         active_major: major(active_version),
@@ -188,7 +196,7 @@ pub fn plan(input: &HealthInput) -> HealthPlan {
     plan.start
         .retain(|room| !plan.remove.iter().any(|removal| &removal.room == room));
     if !claimed.is_empty() {
-        let claimed: HashSet<&str> = claimed.iter().map(String::as_str).collect();
+        let claimed: HashSet<&str, FixedState> = claimed.iter().map(String::as_str).collect();
         plan.remove.retain(|removal| {
             removal.reason == RemovalReason::Error || !claimed.contains(removal.room.as_str())
         });

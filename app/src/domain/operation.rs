@@ -269,9 +269,37 @@ impl OperationOrder {
     }
 }
 
+/// Whether a scheduler's lease, held until `held_until` (`None`: not held), must be renewed at
+/// `now`: once a third of its `ttl` has passed since it was taken or last renewed. Renewing it
+/// every tick would write each scheduler's lease every second; this way a holder still has two
+/// thirds of the TTL left at every step, and another process takes over within the TTL of the
+/// last renewal, as before.
+pub fn lease_renewal_due(
+    held_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> bool {
+    held_until.is_none_or(|until| until - now < ttl * 2 / 3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_is_renewed_once_a_third_of_its_ttl_has_passed() {
+        let ttl = chrono::Duration::seconds(9);
+        assert!(lease_renewal_due(None, at(0), ttl), "not held");
+        let held = Some(at(9));
+        assert!(!lease_renewal_due(held, at(0), ttl), "just taken");
+        assert!(
+            !lease_renewal_due(held, at(3), ttl),
+            "a third passed: 6 s left"
+        );
+        assert!(lease_renewal_due(held, at(4), ttl), "5 s left");
+        assert!(lease_renewal_due(held, at(9), ttl), "expired");
+        assert!(lease_renewal_due(held, at(20), ttl), "long expired");
+    }
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_000_000 + seconds, 0).unwrap()

@@ -74,6 +74,34 @@ pub struct SchedulerFilter {
     pub game: Option<String>,
 }
 
+/// What tells whether a remembered scheduler is still current: its active version and state
+/// (a version's configuration never changes once stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchedulerHead {
+    pub name: String,
+    pub game: String,
+    pub version: String,
+    pub state: SchedulerState,
+}
+
+impl SchedulerHead {
+    pub fn of(scheduler: &Scheduler) -> Self {
+        Self {
+            name: scheduler.config.name.clone(),
+            game: scheduler.config.game.clone(),
+            version: scheduler.version.clone(),
+            state: scheduler.state,
+        }
+    }
+
+    /// Whether `scheduler` is what this head describes.
+    pub fn describes(&self, scheduler: &Scheduler) -> bool {
+        self.version == scheduler.version
+            && self.state == scheduler.state
+            && self.name == scheduler.config.name
+    }
+}
+
 /// Schedulers and their version history.
 #[async_trait]
 pub trait SchedulerStore: Send + Sync {
@@ -81,7 +109,22 @@ pub trait SchedulerStore: Send + Sync {
     async fn create(&self, config: &SchedulerConfig) -> Result<Scheduler, StoreError>;
     /// The active version, or the given one.
     async fn get(&self, name: &str, version: Option<&str>) -> Result<Scheduler, StoreError>;
+    /// The active version, shared: a store that remembers schedulers answers it without a copy
+    /// (the health tick reads it every second).
+    async fn active(&self, name: &str) -> Result<Arc<Scheduler>, StoreError> {
+        Ok(Arc::new(self.get(name, None).await?))
+    }
     async fn list(&self, filter: &SchedulerFilter) -> Result<Vec<Scheduler>, StoreError>;
+    /// Every scheduler's head (in no promised order): what the health supervisor reads every tick, without
+    /// reading any configuration (a store should answer it from one light query).
+    async fn heads(&self) -> Result<Vec<SchedulerHead>, StoreError> {
+        Ok(self
+            .list(&SchedulerFilter::default())
+            .await?
+            .iter()
+            .map(SchedulerHead::of)
+            .collect())
+    }
     /// Stores `config` as `version` and makes it active, in one transaction; `Conflict` when
     /// that version already exists (another change won the race).
     async fn add_version(

@@ -35,6 +35,9 @@ pub trait OperationStore: Send + Sync {
     ) -> Result<OperationPage, StoreError>;
     /// The scheduler's pending and in-progress operations, oldest first.
     async fn unfinished(&self, scheduler: &str) -> Result<Vec<Operation>, StoreError>;
+    /// The schedulers with a pending or in-progress operation, each once (one query for all:
+    /// the health supervisor asks every tick, so that each scheduler's task need not).
+    async fn busy_schedulers(&self) -> Result<Vec<String>, StoreError>;
     /// Turns a pending operation in progress under `operation.lease` (with its history);
     /// `Ok(false)` when it is no longer pending (e.g. it was canceled meanwhile).
     async fn start(&self, operation: &Operation) -> Result<bool, StoreError>;

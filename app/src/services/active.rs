@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion};
-use crate::ports::{SchedulerCache, SchedulerFilter, SchedulerStore, StoreError};
+use crate::ports::{SchedulerCache, SchedulerFilter, SchedulerHead, SchedulerStore, StoreError};
 
 /// Schedulers remembered at most: past it, expired ones go, then all.
 const KEPT: usize = 10_000;
@@ -68,6 +68,41 @@ impl ActiveSchedulers {
                 .insert(name.to_string(), (scheduler.clone(), Instant::now()));
         }
         Ok(scheduler)
+    }
+
+    /// `name`'s state was just set to `state` in the store: a remembered scheduler takes it
+    /// (a read under way, which may have seen the state before, is not remembered).
+    pub fn state_set(&self, name: &str, state: SchedulerState) {
+        let mut remembered = self.lock();
+        remembered.generation += 1;
+        if let Some((scheduler, _)) = remembered.known.get_mut(name)
+            && scheduler.state != state
+        {
+            Arc::make_mut(scheduler).state = state;
+        }
+    }
+
+    /// Checks what is remembered against `heads`, read from the store at `read_at`: a scheduler
+    /// they describe is known current as of `read_at` (its TTL counts from then), any other is
+    /// forgotten. The health supervisor lists the heads every tick, so that a change nobody was
+    /// told of is seen within a tick and a steady scheduler is never read again.
+    pub fn confirm(&self, heads: &[SchedulerHead], read_at: Instant) {
+        let mut state = self.lock();
+        let before = state.known.len();
+        state.known.retain(|name, (scheduler, at)| {
+            let Ok(i) = heads.binary_search_by(|head| head.name.as_str().cmp(name)) else {
+                return false;
+            };
+            if !heads[i].describes(scheduler) {
+                return false;
+            }
+            *at = (*at).max(read_at);
+            true
+        });
+        if state.known.len() != before {
+            // A read under way may have seen what was just found stale.
+            state.generation += 1;
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Remembered> {
@@ -126,8 +161,21 @@ impl SchedulerStore for CachedSchedulerStore {
         }
     }
 
+    async fn active(&self, name: &str) -> Result<Arc<Scheduler>, StoreError> {
+        self.active.get(name, &*self.store).await
+    }
+
     async fn list(&self, filter: &SchedulerFilter) -> Result<Vec<Scheduler>, StoreError> {
         self.store.list(filter).await
+    }
+
+    /// The store's heads (sorted by name), which also confirm or forget what is remembered.
+    async fn heads(&self) -> Result<Vec<SchedulerHead>, StoreError> {
+        let read_at = Instant::now();
+        let mut heads = self.store.heads().await?;
+        heads.sort_by(|a, b| a.name.cmp(&b.name));
+        self.active.confirm(&heads, read_at);
+        Ok(heads)
     }
 
     async fn add_version(
@@ -160,9 +208,16 @@ impl SchedulerStore for CachedSchedulerStore {
         self.written(name, switched)
     }
 
+    /// A state set is remembered as set (the health tick sets it whenever its rooms settle or
+    /// stir, and would otherwise read the scheduler again on its next tick); a failed one
+    /// forgets the scheduler.
     async fn set_state(&self, name: &str, state: SchedulerState) -> Result<(), StoreError> {
         let set = self.store.set_state(name, state).await;
-        self.written(name, set)
+        match set {
+            Ok(()) => self.active.state_set(name, state),
+            Err(_) => self.active.forget(name),
+        }
+        set
     }
 
     async fn delete(&self, name: &str) -> Result<(), StoreError> {
@@ -173,7 +228,7 @@ impl SchedulerStore for CachedSchedulerStore {
 
 #[cfg(test)]
 mod cached_store_tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
 
@@ -186,6 +241,8 @@ mod cached_store_tests {
     struct Counting {
         scheduler: Mutex<Scheduler>,
         reads: AtomicUsize,
+        /// Deleted by someone who did not tell (the heads no longer list it).
+        deleted: AtomicBool,
     }
 
     #[async_trait::async_trait]
@@ -223,27 +280,41 @@ mod cached_store_tests {
             self.scheduler.lock().unwrap().state = state;
             Ok(())
         }
+        async fn heads(&self) -> Result<Vec<SchedulerHead>, StoreError> {
+            let scheduler = self.scheduler.lock().unwrap();
+            Ok(if self.deleted.load(Ordering::SeqCst) {
+                Vec::new()
+            } else {
+                vec![SchedulerHead::of(&scheduler)]
+            })
+        }
         async fn delete(&self, _: &str) -> Result<(), StoreError> {
             Err(not_asked())
         }
     }
 
-    #[tokio::test]
-    async fn the_active_version_is_read_once_until_the_store_writes_it() {
+    /// The fake with scheduler `s` at `v1` in `state`.
+    fn counting(state: SchedulerState) -> Arc<Counting> {
         let config: SchedulerConfig = serde_json::from_value(serde_json::json!({
             "name": "s", "game": "g", "roomsReplicas": 1,
             "spec": {"terminationGracePeriod": "10s", "containers": []}
         }))
         .unwrap();
-        let store = Arc::new(Counting {
+        Arc::new(Counting {
             scheduler: Mutex::new(Scheduler {
                 config,
                 version: "v1".into(),
-                state: SchedulerState::Creating,
+                state,
                 created_at: chrono::Utc::now(),
             }),
             reads: AtomicUsize::new(0),
-        });
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_active_version_is_read_once_until_the_store_writes_it() {
+        let store = counting(SchedulerState::Creating);
         let cached = CachedSchedulerStore::new(
             store.clone(),
             Arc::new(ActiveSchedulers::new(Duration::from_secs(60))),
@@ -260,9 +331,63 @@ mod cached_store_tests {
             cached.get("s", None).await.unwrap().state,
             SchedulerState::InSync
         );
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            1,
+            "the state set, remembered"
+        );
+        // Any other write forgets it, failed or not.
+        assert!(cached.delete("s").await.is_err());
+        cached.get("s", None).await.unwrap();
         assert_eq!(store.reads.load(Ordering::SeqCst), 2, "forgotten on write");
         // A given version is always read.
         cached.get("s", Some("v1")).await.unwrap();
         assert_eq!(store.reads.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn the_heads_keep_a_current_scheduler_and_find_a_change_nobody_told_of() {
+        let store = counting(SchedulerState::InSync);
+        let ttl = Duration::from_millis(200);
+        let cached = CachedSchedulerStore::new(store.clone(), Arc::new(ActiveSchedulers::new(ttl)));
+        let reads = || store.reads.load(Ordering::SeqCst);
+        cached.get("s", None).await.unwrap();
+        assert_eq!(reads(), 1);
+
+        // Past the TTL, but confirmed by the heads: not read again.
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        assert_eq!(cached.heads().await.unwrap().len(), 1);
+        assert_eq!(cached.get("s", None).await.unwrap().version, "v1");
+        assert_eq!(reads(), 1, "confirmed by the heads");
+
+        // Past the TTL with no heads read: read again.
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        cached.get("s", None).await.unwrap();
+        assert_eq!(reads(), 2, "expired");
+
+        // Another process activates v2 and nobody tells this one: the heads show it.
+        store.scheduler.lock().unwrap().version = "v2".into();
+        assert_eq!(
+            cached.get("s", None).await.unwrap().version,
+            "v1",
+            "not told"
+        );
+        cached.heads().await.unwrap();
+        assert_eq!(cached.get("s", None).await.unwrap().version, "v2");
+        assert_eq!(reads(), 3);
+        // So does a state set elsewhere.
+        store.scheduler.lock().unwrap().state = SchedulerState::OnError;
+        cached.heads().await.unwrap();
+        assert_eq!(
+            cached.get("s", None).await.unwrap().state,
+            SchedulerState::OnError
+        );
+        assert_eq!(reads(), 4);
+
+        // Deleted elsewhere: no longer among the heads, so forgotten (the store then answers).
+        store.deleted.store(true, Ordering::SeqCst);
+        assert!(cached.heads().await.unwrap().is_empty());
+        cached.get("s", None).await.unwrap();
+        assert_eq!(reads(), 5, "forgotten when its head is gone");
     }
 }

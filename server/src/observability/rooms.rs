@@ -104,12 +104,20 @@ impl RoomGauges {
 
     /// What a health tick saw: the scheduler's rooms and how many it wants.
     pub fn record(&self, scheduler: &Scheduler, rooms: &[GameRoom], desired: u32) {
-        let mut counts = BTreeMap::new();
+        // Counted by borrowed keys in a short list (a scheduler has few regions and statuses):
+        // a region's name is copied once, not once per room.
+        let mut counted: Vec<((&str, RoomStatus), u64)> = Vec::new();
         for room in rooms {
-            *counts
-                .entry((room.region.clone(), room.status))
-                .or_insert(0) += 1;
+            let key = (room.region.as_str(), room.status);
+            match counted.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += 1,
+                None => counted.push((key, 1)),
+            }
         }
+        let counts = counted
+            .into_iter()
+            .map(|((region, status), n)| ((region.to_string(), status), n))
+            .collect();
         let snapshot = Snapshot {
             game: scheduler.config.game.clone(),
             at: Instant::now(),

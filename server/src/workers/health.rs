@@ -11,21 +11,21 @@ mod tests;
 mod tick;
 pub use tick::TickMemory;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::domain::health::HealthTimeouts;
+use app::domain::operation::lease_renewal_due;
 use app::domain::quantity::parse_duration_seconds;
 use app::domain::scheduler::Scheduler;
-use app::ports::{
-    Leases, OperationStore, RoomStore, SchedulerCache, SchedulerFilter, SchedulerStore, StoreError,
-};
+use app::ports::{Leases, OperationStore, RoomStore, SchedulerCache, SchedulerStore, StoreError};
 use chrono::Utc;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
 use super::autoscaler::Autoscaler;
+use super::operations::Guidance;
 use super::wakeups::Wakeups;
 use crate::room_tokens::RoomTokens;
 use crate::runtimes::Runtimes;
@@ -56,7 +56,8 @@ pub struct HealthController {
     pub leases: Arc<dyn Leases>,
     /// This process's name in leases and operation histories (unique per process).
     pub holder: String,
-    /// How long a scheduler's lease lasts unless renewed (every tick renews it).
+    /// How long a scheduler's lease lasts unless renewed (renewed once a third of it has passed:
+    /// `operation::lease_renewal_due`).
     pub lease_ttl: Duration,
     /// How many validation rooms a new major version gets before it is refused.
     pub validation_attempts: u32,
@@ -110,10 +111,11 @@ impl HealthController {
         tokio::spawn(async move {
             let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
             loop {
-                match self.schedulers.list(&SchedulerFilter::default()).await {
-                    Ok(schedulers) => {
-                        let names: Vec<String> =
-                            schedulers.into_iter().map(|s| s.config.name).collect();
+                // The heads alone (no configuration): with the cached store, they also
+                // confirm what the ticks remember of each scheduler (`ActiveSchedulers::confirm`).
+                match self.schedulers.heads().await {
+                    Ok(heads) => {
+                        let names: HashSet<String> = heads.into_iter().map(|h| h.name).collect();
                         for name in &names {
                             // A finished task: its scheduler was deleted and made again since.
                             if running.get(name).is_none_or(|task| task.is_finished()) {
@@ -123,7 +125,7 @@ impl HealthController {
                         }
                         let gone: Vec<String> = running
                             .keys()
-                            .filter(|name| !names.contains(name))
+                            .filter(|name| !names.contains(*name))
                             .cloned()
                             .collect();
                         // A deleted scheduler's rooms were stopped by its delete operation.
@@ -135,6 +137,16 @@ impl HealthController {
                     }
                     Err(err) => tracing::warn!(%err, "listing schedulers failed"),
                 }
+                // Which schedulers have an operation to run, for every task at once (a task
+                // that cannot know looks for itself).
+                let busy = match self.operations.busy_schedulers().await {
+                    Ok(busy) => Some(busy.into_iter().collect()),
+                    Err(err) => {
+                        tracing::warn!(%err, "reading which schedulers have operations failed");
+                        None
+                    }
+                };
+                self.wakeups.set_busy(busy);
                 tokio::select! {
                     _ = tokio::time::sleep(self.tick) => {}
                     _ = self.wakeups.supervisor.notified() => {}
@@ -162,18 +174,38 @@ impl HealthController {
             // A wake-up runs the operation step at once; the health tick keeps its own pace
             // (its first one a tick after the controller starts).
             let mut next_health = tokio::time::Instant::now() + self.tick;
+            // Until when this process holds the lease, as it last took or renewed it.
+            let mut held_until = None;
+            // Whether the next step looks for an operation: when it takes the lease, when
+            // woken, while one is found, and when the supervisor saw one (queued elsewhere).
+            let mut look = true;
             loop {
                 let now = Utc::now();
-                let until = now + ttl;
-                match self.leases.acquire(&lease, &self.holder, now, until).await {
+                let held = if leading && !lease_renewal_due(held_until, now, ttl) {
+                    Ok(true)
+                } else {
+                    let until = now + ttl;
+                    let renewed = self.leases.acquire(&lease, &self.holder, now, until).await;
+                    held_until = matches!(renewed, Ok(true)).then_some(until);
+                    renewed
+                };
+                let until = held_until.unwrap_or(now);
+                match held {
                     Ok(true) => {
                         if !leading {
                             tracing::info!(scheduler = %name, holder = %self.holder, "controlling the scheduler");
                             // What an earlier leader saw is not ours to trust.
                             memory = TickMemory::default();
                             leading = true;
+                            look = true;
                         }
-                        match self.run_operation(&name, until).await {
+                        let guidance = if look || self.wakeups.may_be_busy(&name) {
+                            self.run_operation(&name, until).await
+                        } else {
+                            Ok(Guidance::default())
+                        };
+                        look = !matches!(guidance, Ok(Guidance { busy: false, .. }));
+                        match guidance {
                             Ok(guidance) if guidance.deleted => return,
                             Ok(guidance) if tokio::time::Instant::now() >= next_health => {
                                 next_health = tokio::time::Instant::now() + self.tick;
@@ -212,7 +244,7 @@ impl HealthController {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep_until(next_health.min(tokio::time::Instant::now() + self.tick)) => {}
-                    _ = wakeup.notified() => {}
+                    _ = wakeup.notified() => look = true,
                 }
             }
         })

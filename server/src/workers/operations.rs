@@ -24,6 +24,9 @@ pub struct Guidance {
     pub keep: Vec<String>,
     /// The scheduler is gone: stop its controller.
     pub deleted: bool,
+    /// An operation was found (it, or the next one queued, is looked at again next tick);
+    /// `false`: none is pending or in progress.
+    pub busy: bool,
 }
 
 /// Where one step left the operation.
@@ -86,7 +89,10 @@ impl HealthController {
                 operation.lease = Some(lease);
                 note(&mut operation, format!("Started by {}", self.holder));
                 if !self.operations.start(&operation).await? {
-                    return Ok(Guidance::default());
+                    return Ok(Guidance {
+                        busy: true,
+                        ..Guidance::default()
+                    });
                 }
             }
             _ => {
@@ -115,7 +121,10 @@ impl HealthController {
                 return Err(other);
             }
         };
-        let mut guidance = Guidance::default();
+        let mut guidance = Guidance {
+            busy: true,
+            ..Guidance::default()
+        };
         let end = |operation: &mut Operation, status, text| {
             operation.status = status;
             operation.lease = None;

@@ -1,8 +1,9 @@
 //! Wake-ups: the scheduler use cases tell this process's controllers at once that a scheduler
 //! has new work (an operation queued, a cancel asked for), so a change does not wait for the
-//! next tick. Other processes find it at their next tick.
+//! next tick. Other processes find it within two ticks: their supervisor reads which schedulers
+//! have unfinished operations every tick (`Wakeups::set_busy`), and only those tasks look.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use app::ports::Wake;
@@ -12,6 +13,10 @@ use tokio::sync::Notify;
 pub struct Wakeups {
     /// Per scheduler whose controller runs here.
     schedulers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// The schedulers with a pending or in-progress operation, as the supervisor last read them
+    /// (every tick, one query for all); `None` when not known (not read yet, or the read
+    /// failed): then every task looks for itself.
+    busy: Mutex<Option<HashSet<String>>>,
     /// The supervisor: a scheduler it does not run yet (just created) has work.
     pub(super) supervisor: Notify,
 }
@@ -27,6 +32,20 @@ impl Wakeups {
 
     pub(super) fn unregister(&self, scheduler: &str) {
         self.lock().remove(scheduler);
+    }
+
+    /// What the supervisor read of the schedulers with operations (`None`: it could not).
+    pub(super) fn set_busy(&self, busy: Option<HashSet<String>>) {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = busy;
+    }
+
+    /// Whether `scheduler` may have an operation to run, as the supervisor last saw.
+    pub(super) fn may_be_busy(&self, scheduler: &str) -> bool {
+        self.busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|busy| busy.contains(scheduler))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {

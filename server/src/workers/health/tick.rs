@@ -86,7 +86,7 @@ impl HealthController {
         memory: &mut TickMemory,
         keep: &[String],
     ) -> Result<HealthPlan, TickError> {
-        let scheduler = self.schedulers.get(name, None).await?;
+        let scheduler = self.schedulers.active(name).await?;
         let timeouts = timeouts_of(&scheduler);
         // Taken before the rooms are read: a room whose last ping the listing only bounds
         // (`RoomStore::list_for_tick`) pinged at `now - timeouts.ping` or later, in time.

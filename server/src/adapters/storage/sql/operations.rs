@@ -327,6 +327,18 @@ impl OperationStore for SqlStore {
         )))
     }
 
+    async fn busy_schedulers(&self) -> Result<Vec<String>, StoreError> {
+        rows::Entity::find()
+            .select_only()
+            .column(rows::Column::Scheduler)
+            .distinct()
+            .filter(rows::Column::Status.is_in(statuses(&UNFINISHED)))
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await
+            .map_err(backend)
+    }
+
     async fn forget(&self, scheduler: &str) -> Result<(), StoreError> {
         rows::Entity::delete_many()
             .filter(rows::Column::Scheduler.eq(scheduler))

@@ -3,7 +3,7 @@
 
 use app::domain::scheduler::{Scheduler, SchedulerConfig, SchedulerState, SchedulerVersion};
 use app::domain::version::VersionNumber;
-use app::ports::{SchedulerFilter, SchedulerStore, StoreError};
+use app::ports::{SchedulerFilter, SchedulerHead, SchedulerStore, StoreError};
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
@@ -173,6 +173,24 @@ impl SchedulerStore for SqlStore {
             }
         }
         Ok(schedulers)
+    }
+
+    /// One query of the schedulers table; no configuration is read.
+    async fn heads(&self) -> Result<Vec<SchedulerHead>, StoreError> {
+        let rows = rows::Entity::find()
+            .order_by_asc(rows::Column::Name)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SchedulerHead {
+                state: SchedulerState::parse(&row.state).unwrap_or_default(),
+                name: row.name,
+                game: row.game,
+                version: row.active_version,
+            })
+            .collect())
     }
 
     async fn add_version(
