@@ -4,14 +4,14 @@
 #   docker run -p 8080:8080 -e BATON_DATABASE_URL=postgres://... -e BATON_ADMIN_PASSWORD=... baton
 # (the image has no writable place for the default SQLite file: give it PostgreSQL)
 # The build follows `make build`: cargo-leptos 0.3.10, wasm-bindgen-cli at the Cargo.lock
-# version, and Debian's binaryen for wasm-opt.
+# version, and binaryen's wasm-opt from end2end/'s npm packages.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=trixie
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends binaryen \
+    && apt-get install -y --no-install-recommends nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 RUN rustup target add wasm32-unknown-unknown
 # The tools first, in layers of their own: they change far less often than the sources.
@@ -23,6 +23,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     version="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)" \
     && test -n "$version" \
     && cargo install wasm-bindgen-cli --version "$version" --locked
+COPY end2end/package.json end2end/package-lock.json end2end/
+RUN cd end2end && npm ci --no-audit --no-fund
+ENV PATH=/src/end2end/node_modules/.bin:$PATH
 COPY . .
 # leptos names the hydration files after this at compile time (as the Makefile sets it).
 ENV LEPTOS_OUTPUT_NAME=baton

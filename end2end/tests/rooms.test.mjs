@@ -113,7 +113,8 @@ test('an editor allocates a room by hand and sees the claim; a viewer gets no bu
   await editor.click('a:has-text("Allocation")');
   await editor.waitForURL(new RegExp(`/ui/schedulers/${name}/allocation$`));
   await hydrated(editor);
-  assert.match(await editor.locator('#allocated-rooms').textContent(), /No room is allocated/);
+  // Reached by the client-side router, the list may still be loading: wait for its answer.
+  await editor.locator('#allocated-rooms', { hasText: 'No room is allocated' }).waitFor();
   await editor.locator('form.allocate-form [name="metadata"]').fill('{"match": "by-hand"}');
   await editor.click('button:has-text("Allocate a room")');
   const claim = editor.locator('[data-testid="allocated-claim"]');
