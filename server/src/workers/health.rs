@@ -181,7 +181,8 @@ impl HealthController {
             let mut look = true;
             loop {
                 let now = Utc::now();
-                let held = if leading && !lease_renewal_due(held_until, now, ttl) {
+                // Not held (`None`) is always due: only a lease this process holds is skipped.
+                let held = if !lease_renewal_due(held_until, now, ttl) {
                     Ok(true)
                 } else {
                     let until = now + ttl;
