@@ -5,7 +5,8 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/baton-target
 # Incremental state only pays off while editing; in `make test` it would just fill the disk.
 export CARGO_INCREMENTAL ?= 0
-export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# scripts/bin/wasm-opt picks the wasm-opt for each file of the bundle (see the script).
+export PATH := $(CURDIR)/scripts/bin:$(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export LEPTOS_SITE_ROOT ?= $(CURDIR)/target/site
 # leptos reads this at compile time to name the hydration files; cargo-leptos names them so too.
 export LEPTOS_OUTPUT_NAME := baton
@@ -28,8 +29,10 @@ setup: setup-rust setup-node setup-browser
 # The build tools are installed unoptimized and without debug info (`--debug`,
 # CARGO_PROFILE_DEV_DEBUG=0): they only drive rustc, wasm-bindgen and wasm-opt. Optimized,
 # cargo-leptos took 13 of a first run's minutes on 2 cores (about 18 with its own fat LTO);
-# unoptimized, 6 (the README's "Two commands" has the figures).
-TOOL_INSTALL := CARGO_PROFILE_DEV_DEBUG=0 cargo install --debug
+# unoptimized, 6 (the README's "Two commands" has the figures). cargo-leptos also pulls
+# OpenSSL (through cargo-generate, for `cargo leptos new`, which Baton never runs) and would
+# compile it from source: where the system's OpenSSL is installed, it links that instead.
+TOOL_INSTALL := CARGO_PROFILE_DEV_DEBUG=0 $(if $(shell pkg-config --exists openssl 2>/dev/null && echo y),OPENSSL_NO_VENDOR=1) cargo install --debug
 
 setup-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -38,11 +41,14 @@ setup-rust:
 	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || \
 		$(TOOL_INSTALL) wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
-# playwright-core drives Debian's Chromium; binaryen provides wasm-opt for release builds.
-# (Debian's own binaryen, version 108, is native and 10x faster, but its output of the split
-# WASM modules does not load: "WebAssembly.Table.set(): Argument 1 is invalid for table".)
+# playwright-core drives Debian's Chromium; npm's binaryen provides wasm-opt for release builds,
+# and Debian's native binaryen (108) the faster one for the split chunks (scripts/bin/wasm-opt
+# says which file goes where and why). Without Debian's package, npm's does every file.
 setup-node:
 	@cd end2end && { [ -x node_modules/.bin/wasm-opt ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund; }
+	@[ -x /usr/bin/wasm-opt ] || apt-get install -y -q binaryen >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q binaryen >/dev/null 2>&1; } || \
+		echo "note: Debian's binaryen is not installed; wasm-opt runs under Node for every file (slower)"
 
 setup-browser:
 	@[ -x /usr/bin/chromium ] || { apt-get update && apt-get install -y chromium; }
@@ -53,10 +59,17 @@ services:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 
 # The dashboard and server, and the example game room (the demo and the browser tests run it):
-# a crate of its own with one dependency, built in seconds.
-build: setup-rust setup-node
+# a crate of its own with one dependency, built in seconds. The server compiles while the build
+# tools install (that install alone leaves a core idle part of the time): the same `cargo build`
+# that cargo-leptos runs for it, in the same environment, so cargo-leptos then finds it built
+# and only makes the browser bundle.
+SERVER_BUILD := cargo build --release --package=server --bin=server --no-default-features
+
+build: setup-node
+	@$(MAKE) --no-print-directory setup-rust & tools=$$!; \
+		cargo build --release -p game-room && $(SERVER_BUILD); built=$$?; \
+		wait $$tools && exit $$built
 	cargo leptos build --release --split
-	cargo build --release -p game-room
 
 lint:
 	cargo fmt --all -- --check
