@@ -59,17 +59,16 @@ services:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 
 # The dashboard and server, and the example game room (the demo and the browser tests run it):
-# a crate of its own with one dependency, built in seconds. The server compiles while the build
-# tools install (that install alone leaves a core idle part of the time): the same `cargo build`
-# that cargo-leptos runs for it, in the same environment, so cargo-leptos then finds it built
-# and only makes the browser bundle.
+# a crate of its own with one dependency, built in seconds. The server compiles from the start,
+# while the build tools install (that install alone leaves a core idle part of the time): the
+# same `cargo build` that cargo-leptos runs for it, in the same environment, so cargo-leptos,
+# once installed, builds the browser bundle beside it and then finds the server built.
 SERVER_BUILD := cargo build --release --package=server --bin=server --no-default-features
 
 build: setup-node
-	@$(MAKE) --no-print-directory setup-rust & tools=$$!; \
-		cargo build --release -p game-room && $(SERVER_BUILD); built=$$?; \
-		wait $$tools && exit $$built
-	cargo leptos build --release --split
+	@{ cargo build --release -p game-room && $(SERVER_BUILD); } & server=$$!; \
+		$(MAKE) --no-print-directory setup-rust && cargo leptos build --release --split; built=$$?; \
+		wait $$server && exit $$built
 
 lint:
 	cargo fmt --all -- --check
