@@ -26,13 +26,14 @@ test: setup services lint rust-test build e2e-test
 
 setup: setup-rust setup-node setup-browser
 
-# The build tools are installed unoptimized and without debug info (`--debug`,
-# CARGO_PROFILE_DEV_DEBUG=0): they only drive rustc, wasm-bindgen and wasm-opt. Optimized,
+# The build tools are installed unoptimized, without debug info and debug assertions (`--debug`,
+# CARGO_PROFILE_DEV_*): they only drive rustc, wasm-bindgen and wasm-opt. Optimized,
 # cargo-leptos took 13 of a first run's minutes on 2 cores (about 18 with its own fat LTO);
 # unoptimized, 6 (the README's "Two commands" has the figures). cargo-leptos also pulls
 # OpenSSL (through cargo-generate, for `cargo leptos new`, which Baton never runs) and would
 # compile it from source: where the system's OpenSSL is installed, it links that instead.
-TOOL_INSTALL := CARGO_PROFILE_DEV_DEBUG=0 $(if $(shell pkg-config --exists openssl 2>/dev/null && echo y),OPENSSL_NO_VENDOR=1) cargo install --debug
+TOOL_INSTALL := CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=false \
+	CARGO_PROFILE_DEV_OVERFLOW_CHECKS=false $(if $(shell pkg-config --exists openssl 2>/dev/null && echo y),OPENSSL_NO_VENDOR=1) cargo install --debug
 
 setup-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown

@@ -28,6 +28,7 @@ on_databases!(
     leases_are_taken_renewed_refused_and_taken_over,
     racing_holders_get_a_free_or_expired_lease_once,
     release_is_for_the_holder_only,
+    renew_held_extends_the_holders_live_leases_only,
 );
 
 /// A fresh database and the store on it (the store is dropped first).
@@ -647,4 +648,55 @@ async fn release_is_for_the_holder_only(backend: Backend) {
     );
     // Releasing what nobody holds is fine.
     store.release("nothing", "a").await.unwrap();
+}
+
+async fn renew_held_extends_the_holders_live_leases_only(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    for (name, holder, until) in [
+        ("scheduler:live-1", "a", 10),
+        ("scheduler:live-2", "a", 12),
+        ("scheduler:over", "a", 5),
+        ("scheduler:other", "b", 10),
+    ] {
+        assert!(store.acquire(name, holder, at(0), at(until)).await.unwrap());
+    }
+    assert_eq!(
+        store.renew_held("a", at(5), at(20)).await.unwrap(),
+        vec!["scheduler:live-1", "scheduler:live-2"],
+        "a lease over at `now` is not renewed"
+    );
+    for (name, expected) in [
+        ("scheduler:live-1", ("a", 20)),
+        ("scheduler:live-2", ("a", 20)),
+        ("scheduler:over", ("a", 5)),
+        ("scheduler:other", ("b", 10)),
+    ] {
+        assert_eq!(
+            store.holder(name).await.unwrap(),
+            Some((expected.0.to_string(), at(expected.1))),
+            "{name}"
+        );
+    }
+    // The expired one is anybody's, and then no longer a's to renew.
+    assert!(
+        store
+            .acquire("scheduler:over", "b", at(6), at(16))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.renew_held("a", at(7), at(27)).await.unwrap(),
+        vec!["scheduler:live-1", "scheduler:live-2"]
+    );
+    assert_eq!(
+        store.renew_held("b", at(7), at(27)).await.unwrap(),
+        vec!["scheduler:other", "scheduler:over"]
+    );
+    assert!(
+        store
+            .renew_held("nobody", at(7), at(27))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -282,6 +282,18 @@ pub fn lease_renewal_due(
     held_until.is_none_or(|until| until - now < ttl * 2 / 3)
 }
 
+/// Whether a scheduler's controller must renew its own lease at `now`: once half of its `ttl`
+/// has passed. Its process renews all its leases at once a third in (`lease_renewal_due`), so
+/// the controller renews its own only when that did not happen (the renewal failed, or came
+/// just before the lease was taken), and still with half the TTL left.
+pub fn own_lease_renewal_due(
+    held_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> bool {
+    held_until.is_none_or(|until| until - now < ttl / 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +311,21 @@ mod tests {
         assert!(lease_renewal_due(held, at(4), ttl), "5 s left");
         assert!(lease_renewal_due(held, at(9), ttl), "expired");
         assert!(lease_renewal_due(held, at(20), ttl), "long expired");
+    }
+
+    #[test]
+    fn a_controller_renews_its_own_lease_only_once_half_its_ttl_has_passed() {
+        let ttl = chrono::Duration::seconds(10);
+        assert!(own_lease_renewal_due(None, at(0), ttl), "not held");
+        let held = Some(at(10));
+        assert!(!own_lease_renewal_due(held, at(4), ttl), "6 s left");
+        assert!(
+            lease_renewal_due(held, at(4), ttl),
+            "while the process's renewal of all is due"
+        );
+        assert!(!own_lease_renewal_due(held, at(5), ttl), "half left");
+        assert!(own_lease_renewal_due(held, at(6), ttl), "4 s left");
+        assert!(own_lease_renewal_due(held, at(11), ttl), "expired");
     }
 
     fn at(seconds: i64) -> DateTime<Utc> {

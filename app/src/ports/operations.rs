@@ -78,6 +78,14 @@ pub trait Leases: Send + Sync {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Extends every lease `holder` holds that has not expired at `now` to `expires_at`, in one
+    /// step; answers their names (sorted). A process renews all its leases at once this way.
+    async fn renew_held(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError>;
     /// Gives the lease up if `holder` holds it.
     async fn release(&self, name: &str, holder: &str) -> Result<(), StoreError>;
     /// Who holds lease `name` and until when, if anyone does (expired or not).

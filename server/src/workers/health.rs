@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::domain::health::HealthTimeouts;
-use app::domain::operation::lease_renewal_due;
+use app::domain::operation::{lease_renewal_due, own_lease_renewal_due};
 use app::domain::quantity::parse_duration_seconds;
 use app::domain::scheduler::Scheduler;
 use app::ports::{Leases, OperationStore, RoomStore, SchedulerCache, SchedulerStore, StoreError};
@@ -56,8 +56,9 @@ pub struct HealthController {
     pub leases: Arc<dyn Leases>,
     /// This process's name in leases and operation histories (unique per process).
     pub holder: String,
-    /// How long a scheduler's lease lasts unless renewed (renewed once a third of it has passed:
-    /// `operation::lease_renewal_due`).
+    /// How long a scheduler's lease lasts unless renewed: the supervisor renews every lease of
+    /// this process at once when a third of it has passed (`operation::lease_renewal_due`), a
+    /// scheduler's task its own only at half (`operation::own_lease_renewal_due`).
     pub lease_ttl: Duration,
     /// How many validation rooms a new major version gets before it is refused.
     pub validation_attempts: u32,
@@ -110,6 +111,8 @@ impl HealthController {
     pub fn spawn(self: Arc<Self>) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
+            // Until when the last renewal of all this process's leases holds them.
+            let mut renewed_until = None;
             loop {
                 // The heads alone (no configuration): with the cached store, they also
                 // confirm what the ticks remember of each scheduler (`ActiveSchedulers::confirm`).
@@ -147,12 +150,34 @@ impl HealthController {
                     }
                 };
                 self.wakeups.set_busy(busy);
+                self.renew_held_leases(&mut renewed_until).await;
                 tokio::select! {
                     _ = tokio::time::sleep(self.tick) => {}
                     _ = self.wakeups.supervisor.notified() => {}
                 }
             }
         })
+    }
+
+    /// Renews every lease this process holds in one statement once a third of the TTL has
+    /// passed since the last time, and tells the tasks. When it fails, each task renews its own.
+    async fn renew_held_leases(&self, renewed_until: &mut Option<chrono::DateTime<Utc>>) {
+        let now = Utc::now();
+        if !lease_renewal_due(*renewed_until, now, self.lease_ttl_chrono()) {
+            return;
+        }
+        let until = now + self.lease_ttl_chrono();
+        match self.leases.renew_held(&self.holder, now, until).await {
+            Ok(leases) => {
+                self.wakeups.set_renewed(leases, until);
+                *renewed_until = Some(until);
+            }
+            Err(err) => tracing::warn!(%err, "renewing this process's leases failed"),
+        }
+    }
+
+    fn lease_ttl_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(10))
     }
 
     fn spawn_scheduler(self: Arc<Self>, name: String) -> JoinHandle<()> {
@@ -166,8 +191,7 @@ impl HealthController {
             let _guard = AbortOnDrop(watcher);
             let mut memory = TickMemory::default();
             let lease = lease_name(&name);
-            let ttl =
-                chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::seconds(10));
+            let ttl = self.lease_ttl_chrono();
             let mut leading = false;
             let wakeup = self.wakeups.register(&name);
             let _registered = Unregister(&self.wakeups, &name);
@@ -181,8 +205,13 @@ impl HealthController {
             let mut look = true;
             loop {
                 let now = Utc::now();
+                // The supervisor renews all of this process's leases at once: a held lease
+                // it renewed is held until then.
+                if held_until.is_some() {
+                    held_until = held_until.max(self.wakeups.renewed_until(&lease));
+                }
                 // Not held (`None`) is always due: only a lease this process holds is skipped.
-                let held = if !lease_renewal_due(held_until, now, ttl) {
+                let held = if !own_lease_renewal_due(held_until, now, ttl) {
                     Ok(true)
                 } else {
                     let until = now + ttl;

@@ -10,7 +10,8 @@ use std::time::Duration;
 use app::domain::room::{GameRoom, RoomStatus};
 use app::domain::scheduler::{EnvironmentVariable, Scheduler, SchedulerConfig};
 use app::ports::{
-    InstanceEvent, InstanceUsage, RoomInstance, RoomStore, Runtime, RuntimeError, SchedulerStore,
+    InstanceEvent, InstanceUsage, Leases, RoomInstance, RoomStore, Runtime, RuntimeError,
+    SchedulerStore, StoreError,
 };
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -441,3 +442,95 @@ async fn manage_payloads_keeps_the_unreserved_rooms_with_machine_scaling_off() {
 
 mod creation;
 mod silent;
+
+/// The test's leases, counting how each is renewed.
+struct CountingLeases {
+    inner: Arc<dyn Leases>,
+    acquired: AtomicUsize,
+    renewals_of_all: AtomicUsize,
+}
+
+#[async_trait]
+impl Leases for CountingLeases {
+    async fn acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        self.acquired.fetch_add(1, Ordering::SeqCst);
+        self.inner.acquire(name, holder, now, expires_at).await
+    }
+
+    async fn renew_held(
+        &self,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.renewals_of_all.fetch_add(1, Ordering::SeqCst);
+        self.inner.renew_held(holder, now, expires_at).await
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.release(name, holder).await
+    }
+
+    async fn holder(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        self.inner.holder(name).await
+    }
+}
+
+#[tokio::test]
+async fn the_process_renews_its_leases_at_once_and_a_controller_keeps_its_own_without_renewing() {
+    let s = setup(serde_json::json!(["eu-west"]), 1).await;
+    let leases = Arc::new(CountingLeases {
+        inner: s.controller.leases.clone(),
+        acquired: AtomicUsize::new(0),
+        renewals_of_all: AtomicUsize::new(0),
+    });
+    let c = &s.controller;
+    let controller = Arc::new(HealthController {
+        schedulers: c.schedulers.clone(),
+        rooms: c.rooms.clone(),
+        runtimes: c.runtimes.clone(),
+        autoscaler: c.autoscaler.clone(),
+        tokens: c.tokens.clone(),
+        api_url: c.api_url.clone(),
+        // The process renews every ~500 ms (a third), a controller its own at 750 ms (half).
+        tick: Duration::from_millis(50),
+        operations: c.operations.clone(),
+        leases: leases.clone(),
+        holder: c.holder.clone(),
+        lease_ttl: Duration::from_millis(1500),
+        validation_attempts: 0,
+        caches: Vec::new(),
+        wakeups: Arc::new(Wakeups::default()),
+        metrics: c.metrics.clone(),
+        machines: None,
+    });
+    let supervisor = controller.clone().spawn();
+    // Two TTLs: a lease nobody renewed would be over, and taken anew.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let (acquired, renewals_of_all) = (
+        leases.acquired.load(Ordering::SeqCst),
+        leases.renewals_of_all.load(Ordering::SeqCst),
+    );
+    let held = leases.holder("scheduler:arena").await.unwrap();
+    supervisor.abort();
+    assert_eq!(
+        acquired, 1,
+        "the controller took its lease once, and renewed nothing itself"
+    );
+    assert!(
+        (4..=8).contains(&renewals_of_all),
+        "about every 500 ms over 3 s: {renewals_of_all}"
+    );
+    let (holder, until) = held.expect("the lease is held");
+    assert_eq!(holder, "test");
+    assert!(until > chrono::Utc::now(), "and not over");
+}

@@ -5,8 +5,8 @@
 use app::ports::{Leases, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{SqlStore, backend};
 
@@ -59,6 +59,34 @@ impl Leases for SqlStore {
         .await
         .map_err(backend)?;
         Ok(changed > 0)
+    }
+
+    async fn renew_held(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        // One UPDATE ... RETURNING (SQLite has had RETURNING since 3.35; sea-orm's own
+        // returning path for SQLite is behind a feature that changes every insert).
+        let renew = Query::update()
+            .table(rows::Entity)
+            .value(rows::Column::ExpiresAt, expires_at)
+            .and_where(rows::Column::Holder.eq(holder))
+            .and_where(rows::Column::ExpiresAt.gt(now))
+            .returning_col(rows::Column::Name)
+            .to_owned();
+        let mut names = self
+            .db
+            .query_all(&renew)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| row.try_get::<String>("", "name"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        names.sort_unstable();
+        Ok(names)
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), StoreError> {
