@@ -29,7 +29,7 @@ setup: setup-rust setup-node setup-browser
 # The build tools are installed unoptimized, without debug info and debug assertions (`--debug`,
 # CARGO_PROFILE_DEV_*): they only drive rustc, wasm-bindgen and wasm-opt. Optimized,
 # cargo-leptos took 13 of a first run's minutes on 2 cores (about 18 with its own fat LTO);
-# unoptimized, 6 (the README's "Two commands" has the figures). cargo-leptos also pulls
+# unoptimized, 6 to 8 (measured alone). cargo-leptos also pulls
 # OpenSSL (through cargo-generate, for `cargo leptos new`, which Baton never runs) and would
 # compile it from source: where the system's OpenSSL is installed, it links that instead.
 TOOL_INSTALL := CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=false \
