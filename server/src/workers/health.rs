@@ -162,11 +162,11 @@ impl HealthController {
     /// Renews every lease this process holds in one statement once a third of the TTL has
     /// passed since the last time, and tells the tasks. When it fails, each task renews its own.
     async fn renew_held_leases(&self, renewed_until: &mut Option<chrono::DateTime<Utc>>) {
-        let now = Utc::now();
-        if !lease_renewal_due(*renewed_until, now, self.lease_ttl_chrono()) {
+        let (now, ttl) = (Utc::now(), self.lease_ttl_chrono());
+        if !lease_renewal_due(*renewed_until, now, ttl) {
             return;
         }
-        let until = now + self.lease_ttl_chrono();
+        let until = now + ttl;
         match self.leases.renew_held(&self.holder, now, until).await {
             Ok(leases) => {
                 self.wakeups.set_renewed(leases, until);
